@@ -1,0 +1,61 @@
+"""Errors the services raise, in PROTOCOL.md's vocabulary.
+
+Services raise these; the REST exception handler and the WebSocket consumer
+render them (``{"code", "detail", "errors"?}``), so both entry points answer
+the same mistake the same way.
+"""
+
+
+class ChatError(Exception):
+    code = "error"
+    status = 400
+    default_detail = "The request could not be processed."
+
+    def __init__(self, detail: str | None = None, errors: dict[str, list[str]] | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.errors = errors
+        super().__init__(self.detail)
+
+    def as_dict(self) -> dict:
+        body: dict = {"code": self.code, "detail": self.detail}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+class InvalidInput(ChatError):
+    code = "validation_error"
+    status = 400
+    default_detail = "Invalid input."
+
+    @classmethod
+    def field(cls, field: str, message: str) -> "InvalidInput":
+        return cls(message, {field: [message]})
+
+
+class NotFound(ChatError):
+    code = "not_found"
+    status = 404
+    default_detail = "Not found."
+
+
+class Forbidden(ChatError):
+    code = "forbidden"
+    status = 403
+    default_detail = "You do not have permission to do this."
+
+
+class RateLimited(ChatError):
+    code = "rate_limited"
+    status = 429
+    default_detail = "Too many requests; slow down."
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail or f"Too many requests; try again in {self.retry_after} s.")
+
+
+class Unavailable(ChatError):
+    code = "unavailable"
+    status = 503
+    default_detail = "The server could not accept this right now; try again."

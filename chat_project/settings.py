@@ -1,0 +1,248 @@
+"""Settings for the chat server.
+
+Every value an operator may change comes from the environment; the defaults
+work on a developer machine (MariaDB ``chat`` on 127.0.0.1:3306 as root,
+Redis on 127.0.0.1:6379). README.md lists every variable.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_int, env_list, env_str, parse_rate
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# ``dev`` (the default) or ``production``. Production refuses to start without
+# a real secret key and never runs with DEBUG on unless told explicitly.
+CHAT_ENV = env_str("CHAT_ENV", "dev")
+IS_PRODUCTION = CHAT_ENV == "production"
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if IS_PRODUCTION:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when CHAT_ENV=production")
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+
+DEBUG = env_bool("DJANGO_DEBUG", not IS_PRODUCTION)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "profiles",
+    "conversations",
+    "messaging",
+    "unread",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chat_project.urls"
+# PROTOCOL.md: paths work with and without a trailing slash; the URL patterns
+# accept both, so no redirect is ever needed (a redirect would drop a POST body).
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "chat_project.asgi.application"
+WSGI_APPLICATION = None
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": env_str("CHAT_DB_NAME", "chat"),
+        "USER": env_str("CHAT_DB_USER", "root"),
+        "PASSWORD": env_str("CHAT_DB_PASSWORD", ""),
+        "HOST": env_str("CHAT_DB_HOST", "127.0.0.1"),
+        "PORT": env_str("CHAT_DB_PORT", "3306"),
+        "CONN_MAX_AGE": env_int("CHAT_DB_CONN_MAX_AGE", 0),
+        "OPTIONS": {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES', innodb_lock_wait_timeout=5",
+        },
+        "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "profiles.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+# --- Redis -----------------------------------------------------------------
+# Data structures (conversation lists, unread, offline, profiles, online) and
+# the Django cache. Set CHAT_REDIS_CLUSTER=on to talk to a Redis Cluster: every
+# key is hash-tagged so one operation stays within one slot.
+CHAT_REDIS_URL = env_str("CHAT_REDIS_URL", "redis://127.0.0.1:6379/0")
+CHAT_REDIS_CLUSTER = env_bool("CHAT_REDIS_CLUSTER", False)
+# Prefix of every data key, so several deployments (or the test suite) can
+# share one Redis.
+CHAT_REDIS_PREFIX = env_str("CHAT_REDIS_PREFIX", "chat")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": CHAT_REDIS_URL,
+        "KEY_PREFIX": CHAT_REDIS_PREFIX + ":cache",
+        "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- Channels --------------------------------------------------------------
+CHAT_CHANNEL_LAYER_URL = env_str("CHAT_CHANNEL_LAYER_URL", "redis://127.0.0.1:6379/2")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # redis-py's default socket timeouts break idle blocking receives
+            # (channels_redis issue 422); None means wait as long as needed.
+            "hosts": [{"address": CHAT_CHANNEL_LAYER_URL, "socket_timeout": None, "socket_connect_timeout": 5}],
+            # The default capacity (100) silently drops group_send frames
+            # under load; see DESIGN.md. Clients close any gap with sync.
+            "capacity": env_int("CHAT_CHANNEL_CAPACITY", 1500),
+            "expiry": 60,
+        },
+    }
+}
+
+# --- Celery ----------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# At-least-once: a task is acknowledged only once it finished, and a worker
+# that dies mid-task hands it back to the broker.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "realtime"
+CELERY_TASK_ROUTES = {
+    "messaging.tasks.fan_out_message": {"queue": "realtime"},
+    "messaging.tasks.sweep_unfinished_fan_out": {"queue": "delayed"},
+}
+# Redelivery of an unacknowledged task happens after this many seconds; keep
+# every countdown well below it (DESIGN.md).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-unfinished-fan-out": {
+        "task": "messaging.tasks.sweep_unfinished_fan_out",
+        "schedule": float(env_int("CHAT_SWEEP_INTERVAL_SECONDS", 30)),
+        "options": {"queue": "delayed"},
+    },
+}
+
+# --- REST API --------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes a missing credential
+        # a 401, as PROTOCOL.md requires.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "chat_project.api_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Chat server API",
+    "DESCRIPTION": "The client contract (PROTOCOL.md), REST part. WebSocket: /ws/chat/.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from this server (drf-spectacular-sidecar), no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Product limits (README.md documents each) -------------------------------
+# ``off`` switches every rate limit off at once: for load tests and benchmarks
+# that drive thousands of users from one address. Production never sets it.
+CHAT_RATE_LIMITS = env_bool("CHAT_RATE_LIMITS", True)
+# Messages one user may send, over REST and WebSocket together.
+CHAT_SEND_RATE = parse_rate("CHAT_SEND_RATE", env_str("CHAT_SEND_RATE", "30/10s"))
+# Login attempts (auth/token, the login page) and registrations per client address.
+CHAT_LOGIN_RATE = parse_rate("CHAT_LOGIN_RATE", env_str("CHAT_LOGIN_RATE", "20/min"))
+CHAT_REGISTER_RATE = parse_rate("CHAT_REGISTER_RATE", env_str("CHAT_REGISTER_RATE", "10/h"))
+# How long after sending a message its sender may recall it.
+CHAT_RECALL_WINDOW_SECONDS = env_int("CHAT_RECALL_WINDOW_SECONDS", 120)
+# An accept that cannot commit within this many seconds of taking its message
+# id is abandoned, never acked; sync cursors stay this far behind the clock.
+CHAT_ACCEPT_DEADLINE_SECONDS = env_int("CHAT_ACCEPT_DEADLINE_SECONDS", 5)
+# Largest WebSocket text frame accepted.
+CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536)
+# A socket's presence lives this long without a heartbeat.
+CHAT_ONLINE_TTL_SECONDS = env_int("CHAT_ONLINE_TTL_SECONDS", 60)
+# Messages kept per conversation in Redis' recent window.
+CHAT_RECENT_WINDOW = env_int("CHAT_RECENT_WINDOW", 200)
+# Fan-out not finished after this many seconds is re-driven by the sweeper.
+CHAT_FAN_OUT_STALE_SECONDS = env_int("CHAT_FAN_OUT_STALE_SECONDS", 30)
+# Most messages one GET offline returns; the rest follow after an ack.
+CHAT_OFFLINE_PAGE = env_int("CHAT_OFFLINE_PAGE", 1000)
+# A fixed message-id worker (0..63) instead of leasing one from Redis.
+CHAT_ID_WORKER = env_int("CHAT_ID_WORKER", -1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("CHAT_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,51 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from conversations.views import ConversationListView, ConversationView
+from messaging.views import (
+    ConversationMessagesView,
+    MessageView,
+    OfflineAckView,
+    OfflineView,
+    SendMessageView,
+    SyncView,
+)
+from profiles.views import MeView, RegisterView, TokenView, UserSearchView, UserView
+from unread.views import MarkReadView, UnreadView
+
+from . import api_errors, pages
+
+# PROTOCOL.md writes paths without a trailing slash and the server accepts
+# both: every pattern ends in "/?$".
+api_v1 = [
+    re_path(r"^auth/register/?$", RegisterView.as_view()),
+    re_path(r"^auth/token/?$", TokenView.as_view()),
+    re_path(r"^me/?$", MeView.as_view()),
+    re_path(r"^users/?$", UserSearchView.as_view()),
+    re_path(r"^users/(?P<user_id>[0-9]+)/?$", UserView.as_view()),
+    re_path(r"^conversations/?$", ConversationListView.as_view()),
+    re_path(r"^conversations/(?P<conversation_id>[0-9]+)/?$", ConversationView.as_view()),
+    re_path(r"^conversations/(?P<conversation_id>[0-9]+)/messages/?$", ConversationMessagesView.as_view()),
+    re_path(r"^conversations/(?P<conversation_id>[0-9]+)/read/?$", MarkReadView.as_view()),
+    re_path(r"^messages/?$", SendMessageView.as_view()),
+    re_path(r"^messages/(?P<msg_id>[0-9]+)/?$", MessageView.as_view()),
+    re_path(r"^unread/?$", UnreadView.as_view()),
+    re_path(r"^offline/?$", OfflineView.as_view()),
+    re_path(r"^offline/ack/?$", OfflineAckView.as_view()),
+    re_path(r"^sync/?$", SyncView.as_view()),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", pages.healthz),
+    re_path(r"^api/v1/", include(api_v1)),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Anything else under /api/ is a JSON not_found, never an HTML page.
+    re_path(r"^api/", api_errors.api_not_found),
+    path("", pages.index, name="index"),
+]
+
+handler404 = "chat_project.pages.not_found"
+handler500 = "chat_project.pages.server_error"

@@ -1,0 +1,35 @@
+from django.conf import settings
+from django.db import models
+
+
+class Conversation(models.Model):
+    """One row per unordered pair of users: ``user_low`` has the smaller id.
+
+    ``last_msg_id`` is the newest message's id, kept in the send transaction;
+    the per-user conversation lists in Redis are rebuilt from it.
+    """
+
+    user_low = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    user_high = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    last_msg_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "t_conversation"
+        constraints = [
+            models.UniqueConstraint(fields=["user_low", "user_high"], name="conversation_pair_unique"),
+            models.CheckConstraint(
+                condition=models.Q(user_low__lt=models.F("user_high")), name="conversation_pair_ordered"
+            ),
+        ]
+        # user_low is covered by the unique constraint's leading column.
+        indexes = [models.Index(fields=["user_high"], name="conversation_user_high")]
+
+    def __str__(self) -> str:
+        return f"conversation {self.pk} ({self.user_low_id}, {self.user_high_id})"
+
+    def peer_id(self, user_id: int) -> int:
+        return self.user_high_id if user_id == self.user_low_id else self.user_low_id
+
+    def has_member(self, user_id: int) -> bool:
+        return user_id in (self.user_low_id, self.user_high_id)

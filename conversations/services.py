@@ -1,0 +1,121 @@
+"""The per-user conversation list and access to one conversation."""
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from chat_project.errors import NotFound
+from chat_project.redis_client import get_redis
+from profiles import store as profile_store
+from profiles.services import complete_profile_fields, profile_from_fields
+from unread import store as unread_store
+from unread.services import rebuild_unread
+
+from . import store
+from .models import Conversation
+
+
+def get_or_create_conversation(user_a: int, user_b: int) -> Conversation:
+    low, high = sorted((user_a, user_b))
+    conversation = Conversation.objects.filter(user_low_id=low, user_high_id=high).first()
+    if conversation is not None:
+        return conversation
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(user_low_id=low, user_high_id=high)
+    except IntegrityError:
+        # Both users sent their first message at the same moment.
+        return Conversation.objects.get(user_low_id=low, user_high_id=high)
+
+
+def get_conversation_for(user_id: int, conversation_id: int) -> Conversation:
+    """The conversation if ``user_id`` takes part in it; otherwise not_found, revealing nothing."""
+    conversation = (
+        Conversation.objects.filter(pk=conversation_id).filter(Q(user_low_id=user_id) | Q(user_high_id=user_id)).first()
+    )
+    if conversation is None or conversation.last_msg_id is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def rebuild_conversation_list(user_id: int) -> None:
+    rows = Conversation.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id), last_msg_id__isnull=False)
+    store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), c.last_msg_id) for c in rows])
+
+
+def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
+    """A page of the user's conversations, newest last message first.
+
+    Warm path: three pipelined Redis round trips and no SQL whatever the page
+    size. Cold pieces (after a Redis flush) are refilled from the database:
+    the list itself, the unread hash, missing last messages and profiles.
+    """
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    store.queue_page_read(pipe, user_id, limit, before)
+    ready, rows = pipe.execute()
+    if not ready:
+        rebuild_conversation_list(user_id)
+        pipe = client.pipeline(transaction=False)
+        store.queue_page_read(pipe, user_id, limit, before)
+        _, rows = pipe.execute()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    ids = [int(member) for member, _ in rows]
+    last_ids = {int(member): int(score) for member, score in rows}
+    if not ids:
+        return {"results": [], "next_before": None}
+    conversations = _assemble(user_id, ids, last_ids)
+    next_before = last_ids[ids[-1]] if has_more else None
+    return {"results": conversations, "next_before": next_before}
+
+
+def conversation_view(user_id: int, conversation: Conversation) -> dict:
+    return _assemble(user_id, [conversation.pk], {conversation.pk: conversation.last_msg_id})[0]
+
+
+def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[dict]:
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    store.queue_peer_and_last_reads(pipe, user_id, ids)
+    unread_store.queue_reads(pipe, user_id)
+    replies = pipe.execute()
+    peer_ids_raw, lasts_raw = replies[0], replies[1 : 1 + len(ids)]
+    unread_ready, unread_raw = replies[1 + len(ids) :]
+    peers = {}
+    for cid, peer in zip(ids, peer_ids_raw, strict=True):
+        peers[cid] = int(peer) if peer is not None else None
+    if any(peer is None for peer in peers.values()):
+        rebuild_conversation_list(user_id)
+        fix = Conversation.objects.filter(pk__in=[cid for cid, p in peers.items() if p is None])
+        peers.update({c.pk: c.peer_id(user_id) for c in fix})
+    lasts = {cid: store.decode_last(raw) for cid, raw in zip(ids, lasts_raw, strict=True)}
+    stale = [cid for cid, last in lasts.items() if last is None or last["msg_id"] < last_ids[cid]]
+    if stale:
+        lasts.update(_load_last_messages({cid: last_ids[cid] for cid in stale}))
+    unread = rebuild_unread(user_id) if not unread_ready else unread_store.parse_counts(unread_raw)
+
+    peer_list = list(dict.fromkeys(peers.values()))
+    pipe = client.pipeline(transaction=False)
+    profile_store.queue_profile_reads(pipe, peer_list)
+    profile_store.queue_online_reads(pipe, peer_list)
+    replies = pipe.execute()
+    cached = dict(zip(peer_list, replies[: len(peer_list)], strict=True))
+    online = dict(zip(peer_list, replies[len(peer_list) :], strict=True))
+    fields = complete_profile_fields(cached)
+    return [
+        {
+            "conversation_id": cid,
+            "peer": profile_from_fields(peers[cid], fields[peers[cid]], online[peers[cid]] > 0),
+            "last_message": lasts.get(cid),
+            "unread": unread.get(cid, 0),
+        }
+        for cid in ids
+    ]
+
+
+def _load_last_messages(last_ids: dict[int, int]) -> dict[int, dict]:
+    from messaging.services import messages_by_id
+
+    found = messages_by_id(list(last_ids.values()))
+    store.add_recent(list(found.values()))
+    return {cid: found[msg_id] for cid, msg_id in last_ids.items() if msg_id in found}

@@ -1,0 +1,122 @@
+"""Redis keys of the conversations app.
+
+Per user (hash tag ``{u:<id>}``):
+- ``convs``: sorted set, member = conversation id, score = its newest msg id;
+  read newest-first with ZREVRANGEBYSCORE, which pages by ``before``.
+- ``peers``: hash, conversation id -> the other user's id.
+- ``convs:ready``: set once the two above hold every conversation of the user.
+Per conversation (hash tag ``{c:<id>}``):
+- ``recent``: sorted set of the newest messages as JSON, score = msg id,
+  trimmed to CHAT_RECENT_WINDOW; its top is the conversation's last message.
+
+Every write is idempotent: ZADD GT never lowers a score, a message joins the
+recent window only if its id is absent, a recall replaces the entry only if
+it is there.
+"""
+
+import json
+
+from django.conf import settings
+
+from chat_project.redis_client import conversation_tag, get_redis, key, user_tag
+
+_ADD_IF_ABSENT = """
+if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+end
+return 1
+"""
+
+_REPLACE_IF_PRESENT = """
+if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+end
+return 1
+"""
+
+
+def convs_key(user_id: int) -> str:
+    return key(user_tag(user_id), "convs")
+
+
+def peers_key(user_id: int) -> str:
+    return key(user_tag(user_id), "peers")
+
+
+def ready_key(user_id: int) -> str:
+    return key(user_tag(user_id), "convs", "ready")
+
+
+def recent_key(conversation_id: int) -> str:
+    return key(conversation_tag(conversation_id), "recent")
+
+
+def _encode(message: dict) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def queue_message(pipe, message: dict) -> None:
+    """Queue the writes one new message makes: both users' lists, the recent window."""
+    conversation_id, msg_id = message["conversation_id"], message["msg_id"]
+    for user_id, peer_id in (
+        (message["sender_id"], message["recipient_id"]),
+        (message["recipient_id"], message["sender_id"]),
+    ):
+        pipe.zadd(convs_key(user_id), {conversation_id: msg_id}, gt=True)
+        pipe.hset(peers_key(user_id), conversation_id, peer_id)
+    pipe.eval(_ADD_IF_ABSENT, 1, recent_key(conversation_id), msg_id, _encode(message), settings.CHAT_RECENT_WINDOW)
+
+
+def queue_replace(pipe, message: dict) -> None:
+    pipe.eval(_REPLACE_IF_PRESENT, 1, recent_key(message["conversation_id"]), message["msg_id"], _encode(message))
+
+
+def queue_page_read(pipe, user_id: int, limit: int, before: int | None) -> None:
+    pipe.exists(ready_key(user_id))
+    top = f"({before}" if before is not None else "+inf"
+    # Scores are msg ids (> 0); the page takes one extra to know whether more exist.
+    pipe.zrevrangebyscore(convs_key(user_id), top, "(0", start=0, num=limit + 1, withscores=True)
+
+
+def queue_peer_and_last_reads(pipe, user_id: int, conversation_ids: list[int]) -> None:
+    pipe.hmget(peers_key(user_id), conversation_ids)
+    for conversation_id in conversation_ids:
+        pipe.zrevrange(recent_key(conversation_id), 0, 0)
+
+
+def decode_last(entries: list[str]) -> dict | None:
+    return json.loads(entries[0]) if entries else None
+
+
+def add_recent(messages: list[dict]) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for message in messages:
+        pipe.eval(
+            _ADD_IF_ABSENT,
+            1,
+            recent_key(message["conversation_id"]),
+            message["msg_id"],
+            _encode(message),
+            settings.CHAT_RECENT_WINDOW,
+        )
+    pipe.execute()
+
+
+def write_user_lists(user_id: int, entries: list[tuple[int, int, int]]) -> None:
+    """Merge (conversation_id, peer_id, last_msg_id) rows into the user's lists and mark them ready."""
+    pipe = get_redis().pipeline(transaction=False)
+    if entries:
+        pipe.zadd(convs_key(user_id), {cid: last for cid, _, last in entries}, gt=True)
+        pipe.hset(peers_key(user_id), mapping={cid: peer for cid, peer, _ in entries})
+    pipe.set(ready_key(user_id), 1)
+    pipe.execute()
+
+
+def forget_user(pipe, user_id: int) -> None:
+    pipe.delete(convs_key(user_id), peers_key(user_id), ready_key(user_id))
+
+
+def forget_conversation(pipe, conversation_id: int) -> None:
+    pipe.delete(recent_key(conversation_id))

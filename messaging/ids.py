@@ -1,0 +1,155 @@
+"""53-bit, time-ordered message ids, unique across processes and machines.
+
+Layout (most significant first)::
+
+    40 bits  milliseconds since ID_EPOCH (good until 2060)
+     6 bits  worker id (0..63), unique per running process
+     7 bits  sequence within one millisecond (128 ids per ms per process)
+
+53 bits because Redis sorted-set scores and JavaScript numbers are IEEE
+doubles: every id below 2**53 survives both exactly.
+
+The worker id is leased from Redis (``SET NX`` with a time-to-live, renewed
+while the process hands out ids) unless CHAT_ID_WORKER fixes it. A process
+whose lease cannot be renewed stops handing out ids rather than risk a
+duplicate, and a forked child leases its own.
+"""
+
+import os
+import random
+import secrets
+import threading
+import time
+
+from django.conf import settings
+
+from chat_project.redis_client import get_redis, key
+
+ID_EPOCH_MS = 1767225600000  # 2026-01-01T00:00:00Z
+TIME_BITS = 40
+WORKER_BITS = 6
+SEQUENCE_BITS = 7
+MAX_WORKERS = 1 << WORKER_BITS
+MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1
+TIME_SHIFT = WORKER_BITS + SEQUENCE_BITS
+MAX_ID = (1 << (TIME_BITS + TIME_SHIFT)) - 1
+
+LEASE_SECONDS = 120
+RENEW_AFTER_SECONDS = 30
+# A clock that steps back by less than this is waited out; more is an error.
+MAX_BACKWARD_WAIT_MS = 2000
+
+_RENEW_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class IdGeneratorError(RuntimeError):
+    """No id can be handed out safely (no worker id, clock far behind)."""
+
+
+def id_floor_for_time(epoch_seconds: float) -> int:
+    """The smallest id any process could hand out at this time."""
+    ms = int(epoch_seconds * 1000) - ID_EPOCH_MS
+    return max(0, ms) << TIME_SHIFT
+
+
+def id_time_seconds(msg_id: int) -> float:
+    return ((msg_id >> TIME_SHIFT) + ID_EPOCH_MS) / 1000
+
+
+class IdGenerator:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._worker: int | None = None
+        self._token = ""
+        self._renewed_at = 0.0
+        self._last_ms = -1
+        self._sequence = 0
+
+    @property
+    def worker_id(self) -> int | None:
+        return self._worker
+
+    def next_id(self) -> int:
+        with self._lock:
+            self._ensure_worker()
+            now = self._now_ms()
+            if now < self._last_ms:
+                behind = self._last_ms - now
+                if behind > MAX_BACKWARD_WAIT_MS:
+                    raise IdGeneratorError(f"clock moved back by {behind} ms")
+                time.sleep(behind / 1000)
+                now = self._wait_until(self._last_ms)
+            if now == self._last_ms:
+                self._sequence += 1
+                if self._sequence > MAX_SEQUENCE:
+                    now = self._wait_until(self._last_ms + 1)
+                    self._sequence = 0
+            else:
+                self._sequence = 0
+            self._last_ms = now
+            elapsed = now - ID_EPOCH_MS
+            if elapsed >= 1 << TIME_BITS:
+                raise IdGeneratorError("the id epoch has run out")
+            return (elapsed << TIME_SHIFT) | (self._worker << SEQUENCE_BITS) | self._sequence
+
+    @staticmethod
+    def _now_ms() -> int:
+        return time.time_ns() // 1_000_000
+
+    def _wait_until(self, target_ms: int) -> int:
+        now = self._now_ms()
+        while now < target_ms:
+            time.sleep(0.0002)
+            now = self._now_ms()
+        return now
+
+    def _ensure_worker(self) -> None:
+        pid = os.getpid()
+        if settings.CHAT_ID_WORKER >= 0:
+            if not settings.CHAT_ID_WORKER < MAX_WORKERS:
+                raise IdGeneratorError(f"CHAT_ID_WORKER must be below {MAX_WORKERS}")
+            self._worker, self._pid = settings.CHAT_ID_WORKER, pid
+            return
+        if self._pid != pid or self._worker is None:
+            self._lease(pid)
+        elif time.monotonic() - self._renewed_at > RENEW_AFTER_SECONDS:
+            self._renew()
+
+    def _lease(self, pid: int) -> None:
+        client = get_redis()
+        token = secrets.token_hex(16)
+        start = random.randrange(MAX_WORKERS)
+        for offset in range(MAX_WORKERS):
+            candidate = (start + offset) % MAX_WORKERS
+            if client.set(key("idworker", candidate), token, nx=True, ex=LEASE_SECONDS):
+                self._worker, self._token, self._pid = candidate, token, pid
+                self._renewed_at = time.monotonic()
+                # A new worker id starts a fresh sequence; the previous holder's
+                # lease ended at least a second ago, so its ids are all older.
+                self._last_ms = max(self._last_ms, self._now_ms())
+                self._sequence = MAX_SEQUENCE
+                return
+        raise IdGeneratorError(f"all {MAX_WORKERS} message-id workers are leased")
+
+    def _renew(self) -> None:
+        renewed = get_redis().eval(_RENEW_SCRIPT, 1, key("idworker", self._worker), self._token, LEASE_SECONDS)
+        if not renewed:
+            # Our lease lapsed and may belong to another process now.
+            self._worker = None
+            self._lease(os.getpid())
+            return
+        self._renewed_at = time.monotonic()
+
+
+_generator = IdGenerator()
+
+
+def next_message_id() -> int:
+    return _generator.next_id()

@@ -1,0 +1,84 @@
+from django.conf import settings
+from django.db import models
+
+
+class MessageStatus(models.IntegerChoices):
+    NORMAL = 0, "normal"
+    RECALLED = 1, "recalled"
+
+
+class MessageRecord(models.Model):
+    """The durable message record (the seed's ``t_msg_record_list``).
+
+    The seed's columns keep their names (id, sessionId, msgId, isRead,
+    recordStatus, createTime); the message itself (sender, recipient,
+    content, client_msg_id) lives in the same row, so one insert makes a
+    message durable. ``offline`` says the recipient had no socket when it
+    arrived and has not acked it yet; ``fan_out_done`` says the Celery
+    fan-out finished (the sweeper re-drives rows where it did not).
+    """
+
+    session = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.PROTECT, db_column="sessionId", related_name="+"
+    )
+    msg_id = models.BigIntegerField(unique=True, db_column="msgId")
+    is_read = models.BooleanField(default=False, db_column="isRead")
+    record_status = models.SmallIntegerField(
+        choices=MessageStatus.choices, default=MessageStatus.NORMAL, db_column="recordStatus"
+    )
+    created_at = models.DateTimeField(db_column="createTime")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    content = models.TextField()
+    # NULL, not "": sends without a client_msg_id must not collide in the unique constraint.
+    client_msg_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    offline = models.BooleanField(default=False)
+    fan_out_done = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "t_msg_record_list"
+        constraints = [
+            # A retried send with the same client_msg_id finds the first message.
+            # NULLs (sends without one) never collide.
+            models.UniqueConstraint(fields=["sender", "client_msg_id"], name="msg_sender_client_msg_id_unique"),
+        ]
+        indexes = [
+            # History pages: WHERE sessionId = ? AND msgId < ? ORDER BY msgId DESC LIMIT n.
+            models.Index(fields=["session", "msg_id"], name="msg_session_msgid"),
+            # Sync: a user's sent and received messages after a cursor.
+            models.Index(fields=["recipient", "msg_id"], name="msg_recipient_msgid"),
+            # (sender, client_msg_id) above leads with sender; sync needs (sender, msgId).
+            models.Index(fields=["sender", "msg_id"], name="msg_sender_msgid"),
+            # Mark-read and unread recount: the unread rows of one recipient in one conversation.
+            models.Index(fields=["recipient", "session", "is_read", "msg_id"], name="msg_unread"),
+            # Offline pull and ack: a recipient's pending rows by sender.
+            models.Index(fields=["recipient", "offline", "sender", "msg_id"], name="msg_offline"),
+            # The sweeper: fan-out never finished.
+            models.Index(fields=["fan_out_done", "msg_id"], name="msg_fan_out_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.msg_id} from {self.sender_id} to {self.recipient_id}"
+
+    @property
+    def is_recalled(self) -> bool:
+        return self.record_status == MessageStatus.RECALLED
+
+
+class SensitiveWord(models.Model):
+    """A word the content filter acts on; moderators manage them in the admin."""
+
+    class Action(models.TextChoices):
+        MASK = "mask", "mask with *"
+        REJECT = "reject", "reject the message"
+
+    word = models.CharField(max_length=100, unique=True)
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.MASK)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "t_sensitive_word"
+        ordering = ["word"]
+
+    def __str__(self) -> str:
+        return self.word

@@ -1,0 +1,349 @@
+"""Message operations shared by the REST API, the WebSocket consumer and the workers.
+
+Send: validate -> filter -> enrich -> durable accept -> fan-out on Celery.
+The accept writes the message row, the conversation's last id and the
+recipient's received counter in one transaction, so an ``ack`` is only given
+for a message the database holds. After the commit, the same process writes
+the Redis copies (so the sender's next read sees its message) and enqueues the
+fan-out, which re-applies them idempotently, pushes, and marks the row done.
+See docs/architecture.md for why the database, not the broker, is the
+durable point.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
+
+from chat_project.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from chat_project.ratelimit import check_rate
+from chat_project.redis_client import get_redis
+from chat_project.timefmt import iso_utc
+from conversations import store as conversation_store
+from conversations.models import Conversation
+from conversations.services import get_conversation_for, get_or_create_conversation
+from profiles import store as profile_store
+from profiles.models import User
+from profiles.services import get_active_user, get_profiles
+from unread import services as unread_services
+from unread import store as unread_store
+
+from . import push, store
+from .content_filter import filter_content
+from .ids import id_floor_for_time, id_time_seconds, next_message_id
+from .models import MessageRecord, MessageStatus
+from .validation import check_client_msg_id, check_content, check_id
+
+logger = logging.getLogger(__name__)
+
+
+def message_dict(record: MessageRecord) -> dict:
+    recalled = record.record_status == MessageStatus.RECALLED
+    return {
+        "msg_id": record.msg_id,
+        "conversation_id": record.session_id,
+        "sender_id": record.sender_id,
+        "recipient_id": record.recipient_id,
+        "content": "" if recalled else record.content,
+        "client_msg_id": record.client_msg_id,
+        "created_at": iso_utc(record.created_at),
+        "status": "recalled" if recalled else "normal",
+    }
+
+
+def messages_by_id(msg_ids: list[int]) -> dict[int, dict]:
+    return {r.msg_id: message_dict(r) for r in MessageRecord.objects.filter(msg_id__in=msg_ids)}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: dict
+    created: bool
+
+
+def _existing(sender_id: int, client_msg_id: str | None) -> MessageRecord | None:
+    if client_msg_id is None:
+        return None
+    return MessageRecord.objects.filter(sender_id=sender_id, client_msg_id=client_msg_id).first()
+
+
+def send_message(sender: User, to: object, content: object, client_msg_id: object = None) -> SendResult:
+    """Accept a message durably; the same client_msg_id again returns the first message."""
+    client_msg_id = check_client_msg_id(client_msg_id)
+    previous = _existing(sender.pk, client_msg_id)
+    if previous is not None:
+        return SendResult(message_dict(previous), created=False)
+    recipient_id = check_id("to", to)
+    content = check_content(content)
+    if recipient_id == sender.pk:
+        raise InvalidInput.field("to", "You cannot send a message to yourself.")
+    recipient = get_active_user(recipient_id)
+    check_rate("send", f"u{sender.pk}", settings.CHAT_SEND_RATE)
+    content = filter_content(content)
+
+    msg_id = next_message_id()
+    offline = not profile_store.is_online(recipient.pk)
+    try:
+        record = _accept(sender.pk, recipient.pk, content, client_msg_id, msg_id, offline)
+    except IntegrityError:
+        # The same client_msg_id raced itself: the other accept won.
+        previous = _existing(sender.pk, client_msg_id)
+        if previous is None:
+            raise
+        return SendResult(message_dict(previous), created=False)
+    return SendResult(message_dict(record), created=True)
+
+
+def _accept(
+    sender_id: int, recipient_id: int, content: str, client_msg_id, msg_id: int, offline: bool
+) -> MessageRecord:
+    deadline = id_time_seconds(msg_id) + settings.CHAT_ACCEPT_DEADLINE_SECONDS
+    with transaction.atomic():
+        conversation = get_or_create_conversation(sender_id, recipient_id)
+        # Lock order everywhere: counter row, then message rows, then conversation.
+        unread_services.add_received(conversation.pk, recipient_id)
+        record = MessageRecord.objects.create(
+            session=conversation,
+            msg_id=msg_id,
+            created_at=datetime.now(UTC),
+            sender_id=sender_id,
+            recipient_id=recipient_id,
+            content=content,
+            client_msg_id=client_msg_id,
+            offline=offline,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_msg_id=Greatest(Coalesce(F("last_msg_id"), Value(0)), Value(msg_id))
+        )
+        counter = unread_services.current_copy(conversation.pk, recipient_id)
+        if time.time() > deadline:
+            # Sync cursors trust that an id older than the deadline is either
+            # visible or never will be; this one is late, so it must not commit.
+            raise Unavailable("The message could not be stored in time; send it again.")
+        transaction.on_commit(lambda: _after_accept(record, counter))
+    return record
+
+
+def _after_accept(record: MessageRecord, counter: tuple[int, int, int, int]) -> None:
+    try:
+        project_message(record, counter)
+    except Exception:
+        logger.warning("projecting message %s to Redis failed; the fan-out will retry", record.msg_id, exc_info=True)
+    from .tasks import fan_out_message
+
+    try:
+        fan_out_message.delay(record.msg_id)
+    except Exception:
+        # The message is durable; the sweeper re-drives its fan-out.
+        logger.error("could not enqueue fan-out of message %s", record.msg_id, exc_info=True)
+
+
+def project_message(record: MessageRecord, counter: tuple[int, int, int, int]) -> None:
+    """Write every Redis copy a new message makes. Idempotent."""
+    pipe = get_redis().pipeline(transaction=False)
+    conversation_store.queue_message(pipe, message_dict(record))
+    unread_store.queue_counter_writes(pipe, record.recipient_id, [counter])
+    if record.offline:
+        store.queue_offline_add(pipe, record.recipient_id, record.sender_id, record.msg_id)
+    pipe.execute()
+
+
+def fan_out(msg_id: int) -> None:
+    """The realtime task's work: re-apply the Redis copies, push, mark done. Idempotent."""
+    record = MessageRecord.objects.filter(msg_id=msg_id).first()
+    if record is None or record.fan_out_done:
+        return
+    counter = unread_services.current_copy(record.session_id, record.recipient_id)
+    project_message(record, counter)
+    if not store.already_pushed(msg_id):
+        message = message_dict(record)
+        sender_profile = get_profiles([record.sender_id]).get(record.sender_id)
+        # ``sender`` is an extension of the message frame: the recipient's UI
+        # can show a new peer without fetching the profile.
+        frame = {"type": "message", "message": message, "sender": sender_profile}
+        total = unread_services.total_unread(record.recipient_id)
+        received, read = counter[1], counter[2]
+        push.push(
+            [
+                (record.recipient_id, frame),
+                (record.sender_id, frame),
+                (record.recipient_id, push.unread_frame(record.session_id, max(0, received - read), total)),
+            ]
+        )
+        store.mark_pushed(msg_id)
+    MessageRecord.objects.filter(pk=record.pk).update(fan_out_done=True)
+
+
+def unfinished_fan_out(older_than_seconds: float, limit: int) -> list[int]:
+    cutoff = id_floor_for_time(time.time() - older_than_seconds)
+    return list(
+        MessageRecord.objects.filter(fan_out_done=False, msg_id__lt=cutoff)
+        .order_by("msg_id")
+        .values_list("msg_id", flat=True)[:limit]
+    )
+
+
+# --- history and sync --------------------------------------------------------
+
+
+def list_messages(user_id: int, conversation_id: int, limit: int, before: int | None, after: int | None) -> dict:
+    """A page of a conversation, ascending by msg_id (PROTOCOL.md's cursor rules)."""
+    conversation = get_conversation_for(user_id, conversation_id)
+    rows = MessageRecord.objects.filter(session_id=conversation.pk)
+    if after is not None:
+        page = list(rows.filter(msg_id__gt=after).order_by("msg_id")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+    else:
+        if before is not None:
+            rows = rows.filter(msg_id__lt=before)
+        page = list(rows.order_by("-msg_id")[: limit + 1])
+        has_more = len(page) > limit
+        page = list(reversed(page[:limit]))
+    return {"results": [message_dict(r) for r in page], "has_more": has_more}
+
+
+def sync_messages(user_id: int, since: int, limit: int) -> dict:
+    """Every message the user sent or received after ``since``, and a cursor that skips nothing.
+
+    Ids are taken before their rows commit, so a smaller id may appear after
+    a larger one. An accept that has not committed CHAT_ACCEPT_DEADLINE_SECONDS
+    after taking its id never will, so everything below the id of (now -
+    deadline) is final: ``next_since`` never passes that point.
+    """
+    safe_point = id_floor_for_time(time.time() - settings.CHAT_ACCEPT_DEADLINE_SECONDS)
+    # Two index range scans (sender, msgId) and (recipient, msgId), merged.
+    received = MessageRecord.objects.filter(recipient_id=user_id, msg_id__gt=since).order_by("msg_id")[: limit + 1]
+    sent = MessageRecord.objects.filter(sender_id=user_id, msg_id__gt=since).order_by("msg_id")[: limit + 1]
+    merged = sorted({r.msg_id: r for r in [*received, *sent]}.values(), key=lambda r: r.msg_id)
+    has_more = len(merged) > limit
+    page = merged[:limit]
+    if has_more:
+        next_since = min(page[-1].msg_id, safe_point)
+        if next_since <= since:
+            # A flood newer than the safe point fills the whole page: move on
+            # rather than answer the same page forever.
+            next_since = page[-1].msg_id
+    else:
+        # Everything visible after ``since`` is in this page, and nothing
+        # below the safe point can still appear.
+        next_since = max(since, safe_point)
+    return {"results": [message_dict(r) for r in page], "has_more": has_more, "next_since": next_since}
+
+
+# --- offline -----------------------------------------------------------------
+
+
+def rebuild_offline(user_id: int) -> None:
+    pending: dict[int, list[int]] = {}
+    for sender_id, msg_id in (
+        MessageRecord.objects.filter(recipient_id=user_id, offline=True)
+        .order_by("msg_id")
+        .values_list("sender_id", "msg_id")
+    ):
+        pending.setdefault(sender_id, []).append(msg_id)
+    store.write_all(user_id, pending)
+
+
+def offline_messages(user_id: int) -> dict:
+    """Messages that arrived while the user had no socket, grouped by sender, oldest group first."""
+    ready, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
+    if not ready:
+        rebuild_offline(user_id)
+        _, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
+    wanted = [msg_id for _, ids in groups for msg_id in ids][: settings.CHAT_OFFLINE_PAGE]
+    if not wanted:
+        return {"results": []}
+    # The database decides: an entry acked meanwhile (or a stale copy) is dropped.
+    records = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True)}
+    profiles = get_profiles([sender for sender, _ in groups])
+    results = []
+    for sender_id, ids in groups:
+        messages = [message_dict(records[m]) for m in ids if m in records]
+        if messages and sender_id in profiles:
+            results.append({"sender": profiles[sender_id], "messages": messages})
+    return {"results": results}
+
+
+def ack_offline(user_id: int, sender_id: object, up_to: object) -> None:
+    sender_id = check_id("sender_id", sender_id)
+    up_to = check_id("up_to", up_to)
+    MessageRecord.objects.filter(recipient_id=user_id, sender_id=sender_id, offline=True, msg_id__lte=up_to).update(
+        offline=False
+    )
+    store.ack(user_id, sender_id, up_to)
+
+
+# --- recall ------------------------------------------------------------------
+
+
+def recall_message(user_id: int, msg_id: int) -> None:
+    """The sender takes a message back within the recall window; it becomes ``recalled`` everywhere."""
+    record = MessageRecord.objects.filter(msg_id=msg_id).filter(Q(sender_id=user_id) | Q(recipient_id=user_id)).first()
+    if record is None:
+        raise NotFound("No such message.")
+    if record.sender_id != user_id:
+        raise Forbidden("Only the sender can recall a message.")
+    if record.record_status == MessageStatus.RECALLED:
+        return
+    if time.time() - record.created_at.timestamp() > settings.CHAT_RECALL_WINDOW_SECONDS:
+        raise Forbidden(f"Messages can be recalled within {settings.CHAT_RECALL_WINDOW_SECONDS} seconds of sending.")
+    _recall(record)
+
+
+def moderate_recall(msg_id: int) -> None:
+    """A moderator recalls any message, whenever it was sent (the admin's action)."""
+    record = MessageRecord.objects.filter(msg_id=msg_id).first()
+    if record is None:
+        raise NotFound("No such message.")
+    _recall(record)
+
+
+def _recall(record: MessageRecord) -> None:
+    with transaction.atomic():
+        counter = unread_services.lock_counter(record.session_id, record.recipient_id)
+        record = MessageRecord.objects.select_for_update().get(pk=record.pk)
+        if record.record_status == MessageStatus.RECALLED:
+            return
+        record.record_status = MessageStatus.RECALLED
+        fields = ["record_status"]
+        if not record.is_read:
+            # A recalled unread message stops counting: it counts as read.
+            record.is_read = True
+            fields.append("is_read")
+            counter.read += 1
+            counter.version += 1
+            counter.save(update_fields=["read", "version"])
+        record.save(update_fields=fields)
+        copy = unread_services.counter_copy(counter)
+        transaction.on_commit(lambda: _after_recall(record, copy))
+
+
+def _after_recall(record: MessageRecord, counter: tuple[int, int, int, int]) -> None:
+    message = message_dict(record)
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        conversation_store.queue_replace(pipe, message)
+        unread_store.queue_counter_writes(pipe, record.recipient_id, [counter])
+        pipe.execute()
+    except Exception:
+        logger.warning("could not update Redis after recalling %s", record.msg_id, exc_info=True)
+    frame = {"type": "recalled", "conversation_id": record.session_id, "msg_id": record.msg_id}
+    received, read = counter[1], counter[2]
+    push.push_quietly(
+        [
+            (record.sender_id, frame),
+            (record.recipient_id, frame),
+            (
+                record.recipient_id,
+                push.unread_frame(
+                    record.session_id, max(0, received - read), unread_services.total_unread(record.recipient_id)
+                ),
+            ),
+        ]
+    )

@@ -1,0 +1,90 @@
+"""Redis keys of the messaging app: offline messages and push markers.
+
+Per recipient (hash tag ``{u:<id>}``):
+- ``offline``: sorted set of senders with pending offline messages, score =
+  the oldest pending msg id (so groups come out ordered by their oldest message).
+- ``offline:<sender_id>``: sorted set of that sender's pending msg ids.
+- ``offline:ready``: set once the two above hold everything the database owes.
+``{m:<msg_id>}:pushed``: the message's frames went out; a re-run of the
+fan-out does not push them a second time.
+"""
+
+from chat_project.redis_client import get_redis, key, user_tag
+
+PUSH_MARKER_SECONDS = 24 * 3600
+
+# Remove a sender's entries up to ARGV[2]; keep the index score = the oldest left.
+_ACK = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #oldest == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], oldest[2], ARGV[1])
+end
+return 1
+"""
+
+
+def index_key(user_id: int) -> str:
+    return key(user_tag(user_id), "offline")
+
+
+def sender_key(user_id: int, sender_id: int) -> str:
+    return key(user_tag(user_id), "offline", sender_id)
+
+
+def ready_key(user_id: int) -> str:
+    return key(user_tag(user_id), "offline", "ready")
+
+
+def pushed_key(msg_id: int) -> str:
+    return key("{m:%d}" % msg_id, "pushed")
+
+
+def queue_offline_add(pipe, recipient_id: int, sender_id: int, msg_id: int) -> None:
+    pipe.zadd(sender_key(recipient_id, sender_id), {msg_id: msg_id})
+    # LT keeps the smallest score: the group's oldest message.
+    pipe.zadd(index_key(recipient_id), {sender_id: msg_id}, lt=True)
+
+
+def ack(recipient_id: int, sender_id: int, up_to: int) -> None:
+    get_redis().eval(_ACK, 2, index_key(recipient_id), sender_key(recipient_id, sender_id), sender_id, up_to)
+
+
+def read_pending(recipient_id: int, limit: int) -> tuple[bool, list[tuple[int, list[int]]]]:
+    """(ready, [(sender_id, [msg_id, ...]) ordered by oldest message])."""
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.exists(ready_key(recipient_id))
+    pipe.zrange(index_key(recipient_id), 0, -1)
+    ready, senders = pipe.execute()
+    if not senders:
+        return bool(ready), []
+    pipe = client.pipeline(transaction=False)
+    for sender in senders:
+        pipe.zrange(sender_key(recipient_id, int(sender)), 0, limit - 1)
+    groups = [(int(sender), [int(m) for m in ids]) for sender, ids in zip(senders, pipe.execute(), strict=True)]
+    return bool(ready), groups
+
+
+def write_all(recipient_id: int, pending: dict[int, list[int]]) -> None:
+    """Merge the database's pending offline messages (sender -> msg ids) and mark ready."""
+    pipe = get_redis().pipeline(transaction=False)
+    for sender_id, msg_ids in pending.items():
+        for msg_id in msg_ids:
+            queue_offline_add(pipe, recipient_id, sender_id, msg_id)
+    pipe.set(ready_key(recipient_id), 1)
+    pipe.execute()
+
+
+def forget_user(pipe, user_id: int, sender_ids: list[int]) -> None:
+    pipe.delete(index_key(user_id), ready_key(user_id), *[sender_key(user_id, s) for s in sender_ids])
+
+
+def already_pushed(msg_id: int) -> bool:
+    return bool(get_redis().exists(pushed_key(msg_id)))
+
+
+def mark_pushed(msg_id: int) -> None:
+    get_redis().set(pushed_key(msg_id), 1, ex=PUSH_MARKER_SECONDS)

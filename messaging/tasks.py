@@ -1,0 +1,48 @@
+"""The async pipeline's tasks.
+
+``realtime``: fan_out_message, once per accepted message.
+``retry``: the same task after a failure, with exponential back-off.
+``delayed``: the sweeper, run by beat, re-drives fan-out that never finished
+(a worker killed between accept and fan-out, a broker that lost the task).
+Every task is idempotent, so at-least-once delivery is safe.
+"""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+MAX_FAN_OUT_RETRIES = 8
+SWEEP_BATCH = 500
+
+
+def retry_countdown(retries: int) -> int:
+    """1, 2, 4 … 60 s: short, far below the broker's visibility timeout."""
+    return min(60, 2**retries)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_FAN_OUT_RETRIES)
+def fan_out_message(self, msg_id: int) -> None:
+    try:
+        services.fan_out(msg_id)
+    except Exception as exc:
+        if self.request.retries >= MAX_FAN_OUT_RETRIES:
+            # Left unfinished in the database; the sweeper tries again later.
+            logger.error("fan-out of message %s gave up after %s retries", msg_id, self.request.retries)
+            return
+        logger.warning("fan-out of message %s failed (%s); retrying", msg_id, exc)
+        raise self.retry(exc=exc, queue="retry", countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(acks_late=True)
+def sweep_unfinished_fan_out() -> int:
+    msg_ids = services.unfinished_fan_out(settings.CHAT_FAN_OUT_STALE_SECONDS, SWEEP_BATCH)
+    for msg_id in msg_ids:
+        fan_out_message.apply_async((msg_id,), queue="realtime")
+    if msg_ids:
+        logger.info("sweeper re-drove fan-out of %d message(s)", len(msg_ids))
+    return len(msg_ids)

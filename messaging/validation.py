@@ -1,0 +1,45 @@
+"""Checks on what clients send, shared by REST and WebSocket (PROTOCOL.md)."""
+
+from chat_project.errors import InvalidInput
+
+MAX_CONTENT_CODE_POINTS = 4000
+MAX_CLIENT_MSG_ID = 64
+# Ids are 53-bit; anything past a signed 64-bit column is refused before SQL sees it.
+MAX_CURSOR = (1 << 63) - 1
+
+
+def _has_bad_code_point(text: str) -> bool:
+    return any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def check_content(content: object) -> str:
+    if not isinstance(content, str):
+        raise InvalidInput.field("content", "Must be a string.")
+    if not content or content.isspace():
+        raise InvalidInput.field("content", "The message is empty.")
+    if len(content) > MAX_CONTENT_CODE_POINTS:
+        raise InvalidInput.field("content", f"At most {MAX_CONTENT_CODE_POINTS} characters.")
+    if _has_bad_code_point(content):
+        raise InvalidInput.field("content", "U+0000 and unpaired surrogates are not allowed.")
+    return content
+
+
+def check_client_msg_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_MSG_ID:
+        raise InvalidInput.field("client_msg_id", f"Must be a string of 1 to {MAX_CLIENT_MSG_ID} characters.")
+    if _has_bad_code_point(value):
+        raise InvalidInput.field("client_msg_id", "U+0000 and unpaired surrogates are not allowed.")
+    return value
+
+
+def check_id(field: str, value: object, *, required: bool = True) -> int | None:
+    """A JSON integer id (booleans and floats are not integers here)."""
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput.field(field, "Must be an integer.")
+    if not 0 <= value <= MAX_CURSOR:
+        raise InvalidInput.field(field, "Out of range.")
+    return value

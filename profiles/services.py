@@ -1,0 +1,164 @@
+"""Profile operations: register, look up (cached), update, search."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from rest_framework.authtoken.models import Token
+
+from chat_project.errors import InvalidInput, NotFound
+
+from . import store
+from .models import User
+
+SEARCH_LIMIT = 20
+USERNAME_MAX = 150
+NICKNAME_MAX = 64
+
+
+def profile_from_fields(user_id: int, fields: dict, online: bool) -> dict:
+    return {
+        "user_id": user_id,
+        "username": fields["username"],
+        "nickname": fields["nickname"],
+        "avatar_url": fields["avatar_url"],
+        "online": online,
+    }
+
+
+def _fields(user: User) -> dict:
+    return {"user_id": user.pk, "username": user.username, "nickname": user.nickname, "avatar_url": user.avatar_url}
+
+
+def profile_of(user: User) -> dict:
+    return profile_from_fields(user.pk, _fields(user), store.is_online(user.pk))
+
+
+def load_profile_fields(user_ids: Iterable[int]) -> dict[int, dict]:
+    """Profile fields of these users from the cache; one SQL query for the misses."""
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return {}
+    from chat_project.redis_client import get_redis
+
+    pipe = get_redis().pipeline(transaction=False)
+    store.queue_profile_reads(pipe, ids)
+    cached = dict(zip(ids, pipe.execute(), strict=True))
+    return complete_profile_fields(cached)
+
+
+def complete_profile_fields(cached: dict[int, dict]) -> dict[int, dict]:
+    """Fill the cache misses in ``cached`` (user id -> hash, {} when missing) from the database."""
+    missing = [user_id for user_id, fields in cached.items() if not fields]
+    found = {user_id: fields for user_id, fields in cached.items() if fields}
+    if missing:
+        rows = [_fields(user) for user in User.objects.filter(pk__in=missing)]
+        store.cache_profiles(rows)
+        found.update({row["user_id"]: row for row in rows})
+    return found
+
+
+def get_profiles(user_ids: Iterable[int]) -> dict[int, dict]:
+    ids = list(dict.fromkeys(user_ids))
+    fields = load_profile_fields(ids)
+    online = store.online_flags(list(fields))
+    return {user_id: profile_from_fields(user_id, fields[user_id], online[user_id]) for user_id in fields}
+
+
+def get_profile(user_id: int) -> dict:
+    profiles = get_profiles([user_id])
+    if user_id not in profiles:
+        raise NotFound("No such user.")
+    return profiles[user_id]
+
+
+def get_active_user(user_id: int) -> User:
+    try:
+        return User.objects.get(pk=user_id, is_active=True)
+    except User.DoesNotExist:
+        raise NotFound("No such user.") from None
+
+
+def _clean_text(field: str, value: object, max_length: int, *, required: bool) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput.field(field, "Must be a string.")
+    if "\x00" in value:
+        raise InvalidInput.field(field, "Must not contain NUL characters.")
+    if required and not value.strip():
+        raise InvalidInput.field(field, "This field may not be blank.")
+    if len(value) > max_length:
+        raise InvalidInput.field(field, f"At most {max_length} characters.")
+    return value
+
+
+def register_user(username: object, password: object, nickname: object) -> tuple[User, str]:
+    username = _clean_text("username", username, USERNAME_MAX, required=True)
+    if username != username.strip() or not all(ch.isalnum() or ch in "@.+-_" for ch in username):
+        raise InvalidInput.field("username", "Letters, digits and @ . + - _ only.")
+    password = _clean_text("password", password, 128, required=True)
+    nickname = _clean_text("nickname", nickname, NICKNAME_MAX, required=False).strip()
+    candidate = User(username=username, nickname=nickname)
+    try:
+        password_validation.validate_password(password, candidate)
+    except ValidationError as exc:
+        raise InvalidInput("Password rejected.", {"password": list(exc.messages)}) from None
+    try:
+        with transaction.atomic():
+            if User.objects.filter(username__iexact=username).exists():
+                raise IntegrityError
+            user = User.objects.create_user(username=username, password=password, nickname=nickname)
+            token = Token.objects.create(user=user)
+    except IntegrityError:
+        raise InvalidInput.field("username", "This username is taken.") from None
+    return user, token.key
+
+
+def token_for(user: User) -> str:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key
+
+
+def update_profile(user: User, changes: dict) -> dict:
+    update_fields = []
+    if "nickname" in changes:
+        user.nickname = _clean_text("nickname", changes["nickname"], NICKNAME_MAX, required=False).strip()
+        update_fields.append("nickname")
+    if "avatar_url" in changes:
+        user.avatar_url = clean_avatar_url(changes["avatar_url"])
+        update_fields.append("avatar_url")
+    if update_fields:
+        # The post_save signal drops the cached profile once this commits.
+        user.save(update_fields=update_fields)
+    return profile_of(user)
+
+
+def clean_avatar_url(value: object) -> str:
+    from django.core.validators import URLValidator
+
+    text = _clean_text("avatar_url", value, 500, required=False).strip()
+    if text == "":
+        return ""
+    try:
+        URLValidator(schemes=["http", "https"])(text)
+    except ValidationError:
+        raise InvalidInput.field("avatar_url", "Must be an http(s) URL.") from None
+    return text
+
+
+def search_users(query: object) -> list[dict]:
+    """Active users whose username or nickname starts with ``query`` (case-insensitive)."""
+    text = query.strip() if isinstance(query, str) else ""
+    if not text:
+        return []
+    if "\x00" in text or len(text) > USERNAME_MAX:
+        raise InvalidInput.field("q", "Invalid search text.")
+    users = (
+        User.objects.filter(is_active=True)
+        .filter(Q(username__istartswith=text) | Q(nickname__istartswith=text))
+        .order_by("username")[:SEARCH_LIMIT]
+    )
+    rows = [_fields(user) for user in users]
+    online = store.online_flags([row["user_id"] for row in rows])
+    return [profile_from_fields(row["user_id"], row, online[row["user_id"]]) for row in rows]

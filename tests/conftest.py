@@ -1,0 +1,127 @@
+"""Fixtures shared by the suite: real MariaDB, real Redis, real Celery workers.
+
+Users and messages are made through the same services and endpoints people
+use. Most tests need ``transactional_db``: sends publish to Redis and enqueue
+fan-out on commit, and workers and consumers run in other threads.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from messaging.content_filter import forget_cached_words
+
+API = "/api/v1/"
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Every test starts with empty Redis databases (data, broker, channel layer)."""
+    for url in (settings.CHAT_REDIS_URL, settings.CELERY_BROKER_URL, settings.CHAT_CHANNEL_LAYER_URL):
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        client.close()
+    forget_cached_words()
+    yield
+
+
+@dataclass
+class ApiUser:
+    """A registered user and an API client authenticated with their token."""
+
+    id: int
+    username: str
+    token: str
+    client: APIClient = field(repr=False)
+
+    def get(self, path: str, params: dict | None = None):
+        return self.client.get(API + path, params or {})
+
+    def post(self, path: str, body=None):
+        return self.client.post(API + path, body if body is not None else {}, format="json")
+
+    def patch(self, path: str, body):
+        return self.client.patch(API + path, body, format="json")
+
+    def delete(self, path: str):
+        return self.client.delete(API + path)
+
+    def send(self, to: "ApiUser | int", content: str = "hello", client_msg_id: str | None = None) -> dict:
+        body = {"to": to if isinstance(to, int) else to.id, "content": content}
+        if client_msg_id is not None:
+            body["client_msg_id"] = client_msg_id
+        response = self.post("messages", body)
+        assert response.status_code == 201, response.content
+        return response.json()
+
+
+def register(username: str, nickname: str = "") -> ApiUser:
+    client = APIClient()
+    response = client.post(
+        API + "auth/register", {"username": username, "password": PASSWORD, "nickname": nickname}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    client.credentials(HTTP_AUTHORIZATION="Token " + body["token"])
+    return ApiUser(body["user_id"], username, body["token"], client)
+
+
+@pytest.fixture
+def make_user(transactional_db) -> Callable[..., ApiUser]:
+    return register
+
+
+@pytest.fixture
+def alice(make_user) -> ApiUser:
+    return make_user("alice", "Alice")
+
+
+@pytest.fixture
+def bob(make_user) -> ApiUser:
+    return make_user("bob", "Bob")
+
+
+@pytest.fixture
+def carol(make_user) -> ApiUser:
+    return make_user("carol", "Carol")
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (celery.contrib.testing) consuming all three queues."""
+    from celery.contrib.testing.worker import start_worker
+
+    from chat_project.celery import app
+
+    app.loader.import_default_modules()
+    with start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        queues=["realtime", "delayed", "retry"],
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.05):
+    """Poll until ``condition()`` is truthy; return its value or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,120 @@
+"""Unread counters: received and read per (conversation, user).
+
+The database row is exact because every change to it happens in the same
+transaction as the message rows it counts, with the counter row locked
+first (send, read and recall all take the counter lock before touching
+message rows, so they never deadlock). Redis holds a versioned copy.
+"""
+
+import logging
+
+from django.db import connection
+
+from chat_project.redis_client import get_redis
+
+from . import store
+from .models import UnreadCounter
+
+logger = logging.getLogger(__name__)
+
+
+def add_received(conversation_id: int, user_id: int) -> None:
+    """Count one received message; takes the counter row's lock for the transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO t_unread_counter (conversation_id, user_id, received, `read`, last_read_msg_id, version)"
+            " VALUES (%s, %s, 1, 0, 0, 1)"
+            " ON DUPLICATE KEY UPDATE received = received + 1, version = version + 1",
+            [conversation_id, user_id],
+        )
+
+
+def lock_counter(conversation_id: int, user_id: int) -> UnreadCounter:
+    """The counter row, locked until the transaction ends (created if missing)."""
+    UnreadCounter.objects.get_or_create(conversation_id=conversation_id, user_id=user_id)
+    return UnreadCounter.objects.select_for_update().get(conversation_id=conversation_id, user_id=user_id)
+
+
+def counter_copy(counter: UnreadCounter) -> tuple[int, int, int, int]:
+    return (counter.conversation_id, counter.received, counter.read, counter.version)
+
+
+def current_copy(conversation_id: int, user_id: int) -> tuple[int, int, int, int]:
+    counter = UnreadCounter.objects.filter(conversation_id=conversation_id, user_id=user_id).first()
+    if counter is None:
+        return (conversation_id, 0, 0, 0)
+    return counter_copy(counter)
+
+
+def publish(user_id: int, copies: list[tuple[int, int, int, int]]) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    store.queue_counter_writes(pipe, user_id, copies)
+    pipe.execute()
+
+
+def rebuild_unread(user_id: int) -> dict[int, int]:
+    copies = [counter_copy(c) for c in UnreadCounter.objects.filter(user_id=user_id)]
+    store.write_all(user_id, copies)
+    return {cid: max(0, received - read) for cid, received, read, _ in copies if received > read}
+
+
+def unread_counts(user_id: int) -> dict[int, int]:
+    """{conversation_id: unread} for every conversation with unread messages."""
+    pipe = get_redis().pipeline(transaction=False)
+    store.queue_reads(pipe, user_id)
+    ready, raw = pipe.execute()
+    if not ready:
+        return rebuild_unread(user_id)
+    return {cid: n for cid, n in store.parse_counts(raw).items() if n > 0}
+
+
+def unread_summary(user_id: int) -> dict:
+    counts = unread_counts(user_id)
+    return {"total": sum(counts.values()), "conversations": {str(cid): n for cid, n in sorted(counts.items())}}
+
+
+def total_unread(user_id: int) -> int:
+    return sum(unread_counts(user_id).values())
+
+
+def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
+    """Mark read every message the user received here with msg_id <= up_to (all when None).
+
+    The reader's sockets get an ``unread`` frame and the peer a ``read`` receipt.
+    """
+    from django.db import transaction
+
+    from conversations.services import get_conversation_for
+    from messaging import push
+    from messaging.models import MessageRecord
+
+    conversation = get_conversation_for(user_id, conversation_id)
+    receipt_up_to = up_to if up_to is not None else conversation.last_msg_id
+    with transaction.atomic():
+        counter = lock_counter(conversation.pk, user_id)
+        rows = MessageRecord.objects.filter(session_id=conversation.pk, recipient_id=user_id, is_read=False)
+        if up_to is not None:
+            rows = rows.filter(msg_id__lte=up_to)
+        flipped = rows.update(is_read=True)
+        if flipped or receipt_up_to > counter.last_read_msg_id:
+            counter.read += flipped
+            counter.last_read_msg_id = max(counter.last_read_msg_id, receipt_up_to)
+            counter.version += 1
+            counter.save(update_fields=["read", "last_read_msg_id", "version"])
+        copy = counter_copy(counter)
+    unread = max(0, copy[1] - copy[2])
+    try:
+        publish(user_id, [copy])
+    except Exception:
+        logger.warning("could not copy the unread counter of user %s to Redis", user_id, exc_info=True)
+    peer_id = conversation.peer_id(user_id)
+    push.push_quietly(
+        [
+            (user_id, push.unread_frame(conversation.pk, unread, total_unread(user_id))),
+            (
+                peer_id,
+                {"type": "read", "conversation_id": conversation.pk, "reader_id": user_id, "up_to": receipt_up_to},
+            ),
+        ]
+    )
+    return {"conversation_id": conversation.pk, "unread": unread}
