@@ -125,3 +125,30 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def daphne(django_db_setup, django_db_blocker):
+    """One real daphne process for the session, on the test database."""
+    from .live import Daphne
+
+    server = Daphne()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_daphne(django_db_setup):
+    """Start extra daphne processes (with their own settings) for one test."""
+    from .live import Daphne
+
+    servers = []
+
+    def start(**env: str) -> Daphne:
+        server = Daphne(env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

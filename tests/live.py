@@ -1,0 +1,152 @@
+"""Real servers for end-to-end tests: daphne processes and WebSocket clients.
+
+Each daphne runs the project's ASGI application against the test database
+(test_chat) and the test Redis databases, exactly as `make run` starts it.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daphne:
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        from django.conf import settings
+
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "chat_project.settings_test",
+            "CHAT_DB_NAME": settings.DATABASES["default"]["NAME"],
+            "CHAT_REDIS_URL": settings.CHAT_REDIS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CHAT_CHANNEL_LAYER_URL": settings.CHAT_CHANNEL_LAYER_URL,
+            "CHAT_RATE_LIMITS": "on" if settings.CHAT_RATE_LIMITS else "off",
+            **(extra_env or {}),
+        }
+        self.log = open(ROOT / f".pytest-daphne-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chat_project.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_healthy()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(f"http://{self.address}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("daphne did not become healthy")
+
+    def kill(self) -> None:
+        """Die without closing sockets, as a crashed process would."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+    def socket(self, token: str | None = None, *, query: str | None = None, headers=None) -> "Socket":
+        qs = query if query is not None else (f"token={token}" if token else "")
+        url = f"ws://{self.address}/ws/chat/" + (f"?{qs}" if qs else "")
+        return Socket(connect(url, open_timeout=10, additional_headers=headers, max_size=None))
+
+
+class Socket:
+    """A WebSocket client that can wait for a frame of a given type, keeping the others."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.backlog: list[dict] = []
+
+    def send(self, frame: "dict | str | bytes") -> None:
+        self.ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
+
+    def _take(self, frame_type: str, match: dict) -> dict | None:
+        for index, frame in enumerate(self.backlog):
+            if frame.get("type") == frame_type and all(frame.get(k) == v for k, v in match.items()):
+                return self.backlog.pop(index)
+        return None
+
+    def expect(self, frame_type: str, timeout: float = 10.0, **match) -> dict:
+        found = self._take(frame_type, match)
+        deadline = time.monotonic() + timeout
+        while found is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {frame_type} frame matching {match}; got {self.backlog}")
+            try:
+                raw = self.ws.recv(timeout=remaining)
+            except TimeoutError:
+                continue
+            self.backlog.append(json.loads(raw))
+            found = self._take(frame_type, match)
+        return found
+
+    def drain(self, wait: float = 0.5) -> list[dict]:
+        """Every frame that arrives within ``wait`` seconds (plus the backlog)."""
+        deadline = time.monotonic() + wait
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                self.backlog.append(json.loads(self.ws.recv(timeout=remaining)))
+            except TimeoutError:
+                break
+        frames, self.backlog = self.backlog, []
+        return frames
+
+    def close_code(self, timeout: float = 10.0) -> int | None:
+        """Wait for the server to close the socket; its close code."""
+        from websockets.exceptions import ConnectionClosed
+
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                self.ws.recv(timeout=deadline - time.monotonic())
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+        except TimeoutError:
+            pass
+        raise AssertionError("the server did not close the socket")
+
+    def close(self) -> None:
+        self.ws.close()
