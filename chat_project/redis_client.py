@@ -32,3 +32,13 @@ def user_tag(user_id: int) -> str:
 
 def conversation_tag(conversation_id: int) -> str:
     return "{c:%d}" % conversation_id
+
+
+def queue_script(pipe, script: str, keys: list[str], args: list[object]) -> None:
+    """Queue a Lua script on a pipeline.
+
+    Spelled as a raw EVAL because a cluster pipeline's ``eval`` method is
+    not the command; the cluster client routes EVAL by its keys, which the
+    hash tags keep in one slot.
+    """
+    pipe.execute_command("EVAL", script, len(keys), *keys, *args)

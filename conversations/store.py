@@ -18,7 +18,7 @@ import json
 
 from django.conf import settings
 
-from chat_project.redis_client import conversation_tag, get_redis, key, user_tag
+from chat_project.redis_client import conversation_tag, get_redis, key, queue_script, user_tag
 
 _ADD_IF_ABSENT = """
 if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
@@ -66,11 +66,22 @@ def queue_message(pipe, message: dict) -> None:
     ):
         pipe.zadd(convs_key(user_id), {conversation_id: msg_id}, gt=True)
         pipe.hset(peers_key(user_id), conversation_id, peer_id)
-    pipe.eval(_ADD_IF_ABSENT, 1, recent_key(conversation_id), msg_id, _encode(message), settings.CHAT_RECENT_WINDOW)
+    _queue_add_recent(pipe, message)
+
+
+def _queue_add_recent(pipe, message: dict) -> None:
+    queue_script(
+        pipe,
+        _ADD_IF_ABSENT,
+        [recent_key(message["conversation_id"])],
+        [message["msg_id"], _encode(message), settings.CHAT_RECENT_WINDOW],
+    )
 
 
 def queue_replace(pipe, message: dict) -> None:
-    pipe.eval(_REPLACE_IF_PRESENT, 1, recent_key(message["conversation_id"]), message["msg_id"], _encode(message))
+    queue_script(
+        pipe, _REPLACE_IF_PRESENT, [recent_key(message["conversation_id"])], [message["msg_id"], _encode(message)]
+    )
 
 
 def queue_page_read(pipe, user_id: int, limit: int, before: int | None) -> None:
@@ -93,14 +104,7 @@ def decode_last(entries: list[str]) -> dict | None:
 def add_recent(messages: list[dict]) -> None:
     pipe = get_redis().pipeline(transaction=False)
     for message in messages:
-        pipe.eval(
-            _ADD_IF_ABSENT,
-            1,
-            recent_key(message["conversation_id"]),
-            message["msg_id"],
-            _encode(message),
-            settings.CHAT_RECENT_WINDOW,
-        )
+        _queue_add_recent(pipe, message)
     pipe.execute()
 
 

@@ -230,3 +230,25 @@ def test_idle_socket_outlives_redis_socket_timeouts(connect, celery_worker, alic
     time.sleep(6)
     sent = alice.send(bob, "still there?")
     assert bob_socket.expect("message")["message"]["msg_id"] == sent["msg_id"]
+
+
+def session_cookie(user) -> str:
+    from django.test import Client
+
+    browser = Client()
+    assert browser.login(username=user.username, password="correct-horse-battery")
+    return "sessionid=" + browser.cookies["sessionid"].value
+
+
+def test_browser_session_socket_from_the_same_origin_is_accepted(connect, daphne, alice):
+    headers = {"Cookie": session_cookie(alice), "Origin": f"http://{daphne.address}"}
+    sock = connect(headers=headers)
+    assert sock.expect("ready")["user_id"] == alice.id
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", None])
+def test_browser_session_socket_from_another_origin_is_closed_with_4401(connect, alice, origin):
+    headers = {"Cookie": session_cookie(alice)}
+    if origin:
+        headers["Origin"] = origin
+    assert connect(headers=headers).close_code() == 4401

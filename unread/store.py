@@ -8,7 +8,7 @@ never move a count backwards. ``{u:<id>}:unread:ready`` marks a hash that
 holds every conversation of the user (set by a rebuild from the database).
 """
 
-from chat_project.redis_client import get_redis, key, user_tag
+from chat_project.redis_client import get_redis, key, queue_script, user_tag
 
 _SET_NEWER = """
 for i = 1, #ARGV, 4 do
@@ -40,7 +40,7 @@ def queue_counter_writes(pipe, user_id: int, counters: list[tuple[int, int, int,
     args: list[int] = []
     for conversation_id, received, read, version in counters:
         args += [conversation_id, received, read, version]
-    pipe.eval(_SET_NEWER, 1, unread_key(user_id), *args)
+    queue_script(pipe, _SET_NEWER, [unread_key(user_id)], args)
 
 
 def queue_reads(pipe, user_id: int) -> None:
