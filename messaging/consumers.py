@@ -36,6 +36,16 @@ TYPING_INTERVAL_SECONDS = 1.0
 assert EVENT_TYPE == "chat.event"  # handled by ChatConsumer.chat_event
 
 
+def in_pool(func):
+    """Run a service in the loop's thread pool, each thread on its own database connection.
+
+    The default (thread_sensitive) puts every database call of the process on
+    one shared thread (DESIGN.md); sends and reads are independent of each
+    other, so they may run side by side and share the commit's fsync.
+    """
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 @database_sync_to_async
 def _user_for_token(key: str):
     token = Token.objects.select_related("user").filter(key=key).first()
@@ -139,7 +149,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return frame
 
     async def _on_send(self, frame: dict) -> None:
-        result = await database_sync_to_async(send_message)(
+        result = await in_pool(send_message)(
             self.user, frame.get("to"), frame.get("content"), frame.get("client_msg_id")
         )
         await self._send_frame(
@@ -149,7 +159,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _on_read(self, frame: dict) -> None:
         conversation_id = check_id("conversation_id", frame.get("conversation_id"))
         up_to = check_id("up_to", frame.get("up_to"), required=False)
-        await database_sync_to_async(mark_read)(self.user_id, conversation_id, up_to)
+        await in_pool(mark_read)(self.user_id, conversation_id, up_to)
 
     async def _on_typing(self, frame: dict) -> None:
         conversation_id = check_id("conversation_id", frame.get("conversation_id"))
@@ -176,6 +186,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_event(self, event: dict) -> None:
         """A frame for this user from the channel layer (push.py)."""
         await self._send_frame(event["frame"])
+
+    async def chat_close(self, event: dict) -> None:
+        """The user was deactivated while connected."""
+        await self.close(code=event["code"])
 
     async def _send_frame(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))

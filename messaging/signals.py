@@ -1,8 +1,9 @@
+from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import content_filter
+from . import content_filter, push
 from .models import SensitiveWord
 
 
@@ -12,3 +13,11 @@ def sensitive_words_changed(sender, **kwargs) -> None:
     # Every process re-reads the list within a few seconds of the version moving.
     transaction.on_commit(content_filter.bump_version)
     transaction.on_commit(content_filter.forget_cached_words)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def close_sockets_of_deactivated_user(sender, instance, **kwargs) -> None:
+    """A deactivated user keeps no open socket: each is closed with 4401."""
+    if not instance.is_active:
+        user_id = instance.pk
+        transaction.on_commit(lambda: push.push_quietly([(user_id, push.CLOSE_EVENT)], raw=True))

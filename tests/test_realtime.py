@@ -252,3 +252,11 @@ def test_browser_session_socket_from_another_origin_is_closed_with_4401(connect,
     if origin:
         headers["Origin"] = origin
     assert connect(headers=headers).close_code() == 4401
+
+
+def test_deactivating_a_connected_user_closes_their_sockets(connect, alice):
+    sock = ready(connect(alice), alice)
+    user = User.objects.get(pk=alice.id)
+    user.is_active = False
+    user.save()
+    assert sock.close_code() == 4401
