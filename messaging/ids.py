@@ -35,7 +35,10 @@ TIME_SHIFT = WORKER_BITS + SEQUENCE_BITS
 MAX_ID = (1 << (TIME_BITS + TIME_SHIFT)) - 1
 
 LEASE_SECONDS = 120
-RENEW_AFTER_SECONDS = 30
+# Renewing often keeps the window short in which a lease lost with Redis (a
+# flush, a restart without persistence) could be taken by another process;
+# the database's unique msgId is the last guard (messaging.services retries).
+RENEW_AFTER_SECONDS = 5
 # A clock that steps back by less than this is waited out; more is an error.
 MAX_BACKWARD_WAIT_MS = 2000
 
@@ -131,8 +134,8 @@ class IdGenerator:
             if client.set(key("idworker", candidate), token, nx=True, ex=LEASE_SECONDS):
                 self._worker, self._token, self._pid = candidate, token, pid
                 self._renewed_at = time.monotonic()
-                # A new worker id starts a fresh sequence; the previous holder's
-                # lease ended at least a second ago, so its ids are all older.
+                # Start in the next millisecond: this process never repeats an
+                # (ms, sequence) pair, whichever worker id it held before.
                 self._last_ms = max(self._last_ms, self._now_ms())
                 self._sequence = MAX_SEQUENCE
                 return
@@ -147,8 +150,18 @@ class IdGenerator:
             return
         self._renewed_at = time.monotonic()
 
+    def renew_worker(self) -> None:
+        """Give up this process's worker id and lease another one."""
+        with self._lock:
+            if settings.CHAT_ID_WORKER < 0:
+                self._worker = None
+
 
 _generator = IdGenerator()
+
+
+def renew_worker() -> None:
+    _generator.renew_worker()
 
 
 def next_message_id() -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
@@ -35,7 +35,7 @@ from unread import store as unread_store
 
 from . import push, store
 from .content_filter import filter_content
-from .ids import id_floor_for_time, id_time_seconds, next_message_id
+from .ids import id_floor_for_time, id_time_seconds, next_message_id, renew_worker
 from .models import MessageRecord, MessageStatus
 from .validation import check_client_msg_id, check_content, check_id
 
@@ -72,6 +72,12 @@ def _existing(sender_id: int, client_msg_id: str | None) -> MessageRecord | None
     return MessageRecord.objects.filter(sender_id=sender_id, client_msg_id=client_msg_id).first()
 
 
+# Deadlock (1213) and lock wait timeout (1205): the transaction was rolled
+# back whole, so the accept can simply run again with a new id.
+RETRYABLE_MYSQL_ERRORS = (1205, 1213)
+ACCEPT_ATTEMPTS = 3
+
+
 def send_message(sender: User, to: object, content: object, client_msg_id: object = None) -> SendResult:
     """Accept a message durably; the same client_msg_id again returns the first message."""
     client_msg_id = check_client_msg_id(client_msg_id)
@@ -86,17 +92,27 @@ def send_message(sender: User, to: object, content: object, client_msg_id: objec
     check_rate("send", f"u{sender.pk}", settings.CHAT_SEND_RATE)
     content = filter_content(content)
 
-    msg_id = next_message_id()
     offline = not profile_store.is_online(recipient.pk)
-    try:
-        record = _accept(sender.pk, recipient.pk, content, client_msg_id, msg_id, offline)
-    except IntegrityError:
-        # The same client_msg_id raced itself: the other accept won.
-        previous = _existing(sender.pk, client_msg_id)
-        if previous is None:
+    for _ in range(ACCEPT_ATTEMPTS):
+        try:
+            record = _accept(sender.pk, recipient.pk, content, client_msg_id, next_message_id(), offline)
+            return SendResult(message_dict(record), created=True)
+        except IntegrityError as exc:
+            previous = _existing(sender.pk, client_msg_id)
+            if previous is not None:
+                # The same client_msg_id raced itself: the other accept won.
+                return SendResult(message_dict(previous), created=False)
+            if "msgId" not in str(exc):
+                raise
+            # Two processes on one id worker (a Redis flush lost the lease):
+            # the unique msgId refused the second; lease a fresh worker.
+            logger.error("message id %s was handed out twice; leasing a new id worker", exc)
+            renew_worker()
+        except OperationalError as exc:
+            if exc.args and exc.args[0] in RETRYABLE_MYSQL_ERRORS:
+                continue
             raise
-        return SendResult(message_dict(previous), created=False)
-    return SendResult(message_dict(record), created=True)
+    raise Unavailable("The message could not be stored right now; send it again.")
 
 
 def _accept(
@@ -105,7 +121,13 @@ def _accept(
     deadline = id_time_seconds(msg_id) + settings.CHAT_ACCEPT_DEADLINE_SECONDS
     with transaction.atomic():
         conversation = get_or_create_conversation(sender_id, recipient_id)
-        # Lock order everywhere: counter row, then message rows, then conversation.
+        # The conversation row first: the counter and message inserts below take
+        # shared locks on it (foreign keys), so two sends in opposite directions
+        # that upgraded to this exclusive lock last would deadlock. Then, as
+        # everywhere: counter row, then message rows.
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_msg_id=Greatest(Coalesce(F("last_msg_id"), Value(0)), Value(msg_id))
+        )
         unread_services.add_received(conversation.pk, recipient_id)
         record = MessageRecord.objects.create(
             session=conversation,
@@ -116,9 +138,6 @@ def _accept(
             content=content,
             client_msg_id=client_msg_id,
             offline=offline,
-        )
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_msg_id=Greatest(Coalesce(F("last_msg_id"), Value(0)), Value(msg_id))
         )
         counter = unread_services.current_copy(conversation.pk, recipient_id)
         if time.time() > deadline:
@@ -225,9 +244,13 @@ def sync_messages(user_id: int, since: int, limit: int) -> dict:
     page = merged[:limit]
     if has_more:
         next_since = min(page[-1].msg_id, safe_point)
-        if next_since <= since:
-            # A flood newer than the safe point fills the whole page: move on
-            # rather than answer the same page forever.
+        if next_since < since:
+            # A cursor the client took beyond the safe point (its own largest
+            # msg_id) and a flood newer than the safe point fills the whole page:
+            # move on rather than answer the same page until the safe point
+            # catches up. A cursor equal to the safe point (the previous call
+            # came in the same millisecond) stays: jumping would pass messages
+            # that are still being written.
             next_since = page[-1].msg_id
     else:
         # Everything visible after ``since`` is in this page, and nothing
@@ -256,7 +279,7 @@ def offline_messages(user_id: int) -> dict:
     if not ready:
         rebuild_offline(user_id)
         _, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
-    wanted = [msg_id for _, ids in groups for msg_id in ids][: settings.CHAT_OFFLINE_PAGE]
+    wanted = set([msg_id for _, ids in groups for msg_id in ids][: settings.CHAT_OFFLINE_PAGE])
     if not wanted:
         return {"results": []}
     # The database decides: an entry acked meanwhile (or a stale copy) is dropped.
@@ -264,6 +287,9 @@ def offline_messages(user_id: int) -> dict:
     profiles = get_profiles([sender for sender, _ in groups])
     results = []
     for sender_id, ids in groups:
+        stale = [m for m in ids if m not in records and m in wanted]
+        if stale:
+            store.remove(user_id, sender_id, stale)
         messages = [message_dict(records[m]) for m in ids if m in records]
         if messages and sender_id in profiles:
             results.append({"sender": profiles[sender_id], "messages": messages})

@@ -26,6 +26,21 @@ return 1
 """
 
 
+# Remove the given ids of one sender (ARGV[2..]); the same index upkeep.
+_REMOVE = """
+for i = 2, #ARGV do
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if #oldest == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], oldest[2], ARGV[1])
+end
+return 1
+"""
+
+
 def index_key(user_id: int) -> str:
     return key(user_tag(user_id), "offline")
 
@@ -50,6 +65,11 @@ def queue_offline_add(pipe, recipient_id: int, sender_id: int, msg_id: int) -> N
 
 def ack(recipient_id: int, sender_id: int, up_to: int) -> None:
     get_redis().eval(_ACK, 2, index_key(recipient_id), sender_key(recipient_id, sender_id), sender_id, up_to)
+
+
+def remove(recipient_id: int, sender_id: int, msg_ids: list[int]) -> None:
+    """Drop entries the database no longer owes (acked while a late fan-out re-added them)."""
+    get_redis().eval(_REMOVE, 2, index_key(recipient_id), sender_key(recipient_id, sender_id), sender_id, *msg_ids)
 
 
 def read_pending(recipient_id: int, limit: int) -> tuple[bool, list[tuple[int, list[int]]]]:
