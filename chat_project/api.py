@@ -9,7 +9,11 @@ MAX_CURSOR = (1 << 63) - 1
 
 def json_body(request: Request) -> dict:
     """The request body as a JSON object ({} when empty)."""
-    data = request.data
+    try:
+        data = request.data
+    except RecursionError:
+        # json refuses very deeply nested documents with RecursionError, which DRF does not translate.
+        raise InvalidInput("Malformed request body.", {"non_field_errors": ["JSON nested too deeply."]}) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -24,6 +28,9 @@ def _query_int(request: Request, name: str) -> int | None:
     text = raw.strip()
     if not (text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit()))):
         raise InvalidInput.field(name, "Must be an integer.")
+    if len(text.lstrip("-").lstrip("0")) > 19:
+        # Beyond every range (and int() refuses thousands of digits): clamped or out of range.
+        return -(MAX_CURSOR + 1) if text.startswith("-") else MAX_CURSOR + 1
     return int(text)
 
 

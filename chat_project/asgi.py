@@ -7,8 +7,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
+
+if settings.DEBUG:
+    # daphne serves no files itself: in development (`make run`, the test
+    # servers) /static/ comes from the finders, as `runserver` does it. In
+    # production run collectstatic and let the reverse proxy serve STATIC_ROOT.
+    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
 application = ProtocolTypeRouter(
     {

@@ -1,8 +1,7 @@
-"""Plain Django views: the health check, the home page, error pages."""
+"""Plain Django views: the health check and the error pages (the UI is in web.py)."""
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 
 from . import api_errors
 from .redis_client import get_redis
@@ -24,10 +23,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["redis"] = f"error: {exc.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
-
-
-def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "index.html")
 
 
 def not_found(request: HttpRequest, exception=None) -> HttpResponse:

@@ -14,7 +14,7 @@ from messaging.views import (
 from profiles.views import MeView, RegisterView, TokenView, UserSearchView, UserView
 from unread.views import MarkReadView, UnreadView
 
-from . import api_errors, pages
+from . import api_errors, pages, web
 
 # PROTOCOL.md writes paths without a trailing slash and the server accepts
 # both: every pattern ends in "/?$".
@@ -44,7 +44,11 @@ urlpatterns = [
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ is a JSON not_found, never an HTML page.
     re_path(r"^api/", api_errors.api_not_found),
-    path("", pages.index, name="index"),
+    # The browser UI (chat_project/web.py): session log-in, then the chat page.
+    path("login/", web.login_page, name="login"),
+    path("logout/", web.logout_page, name="logout"),
+    path("signup/", web.signup, name="signup"),
+    path("", web.chat, name="index"),
 ]
 
 handler404 = "chat_project.pages.not_found"

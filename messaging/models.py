@@ -31,7 +31,11 @@ class MessageRecord(models.Model):
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     content = models.TextField()
     # NULL, not "": sends without a client_msg_id must not collide in the unique constraint.
-    client_msg_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # Binary, no-pad collation: "abc", "ABC" and "abc " are three different ids
+    # (the table's utf8mb4_unicode_ci would make them one and drop the later sends).
+    client_msg_id = models.CharField(  # noqa: DJ001
+        max_length=64, null=True, blank=True, db_collation="utf8mb4_nopad_bin"
+    )
     offline = models.BooleanField(default=False)
     fan_out_done = models.BooleanField(default=False)
 

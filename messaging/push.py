@@ -49,7 +49,3 @@ def push_quietly(events: list[tuple[int, dict]], raw: bool = False) -> None:
         push(events, raw=raw)
     except Exception:
         logger.warning("push of %d frame(s) failed; clients will catch up with sync", len(events), exc_info=True)
-
-
-def unread_frame(conversation_id: int, unread: int, total: int) -> dict:
-    return {"type": "unread", "conversation_id": conversation_id, "unread": unread, "total": total}

@@ -185,13 +185,11 @@ def fan_out(msg_id: int) -> None:
         # ``sender`` is an extension of the message frame: the recipient's UI
         # can show a new peer without fetching the profile.
         frame = {"type": "message", "message": message, "sender": sender_profile}
-        total = unread_services.total_unread(record.recipient_id)
-        received, read = counter[1], counter[2]
         push.push(
             [
                 (record.recipient_id, frame),
                 (record.sender_id, frame),
-                (record.recipient_id, push.unread_frame(record.session_id, max(0, received - read), total)),
+                (record.recipient_id, unread_services.unread_frame(record.recipient_id, record.session_id)),
             ]
         )
         store.mark_pushed(msg_id)
@@ -360,16 +358,10 @@ def _after_recall(record: MessageRecord, counter: tuple[int, int, int, int]) -> 
     except Exception:
         logger.warning("could not update Redis after recalling %s", record.msg_id, exc_info=True)
     frame = {"type": "recalled", "conversation_id": record.session_id, "msg_id": record.msg_id}
-    received, read = counter[1], counter[2]
     push.push_quietly(
         [
             (record.sender_id, frame),
             (record.recipient_id, frame),
-            (
-                record.recipient_id,
-                push.unread_frame(
-                    record.session_id, max(0, received - read), unread_services.total_unread(record.recipient_id)
-                ),
-            ),
+            (record.recipient_id, unread_services.unread_frame(record.recipient_id, record.session_id)),
         ]
     )

@@ -86,6 +86,9 @@ def _clean_text(field: str, value: object, max_length: int, *, required: bool) -
         raise InvalidInput.field(field, "Must be a string.")
     if "\x00" in value:
         raise InvalidInput.field(field, "Must not contain NUL characters.")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        # Not encodable as UTF-8: the database and the password hasher would fail on it.
+        raise InvalidInput.field(field, "Must not contain unpaired surrogates.")
     if required and not value.strip():
         raise InvalidInput.field(field, "This field may not be blank.")
     if len(value) > max_length:

@@ -51,6 +51,14 @@ class TokenView(APIView):
         errors = {f: ["This field is required."] for f in ("username", "password") if not isinstance(body.get(f), str)}
         if errors:
             raise InvalidInput("Username and password are required.", errors)
+        errors = {
+            f: ["Must not contain unpaired surrogates."]
+            for f, value in (("username", username), ("password", password))
+            if any("\ud800" <= ch <= "\udfff" for ch in value)
+        }
+        if errors:
+            # Not encodable as UTF-8: the database and the password hasher would fail on it.
+            raise InvalidInput("Invalid characters.", errors)
         user = authenticate(request, username=username, password=password)
         if user is None:
             raise NotAuthenticated()

@@ -2,7 +2,6 @@
 daphne that dies without closing its sockets, limits shared by REST and
 WebSocket."""
 
-
 import pytest
 
 from chat_project.redis_client import get_redis

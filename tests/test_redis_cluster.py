@@ -5,7 +5,9 @@ and scripts must work through the cluster client. The cluster is started
 here, on free local ports, and shut down afterwards.
 """
 
+import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -17,7 +19,18 @@ from redis.cluster import RedisCluster
 
 from chat_project import redis_client
 
-from .live import free_port
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    while True:
+        port = random.randrange(20000, 30000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +38,8 @@ def cluster_url():
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed")
     workdir = tempfile.mkdtemp(prefix="chat-cluster-")
-    ports = [free_port() for _ in range(3)]
+    ports = sorted({cluster_port() for _ in range(3)})
+    assert len(ports) == 3
     for port in ports:
         subprocess.run(
             [

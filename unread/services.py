@@ -73,8 +73,19 @@ def unread_summary(user_id: int) -> dict:
     return {"total": sum(counts.values()), "conversations": {str(cid): n for cid, n in sorted(counts.items())}}
 
 
-def total_unread(user_id: int) -> int:
-    return sum(unread_counts(user_id).values())
+def unread_frame(user_id: int, conversation_id: int) -> dict:
+    """The ``unread`` frame as things stand now: one read of the Redis copy for both numbers.
+
+    Read at push time rather than carried from the operation, so a frame pushed
+    late (a delayed fan-out) still tells the current count, not an old one.
+    """
+    counts = unread_counts(user_id)
+    return {
+        "type": "unread",
+        "conversation_id": conversation_id,
+        "unread": counts.get(conversation_id, 0),
+        "total": sum(counts.values()),
+    }
 
 
 def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
@@ -102,7 +113,6 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
             counter.version += 1
             counter.save(update_fields=["read", "last_read_msg_id", "version"])
         copy = counter_copy(counter)
-    unread = max(0, copy[1] - copy[2])
     try:
         publish(user_id, [copy])
     except Exception:
@@ -110,11 +120,11 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
     peer_id = conversation.peer_id(user_id)
     push.push_quietly(
         [
-            (user_id, push.unread_frame(conversation.pk, unread, total_unread(user_id))),
+            (user_id, unread_frame(user_id, conversation.pk)),
             (
                 peer_id,
                 {"type": "read", "conversation_id": conversation.pk, "reader_id": user_id, "up_to": receipt_up_to},
             ),
         ]
     )
-    return {"conversation_id": conversation.pk, "unread": unread}
+    return {"conversation_id": conversation.pk, "unread": max(0, copy[1] - copy[2])}

@@ -1,0 +1,166 @@
+"""The browser UI end to end: two real Chromium browsers against a real daphne and Celery worker.
+
+Alice and Bob log in through /login/ and use the page exactly as people do:
+search, send, live conversation list with unread badge, read receipt,
+typing indicator, recall, and HTML in a message staying text.
+"""
+
+import shutil
+import tempfile
+from collections.abc import Callable
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+HEADLESS_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,820",
+]
+
+
+@pytest.fixture
+def browser():
+    """Start headless Chromium browsers (Debian's chromium + chromium-driver); quit them afterwards."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.fail("needs Debian's chromium and chromium-driver packages (.ci/run installs them)")
+    started: list[tuple[WebDriver, str]] = []
+
+    def start() -> WebDriver:
+        profile = tempfile.mkdtemp(prefix="chat-chromium-")
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in [*HEADLESS_FLAGS, f"--user-data-dir={profile}"]:
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        started.append((driver, profile))
+        return driver
+
+    yield start
+    for driver, profile in started:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait(driver: WebDriver, condition: Callable[[WebDriver], object], timeout: float = 15):
+    """Poll ``condition`` (missing or re-rendered elements just mean: not yet)."""
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition)
+
+
+def css(driver: WebDriver, selector: str):
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def texts(driver: WebDriver, selector: str) -> list[str]:
+    return [node.text for node in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def click(driver: WebDriver, selector: str) -> None:
+    def clicked(d):
+        css(d, selector).click()
+        return True
+
+    wait(driver, clicked)
+
+
+def log_in(driver: WebDriver, base: str, username: str) -> None:
+    driver.get(base + "/")
+    wait(driver, lambda d: d.current_url.startswith(base + "/login/"))  # login_required
+    css(driver, "#id_username").send_keys(username)
+    css(driver, "#id_password").send_keys(PASSWORD + Keys.ENTER)
+    # The chat page is up and its WebSocket (session cookie) got `ready`.
+    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+
+
+def send(driver: WebDriver, text: str) -> None:
+    composer = css(driver, "#input")
+    composer.send_keys(text)
+    composer.send_keys(Keys.ENTER)
+
+
+def severe_console_entries(driver: WebDriver) -> list[dict]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_two_people_chat_in_the_browser(daphne, celery_worker, alice, bob, browser):
+    base = f"http://{daphne.address}"
+    alice_page, bob_page = browser(), browser()
+    log_in(alice_page, base, alice.username)
+    log_in(bob_page, base, bob.username)
+    assert "No conversations yet" in css(bob_page, "#empty-list").text
+
+    # Alice finds Bob and writes to him: shown pending, then acknowledged.
+    css(alice_page, "#search").send_keys("bo")
+    click(alice_page, '#search-results button.person[data-username="bob"]')
+    wait(alice_page, lambda d: css(d, "#peer-name").text == "Bob")
+    hello = "Hi Bob, lunch at noon?"
+    send(alice_page, hello)
+    wait(alice_page, lambda d: css(d, '.msg.out[data-state="sent"] .msg-text').text == hello)
+    assert css(alice_page, "#input").get_attribute("value") == ""
+
+    # Bob's conversation list shows it live, with an unread badge; he opens it.
+    conversation = '#conversations .conv[data-peer="alice"]'
+    wait(bob_page, lambda d: css(d, conversation + " .badge").text == "1")
+    assert css(bob_page, conversation + " .item-preview").text == hello
+    assert css(bob_page, conversation + " .item-name").text == "Alice"
+    click(bob_page, conversation)
+    wait(bob_page, lambda d: texts(d, ".msg.in .msg-text") == [hello])
+    wait(bob_page, lambda d: not d.find_elements(By.CSS_SELECTOR, conversation + " .badge"))
+
+    # Alice sees the read receipt under her message.
+    wait(alice_page, lambda d: texts(d, ".msg.out .receipt") == ["Read"])
+
+    # Bob types: Alice sees it; Bob answers.
+    css(bob_page, "#input").send_keys("Sure")
+    wait(alice_page, lambda d: css(d, "#peer-status").text == "typing…")
+    css(bob_page, "#input").send_keys(", see you there!" + Keys.ENTER)
+    wait(alice_page, lambda d: texts(d, ".msg.in .msg-text") == ["Sure, see you there!"])
+
+    # Markup in a message is shown as text and never runs.
+    script = "<script>alert(1)</script>"
+    send(alice_page, script)
+    wait(bob_page, lambda d: texts(d, ".msg.in .msg-text")[-1:] == [script])
+    with pytest.raises(NoAlertPresentException):
+        bob_page.switch_to.alert  # noqa: B018 - the property raises when no alert is open
+    assert bob_page.execute_script("return document.querySelectorAll('#message-list script').length") == 0
+    last = bob_page.find_elements(By.CSS_SELECTOR, ".msg.in .msg-text")[-1]
+    assert "&lt;script&gt;" in last.get_attribute("innerHTML")
+    wait(bob_page, lambda d: css(d, conversation + " .item-preview").text == script)
+
+    # Alice recalls it; both pages show "message recalled".
+    mine = alice_page.find_elements(By.CSS_SELECTOR, '.msg.out[data-state="sent"]')[-1]
+    msg_id = mine.get_attribute("data-msg-id")
+    ActionChains(alice_page).move_to_element(mine.find_element(By.CSS_SELECTOR, ".bubble")).perform()
+    mine.find_element(By.CSS_SELECTOR, ".recall").click()
+    recalled = f'.msg[data-msg-id="{msg_id}"][data-state="recalled"]'
+    wait(alice_page, lambda d: "recalled" in css(d, recalled).text.lower())
+    wait(bob_page, lambda d: css(d, recalled + " .msg-text").text == "Message recalled")
+    wait(bob_page, lambda d: css(d, conversation + " .item-preview").text == "Message recalled")
+
+    alice_page.save_screenshot("/tmp/chat-alice.png")
+    bob_page.save_screenshot("/tmp/chat-bob.png")
+    # No failed resource (static files, API calls), CSP violation or script error on either page.
+    assert severe_console_entries(alice_page) == []
+    assert severe_console_entries(bob_page) == []
