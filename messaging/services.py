@@ -149,14 +149,16 @@ def _accept(
 
 
 def _after_accept(record: MessageRecord, counter: tuple[int, int, int, int]) -> None:
+    projected = False
     try:
         project_message(record, counter)
+        projected = True
     except Exception:
         logger.warning("projecting message %s to Redis failed; the fan-out will retry", record.msg_id, exc_info=True)
     from .tasks import fan_out_message
 
     try:
-        fan_out_message.delay(record.msg_id)
+        fan_out_message.delay(record.msg_id, projected)
     except Exception:
         # The message is durable; the sweeper re-drives its fan-out.
         logger.error("could not enqueue fan-out of message %s", record.msg_id, exc_info=True)
@@ -172,13 +174,18 @@ def project_message(record: MessageRecord, counter: tuple[int, int, int, int]) -
     pipe.execute()
 
 
-def fan_out(msg_id: int) -> None:
-    """The realtime task's work: re-apply the Redis copies, push, mark done. Idempotent."""
+def fan_out(msg_id: int, projected: bool = False) -> None:
+    """The realtime task's work: (re-)apply the Redis copies, push, mark done. Idempotent.
+
+    ``projected`` says the accepting process already wrote the copies; the
+    sweeper and a broker redelivery leave it False, so the copies are
+    re-applied (a flushed Redis, a process that died before writing them).
+    """
     record = MessageRecord.objects.filter(msg_id=msg_id).first()
     if record is None or record.fan_out_done:
         return
-    counter = unread_services.current_copy(record.session_id, record.recipient_id)
-    project_message(record, counter)
+    if not projected:
+        project_message(record, unread_services.current_copy(record.session_id, record.recipient_id))
     if not store.already_pushed(msg_id):
         message = message_dict(record)
         sender_profile = get_profiles([record.sender_id]).get(record.sender_id)

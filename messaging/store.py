@@ -13,9 +13,9 @@ from chat_project.redis_client import get_redis, key, user_tag
 
 PUSH_MARKER_SECONDS = 24 * 3600
 
-# Remove a sender's entries up to ARGV[2]; keep the index score = the oldest left.
-_ACK = """
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+# After removing entries of sender ARGV[1] (KEYS[2]), keep the index (KEYS[1])
+# score = that sender's oldest entry left, or drop the sender.
+_REFRESH_INDEX = """
 local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #oldest == 0 then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -24,21 +24,10 @@ else
 end
 return 1
 """
-
-
-# Remove the given ids of one sender (ARGV[2..]); the same index upkeep.
-_REMOVE = """
-for i = 2, #ARGV do
-  redis.call('ZREM', KEYS[2], ARGV[i])
-end
-local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if #oldest == 0 then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-else
-  redis.call('ZADD', KEYS[1], oldest[2], ARGV[1])
-end
-return 1
-"""
+# Remove a sender's entries up to ARGV[2].
+_ACK = "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])" + _REFRESH_INDEX
+# Remove the given ids of one sender (ARGV[2..]).
+_REMOVE = "for i = 2, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end" + _REFRESH_INDEX
 
 
 def index_key(user_id: int) -> str:

@@ -26,9 +26,10 @@ def retry_countdown(retries: int) -> int:
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_FAN_OUT_RETRIES)
-def fan_out_message(self, msg_id: int) -> None:
+def fan_out_message(self, msg_id: int, projected: bool = False) -> None:
     try:
-        services.fan_out(msg_id)
+        # A retry re-applies the copies too: the failure may have left them half written.
+        services.fan_out(msg_id, projected=projected and self.request.retries == 0)
     except Exception as exc:
         if self.request.retries >= MAX_FAN_OUT_RETRIES:
             # Left unfinished in the database; the sweeper tries again later.
