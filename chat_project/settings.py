@@ -227,6 +227,8 @@ CHAT_RECALL_WINDOW_SECONDS = env_int("CHAT_RECALL_WINDOW_SECONDS", 120)
 CHAT_ACCEPT_DEADLINE_SECONDS = env_int("CHAT_ACCEPT_DEADLINE_SECONDS", 5)
 # Largest WebSocket text frame accepted.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536)
+# Threads per daphne process that run WebSocket sends and reads.
+CHAT_SOCKET_DB_THREADS = env_int("CHAT_SOCKET_DB_THREADS", 2)
 # A socket's presence lives this long without a heartbeat.
 CHAT_ONLINE_TTL_SECONDS = env_int("CHAT_ONLINE_TTL_SECONDS", 60)
 # Messages kept per conversation in Redis' recent window.

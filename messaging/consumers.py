@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 from asgiref.sync import sync_to_async
@@ -36,14 +37,16 @@ TYPING_INTERVAL_SECONDS = 1.0
 assert EVENT_TYPE == "chat.event"  # handled by ChatConsumer.chat_event
 
 
-def in_pool(func):
-    """Run a service in the loop's thread pool, each thread on its own database connection.
+# Sends and reads of this process run on a small pool of their own, each
+# thread with its own database connection: they overlap (and share the
+# commit's fsync) instead of queueing on the one thread every other
+# database call uses (DESIGN.md). Small, because under the GIL more threads
+# starve the event loop that relays frames to the sockets.
+_service_pool = ThreadPoolExecutor(max_workers=settings.CHAT_SOCKET_DB_THREADS, thread_name_prefix="chat-db")
 
-    The default (thread_sensitive) puts every database call of the process on
-    one shared thread (DESIGN.md); sends and reads are independent of each
-    other, so they may run side by side and share the commit's fsync.
-    """
-    return database_sync_to_async(func, thread_sensitive=False)
+
+def in_pool(func):
+    return database_sync_to_async(func, thread_sensitive=False, executor=_service_pool)
 
 
 @database_sync_to_async
