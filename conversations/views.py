@@ -13,6 +13,7 @@ CONVERSATIONS_DEFAULT_LIMIT = 20
 
 class ConversationListView(APIView):
     @extend_schema(
+        operation_id="conversations_list",
         parameters=[
             OpenApiParameter("limit", int, description="1..100, default 20"),
             OpenApiParameter("before", int, description="conversations whose last msg_id is older than this"),

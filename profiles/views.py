@@ -83,6 +83,7 @@ class UserView(APIView):
 
 class UserSearchView(APIView):
     @extend_schema(
+        operation_id="users_search",
         parameters=[OpenApiParameter("q", str, description="username or nickname prefix, case-insensitive")],
         responses={200: ProfileListSerializer},
     )
