@@ -12,7 +12,7 @@ from conversations.services import rebuild_conversation_list
 from profiles.models import User
 from unread.services import rebuild_unread
 
-from .services import rebuild_offline
+from .offline import rebuild_offline
 
 # Key families of the data structures; rate-limit windows, id-worker leases
 # push markers and the cache are left alone.

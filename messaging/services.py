@@ -26,7 +26,7 @@ from chat_project.redis_client import get_redis
 from chat_project.timefmt import iso_utc
 from conversations import store as conversation_store
 from conversations.models import Conversation
-from conversations.services import get_conversation_for, get_or_create_conversation
+from conversations.services import get_or_create_conversation
 from profiles import store as profile_store
 from profiles.models import User
 from profiles.services import get_active_user, get_profiles
@@ -210,104 +210,6 @@ def unfinished_fan_out(older_than_seconds: float, limit: int) -> list[int]:
         .order_by("msg_id")
         .values_list("msg_id", flat=True)[:limit]
     )
-
-
-# --- history and sync --------------------------------------------------------
-
-
-def list_messages(user_id: int, conversation_id: int, limit: int, before: int | None, after: int | None) -> dict:
-    """A page of a conversation, ascending by msg_id (PROTOCOL.md's cursor rules)."""
-    conversation = get_conversation_for(user_id, conversation_id)
-    rows = MessageRecord.objects.filter(session_id=conversation.pk)
-    if after is not None:
-        page = list(rows.filter(msg_id__gt=after).order_by("msg_id")[: limit + 1])
-        has_more = len(page) > limit
-        page = page[:limit]
-    else:
-        if before is not None:
-            rows = rows.filter(msg_id__lt=before)
-        page = list(rows.order_by("-msg_id")[: limit + 1])
-        has_more = len(page) > limit
-        page = list(reversed(page[:limit]))
-    return {"results": [message_dict(r) for r in page], "has_more": has_more}
-
-
-def sync_messages(user_id: int, since: int, limit: int) -> dict:
-    """Every message the user sent or received after ``since``, and a cursor that skips nothing.
-
-    Ids are taken before their rows commit, so a smaller id may appear after
-    a larger one. An accept that has not committed CHAT_ACCEPT_DEADLINE_SECONDS
-    after taking its id never will, so everything below the id of (now -
-    deadline) is final: ``next_since`` never passes that point.
-    """
-    safe_point = id_floor_for_time(time.time() - settings.CHAT_ACCEPT_DEADLINE_SECONDS)
-    # Two index range scans (sender, msgId) and (recipient, msgId), merged.
-    received = MessageRecord.objects.filter(recipient_id=user_id, msg_id__gt=since).order_by("msg_id")[: limit + 1]
-    sent = MessageRecord.objects.filter(sender_id=user_id, msg_id__gt=since).order_by("msg_id")[: limit + 1]
-    merged = sorted({r.msg_id: r for r in [*received, *sent]}.values(), key=lambda r: r.msg_id)
-    has_more = len(merged) > limit
-    page = merged[:limit]
-    if has_more:
-        next_since = min(page[-1].msg_id, safe_point)
-        if next_since < since:
-            # A cursor the client took beyond the safe point (its own largest
-            # msg_id) and a flood newer than the safe point fills the whole page:
-            # move on rather than answer the same page until the safe point
-            # catches up. A cursor equal to the safe point (the previous call
-            # came in the same millisecond) stays: jumping would pass messages
-            # that are still being written.
-            next_since = page[-1].msg_id
-    else:
-        # Everything visible after ``since`` is in this page, and nothing
-        # below the safe point can still appear.
-        next_since = max(since, safe_point)
-    return {"results": [message_dict(r) for r in page], "has_more": has_more, "next_since": next_since}
-
-
-# --- offline -----------------------------------------------------------------
-
-
-def rebuild_offline(user_id: int) -> None:
-    pending: dict[int, list[int]] = {}
-    for sender_id, msg_id in (
-        MessageRecord.objects.filter(recipient_id=user_id, offline=True)
-        .order_by("msg_id")
-        .values_list("sender_id", "msg_id")
-    ):
-        pending.setdefault(sender_id, []).append(msg_id)
-    store.write_all(user_id, pending)
-
-
-def offline_messages(user_id: int) -> dict:
-    """Messages that arrived while the user had no socket, grouped by sender, oldest group first."""
-    ready, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
-    if not ready:
-        rebuild_offline(user_id)
-        _, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
-    wanted = set([msg_id for _, ids in groups for msg_id in ids][: settings.CHAT_OFFLINE_PAGE])
-    if not wanted:
-        return {"results": []}
-    # The database decides: an entry acked meanwhile (or a stale copy) is dropped.
-    records = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True)}
-    profiles = get_profiles([sender for sender, _ in groups])
-    results = []
-    for sender_id, ids in groups:
-        stale = [m for m in ids if m not in records and m in wanted]
-        if stale:
-            store.remove(user_id, sender_id, stale)
-        messages = [message_dict(records[m]) for m in ids if m in records]
-        if messages and sender_id in profiles:
-            results.append({"sender": profiles[sender_id], "messages": messages})
-    return {"results": results}
-
-
-def ack_offline(user_id: int, sender_id: object, up_to: object) -> None:
-    sender_id = check_id("sender_id", sender_id)
-    up_to = check_id("up_to", up_to)
-    MessageRecord.objects.filter(recipient_id=user_id, sender_id=sender_id, offline=True, msg_id__lte=up_to).update(
-        offline=False
-    )
-    store.ack(user_id, sender_id, up_to)
 
 
 # --- recall ------------------------------------------------------------------

@@ -6,7 +6,7 @@ from chat_project.api import json_body, path_id, query_cursor, query_limit
 from chat_project.errors import InvalidInput
 from profiles.serializers import ErrorSerializer
 
-from . import services
+from . import history, offline, services
 from .serializers import (
     MessagePageSerializer,
     MessageSerializer,
@@ -56,7 +56,7 @@ class ConversationMessagesView(APIView):
             raise InvalidInput(
                 "Use at most one of before and after.", {"non_field_errors": ["Use at most one of before and after."]}
             )
-        return Response(services.list_messages(request.user.pk, path_id(conversation_id), limit, before, after))
+        return Response(history.list_messages(request.user.pk, path_id(conversation_id), limit, before, after))
 
 
 class SyncView(APIView):
@@ -70,18 +70,18 @@ class SyncView(APIView):
     def get(self, request):
         since = query_cursor(request, "since") or 0
         limit = query_limit(request, SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT)
-        return Response(services.sync_messages(request.user.pk, since, limit))
+        return Response(history.sync_messages(request.user.pk, since, limit))
 
 
 class OfflineView(APIView):
     @extend_schema(responses={200: OfflineSerializer})
     def get(self, request):
-        return Response(services.offline_messages(request.user.pk))
+        return Response(offline.offline_messages(request.user.pk))
 
 
 class OfflineAckView(APIView):
     @extend_schema(request=OfflineAckSerializer, responses={204: None, 400: ErrorSerializer})
     def post(self, request):
         body = json_body(request)
-        services.ack_offline(request.user.pk, body.get("sender_id"), body.get("up_to"))
+        offline.ack_offline(request.user.pk, body.get("sender_id"), body.get("up_to"))
         return Response(status=204)

@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 
 from conversations import store as conversation_store
 from conversations.models import Conversation
-from messaging import push, services
+from messaging import history, push, services
 from messaging import store as messaging_store
 from messaging.content_filter import forget_cached_words
 from messaging.ids import id_floor_for_time
@@ -567,7 +567,7 @@ def test_sync_cursor_does_not_jump_ahead_when_called_again_within_the_same_milli
     for i in range(3):
         alice.send(bob, f"fresh {i}")
     now = time.time()
-    monkeypatch.setattr(services, "time", _FrozenClock(now))
+    monkeypatch.setattr(history, "time", _FrozenClock(now))
     bound = id_floor_for_time(now - settings.CHAT_ACCEPT_DEADLINE_SECONDS + 1)
 
     first = bob.get("sync", {"since": 0, "limit": 2}).json()

@@ -1,0 +1,57 @@
+"""Offline messages: what reached a user while no socket of theirs was connected.
+
+The database's ``offline`` flag is the truth; ``messaging/store.py`` keeps the
+per-user index in Redis, rebuilt from the flag when its marker is missing.
+"""
+
+from django.conf import settings
+
+from profiles.services import get_profiles
+
+from . import store
+from .models import MessageRecord
+from .services import message_dict
+from .validation import check_id
+
+
+def rebuild_offline(user_id: int) -> None:
+    pending: dict[int, list[int]] = {}
+    for sender_id, msg_id in (
+        MessageRecord.objects.filter(recipient_id=user_id, offline=True)
+        .order_by("msg_id")
+        .values_list("sender_id", "msg_id")
+    ):
+        pending.setdefault(sender_id, []).append(msg_id)
+    store.write_all(user_id, pending)
+
+
+def offline_messages(user_id: int) -> dict:
+    """Messages that arrived while the user had no socket, grouped by sender, oldest group first."""
+    ready, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
+    if not ready:
+        rebuild_offline(user_id)
+        _, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
+    wanted = set([msg_id for _, ids in groups for msg_id in ids][: settings.CHAT_OFFLINE_PAGE])
+    if not wanted:
+        return {"results": []}
+    # The database decides: an entry acked meanwhile (or a stale copy) is dropped.
+    records = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True)}
+    profiles = get_profiles([sender for sender, _ in groups])
+    results = []
+    for sender_id, ids in groups:
+        stale = [m for m in ids if m not in records and m in wanted]
+        if stale:
+            store.remove(user_id, sender_id, stale)
+        messages = [message_dict(records[m]) for m in ids if m in records]
+        if messages and sender_id in profiles:
+            results.append({"sender": profiles[sender_id], "messages": messages})
+    return {"results": results}
+
+
+def ack_offline(user_id: int, sender_id: object, up_to: object) -> None:
+    sender_id = check_id("sender_id", sender_id)
+    up_to = check_id("up_to", up_to)
+    MessageRecord.objects.filter(recipient_id=user_id, sender_id=sender_id, offline=True, msg_id__lte=up_to).update(
+        offline=False
+    )
+    store.ack(user_id, sender_id, up_to)
