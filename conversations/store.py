@@ -116,11 +116,3 @@ def write_user_lists(user_id: int, entries: list[tuple[int, int, int]]) -> None:
         pipe.hset(peers_key(user_id), mapping={cid: peer for cid, peer, _ in entries})
     pipe.set(ready_key(user_id), 1)
     pipe.execute()
-
-
-def forget_user(pipe, user_id: int) -> None:
-    pipe.delete(convs_key(user_id), peers_key(user_id), ready_key(user_id))
-
-
-def forget_conversation(pipe, conversation_id: int) -> None:
-    pipe.delete(recent_key(conversation_id))

@@ -25,7 +25,7 @@ from conversations.services import get_conversation_for
 from profiles import store as presence
 from unread.services import mark_read
 
-from .push import EVENT_TYPE, user_group
+from .push import EVENT_TYPE, user_group  # EVENT_TYPE "chat.event" -> ChatConsumer.chat_event
 from .services import send_message
 from .validation import check_id
 
@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 # Typing frames forwarded per conversation per socket at most this often.
 TYPING_INTERVAL_SECONDS = 1.0
-assert EVENT_TYPE == "chat.event"  # handled by ChatConsumer.chat_event
 
 
 # Sends and reads of this process run on a small pool of their own, each

@@ -87,10 +87,6 @@ def write_all(recipient_id: int, pending: dict[int, list[int]]) -> None:
     pipe.execute()
 
 
-def forget_user(pipe, user_id: int, sender_ids: list[int]) -> None:
-    pipe.delete(index_key(user_id), ready_key(user_id), *[sender_key(user_id, s) for s in sender_ids])
-
-
 def already_pushed(msg_id: int) -> bool:
     return bool(get_redis().exists(pushed_key(msg_id)))
 

@@ -9,6 +9,7 @@ from django.db.models import Q
 from rest_framework.authtoken.models import Token
 
 from chat_project.errors import InvalidInput, NotFound
+from chat_project.redis_client import get_redis
 
 from . import store
 from .models import User
@@ -41,8 +42,6 @@ def load_profile_fields(user_ids: Iterable[int]) -> dict[int, dict]:
     ids = list(dict.fromkeys(user_ids))
     if not ids:
         return {}
-    from chat_project.redis_client import get_redis
-
     pipe = get_redis().pipeline(transaction=False)
     store.queue_profile_reads(pipe, ids)
     cached = dict(zip(ids, pipe.execute(), strict=True))

@@ -8,9 +8,11 @@ message rows, so they never deadlock). Redis holds a versioned copy.
 
 import logging
 
-from django.db import connection
+from django.db import connection, transaction
 
 from chat_project.redis_client import get_redis
+from messaging import push
+from messaging.models import MessageRecord
 
 from . import store
 from .models import UnreadCounter
@@ -93,11 +95,8 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
 
     The reader's sockets get an ``unread`` frame and the peer a ``read`` receipt.
     """
-    from django.db import transaction
-
+    # Imported here: conversations.services imports this module at load time.
     from conversations.services import get_conversation_for
-    from messaging import push
-    from messaging.models import MessageRecord
 
     conversation = get_conversation_for(user_id, conversation_id)
     receipt_up_to = up_to if up_to is not None else conversation.last_msg_id

@@ -62,7 +62,3 @@ def write_all(user_id: int, counters: list[tuple[int, int, int, int]]) -> None:
     queue_counter_writes(pipe, user_id, counters)
     pipe.set(ready_key(user_id), 1)
     pipe.execute()
-
-
-def forget_user(pipe, user_id: int) -> None:
-    pipe.delete(unread_key(user_id), ready_key(user_id))
