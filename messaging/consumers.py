@@ -68,6 +68,8 @@ def _origin_allowed(scope) -> bool:
 
 class ChatConsumer(AsyncWebsocketConsumer):
     user = None
+    # The API token this socket authenticated with (None for a session socket).
+    token_key: str | None = None
     heartbeat: asyncio.Task | None = None
 
     async def connect(self) -> None:
@@ -90,7 +92,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         tokens = query.get("token")
         if tokens:
-            return await _user_for_token(tokens[0][:64])
+            self.token_key = tokens[0][:64]
+            return await _user_for_token(self.token_key)
         user = self.scope.get("user")
         if user is not None and user.is_authenticated and _origin_allowed(self.scope):
             return user
@@ -190,8 +193,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_frame(event["frame"])
 
     async def chat_close(self, event: dict) -> None:
-        """The user was deactivated while connected."""
-        await self.close(code=event["code"])
+        """The user was deactivated, or the token of this socket was revoked."""
+        token = event.get("token")
+        if token is None or token == self.token_key:
+            await self.close(code=event["code"])
 
     async def _send_frame(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))

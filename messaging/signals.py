@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from rest_framework.authtoken.models import Token
 
 from . import content_filter, push
 from .models import SensitiveWord
@@ -21,3 +22,10 @@ def close_sockets_of_deactivated_user(sender, instance, **kwargs) -> None:
     if not instance.is_active:
         user_id = instance.pk
         transaction.on_commit(lambda: push.push_quietly([(user_id, push.CLOSE_EVENT)], raw=True))
+
+
+@receiver(post_delete, sender=Token)
+def close_sockets_of_revoked_token(sender, instance: Token, **kwargs) -> None:
+    """Deleting a token (the admin's revoke) closes the sockets opened with it, with 4401."""
+    user_id, event = instance.user_id, {**push.CLOSE_EVENT, "token": instance.key}
+    transaction.on_commit(lambda: push.push_quietly([(user_id, event)], raw=True))

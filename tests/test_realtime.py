@@ -260,3 +260,16 @@ def test_deactivating_a_connected_user_closes_their_sockets(connect, alice):
     user.is_active = False
     user.save()
     assert sock.close_code() == 4401
+
+
+def test_revoking_a_token_closes_only_the_sockets_opened_with_it(connect, daphne, alice):
+    from rest_framework.authtoken.models import Token
+
+    token_socket = ready(connect(alice), alice)
+    session_socket = ready(
+        connect(headers={"Cookie": session_cookie(alice), "Origin": f"http://{daphne.address}"}), alice
+    )
+    Token.objects.filter(key=alice.token).delete()
+    assert token_socket.close_code() == 4401
+    session_socket.send({"type": "ping"})
+    assert session_socket.expect("pong") == {"type": "pong"}
