@@ -1,6 +1,7 @@
 """Checks on what clients send, shared by REST and WebSocket (PROTOCOL.md)."""
 
 from chat_project.errors import InvalidInput
+from chat_project.text import has_unpaired_surrogate
 
 MAX_CONTENT_CODE_POINTS = 4000
 MAX_CLIENT_MSG_ID = 64
@@ -9,7 +10,7 @@ MAX_CURSOR = (1 << 63) - 1
 
 
 def _has_bad_code_point(text: str) -> bool:
-    return any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in text)
+    return "\x00" in text or has_unpaired_surrogate(text)
 
 
 def check_content(content: object) -> str:

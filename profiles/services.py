@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from chat_project.errors import InvalidInput, NotFound
 from chat_project.redis_client import get_redis
+from chat_project.text import has_unpaired_surrogate
 
 from . import store
 from .models import User
@@ -85,8 +86,7 @@ def _clean_text(field: str, value: object, max_length: int, *, required: bool) -
         raise InvalidInput.field(field, "Must be a string.")
     if "\x00" in value:
         raise InvalidInput.field(field, "Must not contain NUL characters.")
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
-        # Not encodable as UTF-8: the database and the password hasher would fail on it.
+    if has_unpaired_surrogate(value):
         raise InvalidInput.field(field, "Must not contain unpaired surrogates.")
     if required and not value.strip():
         raise InvalidInput.field(field, "This field may not be blank.")

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from chat_project.api import client_address, json_body, path_id
 from chat_project.errors import ChatError, InvalidInput
 from chat_project.ratelimit import check_rate
+from chat_project.text import has_unpaired_surrogate
 
 from . import services
 from .serializers import (
@@ -54,10 +55,9 @@ class TokenView(APIView):
         errors = {
             f: ["Must not contain unpaired surrogates."]
             for f, value in (("username", username), ("password", password))
-            if any("\ud800" <= ch <= "\udfff" for ch in value)
+            if has_unpaired_surrogate(value)
         }
         if errors:
-            # Not encodable as UTF-8: the database and the password hasher would fail on it.
             raise InvalidInput("Invalid characters.", errors)
         user = authenticate(request, username=username, password=password)
         if user is None:

@@ -1,9 +1,10 @@
 """Unread counters: received and read per (conversation, user).
 
 The database row is exact because every change to it happens in the same
-transaction as the message rows it counts, with the counter row locked
-first (send, read and recall all take the counter lock before touching
-message rows, so they never deadlock). Redis holds a versioned copy.
+transaction as the message rows it counts. Read and recall lock the counter
+row before touching message rows; a send locks the conversation row, then
+the counter, then inserts (docs/architecture.md), so none of them can wait
+on another in a cycle. Redis holds a versioned copy.
 """
 
 import logging
