@@ -81,10 +81,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user_id = self.user.pk
-        self.conversations: set[int] = set()
         self.typing_sent: dict[int, float] = {}
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
-        await sync_to_async(presence.register_socket, thread_sensitive=False)(self.user_id, self.channel_name)
+        await self._register()
         self.heartbeat = asyncio.create_task(self._keep_registered())
         await self._send_frame({"type": "ready", "user_id": self.user_id})
 
@@ -99,13 +98,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return user
         return None
 
+    async def _register(self) -> None:
+        """Mark this socket live in the user's presence set (also the heartbeat)."""
+        await sync_to_async(presence.register_socket, thread_sensitive=False)(self.user_id, self.channel_name)
+
     async def _keep_registered(self) -> None:
         """Refresh this socket's presence well within its time-to-live."""
         interval = max(1.0, settings.CHAT_ONLINE_TTL_SECONDS / 3)
         while True:
             await asyncio.sleep(interval)
             try:
-                await sync_to_async(presence.register_socket, thread_sensitive=False)(self.user_id, self.channel_name)
+                await self._register()
             except Exception:
                 logger.warning("presence heartbeat failed for user %s", self.user_id, exc_info=True)
 
@@ -128,7 +131,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame: dict = {}
         try:
             frame = self._parse(text_data, bytes_data)
-            handler = self.HANDLERS.get(frame.get("type"))
+            frame_type = frame.get("type")
+            # A list or an object as "type" is malformed, not a server error.
+            handler = self.HANDLERS.get(frame_type) if isinstance(frame_type, str) else None
             if handler is None:
                 raise InvalidFrame("Unknown or missing frame type.")
             await handler(self, frame)

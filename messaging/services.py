@@ -177,9 +177,10 @@ def project_message(record: MessageRecord, counter: tuple[int, int, int, int]) -
 def fan_out(msg_id: int, projected: bool = False) -> None:
     """The realtime task's work: (re-)apply the Redis copies, push, mark done. Idempotent.
 
-    ``projected`` says the accepting process already wrote the copies; the
-    sweeper and a broker redelivery leave it False, so the copies are
-    re-applied (a flushed Redis, a process that died before writing them).
+    ``projected`` says the accepting process already wrote the copies. The
+    sweeper, and a Celery retry after a failure, leave it False, so the copies
+    are re-applied (a process that died before writing them, a failure half
+    way). A Redis flushed since is rebuilt by its readers (the ready markers).
     """
     record = MessageRecord.objects.filter(msg_id=msg_id).first()
     if record is None or record.fan_out_done:

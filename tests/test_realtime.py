@@ -191,6 +191,8 @@ MALFORMED = [
     ("{}", "invalid_frame"),
     ('{"type": "dance"}', "invalid_frame"),
     ('{"type": 7}', "invalid_frame"),
+    ('{"type": ["send"]}', "invalid_frame"),
+    ('{"type": {"a": 1}}', "invalid_frame"),
     ('{"type": "send", "to": "2", "content": "x"}', "validation_error"),
     ('{"type": "send", "to": 2.5, "content": "x"}', "validation_error"),
     ('{"type": "send", "to": true, "content": "x"}', "validation_error"),
