@@ -153,6 +153,9 @@ CHANNEL_LAYERS = {
             # under load; see DESIGN.md. Clients close any gap with sync.
             "capacity": env_int("CHAT_CHANNEL_CAPACITY", 1500),
             "expiry": 60,
+            # Prefix of the layer's keys: a second instance (or a test run)
+            # sharing this Redis sets its own.
+            "prefix": env_str("CHAT_CHANNEL_PREFIX", "asgi"),
         },
     }
 }
@@ -175,7 +178,12 @@ CELERY_TASK_ROUTES = {
 }
 # Redelivery of an unacknowledged task happens after this many seconds; keep
 # every countdown well below it (DESIGN.md).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # Prefix of every broker key (queues included): a second instance (or a
+    # test run) sharing this Redis database sets its own.
+    "global_keyprefix": env_str("CELERY_BROKER_PREFIX", ""),
+}
 CELERY_BEAT_SCHEDULE = {
     "sweep-unfinished-fan-out": {
         "task": "messaging.tasks.sweep_unfinished_fan_out",

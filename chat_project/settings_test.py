@@ -1,14 +1,22 @@
-"""Settings for the test suite: the same real services, separate Redis databases.
+"""Settings for the test suite: the same real services, isolated per run.
 
-Redis databases 10-12 keep the suite away from a running `make run` (0-2);
-pytest-django creates its own MariaDB database (test_<name>).
+Each run (one pytest process and the daphne processes it starts) gets its own
+MariaDB database ``test_chat_<run>`` (created and dropped by pytest-django)
+and its own key prefixes in Redis databases 10-12, so a running `make run`
+(databases 0-2) and a second `make test` on the same machine are untouched.
+``CHAT_TEST_RUN`` names the run; it defaults to the pytest process id and is
+inherited by the processes the tests start.
 """
 
 import os
 
+RUN = os.environ.setdefault("CHAT_TEST_RUN", str(os.getpid()))
 os.environ.setdefault("CHAT_REDIS_URL", "redis://127.0.0.1:6379/10")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/11")
 os.environ.setdefault("CHAT_CHANNEL_LAYER_URL", "redis://127.0.0.1:6379/12")
+os.environ.setdefault("CHAT_REDIS_PREFIX", f"test{RUN}")
+os.environ.setdefault("CHAT_CHANNEL_PREFIX", f"asgi-test{RUN}")
+os.environ.setdefault("CELERY_BROKER_PREFIX", f"test{RUN}:")
 # Tests register many users from one address; the rate-limit tests switch
 # the limits back on with the `settings` fixture.
 os.environ.setdefault("CHAT_RATE_LIMITS", "off")
@@ -16,4 +24,12 @@ os.environ.setdefault("CHAT_RATE_LIMITS", "off")
 from .settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-DATABASES["default"]["TEST"]["NAME"] = "test_chat"  # noqa: F405
+DATABASES["default"]["TEST"]["NAME"] = f"test_chat_{RUN}"  # noqa: F405
+
+# Every Redis key this run may write, per Redis URL: tests clear these, never
+# a whole database that another run may be using.
+TEST_REDIS_PATTERNS = {
+    CHAT_REDIS_URL: f"{CHAT_REDIS_PREFIX}:*",  # noqa: F405
+    CELERY_BROKER_URL: f"test{RUN}:*",  # noqa: F405
+    CHAT_CHANNEL_LAYER_URL: f"asgi-test{RUN}*",  # noqa: F405
+}

@@ -114,7 +114,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
 
 
 def _load_last_messages(last_ids: dict[int, int]) -> dict[int, dict]:
-    from messaging.services import messages_by_id
+    from messaging.payloads import messages_by_id
 
     found = messages_by_id(list(last_ids.values()))
     store.add_recent(list(found.values()))

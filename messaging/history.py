@@ -8,7 +8,7 @@ from conversations.services import get_conversation_for
 
 from .ids import id_floor_for_time
 from .models import MessageRecord
-from .services import message_dict
+from .payloads import message_dict
 
 
 def list_messages(user_id: int, conversation_id: int, limit: int, before: int | None, after: int | None) -> dict:

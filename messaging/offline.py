@@ -10,7 +10,7 @@ from profiles.services import get_profiles
 
 from . import store
 from .models import MessageRecord
-from .services import message_dict
+from .payloads import message_dict
 from .validation import check_id
 
 

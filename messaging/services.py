@@ -23,7 +23,6 @@ from django.db.models.functions import Coalesce, Greatest
 from chat_project.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from chat_project.ratelimit import check_rate
 from chat_project.redis_client import get_redis
-from chat_project.timefmt import iso_utc
 from conversations import store as conversation_store
 from conversations.models import Conversation
 from conversations.services import get_or_create_conversation
@@ -37,27 +36,10 @@ from . import push, store
 from .content_filter import filter_content
 from .ids import id_floor_for_time, id_time_seconds, next_message_id, renew_worker
 from .models import MessageRecord, MessageStatus
+from .payloads import message_dict
 from .validation import check_client_msg_id, check_content, check_id
 
 logger = logging.getLogger(__name__)
-
-
-def message_dict(record: MessageRecord) -> dict:
-    recalled = record.record_status == MessageStatus.RECALLED
-    return {
-        "msg_id": record.msg_id,
-        "conversation_id": record.session_id,
-        "sender_id": record.sender_id,
-        "recipient_id": record.recipient_id,
-        "content": "" if recalled else record.content,
-        "client_msg_id": record.client_msg_id,
-        "created_at": iso_utc(record.created_at),
-        "status": "recalled" if recalled else "normal",
-    }
-
-
-def messages_by_id(msg_ids: list[int]) -> dict[int, dict]:
-    return {r.msg_id: message_dict(r) for r in MessageRecord.objects.filter(msg_id__in=msg_ids)}
 
 
 @dataclass(frozen=True)

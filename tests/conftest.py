@@ -20,13 +20,27 @@ API = "/api/v1/"
 PASSWORD = "correct-horse-battery"
 
 
+def clear_redis(urls: list[str] | None = None) -> None:
+    """Delete this run's keys (data, broker, channel layer), never another run's."""
+    for url, pattern in settings.TEST_REDIS_PATTERNS.items():
+        if urls is not None and url not in urls:
+            continue
+        client = redis.Redis.from_url(url)
+        batch = []
+        for name in client.scan_iter(match=pattern, count=1000):
+            batch.append(name)
+            if len(batch) >= 500:
+                client.delete(*batch)
+                batch = []
+        if batch:
+            client.delete(*batch)
+        client.close()
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
-    """Every test starts with empty Redis databases (data, broker, channel layer)."""
-    for url in (settings.CHAT_REDIS_URL, settings.CELERY_BROKER_URL, settings.CHAT_CHANNEL_LAYER_URL):
-        client = redis.Redis.from_url(url)
-        client.flushdb()
-        client.close()
+    """Every test starts with none of this run's keys in Redis."""
+    clear_redis()
     forget_cached_words()
     yield
 

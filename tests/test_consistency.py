@@ -29,17 +29,15 @@ from messaging.models import MessageRecord, SensitiveWord
 from messaging.tasks import sweep_unfinished_fan_out
 from unread import store as unread_store
 
-from .conftest import ApiUser, wait_for
+from .conftest import ApiUser, clear_redis, wait_for
 from .id_worker import generate_ids
 
 # --- helpers -------------------------------------------------------------------
 
 
 def flush_redis() -> None:
-    """Redis restarts empty: the data database only (the broker keeps its queues)."""
-    client = redis.Redis.from_url(settings.CHAT_REDIS_URL)
-    client.flushdb()
-    client.close()
+    """Redis restarts empty: the data keys only (the broker keeps its queues)."""
+    clear_redis([settings.CHAT_REDIS_URL])
 
 
 def data_redis() -> redis.Redis:

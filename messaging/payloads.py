@@ -1,0 +1,23 @@
+"""The Message object of PROTOCOL.md, built from a ``t_msg_record_list`` row."""
+
+from chat_project.timefmt import iso_utc
+
+from .models import MessageRecord, MessageStatus
+
+
+def message_dict(record: MessageRecord) -> dict:
+    recalled = record.record_status == MessageStatus.RECALLED
+    return {
+        "msg_id": record.msg_id,
+        "conversation_id": record.session_id,
+        "sender_id": record.sender_id,
+        "recipient_id": record.recipient_id,
+        "content": "" if recalled else record.content,
+        "client_msg_id": record.client_msg_id,
+        "created_at": iso_utc(record.created_at),
+        "status": "recalled" if recalled else "normal",
+    }
+
+
+def messages_by_id(msg_ids: list[int]) -> dict[int, dict]:
+    return {r.msg_id: message_dict(r) for r in MessageRecord.objects.filter(msg_id__in=msg_ids)}
