@@ -1,32 +1,23 @@
 # Two commands: `make run` (set up, then run everything in the foreground)
-# and `make test` (set up, then lint and run the whole suite).
-PYTHON ?= python3
+# and `make test` (set up, then lint and run the whole suite). The set-up is
+# scripts/bootstrap.sh, which .ci/run uses too.
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 BIND ?= 127.0.0.1
 
-.PHONY: run test setup services database lint format bench rebuild-redis clean
+.PHONY: run test setup lint format bench rebuild-redis clean
+
+# System packages, services, .venv, database, migrations, demo users.
+setup:
+	@bash scripts/bootstrap.sh run
 
 $(BIN)/.installed: requirements.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
-	@touch $@
+	@bash scripts/bootstrap.sh install
 
-services: $(BIN)/.installed
-	@$(BIN)/python scripts/check_services.py
-
-database: $(BIN)/.installed
-	@$(BIN)/python scripts/check_services.py --create-db
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-
-setup: database
-
+# The launcher must be make's own child (exec): it notices make being stopped.
 run: setup
-	@echo "Serving http://$(BIND):$(PORT)/ (REST /api/v1/, WebSocket /ws/chat/); Ctrl-C stops everything."
-	CHAT_PORT=$(PORT) CHAT_BIND=$(BIND) $(BIN)/honcho start -f Procfile
+	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -36,12 +27,16 @@ format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: services lint
-	@# pytest exits 5 when it collected no tests: say so instead of failing obscurely.
-	$(BIN)/pytest || { rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc; }
+# pytest exits 5 when it collected no tests: that fails too.
+test:
+	@bash scripts/bootstrap.sh test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
+# docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.
 bench: setup
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python -m scripts.bench
 
 rebuild-redis: $(BIN)/.installed
 	$(BIN)/python manage.py rebuild_redis

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Make this machine ready for the project; shared by the Makefile and .ci/run.
+#
+#   scripts/bootstrap.sh install   Debian packages and .venv (requirements.txt)
+#   scripts/bootstrap.sh test      the same, plus chromium for the browser test,
+#                                  and MariaDB and Redis started and answering
+#   scripts/bootstrap.sh run       install, services, then the database (utf8mb4),
+#                                  migrations and demo users (also for bench)
+#
+# Packages are installed with apt-get when running as root; otherwise it stops
+# and prints the exact command to run. Services are started when they do not
+# answer and this is root; otherwise scripts/check_services.py says which one
+# is down and how to start it. A second run does nothing it already did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-run}
+case "$mode" in
+  install | test | run) ;;
+  *) echo "usage: $0 install|test|run" >&2; exit 2 ;;
+esac
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+DB_HOST=${CHAT_DB_HOST:-127.0.0.1}
+DB_PORT=${CHAT_DB_PORT:-3306}
+# Host and port of the data Redis; the broker and channel layer default to the same server.
+redis_url=${CHAT_REDIS_URL:-redis://127.0.0.1:6379/0}
+redis_address=${redis_url#*://}
+redis_address=${redis_address#*@}
+redis_address=${redis_address%%/*}
+REDIS_HOST=${redis_address%:*}
+REDIS_PORT=${redis_address##*:}
+[ "$REDIS_PORT" != "$redis_address" ] || REDIS_PORT=6379
+
+is_local() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ]; }
+answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+is_root() { [ "$(id -u)" -eq 0 ]; }
+wait_until_answers() {
+  local name=$1 host=$2 port=$3
+  for _ in $(seq 1 60); do
+    answers "$host" "$port" && return 0
+    sleep 1
+  done
+  echo "$name did not start answering on $host:$port within 60 s." >&2
+}
+
+# 1. Debian packages: what mysqlclient's build needs, make, and the servers
+#    when they are neither installed nor answering.
+install_packages() {
+  local packages=(build-essential pkg-config libmariadb-dev python3-venv python3-dev make)
+  [ "$mode" != test ] || packages+=(chromium chromium-driver)
+  if is_local "$DB_HOST" && [ ! -x /usr/sbin/mariadbd ] && ! answers "$DB_HOST" "$DB_PORT"; then
+    packages+=(mariadb-server)
+  fi
+  if is_local "$REDIS_HOST" && ! command -v redis-server >/dev/null && ! answers "$REDIS_HOST" "$REDIS_PORT"; then
+    packages+=(redis-server)
+  fi
+  if ! command -v dpkg >/dev/null; then
+    echo "Not a Debian system: make sure these (or your system's equivalents) are installed: ${packages[*]}"
+    return 0
+  fi
+  local missing=() pkg
+  for pkg in "${packages[@]}"; do
+    dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  if ! is_root || ! command -v apt-get >/dev/null; then
+    echo "Missing system packages: ${missing[*]}" >&2
+    echo "Install them with:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "Installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# 2. MariaDB and Redis, started here when they are local, silent, and this is root.
+start_services() {
+  if is_local "$DB_HOST" && ! answers "$DB_HOST" "$DB_PORT" && is_root && [ -x /usr/sbin/mariadbd ]; then
+    echo "Starting MariaDB"
+    mkdir -p /run/mysqld
+    chown mysql:mysql /run/mysqld
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    wait_until_answers MariaDB "$DB_HOST" "$DB_PORT" || true
+  fi
+  allow_root_over_tcp
+  if is_local "$REDIS_HOST" && ! answers "$REDIS_HOST" "$REDIS_PORT" && is_root && command -v redis-server >/dev/null; then
+    echo "Starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null
+    wait_until_answers Redis "$REDIS_HOST" "$REDIS_PORT" || true
+  fi
+}
+
+# A fresh Debian MariaDB lets root in through the Unix socket only; the
+# project connects over TCP as root with an empty password (the default
+# settings), so grant exactly that, on a local server, once.
+allow_root_over_tcp() {
+  is_local "$DB_HOST" && is_root && command -v mariadb >/dev/null || return 0
+  [ "${CHAT_DB_USER:-root}" = root ] && [ -z "${CHAT_DB_PASSWORD:-}" ] || return 0
+  answers "$DB_HOST" "$DB_PORT" || return 0
+  mariadb --protocol=tcp -h 127.0.0.1 -P "$DB_PORT" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0
+  mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1 || return 0
+  echo "Allowing MariaDB's root to connect from 127.0.0.1 without a password (development default)"
+  mariadb -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+    GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+}
+
+# 3. The virtualenv; the stamp file is newer than requirements.txt once installed.
+install_venv() {
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  if [ ! -f "$VENV/.installed" ] || [ requirements.txt -nt "$VENV/.installed" ]; then
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet -r requirements.txt
+    touch "$VENV/.installed"
+  fi
+}
+
+install_packages
+install_venv
+[ "$mode" != install ] || exit 0
+start_services
+if [ "$mode" = test ]; then
+  exec "$VENV/bin/python" scripts/check_services.py
+fi
+# 4. The application database, its tables and the demo users.
+"$VENV/bin/python" scripts/check_services.py --create-db
+"$VENV/bin/python" manage.py migrate --noinput
+"$VENV/bin/python" manage.py seed_demo

@@ -1,0 +1,166 @@
+"""`make run`: every process of the chat server under supervisord, in the foreground.
+
+Starts supervisord with scripts/supervisord.conf: CHAT_WEB_PROCESSES daphne
+processes sharing one socket on BIND:PORT (one per core by default), and one
+Celery worker per queue. supervisord restarts whichever crashes.
+
+Stops everything (supervisord stops each program's whole process group) on
+SIGTERM, SIGINT or SIGHUP to this process, and also when the parent goes away
+or is being stopped: make forwards SIGTERM to its recipe, but on SIGINT it
+only waits for the recipe to end, so a SIGINT sent to make alone (not to the
+terminal's process group) would otherwise leave everything running. The
+parent's death is seen through PR_SET_PDEATHSIG; a make handling a fatal
+signal is seen in /proc: it resets that signal's handler before waiting.
+"""
+
+import argparse
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "scripts" / "supervisord.conf"
+PR_SET_PDEATHSIG = 1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# Signals after which GNU make waits for its recipe and exits.
+MAKE_FATAL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+SUPERVISORD_STOP_TIMEOUT = 60
+
+
+def die_with_parent() -> None:
+    """Have the kernel send SIGTERM to this process when its parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+
+
+def caught_signals(pid: int) -> int | None:
+    """The bit mask of signals ``pid`` has a handler for, or None if it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return int(line.split()[1], 16)
+    return None
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+class ParentWatch:
+    """Tells when the process that started us is gone or on its way out."""
+
+    def __init__(self) -> None:
+        self.pid = os.getppid()
+        self.fatal_mask = 0
+        if process_name(self.pid) in ("make", "gmake"):
+            caught = caught_signals(self.pid) or 0
+            for sig in MAKE_FATAL_SIGNALS:
+                self.fatal_mask |= caught & (1 << (sig - 1))
+
+    def parent_stopping(self) -> bool:
+        if os.getppid() != self.pid:
+            return True
+        if not self.fatal_mask:
+            return False
+        caught = caught_signals(self.pid)
+        return caught is None or (caught & self.fatal_mask) != self.fatal_mask
+
+
+def web_processes() -> int:
+    value = os.environ.get("CHAT_WEB_PROCESSES")
+    if value:
+        return max(1, int(value))
+    return len(os.sched_getaffinity(0))
+
+
+def port_in_use(bind: str, port: int) -> str | None:
+    """Why ``bind:port`` cannot be listened on, or None if it can."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((bind, port))
+        except OSError as exc:
+            return exc.strerror
+    return None
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1"))
+    return parser.parse_args()
+
+
+def main() -> int:
+    die_with_parent()
+    parent = ParentWatch()
+    args = parse_args()
+    problem = port_in_use(args.bind, args.port)
+    if problem:
+        print(f"Cannot listen on {args.bind}:{args.port}: {problem}. Choose another with PORT=… (or BIND=…).")
+        return 1
+
+    stop_requested = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: stop_requested.append(signum))
+
+    run_dir = tempfile.mkdtemp(prefix="chat-run-")
+    env = {
+        **os.environ,
+        "BIND": args.bind,
+        "PORT": str(args.port),
+        "CHAT_WEB_PROCESSES": str(web_processes()),
+        "CHAT_REALTIME_CONCURRENCY": os.environ.get("CHAT_REALTIME_CONCURRENCY", "2"),
+        "CHAT_BEAT_SCHEDULE": os.environ.get("CHAT_BEAT_SCHEDULE", str(ROOT / ".venv" / "celerybeat-schedule")),
+        "CHAT_RUN_DIR": run_dir,
+        "PYTHONUNBUFFERED": "1",
+    }
+    print(
+        f"Serving http://{args.bind}:{args.port}/ (REST /api/v1/, WebSocket /ws/chat/) with "
+        f"{env['CHAT_WEB_PROCESSES']} web processes and workers for realtime, delayed, retry. "
+        f"Ctrl-C stops everything. Status: .venv/bin/supervisorctl -s unix://{run_dir}/supervisor.sock status",
+        flush=True,
+    )
+    # Its own session, so that a Ctrl-C reaches supervisord once, from here.
+    supervisord = subprocess.Popen(
+        [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(CONFIG)],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
+    try:
+        while supervisord.poll() is None and not stop_requested and not parent.parent_stopping():
+            time.sleep(0.2)
+        if supervisord.poll() is None:
+            supervisord.terminate()
+            try:
+                supervisord.wait(SUPERVISORD_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                print("supervisord did not stop in time; killing it.", flush=True)
+                os.killpg(supervisord.pid, signal.SIGKILL)
+                supervisord.wait()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    if stop_requested or supervisord.returncode == 0:
+        return 0
+    return supervisord.returncode or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

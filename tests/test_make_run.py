@@ -1,0 +1,256 @@
+"""`make run` as a developer runs it: set-up, then every process under supervisord.
+
+Each test starts the real `make run` on a free port against its own database
+(chat_makerun_<pid>, created by the set-up and dropped at the end) and this
+test run's Redis databases and prefixes, then signals the make process
+itself, never its process group.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import MySQLdb
+import pytest
+from django.conf import settings
+from websockets.sync.client import connect
+
+from .conftest import wait_for
+from .live import ROOT, Socket, free_port
+
+pytestmark = pytest.mark.e2e
+
+PASSED_ENV = (
+    "CHAT_REDIS_URL",
+    "CHAT_REDIS_PREFIX",
+    "CELERY_BROKER_URL",
+    "CELERY_BROKER_PREFIX",
+    "CHAT_CHANNEL_LAYER_URL",
+    "CHAT_CHANNEL_PREFIX",
+)
+DEMO_PASSWORD = "chat-demo-pass"
+# The first start migrates a new database on a busy 2-core machine.
+START_TIMEOUT = 180
+STOP_TIMEOUT = 90
+
+
+def process_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, start time) of every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may hold spaces; the fields after it do not.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry.name)] = (int(fields[1]), fields[0], fields[19])
+    return table
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def is_running(pid: int, start_time: str) -> bool:
+    """The same process (not a reused pid) exists and is not a zombie."""
+    entry = process_table().get(pid)
+    return entry is not None and entry[2] == start_time and entry[1] != "Z"
+
+
+def can_listen(port: int) -> bool:
+    """A new server (SO_REUSEADDR, as daphne and supervisord set) could listen on the port."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            probe.listen()
+        except OSError:
+            return False
+    return True
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body is not None else None)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+class MakeRun:
+    """`make run PORT=…` in the background, with its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            # Its own session: signals reach make only when a test sends them.
+            self.make = subprocess.Popen(
+                ["make", "run", f"PORT={self.port}"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self.healthy, timeout=START_TIMEOUT, interval=0.5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def healthy(self) -> bool:
+        if self.make.poll() is not None:
+            raise AssertionError(f"make run exited with {self.make.returncode}:\n{self.log()[-5000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def children(self, parent: int, table: dict[int, tuple[int, str, str]]) -> list[int]:
+        return sorted(pid for pid, (ppid, state, _) in table.items() if ppid == parent and state != "Z")
+
+    def processes(self) -> dict[int, str]:
+        """pid -> start time of every process below make."""
+        table = process_table()
+        found, frontier = {}, [self.make.pid]
+        while frontier:
+            for pid in self.children(frontier.pop(), table):
+                found[pid] = table[pid][2]
+                frontier.append(pid)
+        return found
+
+    def supervised(self, pattern: str) -> list[int]:
+        """Pids of the programs supervisord started whose command line contains ``pattern``."""
+        table = process_table()
+        # make -> scripts/run.py -> supervisord -> programs
+        [launcher] = self.children(self.make.pid, table)
+        [supervisord] = self.children(launcher, table)
+        assert "supervisord" in command_line(supervisord), command_line(supervisord)
+        return [pid for pid in self.children(supervisord, table) if pattern in command_line(pid)]
+
+    def web_pids(self) -> list[int]:
+        return self.supervised("daphne --fd 0")
+
+    def worker_pids(self, queue: str) -> list[int]:
+        return self.supervised(f"-Q {queue} ")
+
+    def stop(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to make alone; every process it started must go and free the port."""
+        started = self.processes()
+        assert started
+        os.kill(self.make.pid, sig)
+        self.make.wait(STOP_TIMEOUT)
+        wait_for(lambda: not [pid for pid, start in started.items() if is_running(pid, start)], timeout=15)
+        assert can_listen(self.port)
+
+    def kill_all(self) -> None:
+        """After a failed test: leave nothing running."""
+        if self.make.poll() is None:
+            os.kill(self.make.pid, signal.SIGTERM)
+            try:
+                self.make.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                for pid in self.processes():
+                    os.kill(pid, signal.SIGKILL)
+                self.make.kill()
+
+
+@pytest.fixture(scope="module")
+def run_env(tmp_path_factory):
+    """The environment of `make run`: its own database, this test run's Redis prefixes."""
+    database = f"chat_makerun_{os.getpid()}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chat_project.settings",
+        "CHAT_DB_NAME": database,
+        "CHAT_WEB_PROCESSES": "2",
+        "CHAT_RATE_LIMITS": "off",
+        "CHAT_BEAT_SCHEDULE": str(tmp_path_factory.mktemp("beat") / "schedule"),
+    }
+    assert settings.CHAT_REDIS_URL  # settings_test has filled the Redis variables in
+    env.update({name: os.environ[name] for name in PASSED_ENV})
+    yield env
+    db = settings.DATABASES["default"]
+    conn = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"])
+    conn.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
+    conn.close()
+
+
+@pytest.fixture
+def make_run(run_env, tmp_path):
+    servers = []
+
+    def start() -> MakeRun:
+        server = MakeRun(run_env, tmp_path / f"make-run-{len(servers)}.log")
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.kill_all()
+
+
+def login(server: MakeRun, username: str) -> tuple[int, str]:
+    status, body = http("POST", f"{server.url}/api/v1/auth/token", {"username": username, "password": DEMO_PASSWORD})
+    assert status == 200, body
+    return body["user_id"], body["token"]
+
+
+def test_crashed_processes_restart_and_sigterm_to_make_stops_everything(make_run):
+    server = make_run()
+    web = server.web_pids()
+    assert len(web) == 2
+    for queue in ("realtime", "delayed", "retry"):
+        assert len(server.worker_pids(queue)) == 1, queue
+
+    [realtime] = server.worker_pids("realtime")
+    os.kill(web[0], signal.SIGKILL)
+    os.kill(realtime, signal.SIGKILL)
+    # The other daphne process goes on answering on the same port.
+    assert server.healthy()
+    wait_for(lambda: len(server.web_pids()) == 2 and web[0] not in server.web_pids(), timeout=60)
+    wait_for(lambda: server.worker_pids("realtime") and realtime not in server.worker_pids("realtime"), timeout=60)
+
+    alice_id, alice_token = login(server, "alice")
+    bob_id, bob_token = login(server, "bob")
+    bob = Socket(connect(f"ws://127.0.0.1:{server.port}/ws/chat/?token={bob_token}", open_timeout=10))
+    try:
+        bob.expect("ready", user_id=bob_id)
+        status, message = http(
+            "POST",
+            f"{server.url}/api/v1/messages",
+            {"to": bob_id, "content": "after the crash", "client_msg_id": f"makerun-{os.getpid()}"},
+            alice_token,
+        )
+        assert status == 201, message
+        pushed = bob.expect("message", timeout=30)
+        assert pushed["message"]["content"] == "after the crash"
+        assert pushed["message"]["msg_id"] == message["msg_id"]
+    finally:
+        bob.close()
+
+    server.stop(signal.SIGTERM)
+    assert "web_0" in server.log() and "realtime |" in server.log()
+
+
+def test_sigint_to_make_stops_everything(make_run):
+    server = make_run()
+    assert len(server.web_pids()) == 2
+    server.stop(signal.SIGINT)
