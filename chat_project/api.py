@@ -2,9 +2,9 @@
 
 from rest_framework.request import Request
 
-from .errors import InvalidInput
+from messaging.validation import MAX_ID as MAX_CURSOR  # ids are below 2^53 (PROTOCOL.md), as in frames
 
-MAX_CURSOR = (1 << 63) - 1
+from .errors import InvalidInput
 
 
 def json_body(request: Request) -> dict:
@@ -47,10 +47,6 @@ def query_cursor(request: Request, name: str) -> int | None:
     if value is not None and not 0 <= value <= MAX_CURSOR:
         raise InvalidInput.field(name, "Out of range.")
     return value
-
-
-def client_address(request: Request) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def path_id(raw: str) -> int:

@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -71,8 +72,22 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return Response({"code": "server_error", "detail": "Internal server error."}, status=500)
 
 
+# csrf_exempt: an unknown path answers not_found for every method; without it
+# a POST would meet the CSRF check (an HTML 403) before this view.
+@csrf_exempt
 def api_not_found(request, exception=None) -> JsonResponse:
     return JsonResponse({"code": "not_found", "detail": "No such endpoint."}, status=404)
+
+
+def api_bad_request(request) -> JsonResponse:
+    detail = "Bad request."
+    return JsonResponse(
+        {"code": "validation_error", "detail": detail, "errors": {"non_field_errors": [detail]}}, status=400
+    )
+
+
+def api_forbidden(request, detail: str | None = None) -> JsonResponse:
+    return JsonResponse({"code": "forbidden", "detail": detail or drf.PermissionDenied.default_detail}, status=403)
 
 
 def api_server_error(request) -> JsonResponse:

@@ -2,6 +2,7 @@
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf
 
 from . import api_errors
 from .redis_client import get_redis
@@ -23,6 +24,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["redis"] = f"error: {exc.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
+
+
+def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
+    """400 raised outside DRF (a host not in ALLOWED_HOSTS, a malformed multipart body)."""
+    if request.path.startswith("/api/"):
+        return api_errors.api_bad_request(request)
+    return HttpResponse("Bad request.", status=400, content_type="text/plain")
+
+
+def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api_errors.api_forbidden(request)
+    return HttpResponse("Forbidden.", status=403, content_type="text/plain")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: JSON ``forbidden`` under /api/, Django's explanatory page elsewhere."""
+    if request.path.startswith("/api/"):
+        return api_errors.api_forbidden(request, f"CSRF Failed: {reason}" if reason else None)
+    return csrf.csrf_failure(request, reason)
 
 
 def not_found(request: HttpRequest, exception=None) -> HttpResponse:

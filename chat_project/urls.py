@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.negotiation import DefaultContentNegotiation
 
-from conversations.views import ConversationListView, ConversationView
+from conversations.views import ConversationListView, ConversationView, ConversationWithView
 from messaging.views import (
     ConversationMessagesView,
     MessageView,
@@ -16,6 +17,18 @@ from unread.views import MarkReadView, UnreadView
 
 from . import api_errors, pages, web
 
+
+class SchemaFormatNegotiation(DefaultContentNegotiation):
+    """``/api/schema/?format=json`` picks the schema's format; everywhere else (URL_FORMAT_OVERRIDE
+    is None) ``format`` is an ordinary, ignored query parameter. An unknown format is ignored here too."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        wanted = format_suffix or request.query_params.get("format")
+        if wanted not in {renderer.format for renderer in renderers}:
+            wanted = None
+        return super().select_renderer(request, renderers, wanted)
+
+
 # PROTOCOL.md writes paths without a trailing slash and the server accepts
 # both: every pattern ends in "/?$".
 api_v1 = [
@@ -26,6 +39,7 @@ api_v1 = [
     re_path(r"^users/(?P<user_id>[0-9]+)/?$", UserView.as_view()),
     re_path(r"^conversations/?$", ConversationListView.as_view()),
     re_path(r"^conversations/(?P<conversation_id>[0-9]+)/?$", ConversationView.as_view()),
+    re_path(r"^conversations/with/(?P<user_id>[0-9]+)/?$", ConversationWithView.as_view()),
     re_path(r"^conversations/(?P<conversation_id>[0-9]+)/messages/?$", ConversationMessagesView.as_view()),
     re_path(r"^conversations/(?P<conversation_id>[0-9]+)/read/?$", MarkReadView.as_view()),
     re_path(r"^messages/?$", SendMessageView.as_view()),
@@ -40,7 +54,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", pages.healthz),
     re_path(r"^api/v1/", include(api_v1)),
-    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(
+        r"^api/schema/?$",
+        SpectacularAPIView.as_view(content_negotiation_class=SchemaFormatNegotiation),
+        name="schema",
+    ),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ is a JSON not_found, never an HTML page.
     re_path(r"^api/", api_errors.api_not_found),
@@ -51,5 +69,7 @@ urlpatterns = [
     path("", web.chat, name="index"),
 ]
 
+handler400 = "chat_project.pages.bad_request"
+handler403 = "chat_project.pages.permission_denied"
 handler404 = "chat_project.pages.not_found"
 handler500 = "chat_project.pages.server_error"

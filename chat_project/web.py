@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 
 from profiles.services import NICKNAME_MAX, USERNAME_MAX, register_user
 
-from .api import client_address
+from .client_ip import client_ip
 from .errors import InvalidInput, RateLimited
 from .ratelimit import check_rate
 
@@ -74,7 +74,7 @@ class LoginPage(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         # The same per-address limit as auth/token (CHAT_LOGIN_RATE).
         try:
-            check_rate("login", client_address(request), settings.CHAT_LOGIN_RATE)
+            check_rate("login", client_ip(request), settings.CHAT_LOGIN_RATE)
         except RateLimited as exc:
             form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
             response = self.render_to_response(self.get_context_data(form=form, page_error=exc.detail))
@@ -135,7 +135,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             # The same per-address limit as auth/register (CHAT_REGISTER_RATE).
-            check_rate("register", client_address(request), settings.CHAT_REGISTER_RATE)
+            check_rate("register", client_ip(request), settings.CHAT_REGISTER_RATE)
         except RateLimited as exc:
             form.add_error(None, exc.detail)
             status = 429

@@ -1,18 +1,19 @@
 from django.conf import settings
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat_project.api import client_address, json_body, path_id
+from chat_project.api import json_body, path_id
+from chat_project.client_ip import client_ip
 from chat_project.errors import ChatError, InvalidInput
 from chat_project.ratelimit import check_rate
+from chat_project.schema import PEER_EXAMPLE, PROFILE_EXAMPLE, RETRY_AFTER, answers, id_param, ok
 from chat_project.text import has_unpaired_surrogate
 
 from . import services
 from .serializers import (
-    ErrorSerializer,
     LoginSerializer,
     ProfileListSerializer,
     ProfileSerializer,
@@ -32,9 +33,30 @@ class RegisterView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=RegisterSerializer, responses={201: TokenSerializer, 400: ErrorSerializer})
+    @extend_schema(
+        summary="Create an account",
+        description="Registers a user and answers their API token, as `auth/token` would. "
+        "Rate limited per client address (`CHAT_REGISTER_RATE`, default 10 an hour).",
+        request=RegisterSerializer,
+        parameters=[RETRY_AFTER],
+        responses=answers(
+            {201: ok(TokenSerializer, "The new user's id and token.", {"user_id": 7, "token": "9944b09199c62bcf9418"})},
+            auth=False,
+            body=True,
+            invalid="a field breaks its rule, the username is taken, or the password is rejected.",
+            invalid_errors={"username": ["This username is taken."]},
+            rate_limited="Too many registrations from this address.",
+        ),
+        examples=[
+            OpenApiExample(
+                "register",
+                value={"username": "alice", "password": "correct-horse-battery", "nickname": "Alice"},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request):
-        check_rate("register", client_address(request), settings.CHAT_REGISTER_RATE)
+        check_rate("register", client_ip(request), settings.CHAT_REGISTER_RATE)
         body = json_body(request)
         user, token = services.register_user(body.get("username"), body.get("password"), body.get("nickname", ""))
         return Response({"user_id": user.pk, "token": token}, status=201)
@@ -44,9 +66,29 @@ class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenSerializer, 401: ErrorSerializer})
+    @extend_schema(
+        summary="Log in: get the API token",
+        description="Answers the user's token (the same one every time until it is revoked). "
+        "Rate limited per client address (`CHAT_LOGIN_RATE`, default 20 a minute).",
+        request=LoginSerializer,
+        parameters=[RETRY_AFTER],
+        responses=answers(
+            {200: ok(TokenSerializer, "The user's id and token.", {"user_id": 7, "token": "9944b09199c62bcf9418"})},
+            auth=False,
+            body=True,
+            invalid="username or password is missing, not a string, or holds an unpaired surrogate.",
+            invalid_errors={"password": ["This field is required."]},
+            unauthenticated="wrong username or password, or a deactivated account.",
+            rate_limited="Too many attempts from this address.",
+        ),
+        examples=[
+            OpenApiExample(
+                "log in", value={"username": "alice", "password": "correct-horse-battery"}, request_only=True
+            )
+        ],
+    )
     def post(self, request):
-        check_rate("login", client_address(request), settings.CHAT_LOGIN_RATE)
+        check_rate("login", client_ip(request), settings.CHAT_LOGIN_RATE)
         body = json_body(request)
         username, password = body.get("username"), body.get("password")
         errors = {f: ["This field is required."] for f in ("username", "password") if not isinstance(body.get(f), str)}
@@ -66,26 +108,70 @@ class TokenView(APIView):
 
 
 class MeView(APIView):
-    @extend_schema(responses={200: ProfileSerializer})
+    @extend_schema(
+        summary="My profile",
+        description="The requesting user's Profile.",
+        responses=answers({200: ok(ProfileSerializer, "The requesting user's Profile.", PROFILE_EXAMPLE)}),
+    )
     def get(self, request):
         return Response(services.profile_of(request.user))
 
-    @extend_schema(request=ProfileUpdateSerializer, responses={200: ProfileSerializer, 400: ErrorSerializer})
+    @extend_schema(
+        summary="Change my nickname or avatar",
+        description='Changes the fields given (others stay); `avatar_url` "" clears the avatar. Watchers of the '
+        "user get a `profile` frame.",
+        request=ProfileUpdateSerializer,
+        responses=answers(
+            {200: ok(ProfileSerializer, "The updated Profile.", PROFILE_EXAMPLE)},
+            body=True,
+            invalid="a field is not a string, too long, or not an http(s) URL.",
+            invalid_errors={"avatar_url": ["Must be an http(s) URL."]},
+        ),
+        examples=[
+            OpenApiExample(
+                "new nickname and avatar",
+                value={"nickname": "Alice", "avatar_url": "https://example.com/alice.png"},
+                request_only=True,
+            )
+        ],
+    )
     def patch(self, request):
         return Response(services.update_profile(request.user, json_body(request)))
 
 
 class UserView(APIView):
-    @extend_schema(responses={200: ProfileSerializer, 404: ErrorSerializer})
+    @extend_schema(
+        summary="A user's profile",
+        description="Any active user's Profile; a deactivated user's only to users who share a conversation with them.",
+        parameters=[id_param("user_id", "the user's id")],
+        responses=answers(
+            {200: ok(ProfileSerializer, "The user's Profile.", PEER_EXAMPLE)},
+            not_found="no such user (or deactivated, and no conversation with the requester).",
+        ),
+    )
     def get(self, request, user_id: str):
-        return Response(services.get_profile(path_id(user_id)))
+        return Response(services.get_visible_profile(request.user.pk, path_id(user_id)))
 
 
 class UserSearchView(APIView):
     @extend_schema(
         operation_id="users_search",
-        parameters=[OpenApiParameter("q", str, description="username or nickname prefix, case-insensitive")],
-        responses={200: ProfileListSerializer},
+        summary="Find users",
+        description="Up to 20 active users whose username or nickname starts with `q` (case-insensitive), "
+        "by username. An empty `q` finds nobody.",
+        parameters=[
+            OpenApiParameter(
+                "q",
+                {"type": "string", "maxLength": 150},
+                description="username or nickname prefix, case-insensitive",
+                examples=[OpenApiExample("prefix", value="ali")],
+            )
+        ],
+        responses=answers(
+            {200: ok(ProfileListSerializer, "The users found.", {"results": [PROFILE_EXAMPLE]})},
+            invalid="`q` is too long or holds U+0000.",
+            invalid_errors={"q": ["Invalid search text."]},
+        ),
     )
     def get(self, request):
         return Response({"results": services.search_users(request.query_params.get("q", ""))})
