@@ -2,6 +2,9 @@ from django.urls import re_path
 
 from messaging.consumers import ChatConsumer
 
+from .ws_auth import TokenAuthMiddleware
+
 websocket_urlpatterns = [
-    re_path(r"^ws/chat/?$", ChatConsumer.as_asgi()),
+    # asgi.py's AuthMiddlewareStack finds the session's user; a ?token= replaces it.
+    re_path(r"^ws/chat/?$", TokenAuthMiddleware(ChatConsumer.as_asgi())),
 ]

@@ -1,10 +1,16 @@
 """The WebSocket connection layer: ``/ws/chat/`` (PROTOCOL.md).
 
-Thin on purpose: authenticate, register the socket (group + presence), then
-turn each frame into a call of the same service functions the REST API
-uses, and relay the user's group events to the socket. Nothing a client
-sends may close the socket or crash the consumer: every problem becomes an
-``error`` frame.
+Thin on purpose: check who connected (chat_project/ws_auth.py put the user
+in the scope), register the socket (group + presence), then turn each frame
+into a call of the same service functions the REST API uses, and relay the
+user's group events to the socket. Nothing a client sends may close the
+socket or crash the consumer: every problem becomes an ``error`` frame.
+
+The heartbeat keeps the registration alive and repairs it: channels-redis
+keeps group membership in Redis, so after a Redis flush or restart an open
+socket would hear nothing while looking online. Each beat re-adds the
+socket to its groups (idempotent); when its presence entry had vanished it
+also sends ``resync`` (PROTOCOL.md 1.1), since events may have been lost.
 """
 
 import asyncio
@@ -12,28 +18,35 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from rest_framework.authtoken.models import Token
+from redis.exceptions import RedisError
 
 from chat_project.errors import ChatError, InvalidInput
+from chat_project.ratelimit import check_frame_rate
 from conversations.services import get_conversation_for
-from profiles import store as presence
+from profiles import presence
 from unread.services import mark_read
 
-from .push import EVENT_TYPE, user_group  # EVENT_TYPE "chat.event" -> ChatConsumer.chat_event
-from .services import send_message
-from .validation import check_id
+# EVENT_TYPE "chat.event" -> chat_event; WATCHED_EVENT_TYPE "chat.watched" -> chat_watched
+from .push import EVENT_TYPE, user_group, watch_group, watched_event
+from .services import send_message_async
+from .validation import MAX_WATCHED_USERS, check_id, check_id_list
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 # Typing frames forwarded per conversation per socket at most this often.
 TYPING_INTERVAL_SECONDS = 1.0
+# channels-redis forgets a group member after a day (group_expiry); watch
+# groups are re-joined this often (the user's own group on every beat).
+WATCH_GROUPS_REFRESH_SECONDS = 3600
+# How long a closing socket waits for a heartbeat in progress.
+HEARTBEAT_STOP_SECONDS = 5
 
 
 # Sends and reads of this process run on a small pool of their own, each
@@ -48,10 +61,14 @@ def in_pool(func):
     return database_sync_to_async(func, thread_sensitive=False, executor=_service_pool)
 
 
-@database_sync_to_async
-def _user_for_token(key: str):
-    token = Token.objects.select_related("user").filter(key=key).first()
-    return token.user if token is not None else None
+def in_thread(func):
+    """Redis-only work (presence, rate limits), off the event loop."""
+    return sync_to_async(func, thread_sensitive=False)
+
+
+def with_db(func):
+    """Presence work that also touches the database (last_seen, profiles), off the event loop."""
+    return database_sync_to_async(func, thread_sensitive=False)
 
 
 def _origin_allowed(scope) -> bool:
@@ -75,51 +92,91 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first so that every client can read the 4401 close code.
         await self.accept()
-        self.user = await self._authenticate()
-        if self.user is None or not self.user.is_active:
-            self.user = None
+        self.token_key = self.scope.get("auth_token")
+        user = self.scope.get("user")
+        if not self._may_connect(user):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.user_id = self.user.pk
+        self.user = user
+        self.user_id = user.pk
         self.typing_sent: dict[int, float] = {}
+        # Watched user id -> the online state last told to the client.
+        self.watching: dict[int, bool] = {}
+        self.watch_groups_joined_at = time.monotonic()
+        self.closing = asyncio.Event()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         await self._register()
         self.heartbeat = asyncio.create_task(self._keep_registered())
         await self._send_frame({"type": "ready", "user_id": self.user_id})
 
-    async def _authenticate(self):
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        tokens = query.get("token")
-        if tokens:
-            self.token_key = tokens[0][:64]
-            return await _user_for_token(self.token_key)
-        user = self.scope.get("user")
-        if user is not None and user.is_authenticated and _origin_allowed(self.scope):
-            return user
-        return None
+    def _may_connect(self, user) -> bool:
+        if user is None or not user.is_authenticated or not user.is_active:
+            return False
+        # A token needs no origin; a session cookie must come from this site.
+        return self.token_key is not None or _origin_allowed(self.scope)
 
-    async def _register(self) -> None:
-        """Mark this socket live in the user's presence set (also the heartbeat)."""
-        await sync_to_async(presence.register_socket, thread_sensitive=False)(self.user_id, self.channel_name)
+    async def _register(self):
+        """Mark this socket live in the user's presence set; tell watchers when that brought the user online."""
+        registration = await in_thread(presence.register_socket)(self.user_id, self.channel_name)
+        if registration.came_online:
+            await self._tell_watchers(presence.presence_frame(self.user_id, True, None))
+        return registration
+
+    async def _tell_watchers(self, frame: dict) -> None:
+        await self.channel_layer.group_send(watch_group(self.user_id), watched_event(frame))
 
     async def _keep_registered(self) -> None:
-        """Refresh this socket's presence well within its time-to-live."""
-        interval = max(1.0, settings.CHAT_ONLINE_TTL_SECONDS / 3)
         while True:
-            await asyncio.sleep(interval)
             try:
-                await self._register()
+                await asyncio.wait_for(self.closing.wait(), settings.CHAT_HEARTBEAT_SECONDS)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self._beat()
             except Exception:
-                logger.warning("presence heartbeat failed for user %s", self.user_id, exc_info=True)
+                logger.warning("heartbeat failed for a socket of user %s", self.user_id, exc_info=True)
+
+    async def _beat(self) -> None:
+        """Refresh presence and group membership; repair what a Redis loss took; check watched users."""
+        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        registration = await self._register()
+        now = time.monotonic()
+        if registration.was_lost or now - self.watch_groups_joined_at > WATCH_GROUPS_REFRESH_SECONDS:
+            self.watch_groups_joined_at = now
+            await self._join_watch_groups(list(self.watching))
+        if registration.was_lost:
+            # Whatever was pushed while the socket was in no group is gone: the client syncs.
+            await self._send_frame({"type": "resync"})
+        if self.watching:
+            for frame in await with_db(presence.check_watched)(dict(self.watching)):
+                await self._tell_watched(frame)
+
+    async def _join_watch_groups(self, user_ids: list[int]) -> None:
+        await asyncio.gather(*(self.channel_layer.group_add(watch_group(u), self.channel_name) for u in user_ids))
+
+    async def _leave_watch_groups(self, user_ids: list[int]) -> None:
+        await asyncio.gather(*(self.channel_layer.group_discard(watch_group(u), self.channel_name) for u in user_ids))
 
     async def disconnect(self, code) -> None:
         if self.user is None:
             return
         if self.heartbeat is not None:
+            # Let a beat in progress finish rather than cancel it: its
+            # registration, still running in a thread, could land after the
+            # unregistration below and keep the user online for a TTL.
+            self.closing.set()
+            await asyncio.wait({self.heartbeat}, timeout=HEARTBEAT_STOP_SECONDS)
             self.heartbeat.cancel()
-        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         try:
-            await sync_to_async(presence.unregister_socket, thread_sensitive=False)(self.user_id, self.channel_name)
+            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+            await self._leave_watch_groups(list(self.watching))
+        except Exception:
+            logger.warning("could not leave the groups of a socket of user %s", self.user_id, exc_info=True)
+        try:
+            last_seen = await with_db(presence.unregister_socket)(self.user_id, self.channel_name)
+            if last_seen is not None:
+                await self._tell_watchers(presence.presence_frame(self.user_id, False, last_seen))
         except Exception:
             logger.warning("could not unregister a socket of user %s", self.user_id, exc_info=True)
 
@@ -130,12 +187,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         frame: dict = {}
         try:
-            frame = self._parse(text_data, bytes_data)
-            frame_type = frame.get("type")
-            # A list or an object as "type" is malformed, not a server error.
-            handler = self.HANDLERS.get(frame_type) if isinstance(frame_type, str) else None
-            if handler is None:
-                raise InvalidFrame("Unknown or missing frame type.")
+            try:
+                frame = self._parse(text_data, bytes_data)
+                handler = self._handler_for(frame)
+            except ChatError:
+                # Malformed frames count against the frame rate like any other.
+                await self._count_frame()
+                raise
+            if frame["type"] != "send":
+                # Sends have their own limit, in the send service.
+                await self._count_frame()
             await handler(self, frame)
         except ChatError as exc:
             await self._send_error(exc, frame)
@@ -146,21 +207,45 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _parse(self, text_data, bytes_data) -> dict:
         if text_data is None:
             raise InvalidFrame("Frames are JSON text, not binary.")
-        if len(text_data) > settings.CHAT_MAX_FRAME_BYTES or (
-            len(text_data.encode("utf-8", "surrogatepass")) > settings.CHAT_MAX_FRAME_BYTES
+        # The length first: an oversized frame is refused before it is parsed
+        # (or even encoded, when its code points alone are too many).
+        limit = settings.CHAT_MAX_FRAME_BYTES
+        if len(text_data) > limit or (
+            len(text_data) * 4 > limit and len(text_data.encode("utf-8", "surrogatepass")) > limit
         ):
-            raise InvalidInput(f"Frames are at most {settings.CHAT_MAX_FRAME_BYTES} bytes.")
+            detail = f"Frames are at most {limit} bytes."
+            raise InvalidInput(detail, {"non_field_errors": [detail]})
         try:
             frame = json.loads(text_data)
-        except ValueError:
-            raise InvalidFrame("The frame is not valid JSON.") from None
+        except (ValueError, RecursionError):
+            # RecursionError: JSON nested deeper than the parser's stack.
+            raise InvalidFrame("The frame is not valid JSON (or is nested too deeply).") from None
         if not isinstance(frame, dict):
             raise InvalidFrame("A frame is a JSON object with a type.")
         return frame
 
+    def _handler_for(self, frame: dict):
+        frame_type = frame.get("type")
+        # A list or an object as "type" is malformed, not a server error.
+        handler = self.HANDLERS.get(frame_type) if isinstance(frame_type, str) else None
+        if handler is None:
+            raise InvalidFrame("Unknown or missing frame type.")
+        return handler
+
+    async def _count_frame(self) -> None:
+        if not settings.CHAT_RATE_LIMITS:
+            return
+        try:
+            await in_thread(check_frame_rate)(self.user_id)
+        except RedisError:
+            # Without Redis there is no shared count: let the frame through.
+            logger.warning("frame rate of user %s not checked", self.user_id, exc_info=True)
+
     async def _on_send(self, frame: dict) -> None:
-        result = await in_pool(send_message)(
-            self.user, frame.get("to"), frame.get("content"), frame.get("client_msg_id")
+        # No thread: the check is pure, and the committer thread accepts the
+        # send in a batch while this coroutine waits (messaging/accept.py).
+        result = await send_message_async(
+            self.user_id, frame.get("to"), frame.get("content"), frame.get("client_msg_id")
         )
         await self._send_frame(
             {"type": "ack", "client_msg_id": result.message["client_msg_id"], "message": result.message}
@@ -189,13 +274,49 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _on_ping(self, frame: dict) -> None:
         await self._send_frame({"type": "pong"})
 
-    HANDLERS = {"send": _on_send, "read": _on_read, "typing": _on_typing, "ping": _on_ping}
+    async def _on_watch(self, frame: dict) -> None:
+        """Replace this socket's watch list; answer with the watched users' presence (PROTOCOL.md 1.1)."""
+        user_ids = check_id_list("user_ids", frame.get("user_ids"), max_items=MAX_WATCHED_USERS)
+        wanted = set(user_ids)
+        await self._leave_watch_groups([u for u in self.watching if u not in wanted])
+        await self._join_watch_groups([u for u in user_ids if u not in self.watching])
+        # Until the snapshot says otherwise (a user who does not exist stays "offline").
+        self.watching = {u: self.watching.get(u, False) for u in user_ids}
+        if not user_ids:
+            return
+        for presence_frame in await with_db(presence.watch_snapshot)(user_ids):
+            self.watching[presence_frame["user_id"]] = presence_frame["online"]
+            await self._send_frame(presence_frame)
+
+    HANDLERS = {
+        "send": _on_send,
+        "read": _on_read,
+        "typing": _on_typing,
+        "ping": _on_ping,
+        "watch": _on_watch,
+    }
 
     # --- frames to the client --------------------------------------------------
 
     async def chat_event(self, event: dict) -> None:
-        """A frame for this user from the channel layer (push.py)."""
-        await self._send_frame(event["frame"])
+        """Frames for this user from the channel layer (push.py): one, or several in order."""
+        for frame in event.get("frames") or [event["frame"]]:
+            await self._send_frame(frame)
+
+    async def chat_watched(self, event: dict) -> None:
+        """A presence or profile frame about a user some socket watches (push.watch_group)."""
+        await self._tell_watched(event["frame"])
+
+    async def _tell_watched(self, frame: dict) -> None:
+        if frame["type"] == "presence":
+            user_id = frame["user_id"]
+            # Only news: a snapshot or a heartbeat check may already have said it.
+            if user_id not in self.watching or self.watching[user_id] == frame["online"]:
+                return
+            self.watching[user_id] = frame["online"]
+        elif frame["profile"]["user_id"] not in self.watching:
+            return
+        await self._send_frame(frame)
 
     async def chat_close(self, event: dict) -> None:
         """The user was deactivated, or the token of this socket was revoked."""

@@ -7,9 +7,32 @@ class User(AbstractUser):
 
     nickname = models.CharField(max_length=64, blank=True, db_index=True)
     avatar_url = models.URLField(max_length=500, blank=True, default="")
+    # When the user's last socket closed (PROTOCOL.md 1.1 Profile.last_seen);
+    # null if they never connected. Written by the presence code with
+    # ``update()``, so it sends no post_save.
+    last_seen = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "t_user"
+
+    # What watchers of this user see (a ``profile`` frame when one changes).
+    WATCHED_FIELDS = ("nickname", "avatar_url", "is_active")
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user.remember_watched_fields()
+        return user
+
+    def remember_watched_fields(self) -> None:
+        self._watched_values = {name: self.__dict__.get(name) for name in self.WATCHED_FIELDS}
+
+    def watched_fields_changed(self) -> bool:
+        """Whether a watched field differs from what was loaded (or last saved)."""
+        loaded = getattr(self, "_watched_values", None)
+        if loaded is None:
+            return True
+        return any(self.__dict__.get(name) != value for name, value in loaded.items())
 
     def __str__(self) -> str:
         return self.username

@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 from chat_project.errors import InvalidInput, NotFound
 from chat_project.redis_client import get_redis
 from chat_project.text import has_unpaired_surrogate
+from chat_project.timefmt import iso_utc
 
 from . import store
 from .models import User
@@ -21,17 +22,33 @@ NICKNAME_MAX = 64
 
 
 def profile_from_fields(user_id: int, fields: dict, online: bool) -> dict:
+    """PROTOCOL.md's Profile from cached (or ``_fields``) values and the presence flag.
+
+    Every Profile the server outputs is built here (REST, conversation peers,
+    offline senders, the message frame's sender, watch frames).
+    """
     return {
         "user_id": user_id,
         "username": fields["username"],
         "nickname": fields["nickname"],
         "avatar_url": fields["avatar_url"],
         "online": online,
+        "is_active": fields["is_active"] in ("1", 1, True),
+        # Version 1.1: null while online, and for a user who never connected.
+        "last_seen": None if online else (fields["last_seen"] or None),
     }
 
 
 def _fields(user: User) -> dict:
-    return {"user_id": user.pk, "username": user.username, "nickname": user.nickname, "avatar_url": user.avatar_url}
+    """The cached form of a user's profile fields (strings, as the Redis hash holds them)."""
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "nickname": user.nickname,
+        "avatar_url": user.avatar_url,
+        "is_active": "1" if user.is_active else "0",
+        "last_seen": iso_utc(user.last_seen) if user.last_seen else "",
+    }
 
 
 def profile_of(user: User) -> dict:
@@ -51,8 +68,8 @@ def load_profile_fields(user_ids: Iterable[int]) -> dict[int, dict]:
 
 def complete_profile_fields(cached: dict[int, dict]) -> dict[int, dict]:
     """Fill the cache misses in ``cached`` (user id -> hash, {} when missing) from the database."""
-    missing = [user_id for user_id, fields in cached.items() if not fields]
-    found = {user_id: fields for user_id, fields in cached.items() if fields}
+    missing = [user_id for user_id, fields in cached.items() if not store.has_every_field(fields)]
+    found = {user_id: fields for user_id, fields in cached.items() if store.has_every_field(fields)}
     if missing:
         rows = [_fields(user) for user in User.objects.filter(pk__in=missing)]
         store.cache_profiles(rows)
@@ -72,6 +89,22 @@ def get_profile(user_id: int) -> dict:
     if user_id not in profiles:
         raise NotFound("No such user.")
     return profiles[user_id]
+
+
+def get_visible_profile(viewer_id: int, user_id: int) -> dict:
+    """``GET users/{id}`` (PROTOCOL.md 1.1): any active user's Profile; a deactivated
+    user's only to users who share a conversation with them, not_found to everyone else.
+    """
+    # Local: profiles is the bottom layer; only this rule looks at conversations.
+    from conversations.models import Conversation
+
+    profile = get_profile(user_id)  # the cache: no SQL for an active user
+    if not profile["is_active"]:
+        low, high = sorted((viewer_id, user_id))
+        shared = Conversation.objects.filter(user_low_id=low, user_high_id=high, last_msg_id__isnull=False)
+        if low == high or not shared.exists():
+            raise NotFound("No such user.")
+    return profile
 
 
 def get_active_user(user_id: int) -> User:

@@ -1,4 +1,6 @@
-"""Keep the profile cache true when a profile changes anywhere (admin included)."""
+"""Keep the profile cache true, and watchers told, when a profile changes anywhere (admin included)."""
+
+import logging
 
 from django.db import transaction
 from django.db.models.signals import post_save
@@ -6,8 +8,25 @@ from django.dispatch import receiver
 
 from . import store
 from .models import User
+from .presence import tell_watchers_about_profile
+
+logger = logging.getLogger(__name__)
 
 
 @receiver(post_save, sender=User)
-def forget_cached_profile(sender, instance: User, **kwargs) -> None:
-    transaction.on_commit(lambda: store.forget_profile(instance.pk))
+def profile_saved(sender, instance: User, created: bool, **kwargs) -> None:
+    user_id = instance.pk
+    # A login's last_login or a new password is no news for watchers; a
+    # nickname, an avatar or a deactivation is (a ``profile`` frame).
+    tell_watchers = not created and instance.watched_fields_changed()
+    instance.remember_watched_fields()
+
+    def after_commit() -> None:
+        store.forget_profile(user_id)
+        if tell_watchers:
+            try:
+                tell_watchers_about_profile(user_id)
+            except Exception:
+                logger.warning("could not tell the watchers of user %s about a profile change", user_id, exc_info=True)
+
+    transaction.on_commit(after_commit)

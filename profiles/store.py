@@ -1,23 +1,29 @@
 """Redis keys of the profiles app: the profile cache and online presence.
 
-Profile cache: ``{p:<id>}:profile`` hash (username, nickname, avatar_url),
-filled on a miss and deleted when the profile changes.
+Profile cache: ``{p:<id>}:profile`` hash (username, nickname, avatar_url,
+is_active "1"/"0", last_seen ISO time or ""), filled on a miss and deleted
+when the profile changes; last_seen is written in place when a user's last
+socket closes.
 
 Presence: ``{u:<id>}:sockets`` sorted set, member = a socket's channel name,
 score = the time its registration expires. A socket's heartbeat pushes its
 score forward; a process that dies without closing its sockets leaves scores
 that simply fall into the past, so the user stops counting as online within
 CHAT_ONLINE_TTL_SECONDS. Closing one of two tabs removes one member only.
+Registering and unregistering are scripts that also say whether the user
+came online or went offline with it (for ``presence`` frames), and whether
+the socket's entry had been lost (a Redis flush or restart).
 """
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from chat_project.redis_client import get_redis, key, user_tag
 
-PROFILE_FIELDS = ("username", "nickname", "avatar_url")
+PROFILE_FIELDS = ("username", "nickname", "avatar_url", "is_active", "last_seen")
 PROFILE_CACHE_SECONDS = 24 * 3600
 
 
@@ -38,6 +44,11 @@ def queue_online_reads(pipe, user_ids: Iterable[int]) -> None:
     now = time.time()
     for user_id in user_ids:
         pipe.zcount(sockets_key(user_id), now, "+inf")
+
+
+def has_every_field(cached: dict) -> bool:
+    """False for a miss, and for a hash cached before a field was added (it is refilled)."""
+    return all(field in cached for field in PROFILE_FIELDS)
 
 
 def cache_profiles(profiles: Iterable[dict]) -> None:
@@ -63,18 +74,70 @@ def is_online(user_id: int) -> bool:
     return online_flags([user_id])[user_id]
 
 
-def register_socket(user_id: int, channel_name: str) -> None:
+# KEYS[1] the user's sockets; ARGV: member, now, ttl. Returns
+# {1 if the member was new, live sockets before it}: new on a heartbeat means
+# the registration was lost; none live before means the user came online.
+_REGISTER = """
+local now = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local before = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+local added = redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+redis.call('EXPIRE', KEYS[1], ttl * 2)
+return {added, before}
+"""
+
+# KEYS[1] the user's sockets; ARGV: member, now. Returns the live sockets left.
+_UNREGISTER = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], '+inf')
+"""
+
+
+@dataclass(frozen=True)
+class Registration:
+    was_lost: bool  # the socket's entry was missing: Redis lost it (or this is the first time)
+    came_online: bool  # no other socket of the user was live
+
+
+def register_socket(user_id: int, channel_name: str) -> Registration:
     """Mark one socket of the user as live (also the heartbeat)."""
-    ttl = settings.CHAT_ONLINE_TTL_SECONDS
+    added, before = get_redis().eval(
+        _REGISTER, 1, sockets_key(user_id), channel_name, repr(time.time()), settings.CHAT_ONLINE_TTL_SECONDS
+    )
+    return Registration(was_lost=bool(added), came_online=before == 0)
+
+
+def unregister_socket(user_id: int, channel_name: str) -> bool:
+    """Drop one socket of the user; True when no live socket of theirs is left (they went offline)."""
+    return get_redis().eval(_UNREGISTER, 1, sockets_key(user_id), channel_name, repr(time.time())) == 0
+
+
+def presence_states(user_ids: list[int]) -> dict[int, tuple[bool, float | None]]:
+    """Per user: (online, when the newest registration lapsed as a Unix time, or None).
+
+    The lapse time is the last sign of life of a user whose server process died
+    without closing their sockets (their entries are kept one more TTL).
+    """
     now = time.time()
-    name = sockets_key(user_id)
     pipe = get_redis().pipeline(transaction=False)
-    pipe.zadd(name, {channel_name: now + ttl})
-    # Sockets of dead processes: drop what expired long ago so the set stays small.
-    pipe.zremrangebyscore(name, "-inf", now - ttl)
-    pipe.expire(name, ttl * 2)
-    pipe.execute()
+    for user_id in user_ids:
+        pipe.zcount(sockets_key(user_id), "(%r" % now, "+inf")
+        pipe.zrange(sockets_key(user_id), -1, -1, withscores=True)
+    replies = pipe.execute()
+    states = {}
+    for index, user_id in enumerate(user_ids):
+        live, newest = replies[2 * index], replies[2 * index + 1]
+        states[user_id] = (live > 0, newest[0][1] if newest and not live else None)
+    return states
 
 
-def unregister_socket(user_id: int, channel_name: str) -> None:
-    get_redis().zrem(sockets_key(user_id), channel_name)
+# Sets the cached last_seen only where the profile is cached (a miss refills it all).
+_SET_IF_CACHED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+"""
+
+
+def cache_last_seen(user_id: int, iso_time: str) -> None:
+    get_redis().eval(_SET_IF_CACHED, 1, profile_key(user_id), "last_seen", iso_time)

@@ -17,6 +17,10 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
+# As in the Procfile: frames up to 8 MiB reach the consumer (which refuses
+# those over CHAT_MAX_FRAME_BYTES with an error frame); daphne's default
+# 1 MiB would drop the connection instead.
+WEBSOCKET_LIMITS = ["--websocket-max-message-size", "8388608", "--websocket-max-frame-size", "8388608"]
 
 
 def free_port() -> int:
@@ -42,7 +46,8 @@ class Daphne:
         }
         self.log = open(ROOT / f".pytest-daphne-{self.port}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chat_project.asgi:application"],
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *WEBSOCKET_LIMITS]
+            + ["chat_project.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=self.log,

@@ -1,0 +1,92 @@
+"""Online presence: sockets registering and closing, last_seen, what watchers hear.
+
+A user is online while at least one of their sockets is registered
+(store.py keeps the registrations, each with an expiry the socket's
+heartbeat pushes forward). Sockets that watch a user (the ``watch`` frame,
+PROTOCOL.md 1.1) join the channel-layer group ``watch.<user_id>``: a
+``presence`` frame goes there when the user's first socket registers or
+their last one closes, a ``profile`` frame when their nickname, avatar or
+active flag changes. A server process that dies closes nothing; each
+watching socket's heartbeat compares what it last told its client with
+the registrations and reports the lapse itself (``check_watched``).
+
+Functions here are synchronous (Redis and the database); the consumer runs
+them in a thread and sends the presence frames itself.
+"""
+
+import logging
+from datetime import UTC, datetime
+
+from django.db.models import Q
+
+from chat_project.timefmt import iso_utc
+from messaging.push import push_to_watchers
+
+from . import store
+from .models import User
+from .services import get_profiles
+
+logger = logging.getLogger(__name__)
+
+
+def presence_frame(user_id: int, online: bool, last_seen: str | None) -> dict:
+    return {"type": "presence", "user_id": user_id, "online": online, "last_seen": None if online else last_seen}
+
+
+def register_socket(user_id: int, channel_name: str) -> store.Registration:
+    """Register (or refresh) a socket; the caller tells the watchers when the user came online."""
+    return store.register_socket(user_id, channel_name)
+
+
+def unregister_socket(user_id: int, channel_name: str) -> str | None:
+    """Unregister a closing socket; if it was the user's last, record last_seen and return it."""
+    if not store.unregister_socket(user_id, channel_name):
+        return None
+    return record_last_seen(user_id, datetime.now(UTC))
+
+
+def record_last_seen(user_id: int, moment: datetime) -> str:
+    """Store ``moment`` as the user's last_seen unless a later one is stored; the ISO time kept."""
+    User.objects.filter(pk=user_id).filter(Q(last_seen__isnull=True) | Q(last_seen__lt=moment)).update(last_seen=moment)
+    stored = User.objects.filter(pk=user_id).values_list("last_seen", flat=True).first() or moment
+    text = iso_utc(stored)
+    store.cache_last_seen(user_id, text)
+    return text
+
+
+def watch_snapshot(user_ids: list[int]) -> list[dict]:
+    """The answer to a ``watch``: one presence frame per watched user that exists (and is active)."""
+    profiles = get_profiles(user_ids)
+    return [
+        presence_frame(user_id, profile["online"], profile["last_seen"])
+        for user_id, profile in profiles.items()
+        if profile["is_active"]
+    ]
+
+
+def check_watched(known: dict[int, bool]) -> list[dict]:
+    """Presence frames for watched users whose state differs from ``known`` (user id -> online last told).
+
+    Catches what no event reports: a user whose server process died goes
+    offline when their registrations lapse, with last_seen = that moment.
+    """
+    frames = []
+    for user_id, (online, lapsed_at) in store.presence_states(list(known)).items():
+        if online == known[user_id]:
+            continue
+        if online:
+            frames.append(presence_frame(user_id, True, None))
+            continue
+        if lapsed_at is not None:
+            last_seen = record_last_seen(user_id, datetime.fromtimestamp(lapsed_at, UTC))
+        else:
+            last_seen = get_profiles([user_id]).get(user_id, {}).get("last_seen")
+        frames.append(presence_frame(user_id, False, last_seen))
+    return frames
+
+
+def tell_watchers_about_profile(user_id: int) -> None:
+    """A ``profile`` frame to the user's watchers (after a change has committed)."""
+    profile = get_profiles([user_id]).get(user_id)
+    if profile is not None:
+        push_to_watchers(user_id, {"type": "profile", "profile": profile})
