@@ -1,16 +1,29 @@
+"""Shapes of the conversation endpoints, for the OpenAPI schema (PROTOCOL.md's Conversation)."""
+
 from rest_framework import serializers
 
+from chat_project.schema import MAX_ID
 from messaging.serializers import MessageSerializer
 from profiles.serializers import ProfileSerializer
 
 
 class ConversationSerializer(serializers.Serializer):
-    conversation_id = serializers.IntegerField()
-    peer = ProfileSerializer()
+    conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="the same for both users")
+    peer = ProfileSerializer(help_text="the other user")
     last_message = MessageSerializer()
-    unread = serializers.IntegerField()
+    unread = serializers.IntegerField(min_value=0, help_text="messages received and not yet read")
+    # Version 1.1.
+    peer_read_up_to = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        allow_null=True,
+        help_text="the largest msg_id of the requesting user's own messages here that the peer has read; "
+        "null when none (version 1.1)",
+    )
 
 
 class ConversationPageSerializer(serializers.Serializer):
-    results = ConversationSerializer(many=True)
-    next_before = serializers.IntegerField(allow_null=True)
+    results = ConversationSerializer(many=True, help_text="newest last message first")
+    next_before = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, allow_null=True, help_text="the `before` of the next page; null when none"
+    )

@@ -1,13 +1,15 @@
-"""The per-user conversation list and access to one conversation."""
+"""The per-user conversation list, access to one conversation, and its read receipts."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from chat_project.errors import NotFound
 from chat_project.redis_client import get_redis
+from messaging.models import MessageRecord
 from profiles import store as profile_store
 from profiles.services import complete_profile_fields, profile_from_fields
 from unread import store as unread_store
+from unread.models import UnreadCounter
 from unread.services import rebuild_unread
 
 from . import store
@@ -37,9 +39,67 @@ def get_conversation_for(user_id: int, conversation_id: int) -> Conversation:
     return conversation
 
 
+def get_conversation_with(user_id: int, peer_id: int) -> Conversation:
+    """The conversation of ``user_id`` with ``peer_id`` once they have exchanged a message; otherwise not_found.
+
+    An unknown user, and the user themself, are simply users with whom no
+    message was exchanged: the answer reveals nothing about who exists.
+    """
+    low, high = sorted((user_id, peer_id))
+    conversation = None
+    if low != high:
+        conversation = Conversation.objects.filter(user_low_id=low, user_high_id=high).first()
+    if conversation is None or conversation.last_msg_id is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
 def rebuild_conversation_list(user_id: int) -> None:
     rows = Conversation.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id), last_msg_id__isnull=False)
     store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), c.last_msg_id) for c in rows])
+    rebuild_peer_reads(user_id)
+
+
+# --- read receipts: peer_read_up_to --------------------------------------------
+#
+# For a viewer V and peer P in conversation C, ``peer_read_up_to`` is the
+# largest msg_id of V's messages to P that P has read: received by P, read
+# (``isRead``), and at or below P's read position (``last_read_msg_id``).
+# Both conditions only ever grow, so the value never goes back, and the
+# unread index (recipient, session, isRead, msgId) answers it in one dive.
+# ``isRead`` keeps a read position beyond the newest message (a client's
+# ``up_to``) from counting messages sent after the read. Mark-read records
+# the value in V's Redis hash (max-only), and so does a recall that turns an
+# unread message below P's position into a read one (messaging.services);
+# ``rebuild_peer_reads`` recomputes it after a flush.
+
+
+def _newest_read(conversation_id, reader_id, read_up_to) -> QuerySet[MessageRecord]:
+    return MessageRecord.objects.filter(
+        session_id=conversation_id, recipient_id=reader_id, is_read=True, msg_id__lte=read_up_to
+    ).order_by("-msg_id")
+
+
+def record_read_receipt(conversation: Conversation, reader_id: int, read_up_to: int) -> None:
+    """After ``reader_id`` read up to ``read_up_to``: raise their peer's ``peer_read_up_to``."""
+    newest = _newest_read(conversation.pk, reader_id, read_up_to).values_list("msg_id", flat=True).first()
+    if newest is not None:
+        store.record_peer_read(conversation.peer_id(reader_id), conversation.pk, newest)
+
+
+def rebuild_peer_reads(user_id: int) -> dict[int, int]:
+    """The user's ``peer_read_up_to`` of every conversation, from the database, merged into Redis."""
+    newest = _newest_read(OuterRef("conversation_id"), OuterRef("user_id"), OuterRef("last_read_msg_id"))
+    rows = (
+        UnreadCounter.objects.filter(Q(conversation__user_low_id=user_id) | Q(conversation__user_high_id=user_id))
+        .exclude(user_id=user_id)
+        .filter(last_read_msg_id__gt=0)
+        .annotate(up_to=Subquery(newest.values("msg_id")[:1]))
+        .values_list("conversation_id", "up_to")
+    )
+    positions = {cid: up_to for cid, up_to in rows if up_to is not None}
+    store.write_peer_reads(user_id, positions)
+    return positions
 
 
 def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
@@ -78,9 +138,10 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     pipe = client.pipeline(transaction=False)
     store.queue_peer_and_last_reads(pipe, user_id, ids)
     unread_store.queue_reads(pipe, user_id)
+    store.queue_peer_read_reads(pipe, user_id, ids)
     replies = pipe.execute()
     peer_ids_raw, lasts_raw = replies[0], replies[1 : 1 + len(ids)]
-    unread_ready, unread_raw = replies[1 + len(ids) :]
+    unread_ready, unread_raw, peer_read_ready, peer_read_raw = replies[1 + len(ids) :]
     peers = {}
     for cid, peer in zip(ids, peer_ids_raw, strict=True):
         peers[cid] = int(peer) if peer is not None else None
@@ -93,6 +154,10 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     if stale:
         lasts.update(_load_last_messages({cid: last_ids[cid] for cid in stale}))
     unread = rebuild_unread(user_id) if not unread_ready else unread_store.parse_counts(unread_raw)
+    if peer_read_ready:
+        peer_read = store.parse_peer_reads(ids, peer_read_raw)
+    else:
+        peer_read = rebuild_peer_reads(user_id)
 
     peer_list = list(dict.fromkeys(peers.values()))
     pipe = client.pipeline(transaction=False)
@@ -108,6 +173,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
             "peer": profile_from_fields(peers[cid], fields[peers[cid]], online[peers[cid]] > 0),
             "last_message": lasts.get(cid),
             "unread": unread.get(cid, 0),
+            "peer_read_up_to": peer_read.get(cid),
         }
         for cid in ids
     ]

@@ -5,6 +5,11 @@ Per user (hash tag ``{u:<id>}``):
   read newest-first with ZREVRANGEBYSCORE, which pages by ``before``.
 - ``peers``: hash, conversation id -> the other user's id.
 - ``convs:ready``: set once the two above hold every conversation of the user.
+- ``peer_read``: hash, conversation id -> the largest msg id of this user's
+  own messages there that the peer has read (PROTOCOL.md 1.1
+  ``peer_read_up_to``); written max-only when the peer marks read, so a late
+  or repeated writer never moves it back. ``peer_read:ready`` marks a hash
+  rebuilt from the database (``t_unread_counter.last_read_msg_id``).
 Per conversation (hash tag ``{c:<id>}``):
 - ``recent``: sorted set of the newest messages as JSON, score = msg id,
   trimmed to CHAT_RECENT_WINDOW; its top is the conversation's last message.
@@ -28,6 +33,16 @@ end
 return 1
 """
 
+_SET_GREATER = """
+for i = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 1]) > current then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+"""
+
 _REPLACE_IF_PRESENT = """
 if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
@@ -47,6 +62,14 @@ def peers_key(user_id: int) -> str:
 
 def ready_key(user_id: int) -> str:
     return key(user_tag(user_id), "convs", "ready")
+
+
+def peer_read_key(user_id: int) -> str:
+    return key(user_tag(user_id), "peer_read")
+
+
+def peer_read_ready_key(user_id: int) -> str:
+    return key(user_tag(user_id), "peer_read", "ready")
 
 
 def recent_key(conversation_id: int) -> str:
@@ -97,8 +120,47 @@ def queue_peer_and_last_reads(pipe, user_id: int, conversation_ids: list[int]) -
         pipe.zrevrange(recent_key(conversation_id), 0, 0)
 
 
+def queue_peer_read_reads(pipe, user_id: int, conversation_ids: list[int]) -> None:
+    pipe.exists(peer_read_ready_key(user_id))
+    pipe.hmget(peer_read_key(user_id), conversation_ids)
+
+
+def parse_peer_reads(conversation_ids: list[int], values: list[str | None]) -> dict[int, int]:
+    return {cid: int(value) for cid, value in zip(conversation_ids, values, strict=True) if value is not None}
+
+
+def queue_peer_read_writes(pipe, user_id: int, positions: dict[int, int]) -> None:
+    """Raise (never lower) the user's ``peer_read`` entries: {conversation_id: msg_id}."""
+    if not positions:
+        return
+    args: list[int] = []
+    for conversation_id, msg_id in positions.items():
+        args += [conversation_id, msg_id]
+    queue_script(pipe, _SET_GREATER, [peer_read_key(user_id)], args)
+
+
+def write_peer_reads(user_id: int, positions: dict[int, int]) -> None:
+    """Merge a rebuild of the user's ``peer_read`` hash and mark it ready."""
+    pipe = get_redis().pipeline(transaction=False)
+    queue_peer_read_writes(pipe, user_id, positions)
+    pipe.set(peer_read_ready_key(user_id), 1)
+    pipe.execute()
+
+
+def record_peer_read(user_id: int, conversation_id: int, msg_id: int) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    queue_peer_read_writes(pipe, user_id, {conversation_id: msg_id})
+    pipe.execute()
+
+
 def decode_last(entries: list[str]) -> dict | None:
-    return json.loads(entries[0]) if entries else None
+    if not entries:
+        return None
+    message = json.loads(entries[0])
+    # Entries written before version 1.1 lack the field; they were all written
+    # before any recall recorded who did it.
+    message.setdefault("recalled_by", None)
+    return message
 
 
 def add_recent(messages: list[dict]) -> None:

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 
 from chat_project.errors import ChatError
 
@@ -14,6 +15,15 @@ class SensitiveWordAdmin(admin.ModelAdmin):
 
 @admin.register(MessageRecord)
 class MessageRecordAdmin(admin.ModelAdmin):
+    """Moderators read messages and recall them; nobody edits or deletes a record here.
+
+    Deleting a row would take the message out of both users' history while
+    the unread counters, conversation lists and offline lists still count it,
+    so there is no delete permission at all: the moderation tool is the
+    recall action, which goes through the same service as a sender's recall
+    and is written to the admin log (the message's History page).
+    """
+
     list_display = (
         "msg_id",
         "session",
@@ -21,10 +31,11 @@ class MessageRecordAdmin(admin.ModelAdmin):
         "recipient",
         "short_content",
         "record_status",
+        "recalled_by",
         "is_read",
         "created_at",
     )
-    list_filter = ("record_status", "is_read", "offline", "fan_out_done")
+    list_filter = ("record_status", "recalled_by", "is_read", "offline", "fan_out_done")
     search_fields = ("=msg_id", "sender__username", "recipient__username", "content")
     raw_id_fields = ("session", "sender", "recipient")
     readonly_fields = [f.name for f in MessageRecord._meta.fields]
@@ -34,19 +45,44 @@ class MessageRecordAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
     @admin.display(description="content")
     def short_content(self, record: MessageRecord) -> str:
         return record.content[:80]
 
-    @admin.action(description="Recall the selected messages (moderation)")
+    @admin.action(description="Recall the selected messages (moderation)", permissions=["change"])
     def recall_selected(self, request, queryset) -> None:
         from .services import moderate_recall
 
         done = 0
         for record in queryset.exclude(record_status=MessageStatus.RECALLED):
             try:
-                moderate_recall(record.msg_id)
-                done += 1
+                recalled = moderate_recall(record.msg_id)
             except ChatError as exc:
                 self.message_user(request, f"{record.msg_id}: {exc.detail}", messages.ERROR)
+                continue
+            if recalled:
+                self.log_change(request, record, "Recalled by a moderator.")
+                done += 1
         self.message_user(request, f"Recalled {done} message(s).")
+
+
+@admin.register(LogEntry)
+class LogEntryAdmin(admin.ModelAdmin):
+    """The admin log, read-only: who recalled which message (and every other admin change), and when."""
+
+    list_display = ("action_time", "user", "content_type", "object_repr", "action_flag", "change_message")
+    list_filter = ("action_flag", "content_type")
+    search_fields = ("object_repr", "object_id", "user__username", "change_message")
+    date_hierarchy = "action_time"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

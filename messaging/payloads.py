@@ -16,6 +16,9 @@ def message_dict(record: MessageRecord) -> dict:
         "client_msg_id": record.client_msg_id,
         "created_at": iso_utc(record.created_at),
         "status": "recalled" if recalled else "normal",
+        # Version 1.1; null for a normal message, and for one recalled before
+        # the column existed.
+        "recalled_by": (record.recalled_by or None) if recalled else None,
     }
 
 

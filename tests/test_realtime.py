@@ -144,7 +144,12 @@ def test_recall_reaches_both_users_and_fixes_unread(connect, celery_worker, alic
     bob_socket.expect("unread", unread=1)
 
     assert alice.delete(f"messages/{sent['msg_id']}").status_code == 204
-    frame = {"type": "recalled", "conversation_id": sent["conversation_id"], "msg_id": sent["msg_id"]}
+    frame = {
+        "type": "recalled",
+        "conversation_id": sent["conversation_id"],
+        "msg_id": sent["msg_id"],
+        "recalled_by": "sender",  # an extension of the frame (PROTOCOL.md 1.1)
+    }
     assert alice_socket.expect("recalled") == frame
     assert bob_socket.expect("recalled") == frame
     bob_socket.expect("unread", unread=0, total=0)
