@@ -1,47 +1,82 @@
-"""Shapes of the messaging endpoints, for the OpenAPI schema (PROTOCOL.md's Message)."""
+"""Shapes of the messaging endpoints, for the OpenAPI schema (PROTOCOL.md's Message).
 
+The rules on request fields are the ones ``messaging.validation`` enforces.
+"""
+
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from chat_project.schema import MAX_ID
 from profiles.serializers import ProfileSerializer
+
+from .validation import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS
 
 
 class MessageSerializer(serializers.Serializer):
-    msg_id = serializers.IntegerField()
-    conversation_id = serializers.IntegerField()
-    sender_id = serializers.IntegerField()
-    recipient_id = serializers.IntegerField()
-    content = serializers.CharField(help_text='"" when recalled')
-    client_msg_id = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
+    msg_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="unique, increases with time")
+    conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    recipient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    content = serializers.CharField(
+        allow_blank=True, max_length=MAX_CONTENT_CODE_POINTS, help_text='exactly as sent; "" when recalled'
+    )
+    client_msg_id = serializers.CharField(
+        allow_null=True, max_length=MAX_CLIENT_MSG_ID, help_text="null when the sender gave none"
+    )
+    created_at = serializers.DateTimeField(help_text="UTC")
     status = serializers.ChoiceField(choices=["normal", "recalled"])
+    # Version 1.1.
+    recalled_by = serializers.ChoiceField(
+        choices=["sender", "moderator"],
+        allow_null=True,
+        help_text="who recalled it; null unless status is recalled (version 1.1)",
+    )
 
 
 class SendSerializer(serializers.Serializer):
-    to = serializers.IntegerField()
-    content = serializers.CharField(help_text="1..4000 code points, not only white space")
-    client_msg_id = serializers.CharField(required=False, max_length=64)
+    to = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="the recipient's user_id")
+    content = serializers.CharField(
+        min_length=1,
+        max_length=MAX_CONTENT_CODE_POINTS,
+        trim_whitespace=False,
+        validators=[RegexValidator(r"\S")],
+        help_text=f"1..{MAX_CONTENT_CODE_POINTS} code points, not only white space, no U+0000; "
+        "stored and returned exactly as sent.",
+    )
+    client_msg_id = serializers.CharField(
+        required=False,
+        allow_null=True,
+        min_length=1,
+        max_length=MAX_CLIENT_MSG_ID,
+        help_text="Chosen by the client (a UUID is typical); the same one again returns the first message. "
+        "Omitted or null: not deduplicated.",
+    )
 
 
 class MessagePageSerializer(serializers.Serializer):
-    results = MessageSerializer(many=True)
+    results = MessageSerializer(many=True, help_text="ascending by msg_id")
     has_more = serializers.BooleanField()
 
 
 class SyncPageSerializer(serializers.Serializer):
-    results = MessageSerializer(many=True)
-    has_more = serializers.BooleanField()
-    next_since = serializers.IntegerField()
+    results = MessageSerializer(many=True, help_text="ascending by msg_id")
+    has_more = serializers.BooleanField(help_text="true: call again at once with next_since")
+    next_since = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_ID,
+        help_text="the `since` of the next call; never past a message still being written",
+    )
 
 
 class OfflineGroupSerializer(serializers.Serializer):
     sender = ProfileSerializer()
-    messages = MessageSerializer(many=True)
+    messages = MessageSerializer(many=True, help_text="ascending by msg_id")
 
 
 class OfflineSerializer(serializers.Serializer):
-    results = OfflineGroupSerializer(many=True)
+    results = OfflineGroupSerializer(many=True, help_text="one group per sender, ordered by their oldest message")
 
 
 class OfflineAckSerializer(serializers.Serializer):
-    sender_id = serializers.IntegerField()
-    up_to = serializers.IntegerField()
+    sender_id = serializers.IntegerField(min_value=0, max_value=MAX_ID)
+    up_to = serializers.IntegerField(min_value=0, max_value=MAX_ID, help_text="clears that sender's entries up to it")

@@ -1,10 +1,19 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat_project.api import json_body, path_id, query_cursor, query_limit
 from chat_project.errors import InvalidInput
-from profiles.serializers import ErrorSerializer
+from chat_project.schema import (
+    MESSAGE_EXAMPLE,
+    PEER_EXAMPLE,
+    RETRY_AFTER,
+    answers,
+    cursor_param,
+    id_param,
+    limit_param,
+    ok,
+)
 
 from . import history, offline, services
 from .serializers import (
@@ -22,19 +31,58 @@ SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT = 500, 1000
 
 class SendMessageView(APIView):
     @extend_schema(
-        request=SendSerializer, responses={201: MessageSerializer, 200: MessageSerializer, 400: ErrorSerializer}
+        summary="Send a message",
+        description="Stores the message durably, then delivers it (pushed to every socket of both users, or "
+        "kept for `offline`/`sync`). Sending again with the same `client_msg_id` answers 200 with the first "
+        "message and stores or delivers nothing new. Rate limited per user, REST and WebSocket together "
+        "(`CHAT_SEND_RATE`, default 30 per 10 s).",
+        request=SendSerializer,
+        parameters=[RETRY_AFTER],
+        responses=answers(
+            {
+                201: ok(MessageSerializer, "Accepted: the message will never be lost.", MESSAGE_EXAMPLE),
+                200: ok(
+                    MessageSerializer, "A repeat of an accepted client_msg_id: the first message.", MESSAGE_EXAMPLE
+                ),
+            },
+            body=True,
+            invalid="a field is missing or breaks its rule (empty or white-space content, U+0000, over 4000 "
+            "code points), or the recipient is yourself.",
+            invalid_errors={"content": ["The message is empty."]},
+            not_found="no such recipient, or a deactivated one (`to` 0 included).",
+            rate_limited="The user sent more than the send rate allows.",
+        ),
+        examples=[
+            OpenApiExample(
+                "send",
+                value={"to": 9, "content": "hi 👋", "client_msg_id": "5f0c9a7e-1c1e-4d55-9d0e-3f9b1a2c4d5e"},
+                request_only=True,
+            )
+        ],
     )
     def post(self, request):
         body = json_body(request)
         if "to" not in body or "content" not in body:
             missing = {f: ["This field is required."] for f in ("to", "content") if f not in body}
             raise InvalidInput("Missing fields.", missing)
-        result = services.send_message(request.user, body["to"], body["content"], body.get("client_msg_id"))
+        result = services.send_message(request.user.pk, body["to"], body["content"], body.get("client_msg_id"))
         return Response(result.message, status=201 if result.created else 200)
 
 
 class MessageView(APIView):
-    @extend_schema(responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer})
+    @extend_schema(
+        summary="Recall a message",
+        description="Only the sender, within the recall window (`CHAT_RECALL_WINDOW_SECONDS`, default 120 s). "
+        'The message becomes `recalled` (content "") everywhere and both users get a `recalled` frame. '
+        "Recalling a recalled message answers 204 again.",
+        parameters=[id_param("msg_id", "the message's id")],
+        responses=answers(
+            {204: None},
+            forbidden="the requester is the recipient, or the sender after the recall window (or a session "
+            "request without its CSRF token).",
+            not_found="no such message, or the requester does not take part in its conversation.",
+        ),
+    )
     def delete(self, request, msg_id: str):
         services.recall_message(request.user.pk, path_id(msg_id))
         return Response(status=204)
@@ -42,12 +90,22 @@ class MessageView(APIView):
 
 class ConversationMessagesView(APIView):
     @extend_schema(
+        summary="A conversation's messages",
+        description="A page of messages, ascending by msg_id. No cursor: the newest `limit`; `before`: the "
+        "newest `limit` older than it; `after`: the oldest `limit` newer than it. At most one of the two.",
         parameters=[
-            OpenApiParameter("limit", int, description="1..100, default 50"),
-            OpenApiParameter("before", int, description="newest `limit` older than this msg_id"),
-            OpenApiParameter("after", int, description="oldest `limit` newer than this msg_id"),
+            id_param("conversation_id", "the conversation's id"),
+            limit_param(MESSAGES_DEFAULT_LIMIT, 100),
+            cursor_param("before", "the newest `limit` messages with a smaller msg_id"),
+            cursor_param("after", "the oldest `limit` messages with a larger msg_id"),
         ],
-        responses={200: MessagePageSerializer, 404: ErrorSerializer},
+        responses=answers(
+            {200: ok(MessagePageSerializer, "A page of messages.", {"results": [MESSAGE_EXAMPLE], "has_more": False})},
+            query=True,
+            invalid="a malformed parameter, or both `before` and `after`.",
+            invalid_errors={"non_field_errors": ["Use at most one of before and after."]},
+            not_found="no such conversation, or the requester does not take part in it.",
+        ),
     )
     def get(self, request, conversation_id: str):
         limit = query_limit(request, MESSAGES_DEFAULT_LIMIT, 100)
@@ -61,11 +119,26 @@ class ConversationMessagesView(APIView):
 
 class SyncView(APIView):
     @extend_schema(
+        summary="Catch up: every message since a cursor",
+        description="Every message the user sent or received with msg_id > `since`, ascending. Continue from "
+        "`next_since`, never from the largest msg_id held: `next_since` never passes a message still being "
+        "written, so a message may come twice (keep one per msg_id). `has_more` true: call again at once; "
+        "`has_more` true with `next_since` equal to `since` (a full page): keep the page, wait about a second, "
+        "call again with the same `since`.",
         parameters=[
-            OpenApiParameter("since", int, description="0, a msg_id the client holds, or an earlier next_since"),
-            OpenApiParameter("limit", int, description="1..1000, default 500"),
+            cursor_param("since", "0, the msg_id of a message the client holds, or an earlier next_since"),
+            limit_param(SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT),
         ],
-        responses={200: SyncPageSerializer},
+        responses=answers(
+            {
+                200: ok(
+                    SyncPageSerializer,
+                    "A page of messages.",
+                    {"results": [MESSAGE_EXAMPLE], "has_more": False, "next_since": 1042317261824},
+                )
+            },
+            query=True,
+        ),
     )
     def get(self, request):
         since = query_cursor(request, "since") or 0
@@ -74,13 +147,38 @@ class SyncView(APIView):
 
 
 class OfflineView(APIView):
-    @extend_schema(responses={200: OfflineSerializer})
+    @extend_schema(
+        summary="Messages received while offline",
+        description="Messages that reached the user while no socket of theirs was connected, grouped by "
+        "sender (groups by their oldest message, messages ascending); at most `CHAT_OFFLINE_PAGE` (1000) "
+        "messages, the rest after an `offline/ack`.",
+        responses=answers(
+            {
+                200: ok(
+                    OfflineSerializer,
+                    "The offline messages, grouped by sender.",
+                    {"results": [{"sender": PEER_EXAMPLE, "messages": [MESSAGE_EXAMPLE]}]},
+                )
+            }
+        ),
+    )
     def get(self, request):
         return Response(offline.offline_messages(request.user.pk))
 
 
 class OfflineAckView(APIView):
-    @extend_schema(request=OfflineAckSerializer, responses={204: None, 400: ErrorSerializer})
+    @extend_schema(
+        summary="Acknowledge offline messages",
+        description="Clears one sender's offline entries up to `up_to` (both fields required).",
+        request=OfflineAckSerializer,
+        responses=answers(
+            {204: None},
+            body=True,
+            invalid="`sender_id` or `up_to` is missing or not an integer id.",
+            invalid_errors={"up_to": ["Must be an integer."]},
+        ),
+        examples=[OpenApiExample("ack", value={"sender_id": 9, "up_to": 1042317261824}, request_only=True)],
+    )
     def post(self, request):
         body = json_body(request)
         offline.ack_offline(request.user.pk, body.get("sender_id"), body.get("up_to"))

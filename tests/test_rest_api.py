@@ -1162,6 +1162,7 @@ PROTOCOL_OPERATIONS = {
     ("get", "users"),
     ("get", "conversations"),
     ("get", "conversations/{conversation_id}"),
+    ("get", "conversations/with/{user_id}"),
     ("get", "conversations/{conversation_id}/messages"),
     ("post", "messages"),
     ("delete", "messages/{msg_id}"),
