@@ -9,21 +9,48 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.signals import request_finished  # noqa: E402
+from django.db import connections  # noqa: E402
 
+from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
+from .client_ip import TrustedProxyMiddleware  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
-if settings.DEBUG:
+if settings.CHAT_SERVE_STATIC:
     # daphne serves no files itself: in development (`make run`, the test
     # servers) /static/ comes from the finders, as `runserver` does it. In
     # production run collectstatic and let the reverse proxy serve STATIC_ROOT.
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
+# Oversized bodies are refused before Django reads them (body_limit.py); a
+# trusted proxy's X-Forwarded-Proto sets the scheme (client_ip.py).
+body_limited_app = BodyLimitMiddleware(
+    django_asgi_app, settings.CHAT_MAX_BODY_BYTES, settings.CHAT_MAX_BODY_BYTES_BY_PATH
+)
+cap_daphne_request_bodies(body_limited_app.largest)
+http_app = TrustedProxyMiddleware(body_limited_app)
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        # The session middleware only finds the browser's user; the token,
-        # the origin check and the 4401 close happen in the consumer, so a
+        "http": http_app,
+        # The session middleware finds the browser's user; a ?token= replaces
+        # it (ws_auth.py, in routing.py); the origin check of session sockets
+        # and the 4401 close happen in the consumer, so a
         # refused socket is accepted first and every client can read the code.
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": TrustedProxyMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+def _close_request_connections(**kwargs) -> None:
+    """Each HTTP request runs in a thread of its own under ASGI: its connection dies with it.
+
+    CONN_MAX_AGE keeps the connections of the long-lived threads (the send
+    committer, the socket pool, Celery); a request thread's would only be
+    left for the garbage collector.
+    """
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+
+
+request_finished.connect(_close_request_connections, dispatch_uid="chat_close_request_connections")

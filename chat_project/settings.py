@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .client_ip import parse_networks
 from .env import env_bool, env_int, env_list, env_str, parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -24,9 +25,45 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when CHAT_ENV=production")
     SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
 
-DEBUG = env_bool("DJANGO_DEBUG", not IS_PRODUCTION)
+# Off unless asked for, in development too: `make run` is what load tests and
+# client suites measure, and DEBUG puts a query log on every database call.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# daphne serves /static/ itself (development); production lets the reverse
+# proxy serve STATIC_ROOT after collectstatic.
+CHAT_SERVE_STATIC = env_bool("CHAT_SERVE_STATIC", not IS_PRODUCTION)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if IS_PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTP edge: TLS, proxies, body size (README.md documents each) ----------
+# Production assumes a TLS-terminating reverse proxy in front of daphne; each
+# secure default can be switched off on its own.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", IS_PRODUCTION)
+# Load balancers probe over plain HTTP: the health check is never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", IS_PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", IS_PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", IS_PRODUCTION)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", IS_PRODUCTION)
+# Under /api/ a CSRF failure is a JSON ``forbidden`` (PROTOCOL.md), never HTML.
+CSRF_FAILURE_VIEW = "chat_project.pages.csrf_failure"
+# Peers (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are
+# believed (chat_project/client_ip.py). Nobody in production unless listed;
+# the local machine in development.
+CHAT_TRUSTED_PROXIES = env_list("CHAT_TRUSTED_PROXIES", [] if IS_PRODUCTION else ["127.0.0.1/8", "::1"])
+try:
+    parse_networks(CHAT_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CHAT_TRUSTED_PROXIES: {exc}") from None
+# Largest request body (bytes) before daphne hands it to Django; larger ones
+# are refused with 413 unread (chat_project/body_limit.py). The largest valid
+# request, a 4000-code-point message, is under 50 KB even with every code
+# point JSON-escaped (12 bytes for an escaped surrogate pair).
+CHAT_MAX_BODY_BYTES = env_int("CHAT_MAX_BODY_BYTES", 256 * 1024)
+# Bigger limits for some path prefixes (longest prefix wins), e.g. uploads.
+CHAT_MAX_BODY_BYTES_BY_PATH: dict[str, int] = {}
+# Django's own check on request.body agrees with the middleware, never stricter.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max([CHAT_MAX_BODY_BYTES, *CHAT_MAX_BODY_BYTES_BY_PATH.values()])
 
 INSTALLED_APPS = [
     "daphne",
@@ -88,10 +125,15 @@ DATABASES = {
         "PASSWORD": env_str("CHAT_DB_PASSWORD", ""),
         "HOST": env_str("CHAT_DB_HOST", "127.0.0.1"),
         "PORT": env_str("CHAT_DB_PORT", "3306"),
-        "CONN_MAX_AGE": env_int("CHAT_DB_CONN_MAX_AGE", 0),
+        # Persistent connections, checked before reuse: a new MariaDB connection
+        # per request or task cost 7-10 % of daphne's time (DESIGN.md).
+        "CONN_MAX_AGE": env_int("CHAT_DB_CONN_MAX_AGE", 300),
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
             "charset": "utf8mb4",
-            "init_command": "SET sql_mode='STRICT_TRANS_TABLES', innodb_lock_wait_timeout=5",
+            # lock_wait_timeout bounds a wait on a table lock (LOCK TABLES, DDL) as
+            # innodb_lock_wait_timeout bounds a row lock: a send never hangs on one.
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES', innodb_lock_wait_timeout=5, lock_wait_timeout=5",
         },
         "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
     }
@@ -173,6 +215,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "realtime"
 CELERY_TASK_ROUTES = {
+    "messaging.tasks.fan_out_batch": {"queue": "realtime"},
     "messaging.tasks.fan_out_message": {"queue": "realtime"},
     "messaging.tasks.sweep_unfinished_fan_out": {"queue": "delayed"},
 }
@@ -187,7 +230,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-unfinished-fan-out": {
         "task": "messaging.tasks.sweep_unfinished_fan_out",
-        "schedule": float(env_int("CHAT_SWEEP_INTERVAL_SECONDS", 30)),
+        "schedule": float(env_int("CHAT_SWEEP_INTERVAL_SECONDS", 5)),
         "options": {"queue": "delayed"},
     },
 }
@@ -206,11 +249,21 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "chat_project.api_errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # ?format= is an ordinary (ignored) query parameter, never a renderer switch or a 404.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat server API",
-    "DESCRIPTION": "The client contract (PROTOCOL.md), REST part. WebSocket: /ws/chat/.",
-    "VERSION": "1",
+    # Swagger UI renders this Markdown above the operations: the REST summary,
+    # then the WebSocket, which OpenAPI cannot describe (docs/websocket.md).
+    "DESCRIPTION": (
+        "One-to-one chat: REST under `/api/v1/` (below) and one WebSocket at `/ws/chat/` (after this "
+        "paragraph). Authenticate with `Authorization: Token <key>` from `auth/token` or `auth/register`. "
+        'Every error is `{"code", "detail", "errors"?}`; each operation lists the ones it can answer. '
+        "Ids are integers below 2^53. The whole contract in prose: `docs/api.md` in the repository.\n\n"
+        + (BASE_DIR / "docs" / "websocket.md").read_text(encoding="utf-8")
+    ),
+    "VERSION": "1.1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
@@ -237,16 +290,29 @@ CHAT_RECALL_WINDOW_SECONDS = env_int("CHAT_RECALL_WINDOW_SECONDS", 120)
 # An accept that cannot commit within this many seconds of taking its message
 # id is abandoned, never acked; sync cursors stay this far behind the clock.
 CHAT_ACCEPT_DEADLINE_SECONDS = env_int("CHAT_ACCEPT_DEADLINE_SECONDS", 5)
-# Largest WebSocket text frame accepted.
+# Largest WebSocket text frame accepted; a larger one gets validation_error
+# and the socket stays open, up to daphne's own ceiling
+# (--websocket-max-message-size/--websocket-max-frame-size, 8 MiB in the
+# Procfile and the test servers), beyond which daphne closes it with 1009.
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 65536)
-# Threads per daphne process that run WebSocket sends and reads.
+# Threads per daphne process that run WebSocket reads (sends go to the committer).
 CHAT_SOCKET_DB_THREADS = env_int("CHAT_SOCKET_DB_THREADS", 2)
+# Group commit (messaging/accept.py): the most sends one transaction takes, and
+# how long an idle committer waits for company before it commits a lone send.
+CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
+CHAT_SEND_BATCH_WAIT_MS = env_int("CHAT_SEND_BATCH_WAIT_MS", 1)
 # A socket's presence lives this long without a heartbeat.
 CHAT_ONLINE_TTL_SECONDS = env_int("CHAT_ONLINE_TTL_SECONDS", 60)
+# How often each socket refreshes its presence and group membership and
+# checks the users it watches; well within the TTL.
+CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", max(1, min(10, CHAT_ONLINE_TTL_SECONDS // 3)))
+# WebSocket frames other than send (typing, read, watch, ping, malformed ones)
+# per user, all of the user's sockets together.
+CHAT_FRAME_RATE = parse_rate("CHAT_FRAME_RATE", env_str("CHAT_FRAME_RATE", "60/10s"))
 # Messages kept per conversation in Redis' recent window.
 CHAT_RECENT_WINDOW = env_int("CHAT_RECENT_WINDOW", 200)
 # Fan-out not finished after this many seconds is re-driven by the sweeper.
-CHAT_FAN_OUT_STALE_SECONDS = env_int("CHAT_FAN_OUT_STALE_SECONDS", 30)
+CHAT_FAN_OUT_STALE_SECONDS = env_int("CHAT_FAN_OUT_STALE_SECONDS", 10)
 # Most messages one GET offline returns; the rest follow after an ack.
 CHAT_OFFLINE_PAGE = env_int("CHAT_OFFLINE_PAGE", 1000)
 # A fixed message-id worker (0..63) instead of leasing one from Redis.

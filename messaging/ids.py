@@ -39,7 +39,8 @@ LEASE_SECONDS = 120
 # flush, a restart without persistence) could be taken by another process;
 # the database's unique msgId is the last guard (messaging.services retries).
 RENEW_AFTER_SECONDS = 5
-# A clock that steps back by less than this is waited out; more is an error.
+# A clock that steps back by less than this is ridden out (ids continue in the
+# last millisecond); more is an error.
 MAX_BACKWARD_WAIT_MS = 2000
 
 _RENEW_SCRIPT = """
@@ -75,29 +76,34 @@ class IdGenerator:
         self._last_ms = -1
         self._sequence = 0
 
-    @property
-    def worker_id(self) -> int | None:
-        return self._worker
+    def next_id(self, above: int = 0) -> int:
+        """A new id, larger than ``above`` (the send path passes the users' last ids).
 
-    def next_id(self) -> int:
+        Never smaller than the last id of this process: a clock that steps back
+        (or an ``above`` from another process a millisecond ahead) makes this
+        process continue in its last millisecond, or the one after ``above``,
+        running that little ahead of the clock. Unique either way, because the
+        worker bits are this process's own and it never repeats an (ms, sequence)
+        pair.
+        """
         with self._lock:
             self._ensure_worker()
-            now = self._now_ms()
-            if now < self._last_ms:
-                behind = self._last_ms - now
-                if behind > MAX_BACKWARD_WAIT_MS:
-                    raise IdGeneratorError(f"clock moved back by {behind} ms")
-                time.sleep(behind / 1000)
-                now = self._wait_until(self._last_ms)
-            if now == self._last_ms:
+            clock = self._now_ms()
+            if self._last_ms - clock > MAX_BACKWARD_WAIT_MS:
+                raise IdGeneratorError(f"clock moved back by {self._last_ms - clock} ms")
+            ms = max(clock, self._last_ms)
+            floor_ms = (above >> TIME_SHIFT) + ID_EPOCH_MS
+            if floor_ms >= ms:
+                ms = floor_ms + 1
+            if ms == self._last_ms:
                 self._sequence += 1
                 if self._sequence > MAX_SEQUENCE:
-                    now = self._wait_until(self._last_ms + 1)
+                    ms += 1
                     self._sequence = 0
             else:
                 self._sequence = 0
-            self._last_ms = now
-            elapsed = now - ID_EPOCH_MS
+            self._last_ms = ms
+            elapsed = ms - ID_EPOCH_MS
             if elapsed >= 1 << TIME_BITS:
                 raise IdGeneratorError("the id epoch has run out")
             return (elapsed << TIME_SHIFT) | (self._worker << SEQUENCE_BITS) | self._sequence
@@ -105,13 +111,6 @@ class IdGenerator:
     @staticmethod
     def _now_ms() -> int:
         return time.time_ns() // 1_000_000
-
-    def _wait_until(self, target_ms: int) -> int:
-        now = self._now_ms()
-        while now < target_ms:
-            time.sleep(0.0002)
-            now = self._now_ms()
-        return now
 
     def _ensure_worker(self) -> None:
         pid = os.getpid()
@@ -164,5 +163,5 @@ def renew_worker() -> None:
     _generator.renew_worker()
 
 
-def next_message_id() -> int:
-    return _generator.next_id()
+def next_message_id(above: int = 0) -> int:
+    return _generator.next_id(above)

@@ -7,6 +7,13 @@ class MessageStatus(models.IntegerChoices):
     RECALLED = 1, "recalled"
 
 
+class RecalledBy(models.TextChoices):
+    """Who took a recalled message back (PROTOCOL.md 1.1 ``recalled_by``)."""
+
+    SENDER = "sender", "sender"
+    MODERATOR = "moderator", "moderator"
+
+
 class MessageRecord(models.Model):
     """The durable message record (the seed's ``t_msg_record_list``).
 
@@ -36,6 +43,9 @@ class MessageRecord(models.Model):
     client_msg_id = models.CharField(  # noqa: DJ001
         max_length=64, null=True, blank=True, db_collation="utf8mb4_nopad_bin"
     )
+    # "" while the message is normal, and for messages recalled before this
+    # column existed (who did it is unknown); see ``RecalledBy``.
+    recalled_by = models.CharField(max_length=9, choices=RecalledBy.choices, blank=True, default="")
     offline = models.BooleanField(default=False)
     fan_out_done = models.BooleanField(default=False)
 
@@ -86,3 +96,26 @@ class SensitiveWord(models.Model):
 
     def __str__(self) -> str:
         return self.word
+
+
+class MessageStream(models.Model):
+    """Per user, the largest msg_id of any message the user sent or received.
+
+    The send path locks the rows of both users of every message it accepts and
+    hands out ids larger than both, inside the transaction that inserts the
+    messages. So a user's message ids are assigned in commit order, and a
+    reader that sees id X also sees every smaller id of that user: the sync
+    cursor can never pass a message still being written
+    (docs/architecture.md, "Sync is gap-free").
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, db_constraint=False, related_name="+"
+    )
+    last_msg_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "t_msg_stream"
+
+    def __str__(self) -> str:
+        return f"message stream of user {self.user_id} (last {self.last_msg_id})"

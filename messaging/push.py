@@ -13,6 +13,7 @@ pool per loop, so every push would open a fresh Redis connection
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -22,6 +23,8 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "chat.event"
+# A frame about a user some sockets watch -> ChatConsumer.chat_watched.
+WATCHED_EVENT_TYPE = "chat.watched"
 # Tells every socket of a user to close (the user was deactivated).
 CLOSE_EVENT = {"type": "chat.close", "code": 4401}
 
@@ -49,6 +52,27 @@ class _LoopThread:
 _loop_thread = _LoopThread()
 
 
+# Lists that tests hold open with ``capture()``: every frame pushed to a user
+# by this process is appended as (user_id, frame), whatever the layer does.
+_captures: list[list[tuple[int, dict]]] = []
+
+
+@contextlib.contextmanager
+def capture():
+    """Record the frames this process pushes to users (the ``pushed_frames`` test fixture)."""
+    frames: list[tuple[int, dict]] = []
+    _captures.append(frames)
+    try:
+        yield frames
+    finally:
+        _captures.remove(frames)
+
+
+def _record(user_id: int, frame: dict) -> None:
+    for frames in _captures:
+        frames.append((user_id, frame))
+
+
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
@@ -66,9 +90,61 @@ def push(events: list[tuple[int, dict]], raw: bool = False) -> None:
         return
 
     async def send_all() -> None:
+        # In order: one user's frames (unread after message) must not overtake each other.
         for user_id, frame in events:
             event = frame if raw else {"type": EVENT_TYPE, "frame": frame}
             await layer.group_send(user_group(user_id), event)
+            _record(user_id, event if raw else frame)
+
+    asyncio.run_coroutine_threadsafe(send_all(), _loop_thread.loop()).result(PUSH_TIMEOUT_SECONDS)
+
+
+def watch_group(user_id: int) -> str:
+    """The sockets watching this user (PROTOCOL.md 1.1 ``watch``)."""
+    return f"watch.{user_id}"
+
+
+def watched_event(frame: dict) -> dict:
+    """A frame about a watched user, for ChatConsumer.chat_watched."""
+    return {"type": WATCHED_EVENT_TYPE, "frame": frame}
+
+
+def push_to_watchers(user_id: int, frame: dict) -> None:
+    """Send a frame about this user to every socket watching them; a lost one is only logged."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        future = asyncio.run_coroutine_threadsafe(
+            layer.group_send(watch_group(user_id), watched_event(frame)), _loop_thread.loop()
+        )
+        future.result(PUSH_TIMEOUT_SECONDS)
+    except Exception:
+        logger.warning("push to the watchers of user %s failed", user_id, exc_info=True)
+
+
+def push_frames(frames_by_user: dict[int, list[dict]]) -> None:
+    """Send each user their frames (in order) as one event, every user concurrently.
+
+    One group_send per user, not per frame: a batch's fan-out costs a few Redis
+    round trips per user it reaches, and they overlap.
+    """
+    if not frames_by_user:
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send_all() -> None:
+        await asyncio.gather(
+            *(
+                layer.group_send(user_group(user_id), {"type": EVENT_TYPE, "frames": frames})
+                for user_id, frames in frames_by_user.items()
+            )
+        )
+        for user_id, frames in frames_by_user.items():
+            for frame in frames:
+                _record(user_id, frame)
 
     asyncio.run_coroutine_threadsafe(send_all(), _loop_thread.loop()).result(PUSH_TIMEOUT_SECONDS)
 

@@ -87,9 +87,15 @@ def write_all(recipient_id: int, pending: dict[int, list[int]]) -> None:
     pipe.execute()
 
 
-def already_pushed(msg_id: int) -> bool:
-    return bool(get_redis().exists(pushed_key(msg_id)))
+def pushed_flags(msg_ids: list[int]) -> dict[int, bool]:
+    pipe = get_redis().pipeline(transaction=False)
+    for msg_id in msg_ids:
+        pipe.exists(pushed_key(msg_id))
+    return {msg_id: bool(flag) for msg_id, flag in zip(msg_ids, pipe.execute(), strict=True)}
 
 
-def mark_pushed(msg_id: int) -> None:
-    get_redis().set(pushed_key(msg_id), 1, ex=PUSH_MARKER_SECONDS)
+def mark_pushed(msg_ids: list[int]) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for msg_id in msg_ids:
+        pipe.set(pushed_key(msg_id), 1, ex=PUSH_MARKER_SECONDS)
+    pipe.execute()

@@ -1,9 +1,10 @@
 """The async pipeline's tasks.
 
-``realtime``: fan_out_message, once per accepted message.
+``realtime``: fan_out_batch, once per accepted batch of messages.
 ``retry``: the same task after a failure, with exponential back-off.
-``delayed``: the sweeper, run by beat, re-drives fan-out that never finished
-(a worker killed between accept and fan-out, a broker that lost the task).
+``delayed``: the sweeper, run by beat every CHAT_SWEEP_INTERVAL_SECONDS,
+re-drives fan-out that never finished (a worker killed between accept and
+fan-out, a broker that lost the task).
 Every task is idempotent, so at-least-once delivery is safe.
 """
 
@@ -12,12 +13,13 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import fanout
 
 logger = logging.getLogger(__name__)
 
 MAX_FAN_OUT_RETRIES = 8
-SWEEP_BATCH = 500
+SWEEP_LIMIT = 2000
+SWEEP_BATCH = 200
 
 
 def retry_countdown(retries: int) -> int:
@@ -26,24 +28,30 @@ def retry_countdown(retries: int) -> int:
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_FAN_OUT_RETRIES)
-def fan_out_message(self, msg_id: int, projected: bool = False) -> None:
+def fan_out_batch(self, msg_ids: list[int], projected: bool = False) -> None:
     try:
         # A retry re-applies the copies too: the failure may have left them half written.
-        services.fan_out(msg_id, projected=projected and self.request.retries == 0)
+        fanout.fan_out_batch(msg_ids, projected=projected and self.request.retries == 0)
     except Exception as exc:
         if self.request.retries >= MAX_FAN_OUT_RETRIES:
             # Left unfinished in the database; the sweeper tries again later.
-            logger.error("fan-out of message %s gave up after %s retries", msg_id, self.request.retries)
+            logger.error("fan-out of %d message(s) gave up after %s retries", len(msg_ids), self.request.retries)
             return
-        logger.warning("fan-out of message %s failed (%s); retrying", msg_id, exc)
+        logger.warning("fan-out of %d message(s) failed (%s); retrying", len(msg_ids), exc)
         raise self.retry(exc=exc, queue="retry", countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def fan_out_message(self, msg_id: int, projected: bool = False) -> None:
+    """One message: tasks queued by the previous release, before fan-out came in batches."""
+    fan_out_batch.apply_async(([msg_id], projected), queue="realtime")
 
 
 @shared_task(acks_late=True)
 def sweep_unfinished_fan_out() -> int:
-    msg_ids = services.unfinished_fan_out(settings.CHAT_FAN_OUT_STALE_SECONDS, SWEEP_BATCH)
-    for msg_id in msg_ids:
-        fan_out_message.apply_async((msg_id,), queue="realtime")
+    msg_ids = fanout.unfinished_fan_out(settings.CHAT_FAN_OUT_STALE_SECONDS, SWEEP_LIMIT)
+    for start in range(0, len(msg_ids), SWEEP_BATCH):
+        fan_out_batch.apply_async((msg_ids[start : start + SWEEP_BATCH], False), queue="realtime")
     if msg_ids:
         logger.info("sweeper re-drove fan-out of %d message(s)", len(msg_ids))
     return len(msg_ids)

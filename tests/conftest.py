@@ -129,6 +129,15 @@ def celery_worker(transactional_db):
         yield worker
 
 
+@pytest.fixture
+def pushed_frames():
+    """Every (user_id, frame) this process pushes during the test, in order (messaging.push.capture)."""
+    from messaging import push
+
+    with push.capture() as frames:
+        yield frames
+
+
 def wait_for(condition: Callable[[], object], timeout: float = 15.0, interval: float = 0.05):
     """Poll until ``condition()`` is truthy; return its value or fail."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,6 @@ import io
 import multiprocessing
 import random
 import threading
-import time
 
 import redis
 from django.conf import settings
@@ -21,10 +20,9 @@ from django.test.utils import CaptureQueriesContext
 
 from conversations import store as conversation_store
 from conversations.models import Conversation
-from messaging import history, push, services
+from messaging import fanout, push
 from messaging import store as messaging_store
 from messaging.content_filter import forget_cached_words
-from messaging.ids import id_floor_for_time
 from messaging.models import MessageRecord, SensitiveWord
 from messaging.tasks import sweep_unfinished_fan_out
 from unread import store as unread_store
@@ -352,17 +350,17 @@ def test_same_client_msg_id_twice_is_one_message(celery_worker, alice, bob):
 def test_failed_fan_out_goes_through_the_retry_queue_and_finishes(celery_worker, alice, bob, monkeypatch):
     from celery import current_task
 
-    real_push = push.push
+    real_push = push.push_frames
     calls: list[tuple[int, str | None]] = []
 
-    def failing_once(events):
+    def failing_once(frames_by_user):
         info = current_task.request.delivery_info or {}
         calls.append((current_task.request.retries, info.get("routing_key")))
         if len(calls) == 1:
             raise ConnectionError("channel layer down")
-        real_push(events)
+        real_push(frames_by_user)
 
-    monkeypatch.setattr(push, "push", failing_once)
+    monkeypatch.setattr(push, "push_frames", failing_once)
     sent = alice.send(bob, "retry me")
     wait_for(lambda: MessageRecord.objects.get(msg_id=sent["msg_id"]).fan_out_done)
     assert calls == [(0, "realtime"), (1, "retry")]
@@ -397,24 +395,17 @@ def test_sweeper_redrives_a_fan_out_that_never_ran(celery_worker, alice, bob, se
     assert_unread_matches_database(alice, bob)
 
 
-def test_running_fan_out_twice_changes_nothing(alice, bob, monkeypatch):
-    pushed: list[tuple[int, dict]] = []
-    real_push = push.push
-
-    def recording(events):
-        pushed.extend(events)
-        real_push(events)
-
-    monkeypatch.setattr(push, "push", recording)
+def test_running_fan_out_twice_changes_nothing(alice, bob, pushed_frames):
+    pushed = pushed_frames
     first = alice.send(bob, "one")
     second = alice.send(bob, "two")
     before = snapshot([alice, bob])
 
     for message in (first, second):
-        services.fan_out(message["msg_id"])
+        fanout.fan_out_batch([message["msg_id"]])
         # At-least-once: the task runs again (say its worker died before acking).
         MessageRecord.objects.filter(msg_id=message["msg_id"]).update(fan_out_done=False)
-        services.fan_out(message["msg_id"])
+        fanout.fan_out_batch([message["msg_id"]])
         assert MessageRecord.objects.get(msg_id=message["msg_id"]).fan_out_done
 
     assert snapshot([alice, bob]) == before
@@ -505,12 +496,7 @@ def test_filter_with_five_thousand_words_still_masks_correctly(alice, bob):
 # --- 6. sync ---------------------------------------------------------------------------
 
 
-def safe_bound() -> int:
-    return id_floor_for_time(time.time() - settings.CHAT_ACCEPT_DEADLINE_SECONDS + 1)
-
-
-def test_sync_in_small_pages_returns_every_message_and_never_passes_the_safe_point(alice, bob, carol, settings):
-    settings.CHAT_ACCEPT_DEADLINE_SECONDS = 1  # keeps the wait for fresh messages short
+def test_sync_in_small_pages_returns_every_message_once_in_order(alice, bob, carol):
     mine = [
         alice.send(bob, "a→b 1"),
         bob.send(alice, "b→a 1"),
@@ -526,7 +512,7 @@ def test_sync_in_small_pages_returns_every_message_and_never_passes_the_safe_poi
     since, calls = 0, 0
     while True:
         calls += 1
-        assert calls < 20000, "sync never finished"
+        assert calls < 100, "sync never finished"
         response = alice.get("sync", {"since": since, "limit": 2})
         assert response.status_code == 200, response.content
         page = response.json()
@@ -534,8 +520,8 @@ def test_sync_in_small_pages_returns_every_message_and_never_passes_the_safe_poi
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
         assert len(ids) <= 2
         assert all(i > since for i in ids)
-        assert page["next_since"] >= since
-        assert page["next_since"] <= safe_bound()
+        assert not set(ids) & set(received), "a message came twice"
+        assert page["next_since"] == (ids[-1] if ids else since)
         for message in page["results"]:
             received[message["msg_id"]] = message
         since = page["next_since"]
@@ -544,36 +530,8 @@ def test_sync_in_small_pages_returns_every_message_and_never_passes_the_safe_poi
     assert sorted(received) == expected
     assert received[mine[0]["msg_id"]]["status"] == "recalled"
     assert received[mine[0]["msg_id"]]["content"] == ""
-    # Continuing from the last cursor finds nothing new (repeats are allowed), and never runs ahead.
     tail = alice.get("sync", {"since": since}).json()
-    assert tail["has_more"] is False
-    assert {m["msg_id"] for m in tail["results"]} <= set(expected)
-    assert since <= tail["next_since"] <= safe_bound()
-
-
-class _FrozenClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
-def test_sync_cursor_does_not_jump_ahead_when_called_again_within_the_same_millisecond(alice, bob, monkeypatch):
-    """A follow-up call lands in the same millisecond as the previous one (two fast
-    devices, or a coarse clock): the cursor must still not pass a message being written."""
-    for i in range(3):
-        alice.send(bob, f"fresh {i}")
-    now = time.time()
-    monkeypatch.setattr(history, "time", _FrozenClock(now))
-    bound = id_floor_for_time(now - settings.CHAT_ACCEPT_DEADLINE_SECONDS + 1)
-
-    first = bob.get("sync", {"since": 0, "limit": 2}).json()
-    assert first["has_more"] is True
-    assert 0 < first["next_since"] <= bound
-    second = bob.get("sync", {"since": first["next_since"], "limit": 2}).json()
-    assert second["has_more"] is True
-    assert first["next_since"] <= second["next_since"] <= bound
+    assert tail == {"results": [], "has_more": False, "next_since": since}
 
 
 # --- 7. message ids across processes ----------------------------------------------------

@@ -2,34 +2,35 @@
 
 from django.db import OperationalError
 
-from messaging import services
+from messaging import accept
 from messaging.models import MessageRecord
 
 
 def test_a_message_id_handed_out_twice_is_refused_by_the_database_and_retried(monkeypatch, alice, bob):
     first = alice.send(bob, "first")
-    real_next = services.next_message_id
+    real_next = accept.next_message_id
     ids = iter([first["msg_id"]])
-    monkeypatch.setattr(services, "next_message_id", lambda: next(ids, None) or real_next())
+    monkeypatch.setattr(accept, "next_message_id", lambda above=0: next(ids, None) or real_next(above))
 
     second = alice.send(bob, "second")
     assert second["msg_id"] > first["msg_id"]
     assert MessageRecord.objects.filter(msg_id=first["msg_id"]).get().content == "first"
     history = bob.get(f"conversations/{first['conversation_id']}/messages").json()["results"]
     assert [m["content"] for m in history] == ["first", "second"]
+    assert bob.get("unread").json()["total"] == 2
 
 
 def test_a_deadlock_is_retried_with_a_new_id(monkeypatch, alice, bob):
-    real_accept = services._accept
+    real_commit = accept._commit
     calls = []
 
-    def deadlock_once(*args):
-        calls.append(args)
+    def deadlock_once(rows):
+        calls.append(rows)
         if len(calls) == 1:
             raise OperationalError(1213, "Deadlock found when trying to get lock")
-        return real_accept(*args)
+        return real_commit(rows)
 
-    monkeypatch.setattr(services, "_accept", deadlock_once)
+    monkeypatch.setattr(accept, "_commit", deadlock_once)
     sent = alice.send(bob, "after a deadlock")
     assert len(calls) == 2
     assert bob.get("unread").json()["total"] == 1
@@ -37,24 +38,32 @@ def test_a_deadlock_is_retried_with_a_new_id(monkeypatch, alice, bob):
 
 
 def test_persistent_lock_timeouts_answer_unavailable_not_500(monkeypatch, alice, bob):
-    def always_timeout(*args):
+    def always_timeout(rows):
         raise OperationalError(1205, "Lock wait timeout exceeded")
 
-    monkeypatch.setattr(services, "_accept", always_timeout)
-    response = alice.post("messages", {"to": bob.id, "content": "x"})
+    monkeypatch.setattr(accept, "_commit", always_timeout)
+    response = alice.post("messages", {"to": bob.id, "content": "x", "client_msg_id": "c-1"})
     assert response.status_code == 503
-    assert response.json()["code"] == "unavailable"
+    body = response.json()
+    assert body["code"] == "unavailable"
+    assert "client_msg_id" in body["detail"]
     assert not MessageRecord.objects.exists()
 
 
-def test_offline_entries_the_database_no_longer_owes_are_dropped_from_redis(alice, bob):
-    from chat_project.redis_client import get_redis
-    from messaging import store
+def test_a_lost_connection_during_the_batch_is_resolved_by_looking_the_message_up(monkeypatch, alice, bob):
+    """The connection drops after COMMIT was sent: the message is stored, so the sender gets its 201."""
+    real_commit = accept._commit
 
-    sent = alice.send(bob, "late copy")
-    # A fan-out that ran late re-added the entry after the ack reached the database.
-    MessageRecord.objects.filter(msg_id=sent["msg_id"]).update(offline=False)
-    assert bob.get("offline").json() == {"results": []}
-    client = get_redis()
-    assert client.zcard(store.sender_key(bob.id, alice.id)) == 0
-    assert client.zcard(store.index_key(bob.id)) == 0
+    def commit_then_lose_the_answer(rows):
+        real_commit(rows)
+        raise OperationalError(2013, "Lost connection to server during query")
+
+    monkeypatch.setattr(accept, "_commit", commit_then_lose_the_answer)
+    response = alice.post("messages", {"to": bob.id, "content": "ambiguous", "client_msg_id": "amb-1"})
+    assert response.status_code == 201, response.content
+    stored = MessageRecord.objects.get(sender_id=alice.id, client_msg_id="amb-1")
+    assert response.json()["msg_id"] == stored.msg_id
+    monkeypatch.setattr(accept, "_commit", real_commit)
+    again = alice.post("messages", {"to": bob.id, "content": "ambiguous", "client_msg_id": "amb-1"})
+    assert again.status_code == 200
+    assert MessageRecord.objects.filter(sender_id=alice.id).count() == 1

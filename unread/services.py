@@ -71,6 +71,21 @@ def unread_counts(user_id: int) -> dict[int, int]:
     return {cid: n for cid, n in store.parse_counts(raw).items() if n > 0}
 
 
+def unread_counts_many(user_ids: list[int]) -> dict[int, dict[int, int]]:
+    """``unread_counts`` of several users in one round trip (the fan-out's unread frames)."""
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id in user_ids:
+        store.queue_reads(pipe, user_id)
+    replies = pipe.execute()
+    counts = {}
+    for index, user_id in enumerate(user_ids):
+        ready, raw = replies[2 * index], replies[2 * index + 1]
+        counts[user_id] = (
+            rebuild_unread(user_id) if not ready else {c: n for c, n in store.parse_counts(raw).items() if n > 0}
+        )
+    return counts
+
+
 def unread_summary(user_id: int) -> dict:
     counts = unread_counts(user_id)
     return {"total": sum(counts.values()), "conversations": {str(cid): n for cid, n in sorted(counts.items())}}
@@ -97,7 +112,7 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
     The reader's sockets get an ``unread`` frame and the peer a ``read`` receipt.
     """
     # Imported here: conversations.services imports this module at load time.
-    from conversations.services import get_conversation_for
+    from conversations.services import get_conversation_for, record_read_receipt
 
     conversation = get_conversation_for(user_id, conversation_id)
     receipt_up_to = up_to if up_to is not None else conversation.last_msg_id
@@ -115,6 +130,7 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
         copy = counter_copy(counter)
     try:
         publish(user_id, [copy])
+        record_read_receipt(conversation, user_id, counter.last_read_msg_id)
     except Exception:
         logger.warning("could not copy the unread counter of user %s to Redis", user_id, exc_info=True)
     peer_id = conversation.peer_id(user_id)

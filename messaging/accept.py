@@ -1,0 +1,558 @@
+"""Group commit: the sends of one process accepted together, one transaction per batch.
+
+Every send of a process (sockets and REST alike) is handed to one committer
+thread. While it commits a batch, new sends queue; the next batch takes
+them all. An idle committer takes a lone send at once (plus
+CHAT_SEND_BATCH_WAIT_MS), so batching costs no latency when there is no
+load and saves a round trip per message when there is.
+
+One batch, whatever its size (tests pin the statement count):
+
+    before the transaction  recipients (1 SELECT); conversations and stream
+                            rows only the first time a pair or user is seen
+    BEGIN
+      1  lock the stream rows of every sender and recipient (FOR UPDATE, in
+         user-id order, so two batches never wait on each other in a cycle)
+      2  unread counters: one upsert, received += n
+      3  messages: one multi-row INSERT IGNORE; the unique (sender,
+         client_msg_id) key turns a re-sent message into a skipped row
+      4  conversations: last_msg_id, one UPDATE
+      5  stream rows: last_msg_id, one UPDATE
+      6  read back the counters (their copies go to Redis)
+    COMMIT
+
+A message that fails validation, the filter, the rate limit or a recipient
+check fails alone. A re-sent client_msg_id is answered with the first
+message and counts nothing. Ids are taken while the stream rows are locked,
+so a user's ids follow commit order (docs/architecture.md, "Sync is
+gap-free"). After the commit, the process writes the Redis copies
+(read-your-writes), answers every waiting sender, and enqueues one fan-out
+task for the batch.
+"""
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import DatabaseError, OperationalError, connection, transaction
+
+from chat_project.errors import ChatError, NotFound, RateLimited, Unavailable
+from chat_project.ratelimit import count_events
+from conversations.models import Conversation
+from profiles import store as profile_store
+from profiles.models import User
+from unread.models import UnreadCounter
+
+from .content_filter import filter_content
+from .ids import next_message_id, renew_worker
+from .models import MessageRecord, MessageStream
+from .payloads import message_dict
+from .projection import project_messages
+from .tasks import fan_out_batch
+
+logger = logging.getLogger(__name__)
+
+# Deadlock (1213) and lock wait timeout (1205): the transaction was rolled
+# back whole, so the batch simply runs again with new ids.
+RETRYABLE_MYSQL_ERRORS = (1205, 1213)
+ACCEPT_ATTEMPTS = 3
+# The committer checks its database connection before a batch after this long idle.
+IDLE_CHECK_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """A validated send: plain values, checked by ``services.prepare_send``."""
+
+    sender_id: int
+    recipient_id: int
+    content: str
+    client_msg_id: str | None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: dict
+    created: bool
+
+
+class _RedoBatch(Exception):
+    """A message id collided (a lost worker lease): run the batch again with fresh ids."""
+
+
+# --- the batch ------------------------------------------------------------------
+
+
+def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError]:
+    """Accept a batch durably; one result (or the error of that message alone) per request."""
+    results: list[SendResult | ChatError | None] = [None] * len(requests)
+    contents = _filter_and_limit(requests, results)
+    live = [i for i in range(len(requests)) if results[i] is None]
+    if not live:
+        return results  # type: ignore[return-value]
+    active = _active_recipients({requests[i].recipient_id for i in live})
+    for i in live:
+        if requests[i].recipient_id not in active:
+            results[i] = NotFound("No such user.")
+    live = [i for i in live if results[i] is None]
+    if not live:
+        return results  # type: ignore[return-value]
+    live = _first_of_each_client_msg_id(requests, live, results)
+    try:
+        conversations = _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
+        _ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
+        offline = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
+    except (OperationalError, DatabaseError) as exc:
+        return _fail_all(results, exc)
+    except Exception as exc:  # Redis down: the presence flags are needed for the offline list
+        logger.warning("send batch could not read presence: %s", exc)
+        return _fail_all(results, exc)
+
+    rows = [
+        _Row(
+            index=i,
+            request=requests[i],
+            content=contents[i],
+            conversation_id=conversations[_pair(requests[i].sender_id, requests[i].recipient_id)],
+            offline=not offline[requests[i].recipient_id],
+        )
+        for i in live
+    ]
+    for attempt in range(ACCEPT_ATTEMPTS):
+        try:
+            accepted, existing, counters = _commit(rows)
+            break
+        except _RedoBatch:
+            renew_worker()
+        except OperationalError as exc:
+            if exc.args and exc.args[0] in RETRYABLE_MYSQL_ERRORS and attempt + 1 < ACCEPT_ATTEMPTS:
+                continue
+            return _resolve_unknown(rows, results, exc)
+        except DatabaseError as exc:
+            return _resolve_unknown(rows, results, exc)
+    else:
+        return _fail_all(results, Unavailable("The message could not be stored right now; send it again."))
+
+    for row in rows:
+        record = accepted.get(row.index) or existing.get(row.index)
+        results[row.index] = SendResult(message_dict(record), created=row.index in accepted)
+    _fill_duplicates(requests, results)
+    if accepted:
+        _after_commit(list(accepted.values()), counters)
+    return results  # type: ignore[return-value]
+
+
+@dataclass
+class _Row:
+    index: int
+    request: SendRequest
+    content: str
+    conversation_id: int
+    offline: bool
+    msg_id: int = 0
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _filter_and_limit(requests: Sequence[SendRequest], results: list) -> dict[int, str]:
+    contents: dict[int, str] = {}
+    for i, request in enumerate(requests):
+        try:
+            contents[i] = filter_content(request.content)
+        except ChatError as exc:
+            results[i] = exc
+    if settings.CHAT_RATE_LIMITS:
+        limit, period = settings.CHAT_SEND_RATE
+        wanted = Counter(requests[i].sender_id for i in contents)
+        try:
+            counts = count_events("send", {f"u{s}": n for s, n in wanted.items()}, period)
+        except Exception as exc:
+            logger.warning("send rate limit could not be checked: %s", exc)
+            for i in contents:
+                results[i] = Unavailable("The server could not accept this right now; try again.")
+            return contents
+        seen: Counter = Counter()
+        for i in contents:
+            sender = requests[i].sender_id
+            seen[sender] += 1
+            count, retry_after = counts[f"u{sender}"]
+            # This sender's n events ended the window at ``count``; the k-th of them was count - n + k.
+            if count - wanted[sender] + seen[sender] > limit:
+                results[i] = RateLimited(retry_after=retry_after)
+    return contents
+
+
+def _active_recipients(user_ids: set[int]) -> set[int]:
+    return set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+
+
+def _first_of_each_client_msg_id(requests: Sequence[SendRequest], live: list[int], results: list) -> list[int]:
+    """The same (sender, client_msg_id) twice in one batch: the later ones wait for the first."""
+    seen: set[tuple[int, str]] = set()
+    first: list[int] = []
+    for i in live:
+        key = (requests[i].sender_id, requests[i].client_msg_id)
+        if requests[i].client_msg_id is not None and key in seen:
+            results[i] = _SAME_AS_EARLIER
+            continue
+        seen.add(key)
+        first.append(i)
+    return first
+
+
+_SAME_AS_EARLIER = object()
+
+
+def _fill_duplicates(requests: Sequence[SendRequest], results: list) -> None:
+    by_key = {}
+    for i, result in enumerate(results):
+        if isinstance(result, SendResult) and requests[i].client_msg_id is not None:
+            by_key.setdefault((requests[i].sender_id, requests[i].client_msg_id), result)
+    for i, result in enumerate(results):
+        if result is _SAME_AS_EARLIER:
+            first = by_key.get((requests[i].sender_id, requests[i].client_msg_id))
+            results[i] = (
+                SendResult(first.message, created=False) if first is not None else Unavailable("Send it again.")
+            )
+
+
+# Conversation ids never change once a pair has one, and a stream row, once
+# there, stays: both are remembered for the life of the process.
+_conversation_cache: dict[tuple[int, int], int] = {}
+_streams_known: set[int] = set()
+_cache_lock = threading.Lock()
+
+
+def _conversation_ids(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    wanted = {_pair(a, b) for a, b in pairs}
+    with _cache_lock:
+        found = {p: _conversation_cache[p] for p in wanted if p in _conversation_cache}
+    missing = wanted - found.keys()
+    if missing:
+        found.update(_load_conversations(missing))
+        still = missing - found.keys()
+        if still:
+            # Outside the send transaction: an empty conversation row is invisible
+            # (no last message) until a message commits, so creating it early is harmless.
+            Conversation.objects.bulk_create(
+                [Conversation(user_low_id=low, user_high_id=high) for low, high in still], ignore_conflicts=True
+            )
+            found.update(_load_conversations(still))
+        with _cache_lock:
+            _conversation_cache.update(found)
+    return found
+
+
+def _load_conversations(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    lows = {low for low, _ in pairs}
+    highs = {high for _, high in pairs}
+    rows = Conversation.objects.filter(user_low_id__in=lows, user_high_id__in=highs).values_list(
+        "user_low_id", "user_high_id", "pk"
+    )
+    return {(low, high): pk for low, high, pk in rows if (low, high) in pairs}
+
+
+def _ensure_streams(user_ids: set[int]) -> None:
+    with _cache_lock:
+        missing = user_ids - _streams_known
+    if missing:
+        # Outside the send transaction: an INSERT that finds the row takes a shared
+        # lock on it, and two batches upgrading shared locks would deadlock.
+        MessageStream.objects.bulk_create([MessageStream(user_id=u) for u in missing], ignore_conflicts=True)
+        with _cache_lock:
+            _streams_known.update(missing)
+
+
+def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, MessageRecord], list[tuple]]:
+    """The transaction. Returns (inserted by index, already stored by index, counter rows)."""
+    now = datetime.now(UTC)
+    msg_table = MessageRecord._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        users = sorted({u for row in rows for u in (row.request.sender_id, row.request.recipient_id)})
+        marks = ",".join(["%s"] * len(users))
+        cursor.execute(
+            f"SELECT user_id, last_msg_id FROM t_msg_stream WHERE user_id IN ({marks}) ORDER BY user_id FOR UPDATE",
+            users,
+        )
+        last = dict(cursor.fetchall())
+        for row in rows:
+            sender, recipient = row.request.sender_id, row.request.recipient_id
+            row.msg_id = next_message_id(above=max(last.get(sender, 0), last.get(recipient, 0)))
+            last[sender] = last[recipient] = row.msg_id
+
+        received = Counter((row.conversation_id, row.request.recipient_id) for row in rows)
+        _add_received(cursor, received)
+
+        values = []
+        for row in rows:
+            values += [
+                row.conversation_id,
+                row.msg_id,
+                now,
+                row.request.sender_id,
+                row.request.recipient_id,
+                row.content,
+                row.request.client_msg_id,
+                row.offline,
+            ]
+        cursor.execute(
+            f"INSERT IGNORE INTO {msg_table} (sessionId, msgId, isRead, recordStatus, createTime, sender_id,"
+            " recipient_id, content, client_msg_id, offline, fan_out_done, recalled_by) VALUES "
+            + ",".join(["(%s, %s, 0, 0, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
+            values,
+        )
+        inserted_rows = rows
+        existing: dict[int, MessageRecord] = {}
+        if cursor.rowcount < len(rows):
+            inserted_rows, existing = _split_skipped(cursor, rows, received)
+
+        newest: dict[int, int] = {}
+        for row in inserted_rows:
+            newest[row.conversation_id] = max(newest.get(row.conversation_id, 0), row.msg_id)
+        if newest:
+            cases = " ".join(["WHEN %s THEN %s"] * len(newest))
+            ids = list(newest)
+            cursor.execute(
+                f"UPDATE t_conversation SET last_msg_id = GREATEST(COALESCE(last_msg_id, 0), CASE id {cases} END)"
+                f" WHERE id IN ({','.join(['%s'] * len(ids))})",
+                [v for item in newest.items() for v in item] + ids,
+            )
+        cases = " ".join(["WHEN %s THEN %s"] * len(users))
+        cursor.execute(
+            f"UPDATE t_msg_stream SET last_msg_id = CASE user_id {cases} END WHERE user_id IN ({marks})",
+            [v for u in users for v in (u, last.get(u, 0))] + users,
+        )
+        counters = _read_counters(cursor, {(row.conversation_id, row.request.recipient_id) for row in inserted_rows})
+
+    accepted = {
+        row.index: MessageRecord(
+            session_id=row.conversation_id,
+            msg_id=row.msg_id,
+            created_at=now,
+            sender_id=row.request.sender_id,
+            recipient_id=row.request.recipient_id,
+            content=row.content,
+            client_msg_id=row.request.client_msg_id,
+            offline=row.offline,
+        )
+        for row in inserted_rows
+    }
+    return accepted, existing, counters
+
+
+def _add_received(cursor, received: Counter) -> None:
+    table = UnreadCounter._meta.db_table
+    values = []
+    for (conversation_id, user_id), n in received.items():
+        values += [conversation_id, user_id, n, n]
+    cursor.execute(
+        f"INSERT INTO {table} (conversation_id, user_id, received, `read`, last_read_msg_id, version) VALUES "
+        + ",".join(["(%s, %s, %s, 0, 0, %s)"] * len(received))
+        + " ON DUPLICATE KEY UPDATE received = received + VALUES(received), version = version + VALUES(version)",
+        values,
+    )
+
+
+def _split_skipped(cursor, rows: list[_Row], received: Counter) -> tuple[list[_Row], dict[int, MessageRecord]]:
+    """Some rows were skipped by INSERT IGNORE: find the messages they repeat and uncount them."""
+    marks = ",".join(["%s"] * len(rows))
+    cursor.execute(
+        f"SELECT msgId, sender_id, client_msg_id, content FROM {MessageRecord._meta.db_table} WHERE msgId IN ({marks})",
+        [r.msg_id for r in rows],
+    )
+    # A row with our id is ours only if it says what we wrote (a duplicate id
+    # from a lost worker lease finds another message there).
+    stored = {(msg_id, sender, client_msg_id, content) for msg_id, sender, client_msg_id, content in cursor.fetchall()}
+
+    def is_ours(row: _Row) -> bool:
+        return (row.msg_id, row.request.sender_id, row.request.client_msg_id, row.content) in stored
+
+    inserted = [row for row in rows if is_ours(row)]
+    skipped = [row for row in rows if not is_ours(row)]
+    if any(row.request.client_msg_id is None for row in skipped):
+        raise _RedoBatch()  # only a duplicate msgId can skip a row without client_msg_id
+    earlier = {}
+    for row in skipped:
+        record = MessageRecord.objects.filter(
+            sender_id=row.request.sender_id, client_msg_id=row.request.client_msg_id
+        ).first()
+        if record is None:
+            raise _RedoBatch()
+        earlier[row.index] = record
+    uncount = Counter((row.conversation_id, row.request.recipient_id) for row in skipped)
+    for (conversation_id, user_id), n in uncount.items():
+        cursor.execute(
+            f"UPDATE {UnreadCounter._meta.db_table} SET received = received - %s"
+            " WHERE conversation_id = %s AND user_id = %s",
+            [n, conversation_id, user_id],
+        )
+    return inserted, earlier
+
+
+def _read_counters(cursor, pairs: set[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
+    """(user_id, conversation_id, received, read, version) of each counter row."""
+    if not pairs:
+        return []
+    condition = " OR ".join(["(conversation_id = %s AND user_id = %s)"] * len(pairs))
+    cursor.execute(
+        f"SELECT user_id, conversation_id, received, `read`, version FROM {UnreadCounter._meta.db_table}"
+        f" WHERE {condition}",
+        [v for pair in pairs for v in pair],
+    )
+    return list(cursor.fetchall())
+
+
+def _fail_all(results: list, error: Exception) -> list:
+    if not isinstance(error, ChatError):
+        logger.warning("send batch failed: %s", error)
+        error = Unavailable("The message could not be stored right now; send it again with the same client_msg_id.")
+    return [error if r is None else r for r in results]
+
+
+def _resolve_unknown(rows: list[_Row], results: list, exc: Exception) -> list:
+    """The database failed during the batch, perhaps during COMMIT: look the messages up.
+
+    A message that is there was committed: it is acked like any other (its
+    fan-out is left to the sweeper, which finds it unfinished). One that is not
+    there was rolled back. If the database cannot even be asked, the outcome is
+    unknown, and the error says so.
+    """
+    logger.warning("send batch failed (%s); checking which messages were stored", exc)
+    try:
+        connection.close()
+        found = {
+            r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=[row.msg_id for row in rows if row.msg_id])
+        }
+    except Exception:
+        for row in rows:
+            results[row.index] = Unavailable(
+                "The database did not answer; the message may or may not be stored."
+                + (
+                    " Send it again with the same client_msg_id: it is stored at most once."
+                    if row.request.client_msg_id
+                    else " Without a client_msg_id, sending it again may store it twice."
+                )
+            )
+        return _fill_unresolved(results)
+    for row in rows:
+        record = found.get(row.msg_id)
+        if record is not None:
+            results[row.index] = SendResult(message_dict(record), created=True)
+        else:
+            results[row.index] = Unavailable(
+                "The message was not stored (the database failed); send it again with the same client_msg_id."
+            )
+    return _fill_unresolved(results)
+
+
+def _fill_unresolved(results: list) -> list:
+    return [Unavailable("Send it again.") if r is None or r is _SAME_AS_EARLIER else r for r in results]
+
+
+def _after_commit(records: list[MessageRecord], counters: list[tuple]) -> None:
+    """Write the Redis copies (read-your-writes); the fan-out task re-applies them if this fails."""
+    try:
+        project_messages(records, counters)
+    except Exception:
+        logger.warning("projecting %d message(s) to Redis failed; the fan-out will retry", len(records), exc_info=True)
+
+
+# --- the committer thread ---------------------------------------------------------
+
+
+class _Pending:
+    __slots__ = ("request", "future", "deadline")
+
+    def __init__(self, request: SendRequest, deadline: float) -> None:
+        self.request = request
+        self.future: Future = Future()
+        self.deadline = deadline
+
+
+class Committer:
+    """One thread per process that accepts queued sends in batches."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._last_batch = 0.0
+
+    def submit(self, request: SendRequest) -> Future:
+        pending = _Pending(request, time.monotonic() + settings.CHAT_ACCEPT_DEADLINE_SECONDS)
+        self._ensure_thread()
+        self._queue.put(pending)
+        return pending.future
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                threading.Thread(target=self._run, name="send-committer", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _run(self) -> None:
+        wait = settings.CHAT_SEND_BATCH_WAIT_MS / 1000
+        limit = settings.CHAT_SEND_BATCH_MAX
+        while True:
+            batch = [self._queue.get()]
+            if wait:
+                time.sleep(wait)
+            while len(batch) < limit:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._accept(batch)
+
+    def _accept(self, batch: list[_Pending]) -> None:
+        now = time.monotonic()
+        # A sender that waited past the deadline was told "unavailable": do not store it now.
+        late = [p for p in batch if p.deadline < now]
+        for pending in late:
+            pending.future.set_exception(Unavailable("The server is overloaded; send the message again."))
+        batch = [p for p in batch if p.deadline >= now]
+        if not batch:
+            return
+        try:
+            # This thread keeps its connection for good; one idle for a while may
+            # have been dropped by the server (wait_timeout), so ask first.
+            if now - self._last_batch > IDLE_CHECK_SECONDS and connection.connection is not None:
+                if not connection.is_usable():
+                    connection.close()
+            self._last_batch = now
+            results = accept_batch([p.request for p in batch])
+        except Exception:
+            logger.exception("send batch of %d failed", len(batch))
+            results = [Unavailable("The message could not be stored right now; send it again.")] * len(batch)
+        accepted = []
+        for pending, result in zip(batch, results, strict=True):
+            if isinstance(result, SendResult):
+                pending.future.set_result(result)
+                if result.created:
+                    accepted.append(result.message["msg_id"])
+            else:
+                pending.future.set_exception(result)
+        if accepted:
+            _enqueue_fan_out(accepted)
+
+
+def _enqueue_fan_out(msg_ids: list[int]) -> None:
+    try:
+        fan_out_batch.delay(msg_ids, True)
+    except Exception:
+        # The messages are durable; the sweeper re-drives their fan-out.
+        logger.error("could not enqueue fan-out of %d message(s)", len(msg_ids), exc_info=True)
+
+
+committer = Committer()

@@ -1,0 +1,86 @@
+"""The realtime task's work: a batch of accepted messages reaches both users' sockets.
+
+One batch, whatever its size: one query loads it, one Redis pipeline
+re-applies the copies (only when the accepting process may not have written
+them), one reads the push markers, the sender profiles and the recipients'
+unread counts, one group_send per user reached (all concurrent), one
+statement marks the batch done. Idempotent: a re-run after a crash or by the
+sweeper pushes nothing twice that was marked pushed, and re-applies copies
+that cannot move backwards (docs/architecture.md).
+"""
+
+import time
+from collections import defaultdict
+
+from django.db.models import Q
+
+from profiles.services import get_profiles
+from unread.models import UnreadCounter
+from unread.services import unread_counts_many
+
+from . import push, store
+from .ids import id_floor_for_time
+from .models import MessageRecord
+from .payloads import message_dict
+from .projection import project_messages
+
+
+def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
+    """Push the batch's frames and mark it done; returns how many messages were pushed."""
+    records = list(MessageRecord.objects.filter(msg_id__in=msg_ids, fan_out_done=False).order_by("msg_id"))
+    if not records:
+        return 0
+    if not projected:
+        project_messages(records, _counter_rows(records))
+    pushed = store.pushed_flags([r.msg_id for r in records])
+    to_push = [r for r in records if not pushed[r.msg_id]]
+    if to_push:
+        push.push_frames(_frames(to_push))
+        store.mark_pushed([r.msg_id for r in to_push])
+    MessageRecord.objects.filter(msg_id__in=[r.msg_id for r in records]).update(fan_out_done=True)
+    return len(to_push)
+
+
+def _counter_rows(records: list[MessageRecord]) -> list[tuple[int, int, int, int, int]]:
+    pairs = {(r.session_id, r.recipient_id) for r in records}
+    condition = Q()
+    for conversation_id, user_id in pairs:
+        condition |= Q(conversation_id=conversation_id, user_id=user_id)
+    return list(
+        UnreadCounter.objects.filter(condition).values_list("user_id", "conversation_id", "received", "read", "version")
+    )
+
+
+def _frames(records: list[MessageRecord]) -> dict[int, list[dict]]:
+    """Per user, in msg_id order: each message (to both users), then the recipients' unread counts."""
+    senders = get_profiles({r.sender_id for r in records})
+    recipients = list(dict.fromkeys(r.recipient_id for r in records))
+    # Read at push time, so a late fan-out still tells the current count.
+    unread = unread_counts_many(recipients)
+    frames: dict[int, list[dict]] = defaultdict(list)
+    for record in records:
+        # ``sender`` is an extension of the message frame: the recipient's UI
+        # can show a new peer without fetching the profile.
+        frame = {"type": "message", "message": message_dict(record), "sender": senders.get(record.sender_id)}
+        frames[record.recipient_id].append(frame)
+        frames[record.sender_id].append(frame)
+    for recipient_id, conversation_id in dict.fromkeys((r.recipient_id, r.session_id) for r in records):
+        counts = unread[recipient_id]
+        frames[recipient_id].append(
+            {
+                "type": "unread",
+                "conversation_id": conversation_id,
+                "unread": counts.get(conversation_id, 0),
+                "total": sum(counts.values()),
+            }
+        )
+    return frames
+
+
+def unfinished_fan_out(older_than_seconds: float, limit: int) -> list[int]:
+    cutoff = id_floor_for_time(time.time() - older_than_seconds)
+    return list(
+        MessageRecord.objects.filter(fan_out_done=False, msg_id__lt=cutoff)
+        .order_by("msg_id")
+        .values_list("msg_id", flat=True)[:limit]
+    )

@@ -1,0 +1,94 @@
+"""Property tests (hypothesis) for the service layer, against the real database and Redis.
+
+- Any Unicode content either round-trips exactly (stored, answered and read
+  back unchanged) or is refused with validation_error; nothing else.
+- Unread arithmetic under any interleaving of send, read and recall never
+  goes negative and always equals a recount from t_msg_record_list, in the
+  database and in the Redis copy.
+"""
+
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chat_project.errors import ChatError, InvalidInput
+from messaging import services
+from messaging.models import MessageRecord
+from profiles.services import register_user
+from unread.models import UnreadCounter
+from unread.services import mark_read, unread_summary
+
+PROPERTY_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+_names = itertools.count()
+
+
+def fresh_user():
+    user, _ = register_user(f"prop{next(_names)}", "correct-horse-battery", "")
+    return user
+
+
+@pytest.fixture
+def pair(transactional_db):
+    return fresh_user(), fresh_user()
+
+
+@PROPERTY_SETTINGS
+@given(
+    content=st.text(max_size=60)
+    # The edges: lone surrogates, NUL, white space only, emoji, line separators.
+    | st.text(
+        alphabet=st.sampled_from(["\ud800", "\udfff", "\x00", " ", "\t", "a", "👋", "\u2028", "\u00e9"]), max_size=8
+    )
+    | st.text(min_size=3990, max_size=4010, alphabet="xy")
+)
+def test_any_content_round_trips_exactly_or_is_refused_clearly(pair, content):
+    alice, bob = pair
+    try:
+        result = services.send_message(alice.pk, bob.pk, content)
+    except InvalidInput as exc:
+        assert exc.code == "validation_error"
+        assert "content" in (exc.errors or {})
+        return
+    assert result.created
+    assert result.message["content"] == content
+    assert MessageRecord.objects.get(msg_id=result.message["msg_id"]).content == content
+
+
+operation = st.one_of(
+    st.tuples(st.just("send"), st.booleans()),
+    st.tuples(st.just("read"), st.booleans(), st.none() | st.integers(min_value=0, max_value=30)),
+    st.tuples(st.just("recall"), st.integers(min_value=0, max_value=30)),
+)
+
+
+@PROPERTY_SETTINGS
+@given(operations=st.lists(operation, min_size=1, max_size=25))
+def test_unread_equals_the_recount_after_any_interleaving(transactional_db, operations):
+    alice, bob = fresh_user(), fresh_user()
+    users = {True: alice, False: bob}
+    sent: list[dict] = []
+    for op in operations:
+        try:
+            if op[0] == "send":
+                sender, recipient = users[op[1]], users[not op[1]]
+                sent.append(services.send_message(sender.pk, recipient.pk, f"m{len(sent)}").message)
+            elif op[0] == "read" and sent:
+                up_to = None if op[2] is None else sent[op[2] % len(sent)]["msg_id"]
+                mark_read(users[op[1]].pk, sent[0]["conversation_id"], up_to)
+            elif op[0] == "recall" and sent:
+                message = sent[op[1] % len(sent)]
+                services.recall_message(message["sender_id"], message["msg_id"])
+        except ChatError as exc:  # e.g. reading before any message exists
+            assert exc.status < 500
+        for user in (alice, bob):
+            truth = MessageRecord.objects.filter(recipient_id=user.pk, is_read=False).count()
+            counter = UnreadCounter.objects.filter(user_id=user.pk).first()
+            stored = 0 if counter is None else counter.received - counter.read
+            assert stored == truth >= 0
+            assert unread_summary(user.pk)["total"] == truth
