@@ -1,0 +1,371 @@
+"""`make bench`: throughput, latency, loss and cost of the running system, against a bare relay.
+
+Phases (skip any with BENCH_SKIP=load,rest,idle,relay):
+  load   start the system as `make run` does, N pairs over WebSockets (window or rate)
+  rest   conversation-list and history-page latency on the warm path
+  idle   memory per idle socket on one daphne, and one delivery to an idle user
+  relay  the same load against scripts/bench_relay.py (one daphne, nothing stored)
+docs/benchmarks.md explains every knob and figure.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import MySQLdb
+import redis.asyncio
+
+from . import load as loadgen
+from . import system, users
+from .load import now
+
+PHASES = ("load", "rest", "idle", "relay")
+
+
+@dataclass
+class Config:
+    pairs: int = int(os.environ.get("BENCH_PAIRS", "20"))
+    window: int = int(os.environ.get("BENCH_WINDOW", "2"))
+    rate: float | None = float(os.environ.get("BENCH_RATE") or 0) or None
+    seconds: float = float(os.environ.get("BENCH_SECONDS", "10"))
+    messages: int = int(os.environ.get("BENCH_MESSAGES", "100"))
+    grace: float = float(os.environ.get("BENCH_GRACE", "10"))
+    idle_sockets: int = int(os.environ.get("BENCH_IDLE_SOCKETS", "10000"))
+    conversations: int = int(os.environ.get("BENCH_CONVERSATIONS", "50"))
+    rest_calls: int = int(os.environ.get("BENCH_REST_CALLS", "200"))
+    skip: set[str] = field(
+        default_factory=lambda: {p.strip() for p in os.environ.get("BENCH_SKIP", "").split(",") if p.strip()}
+    )
+    out: str = os.environ.get("BENCH_OUT", "bench-result.json")
+
+    def load(self, name: str, pairs: list, run_id: str, queue_depth=None) -> loadgen.Load:
+        return loadgen.Load(
+            name=name,
+            pairs=pairs,
+            window=self.window,
+            messages=self.messages,
+            rate=self.rate,
+            seconds=self.seconds,
+            grace=self.grace,
+            run_id=run_id,
+            queue_depth=queue_depth,
+        )
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def ws_url(port: int, query: str) -> str:
+    return f"ws://127.0.0.1:{port}/ws/chat/?{query}"
+
+
+def measure(load: loadgen.Load, roots: list[int]) -> tuple[loadgen.Tracker, dict]:
+    """Drive ``load``; CPU of the process trees under ``roots`` (plus MariaDB, Redis, this generator) meanwhile."""
+    before: dict = {}
+    after: dict = {}
+
+    async def run() -> loadgen.Tracker:
+        track, senders, recipients = await loadgen.drive(
+            load, on_sockets_ready=lambda: before.update(system.snapshot(roots))
+        )
+        after.update(system.snapshot(roots))
+        await loadgen.close_many(senders + recipients)
+        return track
+
+    track = asyncio.run(run())
+    used, count = system.cpu_per_kind(before, after)
+    delivered = len(track.delivered)
+    cpu = {
+        "cpu_seconds": {kind: round(s, 2) for kind, s in sorted(used.items())},
+        "cpu_s_per_1000_delivered": {
+            kind: round(s / delivered * 1000, 3) if delivered else None for kind, s in sorted(used.items())
+        },
+        "processes": dict(sorted(count.items())),
+    }
+    return track, cpu
+
+
+# --- phases -------------------------------------------------------------------------
+
+
+def product_phase(cfg: Config, service: system.Service, run_id: str) -> dict:
+    port = service.port
+    say(f"[load] registering {2 * cfg.pairs} users over REST")
+    names = [f"b{run_id}s{i}" for i in range(cfg.pairs)] + [f"b{run_id}r{i}" for i in range(cfg.pairs)]
+    made = users.register(port, names)
+    people = [{**m, "url": ws_url(port, "token=" + m["token"])} for m in made]
+    pairs = list(zip(people[: cfg.pairs], people[cfg.pairs :], strict=True))
+    broker = redis.asyncio.Redis.from_url(system.BROKER_URL)
+    keys = system.realtime_queue_keys()
+
+    async def queue_depth() -> int:
+        async with broker.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.llen(key)
+            return sum(await pipe.execute())
+
+    track, cpu = measure(cfg.load("product", pairs, run_id, queue_depth), [service.pid])
+    result = loadgen.summary(track)
+    undelivered = result.pop("undelivered_acked")
+    stored_not_pushed = check_sync(port, pairs, track, undelivered)
+    stored, duplicated_stored = check_database([s["user_id"] for s, _ in pairs], run_id)
+    result.update(
+        lost=len(undelivered),
+        lost_stored_not_pushed=stored_not_pushed,
+        lost_not_stored=len(undelivered) - stored_not_pushed,
+        lost_sample=undelivered[:20],
+        stored=stored,
+        duplicated_stored=duplicated_stored,
+        duplicated=result["duplicated_push"] + duplicated_stored,
+        **cpu,
+    )
+    return result
+
+
+def check_sync(port: int, pairs: list, track: loadgen.Tracker, undelivered: list[str]) -> int:
+    """How many acked-but-never-pushed messages the recipient's `GET sync` does hold."""
+    missing_by_pair: dict[int, set[str]] = {}
+    for cmid in undelivered:
+        missing_by_pair.setdefault(track.owner[cmid], set()).add(cmid)
+    found = 0
+    for index, missing in missing_by_pair.items():
+        sender, recipient = pairs[index]
+        api = users.Api(port, recipient["token"])
+        since, seen = 0, set()
+        for _ in range(1000):
+            page = api.call("GET", f"sync?since={since}&limit=1000")
+            seen.update(m.get("client_msg_id") for m in page["results"] if m["sender_id"] == sender["user_id"])
+            if not page["has_more"]:
+                break
+            if page["next_since"] == since:
+                time.sleep(1)
+            since = page["next_since"]
+        api.close()
+        found += len(missing & seen)
+    return found
+
+
+def check_database(sender_ids: list[int], run_id: str) -> tuple[int, int]:
+    """(messages of this run stored, client_msg_ids stored more than once), in one query."""
+    conn = MySQLdb.connect(
+        host=os.environ.get("CHAT_DB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("CHAT_DB_PORT", "3306")),
+        user=os.environ.get("CHAT_DB_USER", "root"),
+        passwd=os.environ.get("CHAT_DB_PASSWORD", ""),
+        db=system.DB_NAME,
+    )
+    try:
+        cursor = conn.cursor()
+        marks = ",".join(["%s"] * len(sender_ids))
+        cursor.execute(
+            "SELECT client_msg_id, COUNT(*) FROM t_msg_record_list"
+            f" WHERE sender_id IN ({marks}) AND client_msg_id LIKE %s GROUP BY client_msg_id",
+            [*sender_ids, run_id + "-%"],
+        )
+        rows = cursor.fetchall()
+    finally:
+        conn.close()
+    return len(rows), sum(1 for _, count in rows if count > 1)
+
+
+def rest_phase(cfg: Config, service: system.Service, run_id: str) -> dict:
+    """One user with ``conversations`` conversations, one of them 50 messages long; time the two reads."""
+    port = service.port
+    hub = users.register(port, [f"b{run_id}hub"])[0]
+    peers = users.bulk("benchpeer", cfg.conversations)
+    api = users.Api(port, hub["token"])
+    say(f"[rest] {cfg.conversations} conversations and a 50-message history")
+    for peer in peers + [peers[0]] * 49:
+        api.call("POST", "messages", {"to": peer["user_id"], "content": "hello", "client_msg_id": uuid.uuid4().hex})
+    limit = min(100, cfg.conversations)
+    deadline = time.monotonic() + 60
+    while len(api.call("GET", f"conversations?limit={limit}")["results"]) < limit and time.monotonic() < deadline:
+        time.sleep(0.2)
+    conversation = api.call("GET", f"conversations/with/{peers[0]['user_id']}")["conversation_id"]
+    paths = {
+        "conversation_list_ms": f"conversations?limit={limit}",
+        "history_page_ms": f"conversations/{conversation}/messages?limit=50",
+    }
+    result: dict = {"conversations": cfg.conversations, "calls": cfg.rest_calls}
+    for key, path in paths.items():
+        for _ in range(10):
+            api.timed(path)
+        result[key] = loadgen.percentiles([api.timed(path) for _ in range(cfg.rest_calls)])
+    api.close()
+    return result
+
+
+def idle_phase(cfg: Config, service: system.Service) -> dict:
+    """Idle authenticated sockets on ONE daphne: RSS per socket, then one message to one of them."""
+    count = cfg.idle_sockets
+    say(f"[idle] making {count} users")
+    people = users.bulk("benchidle", count + 1)
+    sender, idle = people[-1], people[:count]
+    port = system.free_port()
+    daphne = system.Service("idle", system.daphne_command(port), port, system.bench_env())
+    result: dict = {"sockets": count, "daphne_open_files_limit": system.open_files_limit(daphne.pid)}
+    try:
+
+        async def run() -> None:
+            warm = await loadgen.connect(ws_url(port, "token=" + idle[0]["token"]))
+            await warm.close()
+            await asyncio.sleep(1)
+            before = system.rss_kb(daphne.pid)
+            started = now()
+            sockets = await loadgen.connect_many(
+                [ws_url(port, "token=" + p["token"]) for p in idle], concurrency=100, label="idle"
+            )
+            result["connect_seconds"] = round(now() - started, 1)
+            await asyncio.sleep(2)
+            after = system.rss_kb(daphne.pid)
+            result.update(
+                rss_before_mb=round(before / 1024, 1),
+                rss_after_mb=round(after / 1024, 1),
+                kb_per_socket=round((after - before) / count, 1),
+            )
+            target, cmid = sockets[-1], f"idle-{uuid.uuid4().hex}"
+            api = users.Api(service.port, sender["token"])
+            started = now()
+            await asyncio.to_thread(
+                api.call, "POST", "messages", {"to": idle[-1]["user_id"], "content": "wake", "client_msg_id": cmid}
+            )
+            api.close()
+            result["delivery_ms"] = None
+            try:
+                async with asyncio.timeout(30):
+                    while True:
+                        frame = json.loads(await target.recv())
+                        if frame.get("type") == "message" and frame["message"].get("client_msg_id") == cmid:
+                            result["delivery_ms"] = round((now() - started) * 1000, 1)
+                            break
+            except TimeoutError:
+                pass
+            say(f"[idle] closing {count} sockets")
+            await loadgen.close_many(sockets)
+
+        asyncio.run(run())
+    finally:
+        daphne.stop()
+    return result
+
+
+def relay_phase(cfg: Config, run_id: str) -> dict:
+    port = system.free_port()
+    command = system.daphne_command(port, system.RELAY_APP)
+    relay = system.Service(
+        "relay", command, port, system.bench_env(CHAT_CHANNEL_PREFIX=system.CHANNEL_PREFIX + "-relay")
+    )
+    try:
+        people = [{"user_id": i + 1, "url": ws_url(port, f"user={i + 1}")} for i in range(2 * cfg.pairs)]
+        pairs = list(zip(people[: cfg.pairs], people[cfg.pairs :], strict=True))
+        track, cpu = measure(cfg.load("relay", pairs, run_id), [relay.pid])
+    finally:
+        relay.stop()
+    result = loadgen.summary(track)
+    undelivered = result.pop("undelivered_acked")
+    result.update(lost=len(undelivered), duplicated=result["duplicated_push"], **cpu)
+    return result
+
+
+# --- the run ---------------------------------------------------------------------
+
+
+def main() -> int:
+    cfg = Config()
+    unknown = cfg.skip - set(PHASES)
+    if unknown:
+        say(f"BENCH_SKIP: unknown phase(s) {sorted(unknown)}; phases are {', '.join(PHASES)}")
+        return 2
+    run_id = uuid.uuid4().hex[:8]
+    report: dict = {
+        "run": run_id,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cores": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()]},
+        "config": {k: (sorted(v) if isinstance(v, set) else v) for k, v in cfg.__dict__.items()},
+        "mode": f"open loop, {cfg.rate:g} msgs/s for {cfg.seconds:g} s"
+        if cfg.rate
+        else f"closed loop, window {cfg.window}, {cfg.messages} per sender",
+        "generator_open_files_limit": system.raise_fd_limit(),
+        "database": system.DB_NAME,
+        "redis_prefix": system.PREFIX,
+    }
+    system.prepare_database()
+    system.clear_redis()
+    if any(p not in cfg.skip for p in ("load", "rest", "idle")):
+        port = system.free_port()
+        command = system.launcher_command(port)
+        report["launcher"] = command
+        say(f"[system] starting `{command}`")
+        service = system.Service("system", command, port, system.bench_env())
+        try:
+            if "load" not in cfg.skip:
+                report["product"] = product_phase(cfg, service, run_id)
+            if "rest" not in cfg.skip:
+                report["rest"] = rest_phase(cfg, service, run_id)
+            if "idle" not in cfg.skip:
+                report["idle"] = idle_phase(cfg, service)
+        finally:
+            service.stop()
+    if "relay" not in cfg.skip:
+        report["relay"] = relay_phase(cfg, run_id)
+    product, relay = report.get("product"), report.get("relay")
+    if product and relay and product["delivered_per_s"] is not None and relay["delivered_per_s"]:
+        report["ratio_to_relay"] = round(product["delivered_per_s"] / relay["delivered_per_s"], 3)
+    report["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    with open(cfg.out, "w") as out:
+        json.dump(report, out, indent=2)
+    print_report(report)
+    print(f"\nwritten to {cfg.out}")
+    if product and (product["lost"] or product["duplicated"]):
+        print(f"CORRECTNESS: {product['lost']} lost, {product['duplicated']} duplicated")
+        return 1
+    return 0
+
+
+def print_report(report: dict) -> None:
+    machine = report["machine"]
+    print(
+        f"\nbench {report['run']}: {report['mode']}, {report['config']['pairs']} pairs; {machine['cores']} cores,"
+        f" load average {machine['loadavg_before'][0]} before, {machine['loadavg_after'][0]} after"
+    )
+    for name in ("product", "relay"):
+        r = report.get(name)
+        if not r:
+            continue
+        a, d = r["ack_ms"], r["deliver_ms"]
+        print(
+            f"{name:8} sent {r['sent']} acked {r['acked']} delivered {r['delivered']} lost {r['lost']}"
+            f" duplicated {r['duplicated']} errors {r['errors']}\n"
+            f"         {r['delivered_per_s']} delivered/s (steady)"
+            f" | ack p50/p90/p99/max {a['p50']}/{a['p90']}/{a['p99']}/{a['max']} ms"
+            f" | deliver {d['p50']}/{d['p90']}/{d['p99']}/{d['max']} ms"
+        )
+        if r.get("realtime_queue_max_depth") is not None:
+            print(f"         realtime queue max depth {r['realtime_queue_max_depth']}")
+        per = ", ".join(f"{k} {v}" for k, v in r["cpu_s_per_1000_delivered"].items() if v)
+        print(f"         CPU s per 1000 delivered: {per}")
+    if "ratio_to_relay" in report:
+        print(f"ratio    product delivered/s ÷ relay delivered/s = {report['ratio_to_relay']}")
+    if "rest" in report:
+        r = report["rest"]
+        c, h = r["conversation_list_ms"], r["history_page_ms"]
+        print(
+            f"rest     conversation list ({r['conversations']}) p50/p99 {c['p50']}/{c['p99']} ms"
+            f" | history page (50) p50/p99 {h['p50']}/{h['p99']} ms"
+        )
+    if "idle" in report:
+        r = report["idle"]
+        print(
+            f"idle     {r['sockets']} sockets on one daphne: {r.get('kb_per_socket')} KB each"
+            f" (RSS {r.get('rss_before_mb')} -> {r.get('rss_after_mb')} MB);"
+            f" one message to an idle user delivered in {r.get('delivery_ms')} ms"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

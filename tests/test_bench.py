@@ -1,0 +1,110 @@
+"""A tiny run of the benchmark (`make bench`, scripts/bench/): it works, and it counts right.
+
+Only the correctness figures are asserted (nothing lost, nothing duplicated,
+every key of the report there); its timings depend on the machine.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import MySQLdb
+import pytest
+import redis
+from django.conf import settings
+
+from .live import ROOT
+
+pytestmark = pytest.mark.e2e
+
+PAIRS, MESSAGES = 2, 5
+LOAD_KEYS = {
+    "sent",
+    "acked",
+    "errors",
+    "delivered",
+    "lost",
+    "duplicated",
+    "delivered_per_s",
+    "ack_ms",
+    "deliver_ms",
+    "cpu_seconds",
+    "cpu_s_per_1000_delivered",
+    "processes",
+}
+PERCENTILES = {"p50", "p90", "p99", "max"}
+
+
+def drop_bench_data(db_name: str, prefix: str) -> None:
+    db = settings.DATABASES["default"]
+    conn = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"])
+    conn.cursor().execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+    conn.close()
+    for url, pattern in (
+        (settings.CHAT_REDIS_URL, f"{prefix}:*"),
+        (settings.CELERY_BROKER_URL, f"{prefix}:*"),
+        (settings.CHAT_CHANNEL_LAYER_URL, f"asgi-{prefix}*"),
+    ):
+        client = redis.Redis.from_url(url)
+        names = list(client.scan_iter(match=pattern, count=1000))
+        if names:
+            client.delete(*names)
+        client.close()
+
+
+@pytest.mark.timeout(600)
+def test_a_small_bench_run_loses_and_duplicates_nothing(tmp_path):
+    run = os.environ.get("CHAT_TEST_RUN", str(os.getpid()))
+    db_name, prefix = f"test_chat_bench_{run}", f"test{run}bench"
+    out = tmp_path / "bench-result.json"
+    env = {
+        **os.environ,
+        "BENCH_PAIRS": str(PAIRS),
+        "BENCH_MESSAGES": str(MESSAGES),
+        "BENCH_WINDOW": "2",
+        "BENCH_IDLE_SOCKETS": "20",
+        "BENCH_CONVERSATIONS": "5",
+        "BENCH_REST_CALLS": "5",
+        "BENCH_OUT": str(out),
+        "BENCH_LOG_DIR": str(tmp_path),
+        "BENCH_DB_NAME": db_name,
+        "BENCH_PREFIX": prefix,
+        # The test's Redis databases (settings_test), its own prefixes above.
+        "CHAT_REDIS_URL": settings.CHAT_REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CHAT_CHANNEL_LAYER_URL": settings.CHAT_CHANNEL_LAYER_URL,
+        "CHAT_WEB_PROCESSES": "1",
+        "CHAT_REALTIME_CONCURRENCY": "1",
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts.bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=540
+        )
+    finally:
+        drop_bench_data(db_name, prefix)
+    logs = "".join(f"\n--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(tmp_path.glob("bench-*.log")))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + logs
+
+    report = json.loads(out.read_text())
+    total = PAIRS * MESSAGES
+    for phase in ("product", "relay"):
+        figures = report[phase]
+        assert LOAD_KEYS <= figures.keys(), phase
+        assert (figures["sent"], figures["acked"], figures["delivered"]) == (total, total, total), phase
+        assert (figures["lost"], figures["duplicated"], figures["errors"]) == (0, 0, 0), phase
+        assert set(figures["ack_ms"]) == set(figures["deliver_ms"]) == PERCENTILES
+    product = report["product"]
+    assert product["stored"] == total
+    assert product["duplicated_stored"] == product["duplicated_push"] == product["lost_not_stored"] == 0
+    assert product["realtime_queue_max_depth"] is not None
+    assert product["processes"]["daphne"] == 1
+    assert any(kind.startswith("celery[realtime") for kind in product["processes"])
+    assert {"mariadbd", "redis-server", "generator"} <= product["cpu_seconds"].keys()
+    assert report["relay"]["processes"]["daphne"] == 1
+    assert "ratio_to_relay" in report
+    assert set(report["rest"]["conversation_list_ms"]) == set(report["rest"]["history_page_ms"]) == PERCENTILES
+    idle = report["idle"]
+    assert idle["sockets"] == 20
+    assert idle["kb_per_socket"] is not None
+    assert idle["delivery_ms"] is not None
