@@ -14,7 +14,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from .errors import ChatError, RateLimited
+from .errors import UNAVAILABLE_RETRY_AFTER, ChatError, RateLimited, Unavailable, outage_error
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,16 @@ def _field_errors(detail) -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     headers: dict[str, str] = {}
+    outage = outage_error(exc)
+    if outage is not None:
+        logger.warning("answering unavailable: %s: %s", exc.__class__.__name__, exc)
+        exc = outage
     if isinstance(exc, ChatError):
         set_rollback()
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
+        elif isinstance(exc, Unavailable):
+            headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
         return Response(exc.as_dict(), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         exc = drf.NotFound()

@@ -5,6 +5,10 @@ render them (``{"code", "detail", "errors"?}``), so both entry points answer
 the same mistake the same way.
 """
 
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 
 class ChatError(Exception):
     code = "error"
@@ -59,3 +63,20 @@ class Unavailable(ChatError):
     code = "unavailable"
     status = 503
     default_detail = "The server could not accept this right now; try again."
+
+
+def outage_error(exc: BaseException) -> Unavailable | None:
+    """The ``unavailable`` answer for a database or Redis that does not answer; None for other failures.
+
+    REST renders it as 503 with Retry-After, the socket as an ``error`` frame:
+    never a 500 for an outage.
+    """
+    if isinstance(exc, OperationalError | InterfaceError):
+        return Unavailable("The database is not answering; try again shortly.")
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ConnectionError | TimeoutError):
+        return Unavailable("A service the server needs is not answering; try again shortly.")
+    return None
+
+
+# Seconds a client is asked to wait after an ``unavailable`` answer.
+UNAVAILABLE_RETRY_AFTER = 2

@@ -67,3 +67,30 @@ def test_a_lost_connection_during_the_batch_is_resolved_by_looking_the_message_u
     again = alice.post("messages", {"to": bob.id, "content": "ambiguous", "client_msg_id": "amb-1"})
     assert again.status_code == 200
     assert MessageRecord.objects.filter(sender_id=alice.id).count() == 1
+
+
+def test_a_database_outage_answers_unavailable_with_retry_after_not_500(monkeypatch, alice, bob):
+    from conversations import views as conversation_views
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError(2003, "Can't connect to MySQL server on '127.0.0.1'")
+
+    monkeypatch.setattr(conversation_views.services, "list_conversations", database_gone)
+    response = alice.get("conversations")
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_redis_outage_answers_unavailable_not_500(monkeypatch, alice, bob):
+    import redis
+
+    from unread import views as unread_views
+
+    def redis_gone(*args, **kwargs):
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(unread_views.services, "unread_summary", redis_gone)
+    response = bob.get("unread")
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable"
