@@ -193,7 +193,7 @@ CHANNEL_LAYERS = {
             "hosts": [{"address": CHAT_CHANNEL_LAYER_URL, "socket_timeout": None, "socket_connect_timeout": 5}],
             # The default capacity (100) silently drops group_send frames
             # under load; see DESIGN.md. Clients close any gap with sync.
-            "capacity": env_int("CHAT_CHANNEL_CAPACITY", 1500),
+            "capacity": env_int("CHAT_CHANNEL_CAPACITY", 10000),
             "expiry": 60,
             # Prefix of the layer's keys: a second instance (or a test run)
             # sharing this Redis sets its own.

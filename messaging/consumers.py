@@ -26,14 +26,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat_project.errors import ChatError, InvalidInput
+from chat_project.errors import ChatError, InvalidInput, outage_error
 from chat_project.ratelimit import check_frame_rate
 from conversations.services import get_conversation_for
 from profiles import presence
 from unread.services import mark_read
 
 # EVENT_TYPE "chat.event" -> chat_event; WATCHED_EVENT_TYPE "chat.watched" -> chat_watched
-from .push import EVENT_TYPE, user_group, watch_group, watched_event
+from . import store as messaging_store
+from .push import EVENT_TYPE, PushSequence, user_group, watch_group, watched_event
 from .services import send_message_async
 from .validation import MAX_WATCHED_USERS, check_id, check_id_list
 
@@ -105,6 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.watch_groups_joined_at = time.monotonic()
         self.closing = asyncio.Event()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        self.push_sequence = PushSequence(await in_thread(messaging_store.push_seq)(self.user_id))
         await self._register()
         self.heartbeat = asyncio.create_task(self._keep_registered())
         await self._send_frame({"type": "ready", "user_id": self.user_id})
@@ -145,8 +147,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if registration.was_lost or now - self.watch_groups_joined_at > WATCH_GROUPS_REFRESH_SECONDS:
             self.watch_groups_joined_at = now
             await self._join_watch_groups(list(self.watching))
-        if registration.was_lost:
-            # Whatever was pushed while the socket was in no group is gone: the client syncs.
+        # A push dropped by the channel layer (a full queue) shows as a gap in the numbers.
+        missed = self.push_sequence.check(await in_thread(messaging_store.push_seq)(self.user_id))
+        if registration.was_lost or missed:
+            # Whatever was pushed while the socket was in no group, or dropped, is gone: the client syncs.
             await self._send_frame({"type": "resync"})
         if self.watching:
             for frame in await with_db(presence.check_watched)(dict(self.watching)):
@@ -200,7 +204,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await handler(self, frame)
         except ChatError as exc:
             await self._send_error(exc, frame)
-        except Exception:
+        except Exception as exc:
+            outage = outage_error(exc)
+            if outage is not None:
+                logger.warning("frame from user %s: %s", self.user_id, exc)
+                await self._send_error(outage, frame)
+                return
             logger.exception("frame from user %s failed", self.user_id)
             await self._send_error(ChatError("The frame could not be processed."), frame, code="server_error")
 
@@ -300,6 +309,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_event(self, event: dict) -> None:
         """Frames for this user from the channel layer (push.py): one, or several in order."""
+        if event.get("seq") is not None:
+            self.push_sequence.saw(event["seq"])
         for frame in event.get("frames") or [event["frame"]]:
             await self._send_frame(frame)
 

@@ -35,7 +35,8 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
     pushed = store.pushed_flags([r.msg_id for r in records])
     to_push = [r for r in records if not pushed[r.msg_id]]
     if to_push:
-        push.push_frames(_frames(to_push))
+        frames = _frames(to_push)
+        push.push_frames(frames, store.next_push_seqs(list(frames)))
         store.mark_pushed([r.msg_id for r in to_push])
     MessageRecord.objects.filter(msg_id__in=[r.msg_id for r in records]).update(fan_out_done=True)
     return len(to_push)

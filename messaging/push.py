@@ -123,12 +123,14 @@ def push_to_watchers(user_id: int, frame: dict) -> None:
         logger.warning("push to the watchers of user %s failed", user_id, exc_info=True)
 
 
-def push_frames(frames_by_user: dict[int, list[dict]]) -> None:
+def push_frames(frames_by_user: dict[int, list[dict]], seqs: dict[int, int] | None = None) -> None:
     """Send each user their frames (in order) as one event, every user concurrently.
 
     One group_send per user, not per frame: a batch's fan-out costs a few Redis
-    round trips per user it reaches, and they overlap.
+    round trips per user it reaches, and they overlap. ``seqs`` numbers each
+    user's event (``PushSequence``).
     """
+    seqs = seqs or {}
     if not frames_by_user:
         return
     layer = get_channel_layer()
@@ -138,7 +140,7 @@ def push_frames(frames_by_user: dict[int, list[dict]]) -> None:
     async def send_all() -> None:
         await asyncio.gather(
             *(
-                layer.group_send(user_group(user_id), {"type": EVENT_TYPE, "frames": frames})
+                layer.group_send(user_group(user_id), {"type": EVENT_TYPE, "frames": frames, "seq": seqs.get(user_id)})
                 for user_id, frames in frames_by_user.items()
             )
         )
@@ -155,3 +157,45 @@ def push_quietly(events: list[tuple[int, dict]], raw: bool = False) -> None:
         push(events, raw=raw)
     except Exception:
         logger.warning("push of %d frame(s) failed; clients will catch up with sync", len(events), exc_info=True)
+
+
+class PushSequence:
+    """Tells a socket that it missed one of its user's fan-out events.
+
+    The channel layer drops events when a process's queue is full or an event
+    expires (DESIGN.md), silently. Each fan-out event to a user carries the
+    next number of a per-user counter; a socket notes the numbers it received,
+    and at each heartbeat checks that everything numbered up to the counter
+    as it stood at the previous heartbeat arrived (one heartbeat of grace for
+    events still in flight). A gap means a push was lost: the socket sends
+    ``resync`` and its client catches up with ``sync``.
+    """
+
+    def __init__(self, current: int) -> None:
+        self.done = current  # every event numbered up to here arrived (or came before this socket)
+        self.ahead: set[int] = set()
+        self.checkpoint: int | None = None
+
+    def saw(self, seq: int) -> None:
+        if seq <= self.done:
+            return
+        self.ahead.add(seq)
+        while self.done + 1 in self.ahead:
+            self.done += 1
+            self.ahead.discard(self.done)
+
+    def check(self, current: int) -> bool:
+        """At a heartbeat, with the counter's value now: was an event lost?"""
+        missed = False
+        if current < self.done:
+            # The counter restarted (a Redis flush); the registration repair resyncs.
+            self.done, self.ahead = current, set()
+        elif self.checkpoint is not None and self.done < self.checkpoint:
+            missed = True
+            self.done = self.checkpoint
+            self.ahead = {seq for seq in self.ahead if seq > self.done}
+            while self.done + 1 in self.ahead:
+                self.done += 1
+                self.ahead.discard(self.done)
+        self.checkpoint = current
+        return missed

@@ -7,6 +7,9 @@ Per recipient (hash tag ``{u:<id>}``):
 - ``offline:ready``: set once the two above hold everything the database owes.
 ``{m:<msg_id>}:pushed``: the message's frames went out; a re-run of the
 fan-out does not push them a second time.
+``{u:<id>}:pushseq``: how many fan-out events were sent to the user's group;
+every event carries its number, so a socket can tell it missed one
+(``push.PushSequence``) and ask its client to sync.
 """
 
 from chat_project.redis_client import get_redis, key, user_tag
@@ -99,3 +102,25 @@ def mark_pushed(msg_ids: list[int]) -> None:
     for msg_id in msg_ids:
         pipe.set(pushed_key(msg_id), 1, ex=PUSH_MARKER_SECONDS)
     pipe.execute()
+
+
+PUSH_SEQ_SECONDS = 7 * 24 * 3600
+
+
+def push_seq_key(user_id: int) -> str:
+    return key(user_tag(user_id), "pushseq")
+
+
+def next_push_seqs(user_ids: list[int]) -> dict[int, int]:
+    """Number one more fan-out event for each user (one round trip)."""
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.incr(push_seq_key(user_id))
+        pipe.expire(push_seq_key(user_id), PUSH_SEQ_SECONDS)
+    replies = pipe.execute()
+    return {user_id: int(replies[2 * i]) for i, user_id in enumerate(user_ids)}
+
+
+def push_seq(user_id: int) -> int:
+    """The number of the user's latest fan-out event (0 before the first)."""
+    return int(get_redis().get(push_seq_key(user_id)) or 0)

@@ -203,3 +203,19 @@ def test_every_profile_carries_is_active_and_last_seen(connect, celery_worker, a
     pushed = bob_socket.expect("message")
     assert pushed["sender"]["user_id"] == alice.id and PROFILE_11 <= set(pushed["sender"])
     assert pushed["sender"]["is_active"] is True and pushed["sender"]["last_seen"] is None
+
+
+def test_a_push_the_channel_layer_dropped_makes_the_socket_ask_for_a_resync(connect, celery_worker, alice, bob):
+    from messaging import store as messaging_store
+
+    bob_socket = connect(bob)
+    first = alice.send(bob, "pushed")
+    assert bob_socket.expect("message")["message"]["msg_id"] == first["msg_id"]
+    bob_socket.drain(2.5)  # a few quiet heartbeats: nothing was missed
+    assert not [f for f in bob_socket.drain(0.1) if f["type"] == "resync"]
+
+    # A fan-out event numbered for bob that never reaches his socket (a full channel-layer queue).
+    messaging_store.next_push_seqs([bob.id])
+    assert bob_socket.expect("resync", timeout=10) == {"type": "resync"}
+    second = alice.send(bob, "still pushed")
+    assert bob_socket.expect("message")["message"]["msg_id"] == second["msg_id"]
