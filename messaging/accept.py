@@ -111,6 +111,7 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
         _ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
         offline = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
     except (OperationalError, DatabaseError) as exc:
+        connection.close()  # perhaps a dead connection: the next batch opens a new one
         return _fail_all(results, exc)
     except Exception as exc:  # Redis down: the presence flags are needed for the offline list
         logger.warning("send batch could not read presence: %s", exc)
@@ -534,6 +535,7 @@ class Committer:
             results = accept_batch([p.request for p in batch])
         except Exception:
             logger.exception("send batch of %d failed", len(batch))
+            connection.close()  # a dead connection (the database restarted) is never reused: reconnect next batch
             results = [Unavailable("The message could not be stored right now; send it again.")] * len(batch)
         accepted = []
         for pending, result in zip(batch, results, strict=True):
