@@ -339,7 +339,8 @@ def print_report(report: dict) -> None:
             continue
         a, d = r["ack_ms"], r["deliver_ms"]
         print(
-            f"{name:8} sent {r['sent']} acked {r['acked']} delivered {r['delivered']} lost {r['lost']}"
+            f"{name:8} sent {r['sent']} acked {r['acked']} delivered {r['delivered']}"
+            f" (after resync, by sync: {r.get('delivered_via_sync', 0)}) lost {r['lost']}"
             f" duplicated {r['duplicated']} errors {r['errors']}\n"
             f"         {r['delivered_per_s']} delivered/s (steady)"
             f" | ack p50/p90/p99/max {a['p50']}/{a['p90']}/{a['p99']}/{a['max']} ms"

@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -69,6 +70,11 @@ async def close_many(sockets: list, timeout: float = 60) -> None:
             ws.transport.abort()
 
 
+def _get_json(request: urllib.request.Request) -> dict:
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 @dataclass
 class Tracker:
     """What happened to every message of one load run."""
@@ -77,6 +83,11 @@ class Tracker:
     acked: dict[str, float] = field(default_factory=dict)
     delivered: dict[str, float] = field(default_factory=dict)
     pushes: dict[str, int] = field(default_factory=dict)
+    # Messages a recipient got from `GET sync` after a `resync` frame (a push
+    # the channel layer dropped): delivered, as a client following
+    # PROTOCOL.md gets them, but counted apart.
+    via_sync: set[str] = field(default_factory=set)
+    resyncs: int = 0
     errors: dict[str, dict] = field(default_factory=dict)
     owner: dict[str, int] = field(default_factory=dict)  # client_msg_id -> pair index
     started: float = 0.0
@@ -129,9 +140,34 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
                 slots[index].release()
                 progress()
 
-    async def read_recipient(ws) -> None:
+    async def catch_up(url: str) -> None:
+        """What a client does on `resync`: page through `GET sync` and keep what it lacked."""
+        base, _, query = url.partition("/ws/chat/?")
+        base = base.replace("ws://", "http://", 1)
+        token = dict(part.split("=", 1) for part in query.split("&"))["token"]
+        since = 0
+        while True:
+            request = urllib.request.Request(
+                f"{base}/api/v1/sync?since={since}&limit=1000", headers={"Authorization": "Token " + token}
+            )
+            page = await asyncio.to_thread(_get_json, request)
+            for message in page["results"]:
+                cmid = message.get("client_msg_id")
+                if cmid in track.sent and cmid not in track.delivered:
+                    track.delivered[cmid] = now()
+                    track.via_sync.add(cmid)
+                    progress()
+            if not page["has_more"]:
+                return
+            since = page["next_since"]
+
+    async def read_recipient(ws, url: str) -> None:
         async for raw in ws:
             frame = json.loads(raw)
+            if frame.get("type") == "resync":
+                track.resyncs += 1
+                asyncio.ensure_future(catch_up(url))
+                continue
             if frame.get("type") != "message":
                 continue
             cmid = (frame.get("message") or {}).get("client_msg_id")
@@ -199,7 +235,9 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
     if on_sockets_ready is not None:
         on_sockets_ready()
     readers = [asyncio.create_task(read_sender(i, ws)) for i, ws in enumerate(senders)]
-    readers += [asyncio.create_task(read_recipient(ws)) for ws in recipients]
+    readers += [
+        asyncio.create_task(read_recipient(ws, r["url"])) for ws, (_, r) in zip(recipients, load.pairs, strict=True)
+    ]
     helpers = [asyncio.create_task(report())]
     if load.queue_depth is not None:
         helpers.append(asyncio.create_task(sample_queue()))
@@ -288,6 +326,8 @@ def summary(track: Tracker) -> dict:
         "delivered": len(track.delivered),
         "undelivered_acked": sorted(c for c in acked if c not in track.delivered),
         "duplicated_push": sum(1 for n in track.pushes.values() if n > 1),
+        "delivered_via_sync": len(track.via_sync),
+        "resync_frames": track.resyncs,
         "delivered_per_s": steady_rate(track),
         "sending_seconds": round(track.sending_done - track.started, 2),
         "run_seconds": round(track.finished - track.started, 2),
