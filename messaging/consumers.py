@@ -6,11 +6,12 @@ into a call of the same service functions the REST API uses, and relay the
 user's group events to the socket. Nothing a client sends may close the
 socket or crash the consumer: every problem becomes an ``error`` frame.
 
-The heartbeat keeps the registration alive and repairs it: channels-redis
-keeps group membership in Redis, so after a Redis flush or restart an open
-socket would hear nothing while looking online. Each beat re-adds the
-socket to its groups (idempotent); when its presence entry had vanished it
-also sends ``resync`` (PROTOCOL.md 1.1), since events may have been lost.
+The process's heartbeat (messaging/heartbeat.py) keeps every socket's
+registration alive and repairs it: channels-redis keeps group membership in
+Redis, so after a Redis flush or restart an open socket would hear nothing
+while looking online. A socket whose presence entry had vanished, or that
+missed a numbered push, re-joins its groups and sends ``resync``
+(PROTOCOL.md 1.1): events may have been lost, and the client syncs.
 """
 
 import asyncio
@@ -34,6 +35,7 @@ from unread.services import mark_read
 
 # EVENT_TYPE "chat.event" -> chat_event; WATCHED_EVENT_TYPE "chat.watched" -> chat_watched
 from . import store as messaging_store
+from .heartbeat import process_heartbeat
 from .push import EVENT_TYPE, PushSequence, user_group, watch_group, watched_event
 from .services import send_message_async
 from .validation import MAX_WATCHED_USERS, check_id, check_id_list
@@ -43,11 +45,9 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 # Typing frames forwarded per conversation per socket at most this often.
 TYPING_INTERVAL_SECONDS = 1.0
-# channels-redis forgets a group member after a day (group_expiry); watch
-# groups are re-joined this often (the user's own group on every beat).
-WATCH_GROUPS_REFRESH_SECONDS = 3600
-# How long a closing socket waits for a heartbeat in progress.
-HEARTBEAT_STOP_SECONDS = 5
+# channels-redis forgets a group member after a day (group_expiry): groups
+# are re-joined this often, and at once after a loss.
+GROUPS_REFRESH_SECONDS = 3600
 
 
 # Sends and reads of this process run on a small pool of their own, each
@@ -88,7 +88,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user = None
     # The API token this socket authenticated with (None for a session socket).
     token_key: str | None = None
-    heartbeat: asyncio.Task | None = None
 
     async def connect(self) -> None:
         # Accept first so that every client can read the 4401 close code.
@@ -103,12 +102,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.typing_sent: dict[int, float] = {}
         # Watched user id -> the online state last told to the client.
         self.watching: dict[int, bool] = {}
-        self.watch_groups_joined_at = time.monotonic()
-        self.closing = asyncio.Event()
+        self.groups_joined_at = time.monotonic()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         self.push_sequence = PushSequence(await in_thread(messaging_store.push_seq)(self.user_id))
-        await self._register()
-        self.heartbeat = asyncio.create_task(self._keep_registered())
+        registration = await in_thread(presence.register_socket)(self.user_id, self.channel_name)
+        await self._after_register(registration)
+        process_heartbeat().add(self)
         await self._send_frame({"type": "ready", "user_id": self.user_id})
 
     def _may_connect(self, user) -> bool:
@@ -117,40 +116,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # A token needs no origin; a session cookie must come from this site.
         return self.token_key is not None or _origin_allowed(self.scope)
 
-    async def _register(self):
-        """Mark this socket live in the user's presence set; tell watchers when that brought the user online."""
-        registration = await in_thread(presence.register_socket)(self.user_id, self.channel_name)
+    async def _after_register(self, registration) -> None:
+        """Tell watchers when this registration brought the user online."""
         if registration.came_online:
             await self._tell_watchers(presence.presence_frame(self.user_id, True, None))
-        return registration
 
     async def _tell_watchers(self, frame: dict) -> None:
         await self.channel_layer.group_send(watch_group(self.user_id), watched_event(frame))
 
-    async def _keep_registered(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self.closing.wait(), settings.CHAT_HEARTBEAT_SECONDS)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self._beat()
-            except Exception:
-                logger.warning("heartbeat failed for a socket of user %s", self.user_id, exc_info=True)
+    async def after_beat(self, registration, push_seq: int) -> None:
+        """This socket's part of the process heartbeat (messaging/heartbeat.py): repair, then report.
 
-    async def _beat(self) -> None:
-        """Refresh presence and group membership; repair what a Redis loss took; check watched users."""
-        await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
-        registration = await self._register()
+        The presence entry was refreshed already; a missing one (Redis lost it)
+        or a gap in the push numbers (the channel layer dropped an event, or
+        lost this socket's groups) means events may be gone: re-join the groups
+        and tell the client to sync.
+        """
+        await self._after_register(registration)
+        missed = self.push_sequence.check(push_seq)
         now = time.monotonic()
-        if registration.was_lost or now - self.watch_groups_joined_at > WATCH_GROUPS_REFRESH_SECONDS:
-            self.watch_groups_joined_at = now
+        if registration.was_lost or missed or now - self.groups_joined_at > GROUPS_REFRESH_SECONDS:
+            self.groups_joined_at = now
+            await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
             await self._join_watch_groups(list(self.watching))
-        # A push dropped by the channel layer (a full queue) shows as a gap in the numbers.
-        missed = self.push_sequence.check(await in_thread(messaging_store.push_seq)(self.user_id))
         if registration.was_lost or missed:
-            # Whatever was pushed while the socket was in no group, or dropped, is gone: the client syncs.
             await self._send_frame({"type": "resync"})
         if self.watching:
             for frame in await with_db(presence.check_watched)(dict(self.watching)):
@@ -165,13 +154,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code) -> None:
         if self.user is None:
             return
-        if self.heartbeat is not None:
-            # Let a beat in progress finish rather than cancel it: its
-            # registration, still running in a thread, could land after the
-            # unregistration below and keep the user online for a TTL.
-            self.closing.set()
-            await asyncio.wait({self.heartbeat}, timeout=HEARTBEAT_STOP_SECONDS)
-            self.heartbeat.cancel()
+        # Waits for a beat in progress: its registration, still running in a
+        # thread, could land after the unregistration below and keep the user
+        # online for a TTL.
+        await process_heartbeat().remove(self)
         try:
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
             await self._leave_watch_groups(list(self.watching))

@@ -124,3 +124,11 @@ def next_push_seqs(user_ids: list[int]) -> dict[int, int]:
 def push_seq(user_id: int) -> int:
     """The number of the user's latest fan-out event (0 before the first)."""
     return int(get_redis().get(push_seq_key(user_id)) or 0)
+
+
+def push_seqs(user_ids: list[int]) -> dict[int, int]:
+    """``push_seq`` of several users in one round trip."""
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.get(push_seq_key(user_id))
+    return {user_id: int(value or 0) for user_id, value in zip(user_ids, pipe.execute(), strict=True)}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chat_project.redis_client import get_redis, key, user_tag
+from chat_project.redis_client import get_redis, key, queue_script, user_tag
 
 PROFILE_FIELDS = ("username", "nickname", "avatar_url", "is_active", "last_seen")
 PROFILE_CACHE_SECONDS = 24 * 3600
@@ -106,6 +106,15 @@ def register_socket(user_id: int, channel_name: str) -> Registration:
         _REGISTER, 1, sockets_key(user_id), channel_name, repr(time.time()), settings.CHAT_ONLINE_TTL_SECONDS
     )
     return Registration(was_lost=bool(added), came_online=before == 0)
+
+
+def register_sockets(sockets: list[tuple[int, str]]) -> list[Registration]:
+    """``register_socket`` for every (user_id, channel_name) of a process, in one round trip."""
+    now, ttl = repr(time.time()), settings.CHAT_ONLINE_TTL_SECONDS
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id, channel_name in sockets:
+        queue_script(pipe, _REGISTER, [sockets_key(user_id)], [channel_name, now, ttl])
+    return [Registration(was_lost=bool(added), came_online=before == 0) for added, before in pipe.execute()]
 
 
 def unregister_socket(user_id: int, channel_name: str) -> bool:
