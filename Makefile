@@ -19,9 +19,12 @@ $(BIN)/.installed: requirements.txt
 run: setup
 	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
 
+# Lint: ruff, and models that changed without a migration.
+LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . \
+	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
+
 lint: $(BIN)/.installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(LINT)
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .
@@ -30,8 +33,7 @@ format: $(BIN)/.installed
 # pytest exits 5 when it collected no tests: that fails too.
 test:
 	@bash scripts/bootstrap.sh test
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(LINT)
 	$(BIN)/pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
 # docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.

@@ -30,6 +30,3 @@ class Conversation(models.Model):
 
     def peer_id(self, user_id: int) -> int:
         return self.user_high_id if user_id == self.user_low_id else self.user_low_id
-
-    def has_member(self, user_id: int) -> bool:
-        return user_id in (self.user_low_id, self.user_high_id)

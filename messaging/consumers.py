@@ -36,13 +36,13 @@ from unread.services import mark_read
 # EVENT_TYPE "chat.event" -> chat_event; WATCHED_EVENT_TYPE "chat.watched" -> chat_watched
 from . import store as messaging_store
 from .heartbeat import process_heartbeat
-from .push import EVENT_TYPE, PushSequence, user_group, watch_group, watched_event
+from .push import CLOSE_UNAUTHENTICATED, EVENT_TYPE, PushSequence, user_group, watch_group, watched_event
 from .services import send_message_async
 from .validation import MAX_WATCHED_USERS, check_id, check_id_list
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
+
 # Typing frames forwarded per conversation per socket at most this often.
 TYPING_INTERVAL_SECONDS = 1.0
 # channels-redis forgets a group member after a day (group_expiry): groups

@@ -74,10 +74,6 @@ class MessageRecord(models.Model):
     def __str__(self) -> str:
         return f"message {self.msg_id} from {self.sender_id} to {self.recipient_id}"
 
-    @property
-    def is_recalled(self) -> bool:
-        return self.record_status == MessageStatus.RECALLED
-
 
 class SensitiveWord(models.Model):
     """A word the content filter acts on; moderators manage them in the admin."""

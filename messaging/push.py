@@ -26,7 +26,9 @@ EVENT_TYPE = "chat.event"
 # A frame about a user some sockets watch -> ChatConsumer.chat_watched.
 WATCHED_EVENT_TYPE = "chat.watched"
 # Tells every socket of a user to close (the user was deactivated).
-CLOSE_EVENT = {"type": "chat.close", "code": 4401}
+# PROTOCOL.md: a socket that fails authentication is closed with this code.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_EVENT = {"type": "chat.close", "code": CLOSE_UNAUTHENTICATED}
 
 
 PUSH_TIMEOUT_SECONDS = 10

@@ -36,7 +36,3 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
-
-    @property
-    def display_name(self) -> str:
-        return self.nickname or self.username

@@ -9,9 +9,9 @@ from rest_framework import serializers
 
 from chat_project.schema import MAX_ID, ErrorSerializer  # noqa: F401  (ErrorSerializer: imported from here by views)
 
-from .services import NICKNAME_MAX, USERNAME_MAX
+from .services import NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
 
-PASSWORD_MIN, PASSWORD_MAX = 8, 128
+PASSWORD_MIN = 8
 AVATAR_URL_MAX = 500
 
 

@@ -13,10 +13,11 @@ from chat_project.redis_client import get_redis
 from chat_project.text import has_unpaired_surrogate
 from chat_project.timefmt import iso_utc
 
-from . import store
+from . import avatars, store
 from .models import User
 
 SEARCH_LIMIT = 20
+PASSWORD_MAX = 128
 USERNAME_MAX = 150
 NICKNAME_MAX = 64
 
@@ -132,7 +133,7 @@ def register_user(username: object, password: object, nickname: object) -> tuple
     username = _clean_text("username", username, USERNAME_MAX, required=True)
     if username != username.strip() or not all(ch.isalnum() or ch in "@.+-_" for ch in username):
         raise InvalidInput.field("username", "Letters, digits and @ . + - _ only.")
-    password = _clean_text("password", password, 128, required=True)
+    password = _clean_text("password", password, PASSWORD_MAX, required=True)
     nickname = _clean_text("nickname", nickname, NICKNAME_MAX, required=False).strip()
     candidate = User(username=username, nickname=nickname)
     try:
@@ -160,13 +161,44 @@ def update_profile(user: User, changes: dict) -> dict:
     if "nickname" in changes:
         user.nickname = _clean_text("nickname", changes["nickname"], NICKNAME_MAX, required=False).strip()
         update_fields.append("nickname")
+    previous_avatar = user.avatar_url
     if "avatar_url" in changes:
-        user.avatar_url = clean_avatar_url(changes["avatar_url"])
-        update_fields.append("avatar_url")
+        # Sending back one's own uploaded avatar URL (relative, /media/…) keeps it.
+        if not (user.avatar_url and changes["avatar_url"] == user.avatar_url):
+            user.avatar_url = clean_avatar_url(changes["avatar_url"])
+            update_fields.append("avatar_url")
     if update_fields:
         # The post_save signal drops the cached profile once this commits.
         user.save(update_fields=update_fields)
+    if user.avatar_url != previous_avatar:
+        # An uploaded avatar replaced by a URL (or cleared): its file goes.
+        avatars.delete_uploaded(user.pk, previous_avatar)
     return profile_of(user)
+
+
+def upload_avatar(user: User, upload) -> dict:
+    """``POST me/avatar``: store the uploaded image (profiles/avatars.py) as the user's avatar.
+
+    The same path as ``update_profile``: saving ``avatar_url`` drops the cached
+    profile and tells watchers (post_save). The previous uploaded file is deleted
+    once the change commits; the new one is deleted if it does not.
+    """
+    data = avatars.render_avatar(upload)
+    name = avatars.store(user.pk, data)
+    try:
+        with transaction.atomic():
+            # Locked: two uploads at once each delete the file the other replaced, none is left behind.
+            locked = User.objects.select_for_update().get(pk=user.pk)
+            previous = locked.avatar_url
+            locked.avatar_url = avatars.url_of(name)
+            locked.save(update_fields=["avatar_url"])
+            transaction.on_commit(lambda: avatars.delete_uploaded(user.pk, previous))
+    except BaseException:
+        avatars.discard(name)
+        raise
+    user.avatar_url = locked.avatar_url
+    user.remember_watched_fields()
+    return profile_of(locked)
 
 
 def clean_avatar_url(value: object) -> str:
