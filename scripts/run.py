@@ -125,7 +125,7 @@ def main() -> int:
         "BIND": args.bind,
         "PORT": str(args.port),
         "CHAT_WEB_PROCESSES": str(web_processes()),
-        "CHAT_REALTIME_CONCURRENCY": os.environ.get("CHAT_REALTIME_CONCURRENCY", "2"),
+        "CHAT_REALTIME_CONCURRENCY": os.environ.get("CHAT_REALTIME_CONCURRENCY", "4"),
         "CHAT_BEAT_SCHEDULE": os.environ.get("CHAT_BEAT_SCHEDULE", str(ROOT / ".venv" / "celerybeat-schedule")),
         "CHAT_RUN_DIR": run_dir,
         "PYTHONUNBUFFERED": "1",
