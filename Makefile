@@ -30,11 +30,13 @@ format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The fast layer first (no database, no Redis), then everything else.
 # pytest exits 5 when it collected no tests: that fails too.
 test:
 	@bash scripts/bootstrap.sh test
 	$(LINT)
-	$(BIN)/pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+	$(BIN)/pytest -m unit -q
+	$(BIN)/pytest -m "not unit" || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
 # docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.
 bench: setup

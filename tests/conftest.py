@@ -38,10 +38,11 @@ def clear_redis(urls: list[str] | None = None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_redis():
-    """Every test starts with none of this run's keys in Redis."""
-    clear_redis()
-    forget_cached_words()
+def clean_redis(request):
+    """Every test starts with none of this run's keys in Redis (the ``unit`` layer uses no Redis)."""
+    if request.node.get_closest_marker("unit") is None:
+        clear_redis()
+        forget_cached_words()
     yield
 
 

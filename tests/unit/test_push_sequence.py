@@ -1,6 +1,10 @@
 """The per-user numbering of fan-out events that lets a socket notice a dropped push (no services needed)."""
 
+import pytest
+
 from messaging.push import PushSequence
+
+pytestmark = pytest.mark.unit
 
 
 def test_events_in_order_or_out_of_order_are_no_gap():
