@@ -127,3 +127,16 @@ def cap_daphne_request_bodies(cap: int) -> None:
 
     WebRequest._chat_original_handle_content_chunk = original
     WebRequest.handleContentChunk = handleContentChunk
+
+    # Twisted would also parse every multipart/form-data (and form) body into
+    # request.args, which daphne never reads: a second copy of an upload in
+    # memory, and a malformed body answered with an empty 400 before the
+    # application sees it. Django parses the body itself (POST me/avatar).
+    original_init = getattr(WebRequest, "_chat_original_init", WebRequest.__init__)
+
+    def __init__(self, *args, **kwargs) -> None:
+        original_init(self, *args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+    WebRequest._chat_original_init = original_init
+    WebRequest.__init__ = __init__

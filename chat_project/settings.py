@@ -158,6 +158,25 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# --- Media: uploaded avatars (profiles/avatars.py; README.md documents each) --
+# Files go through Django's storage API: STORAGES["avatars"] when an operator
+# adds one (any storage backend), else the default storage, the local
+# MEDIA_ROOT. With CHAT_SERVE_STATIC daphne serves MEDIA_URL/avatars/… itself
+# (development); in production the reverse proxy serves MEDIA_ROOT at MEDIA_URL.
+MEDIA_ROOT = Path(env_str("CHAT_MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = env_str("CHAT_MEDIA_URL", "/media/").rstrip("/") + "/"
+# Largest avatar file accepted, and largest image (width x height, read from
+# its header before any pixel is decoded: decompression bombs).
+CHAT_AVATAR_MAX_BYTES = env_int("CHAT_AVATAR_MAX_BYTES", 2 * 1024 * 1024)
+CHAT_AVATAR_MAX_PIXELS = env_int("CHAT_AVATAR_MAX_PIXELS", 20_000_000)
+# Stored avatars fit in this square (pixels).
+CHAT_AVATAR_SIZE = env_int("CHAT_AVATAR_SIZE", 256)
+CHAT_AVATAR_RATE = parse_rate("CHAT_AVATAR_RATE", env_str("CHAT_AVATAR_RATE", "10/h"))
+# The upload's body may hold the file plus its multipart framing.
+CHAT_MAX_BODY_BYTES_BY_PATH["/api/v1/me/avatar"] = max(CHAT_MAX_BODY_BYTES, CHAT_AVATAR_MAX_BYTES + 64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max([CHAT_MAX_BODY_BYTES, *CHAT_MAX_BODY_BYTES_BY_PATH.values()])
+# --- end of media -------------------------------------------------------------
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"

@@ -12,7 +12,8 @@ from messaging.views import (
     SendMessageView,
     SyncView,
 )
-from profiles.views import MeView, RegisterView, TokenView, UserSearchView, UserView
+from profiles.avatars import media_urlpatterns
+from profiles.views import AvatarView, MeView, RegisterView, TokenView, UserSearchView, UserView
 from unread.views import MarkReadView, UnreadView
 
 from . import api_errors, pages, web
@@ -35,6 +36,7 @@ api_v1 = [
     re_path(r"^auth/register/?$", RegisterView.as_view()),
     re_path(r"^auth/token/?$", TokenView.as_view()),
     re_path(r"^me/?$", MeView.as_view()),
+    re_path(r"^me/avatar/?$", AvatarView.as_view()),
     re_path(r"^users/?$", UserSearchView.as_view()),
     re_path(r"^users/(?P<user_id>[0-9]+)/?$", UserView.as_view()),
     re_path(r"^conversations/?$", ConversationListView.as_view()),
@@ -60,6 +62,8 @@ urlpatterns = [
         name="schema",
     ),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Uploaded avatars under MEDIA_URL, in development only (CHAT_SERVE_STATIC; profiles/avatars.py).
+    *media_urlpatterns(),
     # Anything else under /api/ is a JSON not_found, never an HTML page.
     re_path(r"^api/", api_errors.api_not_found),
     # The browser UI (chat_project/web.py): session log-in, then the chat page.

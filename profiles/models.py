@@ -6,7 +6,9 @@ class User(AbstractUser):
     """A person using the chat. The profile (nickname, avatar) lives on the user row."""
 
     nickname = models.CharField(max_length=64, blank=True, db_index=True)
-    avatar_url = models.URLField(max_length=500, blank=True, default="")
+    # An http(s) URL, or the /media/ path of an uploaded avatar (a URLField
+    # would make the admin refuse the latter); the API checks both.
+    avatar_url = models.CharField(max_length=500, blank=True, default="")
     # When the user's last socket closed (PROTOCOL.md 1.1 Profile.last_seen);
     # null if they never connected. Written by the presence code with
     # ``update()``, so it sends no post_save.

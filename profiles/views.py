@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from django.core.exceptions import SuspiciousOperation
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRequest, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +17,7 @@ from chat_project.text import has_unpaired_surrogate
 
 from . import services
 from .serializers import (
+    ErrorSerializer,
     LoginSerializer,
     ProfileListSerializer,
     ProfileSerializer,
@@ -175,3 +179,100 @@ class UserSearchView(APIView):
     )
     def get(self, request):
         return Response({"results": services.search_users(request.query_params.get("q", ""))})
+
+
+# --- Avatar upload (profiles/avatars.py) ---------------------------------------
+
+
+class AvatarUploadSerializer(serializers.Serializer):
+    avatar = serializers.FileField(
+        help_text="The image: PNG, JPEG, GIF or WebP (checked from its content, not its name or content type), "
+        "at most `CHAT_AVATAR_MAX_BYTES` (2 MiB) and 20 megapixels."
+    )
+
+    class Meta:
+        ref_name = "AvatarUpload"
+
+
+def _avatar_error(status: int, code: str, description: str, detail: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        ErrorSerializer,
+        description=f"{code}: {description}",
+        examples=[
+            OpenApiExample(code, value={"code": code, "detail": detail}, status_codes=[status], response_only=True)
+        ],
+    )
+
+
+def _avatar_answers() -> dict:
+    result = answers(
+        {
+            200: ok(
+                ProfileSerializer,
+                "The updated Profile; `avatar_url` is the stored image's URL.",
+                {**PROFILE_EXAMPLE, "avatar_url": "/media/avatars/7/q3Jx0bW2tE1mZk9RfA8cLpVn.png"},
+            )
+        },
+        body=True,
+        invalid="no `avatar` file, a file that is not a PNG, JPEG, GIF or WebP image (whatever its name or "
+        "content type says), a damaged image, or one over 20 megapixels.",
+        invalid_errors={"avatar": ["Not a PNG, JPEG, GIF or WebP image."]},
+        rate_limited="Too many avatar uploads by this user.",
+    )
+    result[413] = _avatar_error(
+        413,
+        "payload_too_large",
+        "the file is over `CHAT_AVATAR_MAX_BYTES` (2 MiB), or the whole body over that plus 64 KiB.",
+        "The avatar is larger than 2097152 bytes.",
+    )
+    result[415] = _avatar_error(
+        415,
+        "unsupported_media_type",
+        "the body is not `Content-Type: multipart/form-data`.",
+        'Unsupported media type "application/json" in request.',
+    )
+    return result
+
+
+class AvatarView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="me_avatar_upload",
+        summary="Upload my avatar",
+        description="Stores an image as the requesting user's avatar and answers the updated Profile, as "
+        "`PATCH me` does (watchers of the user get a `profile` frame). Send `multipart/form-data` with one "
+        "file field `avatar`: a PNG, JPEG, GIF or WebP image (the server checks the content itself), at most "
+        "`CHAT_AVATAR_MAX_BYTES` (2 MiB) and 20 megapixels. The server keeps the first frame of an animation, "
+        "drops every piece of metadata (EXIF, location, ICC profile, comments), shrinks the image to fit "
+        "256x256 and stores it as PNG; `avatar_url` becomes that file's URL (under `/media/avatars/`, relative "
+        "to this server unless `CHAT_MEDIA_URL` names another host). The previous uploaded avatar is deleted. "
+        "Rate limited per user (`CHAT_AVATAR_RATE`, default 10 an hour).",
+        request={
+            "multipart/form-data": OpenApiRequest(
+                AvatarUploadSerializer,
+                encoding={"avatar": {"contentType": "image/png, image/jpeg, image/gif, image/webp"}},
+            )
+        },
+        parameters=[RETRY_AFTER],
+        responses=_avatar_answers(),
+        examples=[
+            OpenApiExample(
+                "a PNG file",
+                value={"avatar": "(the bytes of alice.png)"},
+                request_only=True,
+                media_type="multipart/form-data",
+            )
+        ],
+    )
+    def post(self, request):
+        check_rate("avatar", f"u{request.user.pk}", settings.CHAT_AVATAR_RATE)
+        try:
+            files = request.FILES.getlist("avatar")
+        except SuspiciousOperation:  # too many parts or fields: Django's multipart limits
+            raise InvalidInput.field("avatar", "Malformed multipart body.") from None
+        if not files:
+            raise InvalidInput.field("avatar", "Send the image as the file field `avatar` (multipart/form-data).")
+        if len(files) > 1:
+            raise InvalidInput.field("avatar", "Send one file.")
+        return Response(services.upload_avatar(request.user, files[0]))

@@ -113,7 +113,8 @@ def test_every_operation_has_a_summary_a_description_and_examples(schema):
         for response in success:
             assert response["content"]["application/json"].get("examples"), where
         if "requestBody" in operation:
-            assert operation["requestBody"]["content"]["application/json"].get("examples"), where
+            for media_type, content in operation["requestBody"]["content"].items():
+                assert content.get("examples"), (where, media_type)
 
 
 def test_ids_and_cursors_are_integers_below_2_53(schema):
