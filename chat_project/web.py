@@ -9,22 +9,26 @@ from functools import wraps
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login, password_validation
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.backends import AllowAllUsersModelBackend
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
-from profiles.services import NICKNAME_MAX, USERNAME_MAX, register_user
+from messaging.validation import MAX_CONTENT_CODE_POINTS
+from profiles.services import NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX, register_user
 
 from .client_ip import client_ip
 from .errors import InvalidInput, RateLimited
 from .ratelimit import check_rate
 
 # Longest message the composer accepts (PROTOCOL.md: 1..4000 code points).
-MAX_MESSAGE_LENGTH = 4000
+MAX_MESSAGE_LENGTH = MAX_CONTENT_CODE_POINTS
 
 
 def _content_security_policy(request: HttpRequest) -> str:
@@ -67,9 +71,31 @@ def chat(request: HttpRequest) -> HttpResponse:
     return render(request, "chat.html", {"chat_config": config})
 
 
+class LoginForm(AuthenticationForm):
+    """Django's log-in form that tells a deactivated user so (given the right password).
+
+    ModelBackend refuses inactive users, so their correct credentials would
+    read "wrong username or password". Only when that happens is the same
+    check made again with AllowAllUsersModelBackend's semantics, purely to
+    choose the message: the user is never logged in.
+    """
+
+    error_messages = {**AuthenticationForm.error_messages, "inactive": "This account is deactivated."}
+
+    def get_invalid_login_error(self) -> ValidationError:
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username and password:
+            user = AllowAllUsersModelBackend().authenticate(self.request, username=username, password=password)
+            if user is not None and not user.is_active:
+                return ValidationError(self.error_messages["inactive"], code="inactive")
+        return super().get_invalid_login_error()
+
+
 class LoginPage(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+    form_class = LoginForm
 
     def post(self, request, *args, **kwargs):
         # The same per-address limit as auth/token (CHAT_LOGIN_RATE).
@@ -102,18 +128,32 @@ class SignupForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "nickname"}),
     )
     password = forms.CharField(
-        strip=False, max_length=128, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+        strip=False, max_length=PASSWORD_MAX, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
     password_again = forms.CharField(
         label="Password again",
         strip=False,
-        max_length=128,
+        max_length=PASSWORD_MAX,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
     def clean(self):
+        """Every problem at once: a taken username together with the password's, not one per attempt."""
         data = super().clean()
-        if data.get("password") and data.get("password_again") and data["password"] != data["password_again"]:
+        username = data.get("username", "")
+        if username and not all(ch.isalnum() or ch in "@.+-_" for ch in username):
+            self.add_error("username", "Letters, digits and @ . + - _ only.")
+        elif username and get_user_model().objects.filter(username__iexact=username).exists():
+            self.add_error("username", "This username is taken.")
+        password = data.get("password")
+        if password:
+            candidate = get_user_model()(username=username, nickname=data.get("nickname", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    self.add_error("password", message)
+        if password and data.get("password_again") and password != data["password_again"]:
             self.add_error("password_again", "The two passwords differ.")
         return data
 

@@ -2,12 +2,14 @@
 
 Alice and Bob log in through /login/ and use the page exactly as people do:
 search, send, live conversation list with unread badge, read receipt,
-typing indicator, recall, and HTML in a message staying text.
+typing indicator, recall (with its confirmation), and HTML in a message
+staying text. The helpers here serve tests/test_browser_*.py too.
 """
 
 import shutil
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from selenium import webdriver
@@ -23,6 +25,8 @@ from .conftest import PASSWORD
 
 pytestmark = pytest.mark.e2e
 
+# Screenshots of the main screens (gitignored), kept after the run.
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 HEADLESS_FLAGS = [
@@ -38,28 +42,33 @@ HEADLESS_FLAGS = [
 ]
 
 
-@pytest.fixture
-def browser():
-    """Start headless Chromium browsers (Debian's chromium + chromium-driver); quit them afterwards."""
+def start_chromium(started: list[tuple[WebDriver, str]]) -> WebDriver:
+    """A headless Chromium (Debian's chromium + chromium-driver) with its own profile directory."""
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.fail("needs Debian's chromium and chromium-driver packages (.ci/run installs them)")
-    started: list[tuple[WebDriver, str]] = []
+    profile = tempfile.mkdtemp(prefix="chat-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*HEADLESS_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    started.append((driver, profile))
+    return driver
 
-    def start() -> WebDriver:
-        profile = tempfile.mkdtemp(prefix="chat-chromium-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in [*HEADLESS_FLAGS, f"--user-data-dir={profile}"]:
-            options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        started.append((driver, profile))
-        return driver
 
-    yield start
+def quit_all(started: list[tuple[WebDriver, str]]) -> None:
     for driver, profile in started:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser():
+    """Start headless Chromium browsers; quit them afterwards."""
+    started: list[tuple[WebDriver, str]] = []
+    yield lambda: start_chromium(started)
+    quit_all(started)
 
 
 def wait(driver: WebDriver, condition: Callable[[WebDriver], object], timeout: float = 15):
@@ -101,7 +110,36 @@ def send(driver: WebDriver, text: str) -> None:
 
 
 def severe_console_entries(driver: WebDriver) -> list[dict]:
-    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    """Console errors, less the contract's own "no conversation with this user yet" (404 from conversations/with)."""
+    return [
+        entry
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE"
+        and not ("/api/v1/conversations/with/" in entry["message"] and "404" in entry["message"])
+    ]
+
+
+def badge(driver: WebDriver, conversation: str) -> str | None:
+    """The unread count shown on a conversation (the badge's digits; it also carries "N unread messages")."""
+    found = driver.find_elements(By.CSS_SELECTOR, conversation + " .badge")
+    return found[0].get_attribute("data-count") if found else None
+
+
+def recall_button(driver: WebDriver, msg_node):
+    ActionChains(driver).move_to_element(msg_node.find_element(By.CSS_SELECTOR, ".bubble")).perform()
+    return msg_node.find_element(By.CSS_SELECTOR, ".recall")
+
+
+def recall(driver: WebDriver, msg_node) -> None:
+    """Recall through the UI: the recall button, then "Recall" in the confirmation dialog."""
+    recall_button(driver, msg_node).click()
+    wait(driver, lambda d: css(d, "#confirm-dialog").get_attribute("open") is not None)
+    click(driver, "#confirm-ok")
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
 def test_two_people_chat_in_the_browser(daphne, celery_worker, alice, bob, browser):
@@ -122,15 +160,18 @@ def test_two_people_chat_in_the_browser(daphne, celery_worker, alice, bob, brows
 
     # Bob's conversation list shows it live, with an unread badge; he opens it.
     conversation = '#conversations .conv[data-peer="alice"]'
-    wait(bob_page, lambda d: css(d, conversation + " .badge").text == "1")
+    wait(bob_page, lambda d: badge(d, conversation) == "1")
+    assert css(bob_page, conversation + " .badge .sr-only").get_attribute("textContent") == "1 unread message"
     assert css(bob_page, conversation + " .item-preview").text == hello
     assert css(bob_page, conversation + " .item-name").text == "Alice"
     click(bob_page, conversation)
     wait(bob_page, lambda d: texts(d, ".msg.in .msg-text") == [hello])
-    wait(bob_page, lambda d: not d.find_elements(By.CSS_SELECTOR, conversation + " .badge"))
+    wait(bob_page, lambda d: badge(d, conversation) is None)
+    assert css(bob_page, conversation).get_attribute("aria-current") == "page"
 
-    # Alice sees the read receipt under her message.
+    # Alice sees the read receipt under her message, and ✓✓ in it.
     wait(alice_page, lambda d: texts(d, ".msg.out .receipt") == ["Read"])
+    assert css(alice_page, ".msg.out .tick").get_attribute("title") == "Read"
 
     # Bob types: Alice sees it; Bob answers.
     css(bob_page, "#input").send_keys("Sure")
@@ -149,18 +190,16 @@ def test_two_people_chat_in_the_browser(daphne, celery_worker, alice, bob, brows
     assert "&lt;script&gt;" in last.get_attribute("innerHTML")
     wait(bob_page, lambda d: css(d, conversation + " .item-preview").text == script)
 
-    # Alice recalls it; both pages show "message recalled".
+    # Alice recalls it (and confirms); both pages say who recalled it.
     mine = alice_page.find_elements(By.CSS_SELECTOR, '.msg.out[data-state="sent"]')[-1]
     msg_id = mine.get_attribute("data-msg-id")
-    ActionChains(alice_page).move_to_element(mine.find_element(By.CSS_SELECTOR, ".bubble")).perform()
-    mine.find_element(By.CSS_SELECTOR, ".recall").click()
+    recall(alice_page, mine)
     recalled = f'.msg[data-msg-id="{msg_id}"][data-state="recalled"]'
-    wait(alice_page, lambda d: "recalled" in css(d, recalled).text.lower())
-    wait(bob_page, lambda d: css(d, recalled + " .msg-text").text == "Message recalled")
-    wait(bob_page, lambda d: css(d, conversation + " .item-preview").text == "Message recalled")
+    wait(alice_page, lambda d: css(d, recalled + " .msg-text").text == "You recalled this message")
+    wait(bob_page, lambda d: css(d, recalled + " .msg-text").text == "Alice recalled a message")
+    wait(bob_page, lambda d: css(d, conversation + " .item-preview").text == "Alice recalled a message")
 
-    alice_page.save_screenshot("/tmp/chat-alice.png")
-    bob_page.save_screenshot("/tmp/chat-bob.png")
+    screenshot(alice_page, "chat-list-and-open-chat")
     # No failed resource (static files, API calls), CSP violation or script error on either page.
     assert severe_console_entries(alice_page) == []
     assert severe_console_entries(bob_page) == []

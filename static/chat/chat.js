@@ -19,8 +19,12 @@
   const TYPING_SHOW_MS = 4000;
   const PING_EVERY_MS = 25000;
   const PONG_TIMEOUT_MS = 10000;
-  const REFRESH_EVERY_MS = 30000;
   const GROUP_GAP_MS = 5 * 60 * 1000;
+  const WATCH_MAX = 100; // the watch frame takes at most 100 user ids
+  const READ_SEND_GAP_MS = 400; // read frames count against the frame rate: coalesce bursts
+  const AVATAR_PREVIEW_MS = 450; // no image request per keystroke in the profile dialog
+  // Errors worth retrying: the same request can succeed later. Never validation_error, not_found, forbidden.
+  const RETRYABLE = new Set(['network_error', 'unavailable', 'rate_limited']);
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -29,6 +33,9 @@
     meAvatar: $('me-avatar'),
     meName: $('me-name'),
     connStatus: $('conn-status'),
+    notifyToggle: $('notify-toggle'),
+    soundToggle: $('sound-toggle'),
+    sessionEnded: $('session-ended'),
     search: $('search'),
     searchResults: $('search-results'),
     conversations: $('conversations'),
@@ -45,8 +52,12 @@
     loadOlder: $('load-older'),
     historyStart: $('history-start'),
     messageList: $('message-list'),
+    jumpNew: $('jump-new'),
+    peerDeactivated: $('peer-deactivated'),
     composer: $('composer'),
     input: $('input'),
+    sendButton: $('send'),
+    confirmDialog: $('confirm-dialog'),
     toasts: $('toasts'),
     dialog: $('profile-dialog'),
     profileForm: $('profile-form'),
@@ -55,6 +66,7 @@
     profileUsername: $('profile-username'),
     profileNickname: $('profile-nickname'),
     profileAvatarUrl: $('profile-avatar-url'),
+    avatarFile: $('avatar-file'),
     profileError: $('profile-error'),
     profileCancel: $('profile-cancel'),
     profileSave: $('profile-save'),
@@ -70,8 +82,13 @@
     msgs: new Map(), // conversation_id -> Map(msg_id -> Message)
     history: new Map(), // conversation_id -> {loaded, hasMore, before, loading, loadingOlder}
     pending: new Map(), // client_msg_id -> {client_msg_id, to, content, createdAt, state, error}
-    peerRead: new Map(), // conversation_id -> newest msg_id the peer has read
+    peerRead: new Map(), // conversation_id -> newest msg_id the peer has read (peer_read_up_to, read frames)
     readSent: new Map(), // conversation_id -> newest up_to we reported
+    seen: new Map(), // conversation_id -> newest received msg_id that was on screen in a visible tab
+    lastReadFrame: 0,
+    readTimer: null,
+    watchSig: null, // the user ids last sent in a watch frame (null: send again)
+    signedOut: false,
     typingUntil: new Map(), // conversation_id -> time the peer's typing indicator expires
     earlyUnread: new Map(), // unread counts for conversations not fetched yet
     convFetches: new Map(), // conversation_id -> in-flight fetch
@@ -126,6 +143,11 @@
     return svg;
   }
 
+  /** Text ending in exactly one sentence mark: "with Dave D." stays "with Dave D.", never "D..". */
+  function sentence(text) {
+    return /[.!?…]$/.test(text) ? text : text + '.';
+  }
+
   /** The URL if it is an absolute http(s) URL, else null. */
   function safeHttpUrl(value) {
     if (typeof value !== 'string' || !value) return null;
@@ -135,6 +157,16 @@
     } catch {
       return null;
     }
+  }
+
+  /** An avatar address worth loading: an http(s) URL with a plausible host, or a /media/ path here. */
+  function safeAvatarUrl(value) {
+    if (typeof value !== 'string' || !value) return null;
+    if (value.startsWith('/media/') && !value.startsWith('/media//')) return new URL(value, window.location.origin).href;
+    const href = safeHttpUrl(value);
+    if (!href) return null;
+    const host = new URL(href).hostname;
+    return host === 'localhost' || host.includes('.') || host.startsWith('[') ? href : null;
   }
 
   function uuid() {
@@ -172,7 +204,7 @@
       box.classList.remove('has-img');
       box.replaceChildren(h('span', { class: 'initials' }, initials(p)));
     };
-    const url = safeHttpUrl(p && p.avatar_url);
+    const url = safeAvatarUrl(p && p.avatar_url);
     if (url) {
       const img = h('img', { alt: '', src: url, referrerpolicy: 'no-referrer', decoding: 'async' });
       img.addEventListener('error', fallback, { once: true });
@@ -189,8 +221,28 @@
     return box;
   }
 
+  const isOnline = (p) => Boolean(p && p.online && p.is_active !== false);
+
   function avatarWithDot(p) {
-    return h('span', { class: 'avatar-wrap' }, avatar(p), p && p.online ? h('span', { class: 'online-dot', title: 'Online' }) : null);
+    return h(
+      'span',
+      { class: 'avatar-wrap' + (p && p.is_active === false ? ' inactive' : '') },
+      avatar(p),
+      isOnline(p) ? h('span', { class: 'online-dot', title: 'Online' }, h('span', { class: 'sr-only' }, 'online')) : null,
+    );
+  }
+
+  /** "Last seen 5 min ago" from a Profile's last_seen (null: never connected, or unknown). */
+  function lastSeenText(iso) {
+    const date = iso ? new Date(iso) : null;
+    if (!date || Number.isNaN(date.getTime())) return 'Offline';
+    const minutes = Math.floor((Date.now() - date.getTime()) / 60000);
+    if (minutes < 1) return 'Last seen just now';
+    if (minutes < 60) return `Last seen ${minutes} min ago`;
+    const days = Math.round((startOfDay(new Date()) - startOfDay(date)) / 86400000);
+    if (days === 0) return `Last seen today at ${timeFormat.format(date)}`;
+    if (days === 1) return `Last seen yesterday at ${timeFormat.format(date)}`;
+    return `Last seen ${shortDateFormat.format(date)}`;
   }
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
@@ -239,16 +291,51 @@
 
   // ---------------------------------------------------------------- toasts --
 
-  function toast(text, kind = 'error', ms = 7000) {
-    const node = h(
-      'div',
-      { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status' },
-      h('span', { class: 'toast-text' }, text),
-      h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', onclick: () => node.remove() }, '×'),
-    );
-    ui.toasts.append(node);
-    while (ui.toasts.children.length > 4) ui.toasts.firstElementChild.remove();
-    setTimeout(() => node.remove(), ms);
+  // One toast at a time in one aria-live region: a repeated message counts up ("×3") instead of stacking.
+  const current = { node: null, key: '', count: 0, timer: null, retry: null };
+
+  function dismissToast() {
+    clearTimeout(current.timer);
+    if (current.node) current.node.remove();
+    current.node = null;
+    current.key = '';
+    current.retry = null;
+  }
+
+  /** Show ``text``; ``retry`` (a function) adds a Retry button: only for what can succeed later. */
+  function toast(text, kind = 'error', ms = 7000, retry = null) {
+    const key = `${kind}|${text}`;
+    clearTimeout(current.timer);
+    if (current.node && current.node.isConnected && current.key === key) {
+      current.count += 1;
+      const counter = current.node.querySelector('.toast-count');
+      counter.textContent = `×${current.count}`;
+      counter.hidden = false;
+    } else {
+      current.count = 1;
+      current.key = key;
+      current.node = h(
+        'div',
+        { class: `toast toast-${kind}`, dataset: { kind } },
+        h('span', { class: 'toast-text' }, text),
+        h('span', { class: 'toast-count', hidden: true }),
+        h('button', {
+          type: 'button',
+          class: 'toast-retry',
+          hidden: true,
+          onclick: () => {
+            const again = current.retry;
+            dismissToast();
+            if (again) again();
+          },
+        }, 'Retry'),
+        h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', onclick: dismissToast }, h('span', { 'aria-hidden': 'true' }, '×')),
+      );
+      ui.toasts.replaceChildren(current.node);
+    }
+    current.retry = retry;
+    current.node.querySelector('.toast-retry').hidden = !retry;
+    current.timer = setTimeout(dismissToast, retry ? Math.max(ms, 12000) : ms);
   }
 
   /** One line from a REST error body or an error frame ({code, detail, errors?}). */
@@ -266,9 +353,11 @@
     return text;
   }
 
-  function showError(err) {
+  /** Toast an error; a Retry button only when ``retry`` is given and the error can clear up by itself. */
+  function showError(err, retry = null) {
     console.warn(err);
-    toast(errorText(err || {}), 'error');
+    const e = err || {};
+    toast(errorText(e), 'error', 7000, retry && RETRYABLE.has(e.code) ? retry : null);
   }
 
   // ------------------------------------------------------------------ REST --
@@ -305,14 +394,25 @@
       data = null;
     }
     if (!response.ok) {
-      if (response.status === 401) goToLogin();
+      if (response.status === 401) endSession();
       throw new ApiError(response.status, data);
     }
     return data;
   }
 
-  function goToLogin() {
-    window.location.assign('/login/?next=' + encodeURIComponent('/' + window.location.hash));
+  /** Signed out (4401 on the socket, 401 from REST): say so and offer to log in again; no more retries. */
+  function endSession() {
+    if (S.signedOut) return;
+    S.signedOut = true;
+    clearTimeout(S.reconnectTimer);
+    S.reconnectTimer = null;
+    const link = ui.sessionEnded.querySelector('a');
+    link.href = '/login/?next=' + encodeURIComponent('/' + window.location.hash);
+    ui.sessionEnded.hidden = false;
+    dismissToast();
+    setConn('closed', 'Signed out');
+    scheduleRender();
+    link.focus();
   }
 
   // ----------------------------------------------------------------- store --
@@ -347,6 +447,7 @@
     }
     S.convs.set(cid, merged);
     S.byPeer.set(merged.peer.user_id, cid);
+    if (typeof c.peer_read_up_to === 'number') setPeerRead(cid, c.peer_read_up_to);
     if (S.active && S.active.peer.user_id === merged.peer.user_id) {
       S.active.peer = merged.peer;
       if (S.active.cid === null) adoptConversation(cid);
@@ -392,14 +493,24 @@
     scheduleRender();
   }
 
-  function applyRecall(cid, msgId) {
+  function applyRecall(cid, msgId, recalledBy) {
+    const by = recalledBy === 'moderator' ? 'moderator' : 'sender';
     const map = S.msgs.get(cid);
     const m = map && map.get(msgId);
-    if (m) map.set(msgId, { ...m, status: 'recalled', content: '' });
+    if (m) map.set(msgId, { ...m, status: 'recalled', content: '', recalled_by: m.recalled_by || by });
     const conv = S.convs.get(cid);
     if (conv && conv.last_message && conv.last_message.msg_id === msgId) {
-      conv.last_message = { ...conv.last_message, status: 'recalled', content: '' };
+      conv.last_message = { ...conv.last_message, status: 'recalled', content: '', recalled_by: conv.last_message.recalled_by || by };
     }
+    scheduleRender();
+  }
+
+  /** A live presence or profile change for a user: every copy of their Profile follows. */
+  function updatePeer(userId, patch) {
+    for (const conv of S.convs.values()) {
+      if (conv.peer.user_id === userId) conv.peer = { ...conv.peer, ...patch };
+    }
+    if (S.active && S.active.peer.user_id === userId) S.active.peer = { ...S.active.peer, ...patch };
     scheduleRender();
   }
 
@@ -420,30 +531,12 @@
     return max;
   }
 
-  // The peer's read position survives a reload (the contract only pushes it live).
-  const readKey = (cid) => `chat:${S.me.user_id}:peer-read:${cid}`;
-
-  function peerReadOf(cid) {
-    if (!S.peerRead.has(cid)) {
-      let stored = 0;
-      try {
-        stored = Number(localStorage.getItem(readKey(cid))) || 0;
-      } catch {
-        stored = 0;
-      }
-      S.peerRead.set(cid, stored);
-    }
-    return S.peerRead.get(cid);
-  }
+  // The peer's read position: the Conversation's peer_read_up_to after a reload, then read frames.
+  const peerReadOf = (cid) => S.peerRead.get(cid) || 0;
 
   function setPeerRead(cid, upTo) {
     if (upTo <= peerReadOf(cid)) return;
     S.peerRead.set(cid, upTo);
-    try {
-      localStorage.setItem(readKey(cid), String(upTo));
-    } catch {
-      /* storage may be disabled: the receipt just does not survive a reload */
-    }
     scheduleRender();
   }
 
@@ -476,7 +569,7 @@
         for (const m of page.results) ingest(m);
         scheduleRender();
       })
-      .catch(showError)
+      .catch((err) => showError(err, () => loadNewest(cid, refresh)))
       .finally(() => {
         hist.loading = null;
       });
@@ -497,7 +590,7 @@
       hist.hasMore = page.has_more && page.results.length > 0;
       if (page.results.length) hist.before = page.results[0].msg_id;
     } catch (err) {
-      showError(err);
+      showError(err, loadOlder);
     } finally {
       hist.loadingOlder = false;
       scheduleRender();
@@ -516,10 +609,13 @@
           S.syncAgain = false;
           let more = true;
           for (let round = 0; more && round < 100; round += 1) {
-            const page = await api('GET', `sync?since=${S.cursor}&limit=500`);
+            const since = S.cursor;
+            const page = await api('GET', `sync?since=${since}&limit=500`);
             for (const m of page.results) ingest(m);
             S.cursor = page.next_since;
             more = page.has_more;
+            // A full page beyond the visible point: wait a moment, then ask again from the same cursor.
+            if (more && page.next_since === since) await new Promise((resolve) => setTimeout(resolve, 1000));
           }
         } while (S.syncAgain);
       } finally {
@@ -570,7 +666,7 @@
   function connect() {
     clearTimeout(S.reconnectTimer);
     S.reconnectTimer = null;
-    if (S.ws) return;
+    if (S.ws || S.signedOut) return;
     setConn('connecting', S.connectedOnce ? 'Reconnecting…' : 'Connecting…');
     const url = (window.location.protocol === 'https:' ? 'wss://' : 'ws://') + window.location.host + '/ws/chat/';
     let socket;
@@ -597,8 +693,8 @@
       clearInterval(S.pingTimer);
       clearTimeout(S.pongTimer);
       if (event.code === 4401) {
-        setConn('closed', 'Signed out');
-        goToLogin();
+        // Deactivated, token revoked or logged out elsewhere: reconnecting cannot help.
+        endSession();
         return;
       }
       scheduleReconnect();
@@ -607,7 +703,7 @@
   }
 
   function scheduleReconnect() {
-    if (S.reconnectTimer) return;
+    if (S.reconnectTimer || S.signedOut) return;
     // Exponential back-off with jitter: 1, 2, 4 … 30 s.
     const base = Math.min(30000, 1000 * 2 ** S.attempt);
     const delay = Math.round(base / 2 + (Math.random() * base) / 2);
@@ -627,7 +723,7 @@
   }
 
   function reconnectNow() {
-    if (S.ws) return;
+    if (S.ws || S.signedOut) return;
     S.attempt = 0;
     clearTimeout(S.reconnectTimer);
     S.reconnectTimer = null;
@@ -659,6 +755,7 @@
     S.wsReady = true;
     S.connectedOnce = true;
     S.attempt = 0;
+    S.watchSig = null; // a new socket watches nobody yet: render sends the watch list
     setConn('ready', 'Online');
     startPing();
     // Unacknowledged sends go out again with the same client_msg_id: the server answers a duplicate with the first ack.
@@ -674,9 +771,36 @@
         await loadOffline();
       }
     } catch (err) {
-      showError(err);
+      showError(err, () => catchUp().catch(showError));
     }
     scheduleRender();
+  }
+
+  /** The server may have dropped events for this socket: catch up from the cursor, as after a reconnect. */
+  async function onResync() {
+    try {
+      await catchUp();
+      await loadConversations();
+      await refreshUnreadTotal();
+    } catch (err) {
+      showError(err, onResync);
+    }
+    S.watchSig = null;
+    scheduleRender();
+  }
+
+  /** Send the watch list (the peers in the list, newest first, and the open chat's) when it changed. */
+  function syncWatch(sortedConvs) {
+    if (!S.wsReady) return;
+    const ids = [];
+    if (S.active) ids.push(S.active.peer.user_id);
+    for (const conv of sortedConvs) {
+      if (ids.length >= WATCH_MAX) break;
+      if (!ids.includes(conv.peer.user_id)) ids.push(conv.peer.user_id);
+    }
+    const sig = [...ids].sort((a, b) => a - b).join(',');
+    if (sig === S.watchSig) return;
+    if (wsSend({ type: 'watch', user_ids: ids })) S.watchSig = sig;
   }
 
   function handleFrame(f) {
@@ -688,9 +812,13 @@
         if (f.client_msg_id) S.pending.delete(f.client_msg_id);
         ingest(f.message);
         break;
-      case 'message':
-        ingest(f.message);
+      case 'message': {
+        const m = f.message;
+        const fresh = m && typeof m.msg_id === 'number' && !messagesOf(m.conversation_id).has(m.msg_id);
+        ingest(m);
+        if (fresh && !isMine(m)) alertIncoming(m, f.sender);
         break;
+      }
       case 'unread':
         setUnread(f.conversation_id, f.unread);
         if (typeof f.total === 'number') {
@@ -711,7 +839,25 @@
         }
         break;
       case 'recalled':
-        applyRecall(f.conversation_id, f.msg_id);
+        applyRecall(f.conversation_id, f.msg_id, f.recalled_by);
+        break;
+      case 'presence':
+        if (typeof f.user_id === 'number') {
+          updatePeer(f.user_id, { online: Boolean(f.online), last_seen: f.online ? null : f.last_seen || null });
+        }
+        break;
+      case 'profile':
+        if (f.profile && typeof f.profile.user_id === 'number') {
+          if (S.me && f.profile.user_id === S.me.user_id) {
+            S.me = { ...S.me, ...f.profile };
+            renderMe();
+          } else {
+            updatePeer(f.profile.user_id, f.profile);
+          }
+        }
+        break;
+      case 'resync':
+        onResync();
         break;
       case 'pong':
         clearTimeout(S.pongTimer);
@@ -729,8 +875,10 @@
     if (p) {
       p.state = 'failed';
       p.error = errorText(f);
+      p.code = f.code;
       scheduleRender();
     }
+    // A failed send shows Retry beside the message itself; the toast only tells.
     toast(errorText(f), 'error');
   }
 
@@ -739,11 +887,14 @@
   function transmit(p) {
     p.state = 'sending';
     p.error = null;
+    p.code = null;
     wsSend({ type: 'send', to: p.to, content: p.content, client_msg_id: p.client_msg_id });
   }
 
+  const canWrite = () => Boolean(S.active && !S.signedOut && S.active.peer.is_active !== false);
+
   function sendFromComposer() {
-    if (!S.active) return;
+    if (!canWrite()) return;
     const content = ui.input.value;
     if (!content.trim()) return;
     if (codePoints(content) > MAX_LENGTH) {
@@ -760,12 +911,32 @@
     scheduleRender();
   }
 
-  async function recall(m) {
+  /** The confirm dialog: resolves true for "Recall"; Esc or Cancel resolve false. Focus goes back to ``opener``. */
+  function confirmRecall(opener) {
+    const dialog = ui.confirmDialog;
+    return new Promise((resolve) => {
+      dialog.returnValue = '';
+      dialog.addEventListener(
+        'close',
+        () => {
+          const target = opener && opener.isConnected ? opener : ui.input;
+          target.focus();
+          resolve(dialog.returnValue === 'recall');
+        },
+        { once: true },
+      );
+      dialog.showModal();
+      $('confirm-cancel').focus();
+    });
+  }
+
+  async function recall(m, opener) {
+    if (!(await confirmRecall(opener))) return;
     try {
       await api('DELETE', `messages/${m.msg_id}`);
-      applyRecall(m.conversation_id, m.msg_id);
+      applyRecall(m.conversation_id, m.msg_id, 'sender');
     } catch (err) {
-      showError(err);
+      showError(err, () => recall(m, opener));
     }
   }
 
@@ -786,20 +957,94 @@
     input.style.overflowY = wanted > 160 ? 'auto' : 'hidden';
   }
 
-  /** Report reading while the open conversation is visible (WS read frame). */
+  // ---- read means seen: a received message counts as read once it was on screen in a visible tab.
+
+  const onScreen = new Map(); // msg_id -> node of a received message at least half in view
+  const seenObserver = 'IntersectionObserver' in window
+    ? new IntersectionObserver(onIntersect, { root: ui.messages, threshold: [0, 0.25, 0.5, 0.75, 1] })
+    : null;
+
+  function onIntersect(entries) {
+    for (const entry of entries) {
+      const id = Number(entry.target.dataset.msgId);
+      const tall = entry.rootBounds && entry.intersectionRect.height >= entry.rootBounds.height / 2;
+      if (entry.isIntersecting && (entry.intersectionRatio >= 0.5 || tall)) onScreen.set(id, entry.target);
+      else onScreen.delete(id);
+    }
+    noteSeen();
+  }
+
+  /** Move the open conversation's "seen" mark to the newest received message on screen, if the tab is visible. */
+  function noteSeen() {
+    if (!S.active || S.active.cid === null || document.visibilityState !== 'visible') return;
+    const cid = S.active.cid;
+    const map = messagesOf(cid);
+    const before = S.seen.get(cid) || 0;
+    let max = before;
+    for (const [id, node] of onScreen) {
+      if (id > max && node.isConnected && map.has(id)) max = id;
+    }
+    if (max > before) {
+      S.seen.set(cid, max);
+      scheduleRender();
+    }
+  }
+
+  /** Received messages of the open conversation newer than the newest one seen (at most the server's unread). */
+  function unseenCount(cid) {
+    const seen = Math.max(S.seen.get(cid) || 0, S.readSent.get(cid) || 0);
+    let count = 0;
+    for (const m of messagesOf(cid).values()) if (!isMine(m) && m.status === 'normal' && m.msg_id > seen) count += 1;
+    const conv = S.convs.get(cid);
+    return conv ? Math.min(count, conv.unread || 0) : count;
+  }
+
+  /** Send `read` up to the newest message actually seen (WS read frame), at most every READ_SEND_GAP_MS. */
   function maybeMarkRead() {
     if (!S.active || S.active.cid === null || document.visibilityState !== 'visible' || !S.wsReady) return;
     const cid = S.active.cid;
-    if (!historyOf(cid).loaded) return;
-    let upTo = 0;
-    for (const m of messagesOf(cid).values()) if (!isMine(m) && m.msg_id > upTo) upTo = m.msg_id;
-    if (!upTo || upTo <= (S.readSent.get(cid) || 0)) return;
+    const upTo = S.seen.get(cid) || 0;
+    const conv = S.convs.get(cid);
+    if (!upTo || upTo <= (S.readSent.get(cid) || 0) || !conv || !conv.unread) return;
+    const wait = S.lastReadFrame + READ_SEND_GAP_MS - Date.now();
+    if (wait > 0) {
+      if (!S.readTimer) {
+        S.readTimer = setTimeout(() => {
+          S.readTimer = null;
+          maybeMarkRead();
+        }, wait);
+      }
+      return;
+    }
     if (wsSend({ type: 'read', conversation_id: cid, up_to: upTo })) {
       S.readSent.set(cid, upTo);
-      const conv = S.convs.get(cid);
-      if (conv && conv.unread) conv.unread = 0; // the unread frame confirms it
+      S.lastReadFrame = Date.now();
       scheduleRender();
     }
+  }
+
+  function isAtBottom() {
+    return ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
+  }
+
+  /** "N new messages ↓" while scrolled up and something newer than what was seen came in. */
+  function updateJump() {
+    const cid = S.active && S.active.cid;
+    const count = cid === null || cid === undefined || isAtBottom() ? 0 : unseenCount(cid);
+    ui.jumpNew.hidden = count === 0;
+    if (count) {
+      const label = `${count} new message${count === 1 ? '' : 's'}`;
+      if (ui.jumpNew.dataset.count !== String(count)) {
+        ui.jumpNew.dataset.count = String(count);
+        ui.jumpNew.replaceChildren(label + ' ', h('span', { 'aria-hidden': 'true' }, '↓'));
+      }
+    }
+  }
+
+  function jumpToNewest() {
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+    ui.jumpNew.hidden = true;
+    ui.input.focus();
   }
 
   function saveDraft() {
@@ -840,19 +1085,22 @@
   async function openPeer(profile) {
     clearSearch();
     let cid = S.byPeer.get(profile.user_id);
-    // The conversation may sit on a page of the list not loaded yet.
-    for (let round = 0; cid === undefined && S.nextBefore && round < 25; round += 1) {
+    if (cid === undefined && S.nextBefore !== null) {
+      // The conversation may be on a page of the list not loaded yet: ask for it directly
+      // (404: none yet). With the whole list loaded, not being in it already says so.
       try {
-        await loadConversations(true);
+        cid = upsertConversation(await api('GET', `conversations/with/${profile.user_id}`)).conversation_id;
       } catch (err) {
-        showError(err);
-        break;
+        if (err.code !== 'not_found') {
+          showError(err, () => openPeer(profile));
+          return undefined;
+        }
       }
-      cid = S.byPeer.get(profile.user_id);
     }
     if (cid !== undefined) return openConversation(cid);
     setHash(null);
     showChat({ cid: null, peer: profile });
+    return undefined;
   }
 
   function closeChat() {
@@ -893,7 +1141,9 @@
     try {
       data = await api('GET', 'users?q=' + encodeURIComponent(q));
     } catch (err) {
-      showError(err);
+      showError(err, () => {
+        if (ui.search.value.trim() === q) runSearch(q);
+      });
       return;
     }
     if (seq !== S.searchSeq) return;
@@ -938,19 +1188,41 @@
     node.hidden = !text;
   }
 
+  // The avatar preview follows the URL field only after typing pauses, and only for a plausible address.
+  let previewUrl = '';
+  let previewTimer = null;
+
   function previewProfile() {
-    const draft = { ...S.me, nickname: ui.profileNickname.value.trim(), avatar_url: ui.profileAvatarUrl.value.trim() };
-    fillAvatar(ui.profileAvatar, draft);
+    const draft = { ...S.me, nickname: ui.profileNickname.value.trim(), avatar_url: previewUrl };
+    // Same picture: keep the <img> (no new request); initials follow the nickname at once.
+    const url = safeAvatarUrl(previewUrl);
+    const sig = url ? `img:${url}` : `initials:${initials(draft)}`;
+    if (ui.profileAvatar.dataset.sig !== sig) {
+      ui.profileAvatar.dataset.sig = sig;
+      fillAvatar(ui.profileAvatar, draft);
+    }
     ui.profileName.textContent = displayName(draft);
     ui.profileUsername.textContent = '@' + S.me.username;
+  }
+
+  function onAvatarUrlInput() {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => {
+      const value = ui.profileAvatarUrl.value.trim();
+      previewUrl = safeAvatarUrl(value) ? value : '';
+      previewProfile();
+    }, AVATAR_PREVIEW_MS);
   }
 
   function openProfile() {
     if (!S.me) return;
     ui.profileNickname.value = S.me.nickname || '';
     ui.profileAvatarUrl.value = S.me.avatar_url || '';
+    clearTimeout(previewTimer);
+    previewUrl = S.me.avatar_url || '';
     fieldError('nickname', '');
     fieldError('avatar-url', '');
+    fieldError('avatar-file', '');
     ui.profileError.hidden = true;
     previewProfile();
     ui.dialog.showModal();
@@ -962,7 +1234,7 @@
     fieldError('avatar-url', '');
     ui.profileError.hidden = true;
     const body = { nickname: ui.profileNickname.value.trim(), avatar_url: ui.profileAvatarUrl.value.trim() };
-    if (body.avatar_url && !safeHttpUrl(body.avatar_url)) {
+    if (body.avatar_url && body.avatar_url !== S.me.avatar_url && !safeHttpUrl(body.avatar_url)) {
       fieldError('avatar-url', 'Must be an http(s) URL.');
       return;
     }
@@ -985,6 +1257,157 @@
     }
   }
 
+  /** An uploaded picture is stored at once; the dialog then shows it and its address. */
+  async function uploadAvatar() {
+    const file = ui.avatarFile.files[0];
+    if (!file) return;
+    fieldError('avatar-file', '');
+    const form = new FormData();
+    form.append('avatar', file);
+    let response;
+    try {
+      response = await fetch(API + 'me/avatar', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { Accept: 'application/json', 'X-CSRFToken': getCookie('csrftoken') },
+        body: form,
+      });
+    } catch {
+      fieldError('avatar-file', 'The server cannot be reached; check your connection.');
+      return;
+    }
+    const data = await response.json().catch(() => null);
+    ui.avatarFile.value = '';
+    if (!response.ok) {
+      const errors = (data && data.errors && data.errors.avatar) || [];
+      fieldError('avatar-file', [].concat(errors).join(' ') || (data && data.detail) || 'The picture could not be uploaded.');
+      return;
+    }
+    S.me = data;
+    renderMe();
+    ui.profileAvatarUrl.value = S.me.avatar_url || '';
+    previewUrl = S.me.avatar_url || '';
+    previewProfile();
+    toast('Picture uploaded.', 'info', 3000);
+  }
+
+  // --------------------------------------------------------- notifications --
+
+  // Desktop notifications and a sound for messages that arrive while the tab is hidden. Permission
+  // is asked only from a click on the bell; the choices are kept per user in localStorage.
+  const prefKey = (name) => `chat:${S.me ? S.me.user_id : 0}:${name}`;
+  const prefs = { notify: false, sound: false };
+  let audio = null;
+
+  function loadPrefs() {
+    try {
+      prefs.notify = localStorage.getItem(prefKey('notify')) === '1';
+      prefs.sound = localStorage.getItem(prefKey('sound')) === '1';
+    } catch {
+      /* storage disabled: both stay off */
+    }
+    renderToggles();
+  }
+
+  function savePref(name) {
+    try {
+      localStorage.setItem(prefKey(name), prefs[name] ? '1' : '0');
+    } catch {
+      /* the choice just lasts this page */
+    }
+    renderToggles();
+  }
+
+  function notificationsGranted() {
+    return 'Notification' in window && window.Notification.permission === 'granted';
+  }
+
+  function renderToggles() {
+    const notifyOn = prefs.notify && notificationsGranted();
+    ui.notifyToggle.setAttribute('aria-pressed', String(notifyOn));
+    ui.notifyToggle.title = notifyOn ? 'Desktop notifications: on' : 'Desktop notifications: off';
+    ui.soundToggle.setAttribute('aria-pressed', String(prefs.sound));
+    ui.soundToggle.title = prefs.sound ? 'Sound for new messages: on' : 'Sound for new messages: off';
+  }
+
+  async function toggleNotifications() {
+    if (!('Notification' in window)) {
+      toast('This browser cannot show notifications.', 'info', 5000);
+      return;
+    }
+    if (prefs.notify && notificationsGranted()) {
+      prefs.notify = false;
+      savePref('notify');
+      return;
+    }
+    let permission = window.Notification.permission;
+    if (permission === 'default') {
+      try {
+        permission = await window.Notification.requestPermission();
+      } catch {
+        permission = 'denied';
+      }
+    }
+    prefs.notify = permission === 'granted';
+    savePref('notify');
+    if (!prefs.notify) toast('Notifications are blocked for this site: allow them in the browser’s site settings.', 'info', 8000);
+  }
+
+  function toggleSound() {
+    prefs.sound = !prefs.sound;
+    savePref('sound');
+    if (prefs.sound) beep(); // a sample, and the click lets the AudioContext start
+  }
+
+  /** A short generated tone (WebAudio); no sound file. */
+  function beep() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      audio = audio || new Context();
+      if (audio.state === 'suspended') audio.resume();
+      const t = audio.currentTime;
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = 'sine';
+      osc.frequency.setValueAtTime(880, t);
+      osc.frequency.setValueAtTime(1175, t + 0.09);
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.12, t + 0.015);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.3);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t);
+      osc.stop(t + 0.32);
+    } catch {
+      /* no audio output: stay silent */
+    }
+  }
+
+  /** A new message from someone else arrived live: notify if the tab is hidden, beep if wanted. */
+  function alertIncoming(m, sender) {
+    const hidden = document.visibilityState !== 'visible';
+    const open = S.active && S.active.cid === m.conversation_id;
+    if (prefs.sound && (hidden || !open)) beep();
+    if (!hidden || !prefs.notify || !notificationsGranted()) return;
+    const conv = S.convs.get(m.conversation_id);
+    const who = displayName(sender || (conv && conv.peer));
+    const icon = document.querySelector('link[rel="icon"]');
+    try {
+      const note = new window.Notification(who, {
+        body: m.content.length > 140 ? m.content.slice(0, 139) + '…' : m.content,
+        tag: `chat-c${m.conversation_id}`,
+        icon: icon ? icon.href : undefined,
+      });
+      note.onclick = () => {
+        window.focus();
+        openConversation(m.conversation_id);
+        note.close();
+      };
+    } catch {
+      /* some browsers only notify from a service worker: the title count still tells */
+    }
+  }
+
   // ------------------------------------------------------------- rendering --
 
   let renderQueued = false;
@@ -999,9 +1422,11 @@
   }
 
   function render() {
-    renderConversations();
+    syncWatch(renderConversations());
     renderActive();
+    noteSeen();
     maybeMarkRead();
+    updateJump();
     updateTitle();
   }
 
@@ -1028,9 +1453,16 @@
     const m = conv.last_message;
     if (isTyping(conv.conversation_id)) return { text: 'typing…', cls: 'typing' };
     if (!m) return { text: 'No messages yet', cls: 'muted' };
-    if (m.status === 'recalled') return { text: isMine(m) ? 'You recalled a message' : 'Message recalled', cls: 'recalled' };
+    if (m.status === 'recalled') return { text: recalledText(m, conv.peer, false), cls: 'recalled' };
     const text = m.content.replace(/\s+/g, ' ').slice(0, 120);
     return { text: isMine(m) ? `You: ${text}` : text, cls: '' };
+  }
+
+  /** What stands in place of a recalled message (in the chat: ``inChat``; else the list preview). */
+  function recalledText(m, peer, inChat) {
+    if (m.recalled_by === 'moderator') return 'Removed by a moderator';
+    if (isMine(m)) return inChat ? 'You recalled this message' : 'You recalled a message';
+    return `${displayName(peer)} recalled a message`;
   }
 
   function renderConversations() {
@@ -1039,32 +1471,47 @@
     const list = [...S.convs.values()].sort(
       (a, b) => ((b.last_message && b.last_message.msg_id) || 0) - ((a.last_message && a.last_message.msg_id) || 0),
     );
-    const openVisible = document.visibilityState === 'visible';
     const nodes = list.map((conv) => {
       const cid = conv.conversation_id;
-      const active = S.active && S.active.cid === cid;
-      // The open conversation is being read: no badge flicker while the read frame travels.
-      const unread = active && openVisible ? 0 : conv.unread || 0;
+      const active = Boolean(S.active && S.active.cid === cid);
+      // The open conversation: what was seen on screen counts at once, before the server's unread frame.
+      const unread = active && historyOf(cid).loaded ? unseenCount(cid) : conv.unread || 0;
       const preview = previewOf(conv);
       const time = conv.last_message ? listTime(conv.last_message.created_at) : '';
       const p = conv.peer;
-      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, p.online]);
+      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, isOnline(p), p.is_active]);
       const cached = convNodes.get(cid);
       if (cached && cached.sig === sig) return cached.node;
       const node = (cached && cached.node) || h('button', { type: 'button', class: 'item conv', dataset: { conversationId: String(cid) }, onclick: () => openConversation(cid) });
       node.className = 'item conv' + (active ? ' active' : '') + (unread ? ' has-unread' : '');
       node.dataset.peer = p.username;
+      node.dataset.online = String(isOnline(p));
+      if (active) node.setAttribute('aria-current', 'page');
+      else node.removeAttribute('aria-current');
       node.replaceChildren(
         avatarWithDot(p),
         h(
           'span',
           { class: 'item-body' },
-          h('span', { class: 'item-top' }, h('span', { class: 'item-name' }, displayName(p)), h('span', { class: 'item-time' }, time)),
+          h(
+            'span',
+            { class: 'item-top' },
+            h('span', { class: 'item-name' }, displayName(p)),
+            p.is_active === false ? h('span', { class: 'item-flag' }, 'deactivated') : null,
+            h('span', { class: 'item-time' }, time),
+          ),
           h(
             'span',
             { class: 'item-bottom' },
             h('span', { class: 'item-preview ' + preview.cls }, preview.text),
-            unread ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : String(unread)) : null,
+            unread
+              ? h(
+                  'span',
+                  { class: 'badge', dataset: { count: String(unread) } },
+                  h('span', { 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)),
+                  h('span', { class: 'sr-only' }, `${unread} unread message${unread === 1 ? '' : 's'}`),
+                )
+              : null,
           ),
         ),
       );
@@ -1074,6 +1521,7 @@
     syncChildren(ui.conversations, nodes);
     ui.emptyList.hidden = searching || list.length > 0 || S.nextBefore === undefined;
     ui.moreConversations.hidden = searching || !S.nextBefore;
+    return list;
   }
 
   const msgNodes = new Map(); // key -> {sig, node}
@@ -1087,12 +1535,26 @@
 
     fillAvatarOnce(ui.peerAvatar, peer);
     ui.peerName.textContent = displayName(peer);
-    const typing = cid !== null && isTyping(cid);
-    ui.peerStatus.className = 'peer-status' + (typing ? ' typing' : peer.online ? ' online' : '');
-    ui.peerStatus.textContent = typing ? 'typing…' : peer.online ? 'Online' : `Offline · @${peer.username}`;
+    const deactivated = peer.is_active === false;
+    const typing = !deactivated && cid !== null && isTyping(cid);
+    const online = isOnline(peer);
+    ui.peerStatus.className = 'peer-status' + (typing ? ' typing' : online ? ' online' : '');
+    ui.peerStatus.dataset.state = deactivated ? 'deactivated' : typing ? 'typing' : online ? 'online' : 'offline';
+    ui.peerStatus.textContent = deactivated
+      ? `Deactivated · @${peer.username}`
+      : typing ? 'typing…' : online ? 'Online' : `${lastSeenText(peer.last_seen)} · @${peer.username}`;
+
+    // A deactivated peer can be read but not written to; neither can anyone once signed out.
+    ui.peerDeactivated.hidden = !deactivated;
+    const writable = canWrite();
+    if (ui.input.disabled === writable) {
+      ui.input.disabled = !writable;
+      ui.sendButton.disabled = !writable;
+      ui.input.placeholder = writable ? 'Write a message…' : deactivated ? 'This account is deactivated' : 'Signed out';
+    }
 
     const hist = cid === null ? null : historyOf(cid);
-    const wasAtBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 80;
+    const wasAtBottom = isAtBottom();
 
     ui.loadOlder.hidden = !(hist && hist.loaded && hist.hasMore);
     ui.loadOlder.disabled = Boolean(hist && hist.loadingOlder);
@@ -1100,8 +1562,8 @@
     const atStart = cid === null || (hist && hist.loaded && !hist.hasMore);
     ui.historyStart.hidden = !atStart;
     ui.historyStart.textContent = cid === null
-      ? `This is the start of your conversation with ${displayName(peer)}. Say hello!`
-      : `This is the beginning of your conversation with ${displayName(peer)}.`;
+      ? `${sentence(`This is the start of your conversation with ${displayName(peer)}`)} Say hello!`
+      : sentence(`This is the beginning of your conversation with ${displayName(peer)}`);
 
     const messages = cid === null ? [] : [...messagesOf(cid).values()].sort((a, b) => a.msg_id - b.msg_id);
     const pending = [...S.pending.values()].filter((p) => p.to === peer.user_id);
@@ -1125,7 +1587,7 @@
       }
       const grouped = Boolean(prev && prev.sender_id === m.sender_id && date - new Date(prev.created_at) < GROUP_GAP_MS);
       const canRecall = isMine(m) && m.status === 'normal' && now - date.getTime() < RECALL_MS;
-      nodes.push(messageNode(m, { grouped, canRecall, read: m.msg_id === readId }));
+      nodes.push(messageNode(m, { grouped, canRecall, read: m.msg_id === readId, seenByPeer: m.msg_id <= readUpTo, peer }));
       prev = m;
     }
     if (pending.length && prevDay !== startOfDay(new Date())) nodes.push(dayNode(startOfDay(new Date()), new Date()));
@@ -1159,17 +1621,24 @@
     return node;
   }
 
-  function messageNode(m, { grouped, canRecall, read }) {
+  function messageNode(m, { grouped, canRecall, read, seenByPeer, peer }) {
     const key = 'm:' + m.msg_id;
-    const sig = [m.status, grouped, canRecall, read].join('|');
-    const cached = msgNodes.get(key);
-    if (cached && cached.sig === sig) return cached.node;
     const mine = isMine(m);
     const recalled = m.status === 'recalled';
+    const recalledLabel = recalled ? recalledText(m, peer, true) : '';
+    const sig = [m.status, recalledLabel, grouped, canRecall].join('|');
+    const cached = msgNodes.get(key);
+    if (cached && cached.sig === sig) {
+      setReceipt(cached.node, mine && !recalled, seenByPeer, read);
+      return cached.node;
+    }
+    if (cached && seenObserver) seenObserver.unobserve(cached.node);
     const time = h('time', { class: 'msg-time', datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, timeFormat.format(new Date(m.created_at)));
+    const tick = mine && !recalled ? h('span', { class: 'tick' }) : null;
+    const meta = h('span', { class: 'msg-meta' }, time, tick);
     const bubble = recalled
-      ? h('div', { class: 'bubble recalled' }, h('span', { class: 'msg-text' }, mine ? 'You recalled this message' : 'Message recalled'), time)
-      : h('div', { class: 'bubble' }, h('span', { class: 'msg-text' }, richText(m.content)), time);
+      ? h('div', { class: 'bubble recalled' }, h('span', { class: 'msg-text' }, recalledLabel), meta)
+      : h('div', { class: 'bubble' }, h('span', { class: 'msg-text' }, richText(m.content)), meta);
     const actions = canRecall
       ? h(
           'button',
@@ -1178,7 +1647,7 @@
             class: 'msg-action recall',
             title: 'Recall this message for everyone',
             'aria-label': 'Recall this message',
-            onclick: () => recall(m),
+            onclick: (event) => recall(m, event.currentTarget),
           },
           svgIcon('M9 14 4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11'),
         )
@@ -1187,27 +1656,58 @@
       'div',
       {
         class: `msg ${mine ? 'out' : 'in'}${grouped ? ' grouped' : ''}${recalled ? ' is-recalled' : ''}`,
-        dataset: { msgId: String(m.msg_id), state: recalled ? 'recalled' : 'sent' },
+        dataset: { msgId: String(m.msg_id), state: recalled ? 'recalled' : 'sent', recalledBy: m.recalled_by || undefined },
       },
       h('div', { class: 'msg-row' }, actions, bubble),
-      read ? h('div', { class: 'receipt' }, 'Read') : null,
     );
+    setReceipt(node, mine && !recalled, seenByPeer, read);
     msgNodes.set(key, { sig, node });
+    if (!mine && seenObserver) seenObserver.observe(node);
     return node;
+  }
+
+  /** ✓ once the server acknowledged a message, ✓✓ once the peer read it; "Read" under the newest read one.
+   * Updated in place, so a focused recall button keeps its focus. */
+  function setReceipt(node, hasTick, seenByPeer, read) {
+    const tick = node.querySelector('.tick');
+    const state = seenByPeer ? 'Read' : 'Sent';
+    if (hasTick && tick && tick.title !== state) {
+      tick.title = state;
+      tick.classList.toggle('read', seenByPeer);
+      tick.replaceChildren(h('span', { 'aria-hidden': 'true' }, seenByPeer ? '✓✓' : '✓'), h('span', { class: 'sr-only' }, state));
+    }
+    const receipt = node.querySelector(':scope > .receipt');
+    if (read && !receipt) node.append(h('div', { class: 'receipt' }, 'Read'));
+    else if (!read && receipt) receipt.remove();
   }
 
   function pendingNode(p) {
     const key = 'p:' + p.client_msg_id;
-    const sig = [p.state, p.error, p.state === 'failed' || S.wsReady].join('|');
+    const sig = [p.state, p.error, p.code, p.state === 'failed' || S.wsReady].join('|');
     const cached = msgNodes.get(key);
     if (cached && cached.sig === sig) return cached.node;
     const failed = p.state === 'failed';
+    // Retry only what can succeed later; a refused message can be edited instead.
+    const retryable = RETRYABLE.has(p.code);
     const status = failed
       ? h(
           'div',
           { class: 'pending-status failed' },
           h('span', null, 'Not sent', p.error ? ` — ${p.error}` : ''),
-          h('button', { type: 'button', class: 'link-button', onclick: () => { transmit(p); scheduleRender(); } }, 'Retry'),
+          retryable ? h('button', { type: 'button', class: 'link-button', onclick: () => { transmit(p); scheduleRender(); } }, 'Retry') : null,
+          retryable
+            ? null
+            : h('button', {
+                type: 'button',
+                class: 'link-button',
+                onclick: () => {
+                  S.pending.delete(p.client_msg_id);
+                  ui.input.value = p.content;
+                  autosize();
+                  ui.input.focus();
+                  scheduleRender();
+                },
+              }, 'Edit'),
           h('button', { type: 'button', class: 'link-button', onclick: () => { S.pending.delete(p.client_msg_id); scheduleRender(); } }, 'Discard'),
         )
       : h('div', { class: 'pending-status' }, S.wsReady ? 'Sending…' : 'Waiting for connection…');
@@ -1248,28 +1748,48 @@
     ui.loadOlder.addEventListener('click', loadOlder);
     ui.messages.addEventListener('scroll', () => {
       if (ui.messages.scrollTop < 40) loadOlder();
+      updateJump();
     });
+    ui.jumpNew.addEventListener('click', jumpToNewest);
     ui.back.addEventListener('click', closeChat);
     ui.meButton.addEventListener('click', openProfile);
     ui.profileForm.addEventListener('submit', saveProfile);
     ui.profileCancel.addEventListener('click', () => ui.dialog.close());
+    ui.dialog.addEventListener('close', () => {
+      clearTimeout(previewTimer);
+      ui.meButton.focus();
+    });
     ui.profileNickname.addEventListener('input', previewProfile);
-    ui.profileAvatarUrl.addEventListener('input', previewProfile);
+    ui.profileAvatarUrl.addEventListener('input', onAvatarUrlInput);
+    ui.avatarFile.addEventListener('change', uploadAvatar);
+    ui.notifyToggle.addEventListener('click', toggleNotifications);
+    ui.soundToggle.addEventListener('click', toggleSound);
     document.addEventListener('visibilitychange', () => {
       scheduleRender();
       if (document.visibilityState === 'visible' && !S.ws) reconnectNow();
     });
     window.addEventListener('focus', scheduleRender);
     window.addEventListener('online', reconnectNow);
+    // Leaving the page (even into the back/forward cache) closes the socket: peers see us go offline
+    // at once; coming back from the cache reconnects (and syncs, as after any reconnect).
+    window.addEventListener('pagehide', () => {
+      const socket = S.ws;
+      if (!socket) return;
+      S.ws = null;
+      S.wsReady = false;
+      clearInterval(S.pingTimer);
+      clearTimeout(S.pongTimer);
+      socket.close(1000, 'page left');
+    });
+    window.addEventListener('pageshow', (event) => {
+      if (event.persisted) reconnectNow();
+    });
     window.addEventListener('beforeunload', (event) => {
       if ([...S.pending.values()].some((p) => p.state === 'sending')) event.preventDefault();
     });
-    // Recall buttons expire, day labels roll over, typing indicators fade.
+    // Recall buttons expire, day labels roll over, typing indicators fade, "last seen" ages.
+    // Presence itself is pushed (watch / presence / profile frames): no polling.
     setInterval(scheduleRender, 5000);
-    // Online dots: the contract has no presence frames, so refresh the first page now and then.
-    setInterval(() => {
-      if (document.visibilityState === 'visible' && S.wsReady) loadConversations().catch(() => {});
-    }, REFRESH_EVERY_MS);
   }
 
   async function start() {
@@ -1281,7 +1801,8 @@
       return;
     }
     renderMe();
-    S.listLoaded = loadConversations().catch(showError);
+    loadPrefs();
+    S.listLoaded = loadConversations().catch((err) => showError(err, () => loadConversations().catch(showError)));
     connect();
     await S.listLoaded;
     refreshUnreadTotal().catch(showError);
