@@ -1,0 +1,106 @@
+"""Frames a client applies to what it fetched give what it would fetch again (Zulip's verify_action).
+
+A client keeps its conversation list and unread counts current from the
+frames pushed to it. For each operation: GET the state, run the operation,
+apply every frame pushed to that user (captured in-process, no sockets) to
+the old state, and compare with a fresh GET.
+"""
+
+import copy
+
+from messaging import fanout
+from messaging.models import MessageRecord
+
+from .conftest import ApiUser
+
+
+def state(user: ApiUser) -> dict:
+    return {
+        "conversations": user.get("conversations", {"limit": 100}).json()["results"],
+        "unread": user.get("unread").json(),
+    }
+
+
+def apply(old: dict, user_id: int, frames: list[dict]) -> dict:
+    """What a client does with its frames: the reducer the browser UI implements too."""
+    new = copy.deepcopy(old)
+    by_id = {c["conversation_id"]: c for c in new["conversations"]}
+    for frame in frames:
+        if frame["type"] == "message":
+            message = frame["message"]
+            conversation = by_id.get(message["conversation_id"])
+            if conversation is None:
+                peer = frame["sender"] if message["sender_id"] != user_id else None
+                conversation = {"conversation_id": message["conversation_id"], "peer": peer, "unread": 0}
+                by_id[message["conversation_id"]] = conversation
+                new["conversations"].append(conversation)
+            last = conversation.get("last_message")
+            if last is None or last["msg_id"] < message["msg_id"]:
+                conversation["last_message"] = message
+        elif frame["type"] == "unread":
+            by_id[frame["conversation_id"]]["unread"] = frame["unread"]
+            counts = {k: v for k, v in new["unread"]["conversations"].items() if k != str(frame["conversation_id"])}
+            if frame["unread"]:
+                counts[str(frame["conversation_id"])] = frame["unread"]
+            new["unread"] = {"total": frame["total"], "conversations": dict(sorted(counts.items()))}
+        elif frame["type"] == "recalled":
+            conversation = by_id[frame["conversation_id"]]
+            if conversation["last_message"]["msg_id"] == frame["msg_id"]:
+                conversation["last_message"].update(
+                    status="recalled", content="", recalled_by=frame.get("recalled_by", "sender")
+                )
+    new["conversations"].sort(key=lambda c: c["last_message"]["msg_id"], reverse=True)
+    return new
+
+
+def comparable(snapshot: dict) -> dict:
+    """Fields the frames carry (presence and read receipts travel in frames of their own)."""
+    return {
+        "unread": snapshot["unread"],
+        "conversations": [(c["conversation_id"], c["last_message"], c["unread"]) for c in snapshot["conversations"]],
+    }
+
+
+def check(users: list[ApiUser], pushed: list[tuple[int, dict]], before: dict[int, dict]) -> None:
+    for user in users:
+        frames = [frame for user_id, frame in pushed if user_id == user.id]
+        assert frames, f"nothing was pushed to {user.username}"
+        assert comparable(apply(before[user.id], user.id, frames)) == comparable(state(user))
+
+
+def fan_out_everything() -> None:
+    """Run the realtime task's work here, as the worker would (its frames are captured in-process)."""
+    fanout.fan_out_batch(list(MessageRecord.objects.filter(fan_out_done=False).values_list("msg_id", flat=True)))
+
+
+def test_send_frames_update_both_users(alice, bob, carol, pushed_frames):
+    carol.send(alice, "earlier")
+    fan_out_everything()
+    before = {u.id: state(u) for u in (alice, bob)}
+    pushed_frames.clear()
+    alice.send(bob, "hi bob")
+    bob.send(alice, "hi alice")
+    alice.send(bob, "how are you?")
+    fan_out_everything()
+    check([alice, bob], pushed_frames, before)
+
+
+def test_read_frames_update_the_reader(alice, bob, pushed_frames):
+    for text in ("one", "two", "three"):
+        alice.send(bob, text)
+    fan_out_everything()
+    before = {bob.id: state(bob)}
+    conversation = before[bob.id]["conversations"][0]
+    pushed_frames.clear()
+    bob.post(f"conversations/{conversation['conversation_id']}/read", {"up_to": conversation["last_message"]["msg_id"]})
+    check([bob], pushed_frames, before)
+
+
+def test_recall_frames_update_both_users(alice, bob, pushed_frames):
+    alice.send(bob, "keep")
+    last = alice.send(bob, "oops")
+    fan_out_everything()
+    before = {u.id: state(u) for u in (alice, bob)}
+    pushed_frames.clear()
+    assert alice.delete(f"messages/{last['msg_id']}").status_code == 204
+    check([alice, bob], pushed_frames, before)
