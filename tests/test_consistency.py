@@ -353,12 +353,12 @@ def test_failed_fan_out_goes_through_the_retry_queue_and_finishes(celery_worker,
     real_push = push.push_frames
     calls: list[tuple[int, str | None]] = []
 
-    def failing_once(frames_by_user):
+    def failing_once(*args):
         info = current_task.request.delivery_info or {}
         calls.append((current_task.request.retries, info.get("routing_key")))
         if len(calls) == 1:
             raise ConnectionError("channel layer down")
-        real_push(frames_by_user)
+        real_push(*args)
 
     monkeypatch.setattr(push, "push_frames", failing_once)
     sent = alice.send(bob, "retry me")
