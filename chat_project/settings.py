@@ -203,23 +203,30 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Channels --------------------------------------------------------------
 CHAT_CHANNEL_LAYER_URL = env_str("CHAT_CHANNEL_LAYER_URL", "redis://127.0.0.1:6379/2")
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # redis-py's default socket timeouts break idle blocking receives
-            # (channels_redis issue 422); None means wait as long as needed.
-            "hosts": [{"address": CHAT_CHANNEL_LAYER_URL, "socket_timeout": None, "socket_connect_timeout": 5}],
-            # The default capacity (100) silently drops group_send frames
-            # under load; see DESIGN.md. Clients close any gap with sync.
-            "capacity": env_int("CHAT_CHANNEL_CAPACITY", 10000),
-            "expiry": 60,
-            # Prefix of the layer's keys: a second instance (or a test run)
-            # sharing this Redis sets its own.
-            "prefix": env_str("CHAT_CHANNEL_PREFIX", "asgi"),
-        },
-    }
+# ``core``: channels-redis's list-based layer (a queue per process in Redis,
+# with capacity and expiry; 4 round trips per event received). ``pubsub``:
+# PUBLISH/SUBSCRIBE (1 round trip per group_send, events pushed to the
+# process; nothing queued in Redis, so nothing waits out a restart).
+CHAT_CHANNEL_LAYER_BACKEND = env_str("CHAT_CHANNEL_LAYER_BACKEND", "pubsub")
+_LAYER_CONFIG: dict = {
+    # redis-py's default socket timeouts break idle blocking receives
+    # (channels_redis issue 422); None means wait as long as needed.
+    "hosts": [{"address": CHAT_CHANNEL_LAYER_URL, "socket_timeout": None, "socket_connect_timeout": 5}],
+    # Prefix of the layer's keys: a second instance (or a test run)
+    # sharing this Redis sets its own.
+    "prefix": env_str("CHAT_CHANNEL_PREFIX", "asgi"),
 }
+if CHAT_CHANNEL_LAYER_BACKEND == "pubsub":
+    _LAYER_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
+elif CHAT_CHANNEL_LAYER_BACKEND == "core":
+    _LAYER_BACKEND = "channels_redis.core.RedisChannelLayer"
+    # The default capacity (100) silently drops group_send frames under
+    # load; see docs/architecture.md. Dropped pushes are detected (numbered)
+    # and clients close the gap with sync.
+    _LAYER_CONFIG.update(capacity=env_int("CHAT_CHANNEL_CAPACITY", 10000), expiry=60)
+else:
+    raise ImproperlyConfigured(f"CHAT_CHANNEL_LAYER_BACKEND must be core or pubsub, got {CHAT_CHANNEL_LAYER_BACKEND!r}")
+CHANNEL_LAYERS = {"default": {"BACKEND": _LAYER_BACKEND, "CONFIG": _LAYER_CONFIG}}
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1")

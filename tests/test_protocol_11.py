@@ -10,7 +10,7 @@ import asyncio
 import io
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -253,19 +253,23 @@ def test_recalled_by_moderator_and_a_later_sender_recall_changes_nothing(alice, 
 
 
 def test_the_recalled_frame_says_who_recalled(alice, bob):
+    """Through the real channel layer: a listener in the alice group gets the frame recall pushes."""
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(push.user_group(alice.id), channel)
     sent = alice.send(bob, "take it back")
-    recall(alice, sent)
 
-    async def next_recalled() -> dict:
+    async def listen_while_recalling() -> dict:
+        # One event loop for the listener's channel and group (the pub/sub layer is per loop).
+        channel = await layer.new_channel()
+        await layer.group_add(push.user_group(alice.id), channel)
+        await sync_to_async(recall)(alice, sent)
         while True:
             event = await asyncio.wait_for(layer.receive(channel), timeout=15)
-            if event["frame"]["type"] == "recalled":
-                return event["frame"]
+            frames = event.get("frames") or [event["frame"]]
+            for frame in frames:
+                if frame["type"] == "recalled":
+                    return frame
 
-    frame = async_to_sync(next_recalled)()
+    frame = async_to_sync(listen_while_recalling)()
     assert frame == {
         "type": "recalled",
         "conversation_id": sent["conversation_id"],
