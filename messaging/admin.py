@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 
+from chat_project.admin_base import ReadOnlyAdmin
 from chat_project.errors import ChatError
 
 from .models import MessageRecord, MessageStatus, SensitiveWord
@@ -70,19 +71,10 @@ class MessageRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(LogEntry)
-class LogEntryAdmin(admin.ModelAdmin):
+class LogEntryAdmin(ReadOnlyAdmin):
     """The admin log, read-only: who recalled which message (and every other admin change), and when."""
 
     list_display = ("action_time", "user", "content_type", "object_repr", "action_flag", "change_message")
     list_filter = ("action_flag", "content_type")
     search_fields = ("object_repr", "object_id", "user__username", "change_message")
     date_hierarchy = "action_time"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

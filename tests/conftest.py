@@ -176,3 +176,18 @@ def start_daphne(django_db_setup):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def connect(daphne):
+    """Open real WebSocket clients to the session's daphne (or another server); all closed afterwards."""
+    sockets = []
+
+    def open_socket(user=None, server=None, **kwargs):
+        sock = (server or daphne).socket(user.token if user is not None else None, **kwargs)
+        sockets.append(sock)
+        return sock
+
+    yield open_socket
+    for sock in sockets:
+        sock.close()

@@ -11,20 +11,6 @@ from .conftest import wait_for
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def connect(daphne):
-    sockets = []
-
-    def open_socket(user=None, **kwargs):
-        sock = daphne.socket(user.token if user is not None else None, **kwargs)
-        sockets.append(sock)
-        return sock
-
-    yield open_socket
-    for sock in sockets:
-        sock.close()
-
-
 def ready(sock, user):
     assert sock.expect("ready")["user_id"] == user.id
     return sock

@@ -14,20 +14,6 @@ pytestmark = pytest.mark.e2e
 MAX_SAFE = 2**53 - 1
 
 
-@pytest.fixture
-def connect(daphne):
-    sockets = []
-
-    def open_socket(user=None, server=None, **kwargs):
-        sock = (server or daphne).socket(user.token if user is not None else None, **kwargs)
-        sockets.append(sock)
-        return sock
-
-    yield open_socket
-    for sock in sockets:
-        sock.close()
-
-
 def ready(sock, user):
     assert sock.expect("ready")["user_id"] == user.id
     return sock
