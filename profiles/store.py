@@ -15,6 +15,7 @@ came online or went offline with it (for ``presence`` frames), and whether
 the socket's entry had been lost (a Redis flush or restart).
 """
 
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,3 +151,31 @@ return 0
 
 def cache_last_seen(user_id: int, iso_time: str) -> None:
     get_redis().eval(_SET_IF_CACHED, 1, profile_key(user_id), "last_seen", iso_time)
+
+
+# --- API tokens ---------------------------------------------------------------
+# ``{tok:<digest>}:user``: the user id of an API token of an active user, so a
+# REST request needs no SQL to authenticate. The token's SHA-256 names the key
+# (Redis never holds a usable token). Dropped when the token is deleted or the
+# user deactivated (profiles/signals.py); the time-to-live bounds a change made
+# without signals (a bulk update).
+TOKEN_CACHE_SECONDS = 60
+
+
+def token_cache_key(token: str) -> str:
+    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return key("{tok:%s}" % digest, "user")
+
+
+def cached_token_user(token: str) -> int | None:
+    value = get_redis().get(token_cache_key(token))
+    return int(value) if value is not None else None
+
+
+def cache_token_user(token: str, user_id: int) -> None:
+    get_redis().set(token_cache_key(token), user_id, ex=TOKEN_CACHE_SECONDS)
+
+
+def forget_tokens(tokens: list[str]) -> None:
+    if tokens:
+        get_redis().delete(*[token_cache_key(t) for t in tokens])

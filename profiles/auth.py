@@ -1,0 +1,69 @@
+"""API token authentication that answers from Redis on the warm path.
+
+DRF's TokenAuthentication reads the token and its user from the database on
+every request; under ASGI each request runs in a thread of its own, so that
+one query also opens a database connection. Here an active user's token is
+remembered in Redis (profiles/store.py) and the request's user is a
+``TokenUser``: its id at hand, the rest of the row loaded only if a view
+needs it (``GET me``, ``PATCH me``). A deleted token or a deactivated user is
+forgotten at once (profiles/signals.py).
+"""
+
+import logging
+
+from redis.exceptions import RedisError
+from rest_framework.authentication import TokenAuthentication
+
+from . import store
+from .models import User
+
+logger = logging.getLogger(__name__)
+
+
+class TokenUser:
+    """The user behind a remembered token: ``pk`` without a query, any other attribute from the row."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True  # only active users' tokens are remembered
+
+    def __init__(self, user_id: int) -> None:
+        object.__setattr__(self, "pk", user_id)
+        object.__setattr__(self, "id", user_id)
+        object.__setattr__(self, "_user", None)
+
+    def _load(self) -> User:
+        if self._user is None:
+            object.__setattr__(self, "_user", User.objects.get(pk=self.pk))
+        return self._user
+
+    def __getattr__(self, name: str):
+        return getattr(self._load(), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._load(), name, value)
+
+    def __eq__(self, other) -> bool:
+        return getattr(other, "pk", None) == self.pk and isinstance(other, TokenUser | User)
+
+    def __hash__(self) -> int:
+        return hash(self.pk)
+
+    def __str__(self) -> str:
+        return f"user {self.pk}"
+
+
+class CachedTokenAuthentication(TokenAuthentication):
+    def authenticate_credentials(self, key: str):
+        try:
+            user_id = store.cached_token_user(key)
+        except RedisError:
+            user_id = None  # Redis down: the database still answers who this is
+        if user_id is not None:
+            return TokenUser(user_id), key
+        user, token = super().authenticate_credentials(key)  # refuses unknown tokens and inactive users
+        try:
+            store.cache_token_user(key, user.pk)
+        except RedisError:
+            logger.warning("could not remember a token of user %s", user.pk)
+        return user, token
