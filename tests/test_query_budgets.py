@@ -1,0 +1,58 @@
+"""Query budgets of the hot reads and writes: a fixed number of SQL statements, whatever the size.
+
+(The send batch's budget is in test_send_batch.py; the conversation page's in test_consistency.py.)
+Each request runs once to warm Redis and the remembered token, then is counted.
+"""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+
+def count(call) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    assert response.status_code in (200, 204), response.content
+    return len(captured)
+
+
+def test_history_page_is_two_queries(alice, bob):
+    for i in range(60):
+        alice.send(bob, f"m{i}")
+    cid = alice.get("conversations").json()["results"][0]["conversation_id"]
+    alice.get(f"conversations/{cid}/messages")
+    assert count(lambda: alice.get(f"conversations/{cid}/messages", {"limit": 5})) == 2
+    assert count(lambda: alice.get(f"conversations/{cid}/messages", {"limit": 50})) == 2
+
+
+def test_sync_is_one_query_whatever_the_page(alice, bob, carol):
+    for i in range(30):
+        alice.send(bob if i % 2 else carol, f"m{i}")
+    alice.get("sync", {"since": 0})
+    assert count(lambda: alice.get("sync", {"since": 0, "limit": 3})) == 1
+    assert count(lambda: alice.get("sync", {"since": 0, "limit": 500})) == 1
+
+
+def test_offline_is_constant_in_messages_and_senders(alice, bob, carol, make_user):
+    for i in range(5):
+        alice.send(bob, f"a{i}")
+    bob.get("offline")
+    few = count(lambda: bob.get("offline"))
+    dave = make_user("dave")
+    for i in range(40):
+        (carol if i % 2 else dave).send(bob, f"c{i}")
+    bob.get("offline")
+    many = count(lambda: bob.get("offline"))
+    assert few == many <= 2, (few, many)
+
+
+def test_marking_read_costs_the_same_for_three_or_thirty_messages(alice, bob):
+    def unread_then_read(n: int) -> int:
+        last = None
+        for i in range(n):
+            last = alice.send(bob, f"m{i}")
+        return count(lambda: bob.post(f"conversations/{last['conversation_id']}/read", {"up_to": last["msg_id"]}))
+
+    bob.get("unread")
+    three = unread_then_read(3)
+    thirty = unread_then_read(30)
+    assert three == thirty <= 12, (three, thirty)
