@@ -1,12 +1,7 @@
-"""Group commit: the sends of one process accepted together, one transaction per batch.
+"""Group commit: a batch of sends accepted in one transaction.
 
-Every send of a process (sockets and REST alike) is handed to one committer
-thread. While it commits a batch, new sends queue; the next batch takes
-them all. An idle committer takes a lone send at once (plus
-CHAT_SEND_BATCH_WAIT_MS), so batching costs no latency when there is no
-load and saves a round trip per message when there is.
-
-One batch, whatever its size (tests pin the statement count):
+The process's committer thread (messaging/committer.py) hands each batch
+here. One batch, whatever its size (tests pin the statement count):
 
     before the transaction  recipients (1 SELECT); conversations and stream
                             rows only the first time a pair or user is seen
@@ -25,19 +20,15 @@ A message that fails validation, the filter, the rate limit or a recipient
 check fails alone. A re-sent client_msg_id is answered with the first
 message and counts nothing. Ids are taken while the stream rows are locked,
 so a user's ids follow commit order (docs/architecture.md, "Sync is
-gap-free"). After the commit, the process writes the Redis copies
-(read-your-writes), answers every waiting sender, and enqueues one fan-out
-task for the batch.
+gap-free"). After the commit, the batch's Redis copies are written
+(read-your-writes); the committer then answers every waiting sender and
+enqueues one fan-out task for the batch.
 """
 
 import logging
-import os
-import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,7 +47,6 @@ from .ids import next_message_id, renew_worker
 from .models import MessageRecord, MessageStream
 from .payloads import message_dict
 from .projection import project_messages
-from .tasks import fan_out_batch
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +54,6 @@ logger = logging.getLogger(__name__)
 # back whole, so the batch simply runs again with new ids.
 RETRYABLE_MYSQL_ERRORS = (1205, 1213)
 ACCEPT_ATTEMPTS = 3
-# The committer checks its database connection before a batch after this long idle.
-IDLE_CHECK_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -466,95 +454,3 @@ def _after_commit(records: list[MessageRecord], counters: list[tuple]) -> None:
         project_messages(records, counters)
     except Exception:
         logger.warning("projecting %d message(s) to Redis failed; the fan-out will retry", len(records), exc_info=True)
-
-
-# --- the committer thread ---------------------------------------------------------
-
-
-class _Pending:
-    __slots__ = ("request", "future", "deadline")
-
-    def __init__(self, request: SendRequest, deadline: float) -> None:
-        self.request = request
-        self.future: Future = Future()
-        self.deadline = deadline
-
-
-class Committer:
-    """One thread per process that accepts queued sends in batches."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._last_batch = 0.0
-
-    def submit(self, request: SendRequest) -> Future:
-        pending = _Pending(request, time.monotonic() + settings.CHAT_ACCEPT_DEADLINE_SECONDS)
-        self._ensure_thread()
-        self._queue.put(pending)
-        return pending.future
-
-    def _ensure_thread(self) -> None:
-        with self._lock:
-            if self._pid != os.getpid():
-                self._queue = queue.SimpleQueue()
-                threading.Thread(target=self._run, name="send-committer", daemon=True).start()
-                self._pid = os.getpid()
-
-    def _run(self) -> None:
-        wait = settings.CHAT_SEND_BATCH_WAIT_MS / 1000
-        limit = settings.CHAT_SEND_BATCH_MAX
-        while True:
-            batch = [self._queue.get()]
-            if wait:
-                time.sleep(wait)
-            while len(batch) < limit:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._accept(batch)
-
-    def _accept(self, batch: list[_Pending]) -> None:
-        now = time.monotonic()
-        # A sender that waited past the deadline was told "unavailable": do not store it now.
-        late = [p for p in batch if p.deadline < now]
-        for pending in late:
-            pending.future.set_exception(Unavailable("The server is overloaded; send the message again."))
-        batch = [p for p in batch if p.deadline >= now]
-        if not batch:
-            return
-        try:
-            # This thread keeps its connection for good; one idle for a while may
-            # have been dropped by the server (wait_timeout), so ask first.
-            if now - self._last_batch > IDLE_CHECK_SECONDS and connection.connection is not None:
-                if not connection.is_usable():
-                    connection.close()
-            self._last_batch = now
-            results = accept_batch([p.request for p in batch])
-        except Exception:
-            logger.exception("send batch of %d failed", len(batch))
-            connection.close()  # a dead connection (the database restarted) is never reused: reconnect next batch
-            results = [Unavailable("The message could not be stored right now; send it again.")] * len(batch)
-        accepted = []
-        for pending, result in zip(batch, results, strict=True):
-            if isinstance(result, SendResult):
-                pending.future.set_result(result)
-                if result.created:
-                    accepted.append(result.message["msg_id"])
-            else:
-                pending.future.set_exception(result)
-        if accepted:
-            _enqueue_fan_out(accepted)
-
-
-def _enqueue_fan_out(msg_ids: list[int]) -> None:
-    try:
-        fan_out_batch.delay(msg_ids, True)
-    except Exception:
-        # The messages are durable; the sweeper re-drives their fan-out.
-        logger.error("could not enqueue fan-out of %d message(s)", len(msg_ids), exc_info=True)
-
-
-committer = Committer()

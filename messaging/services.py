@@ -24,7 +24,8 @@ from unread import services as unread_services
 from unread import store as unread_store
 
 from . import push
-from .accept import SendRequest, SendResult, committer
+from .accept import SendRequest, SendResult
+from .committer import committer
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dict
 from .validation import check_client_msg_id, check_content, check_id

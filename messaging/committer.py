@@ -1,0 +1,119 @@
+"""The committer: one thread per process that accepts queued sends in batches.
+
+Every send of a process (sockets and REST alike) is queued here. While the
+thread commits a batch (messaging/accept.py), new sends queue; the next
+batch takes them all. An idle committer takes a lone send at once (plus
+CHAT_SEND_BATCH_WAIT_MS), so batching costs no latency when there is no load
+and saves round trips and fsyncs when there is. A caller waits on a future:
+a socket's coroutine without holding a thread, a REST request in its own.
+"""
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+from django.conf import settings
+from django.db import connection
+
+from chat_project.errors import Unavailable
+
+from . import accept
+from .accept import SendRequest, SendResult
+from .tasks import fan_out_batch
+
+logger = logging.getLogger(__name__)
+
+# The committer checks its database connection before a batch after this long idle.
+IDLE_CHECK_SECONDS = 30
+
+
+class _Pending:
+    __slots__ = ("request", "future", "deadline")
+
+    def __init__(self, request: SendRequest, deadline: float) -> None:
+        self.request = request
+        self.future: Future = Future()
+        self.deadline = deadline
+
+
+class Committer:
+    """One thread per process that accepts queued sends in batches."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._last_batch = 0.0
+
+    def submit(self, request: SendRequest) -> Future:
+        pending = _Pending(request, time.monotonic() + settings.CHAT_ACCEPT_DEADLINE_SECONDS)
+        self._ensure_thread()
+        self._queue.put(pending)
+        return pending.future
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                threading.Thread(target=self._run, name="send-committer", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _run(self) -> None:
+        wait = settings.CHAT_SEND_BATCH_WAIT_MS / 1000
+        limit = settings.CHAT_SEND_BATCH_MAX
+        while True:
+            batch = [self._queue.get()]
+            if wait:
+                time.sleep(wait)
+            while len(batch) < limit:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._accept(batch)
+
+    def _accept(self, batch: list[_Pending]) -> None:
+        now = time.monotonic()
+        # A sender that waited past the deadline was told "unavailable": do not store it now.
+        late = [p for p in batch if p.deadline < now]
+        for pending in late:
+            pending.future.set_exception(Unavailable("The server is overloaded; send the message again."))
+        batch = [p for p in batch if p.deadline >= now]
+        if not batch:
+            return
+        try:
+            # This thread keeps its connection for good; one idle for a while may
+            # have been dropped by the server (wait_timeout), so ask first.
+            if now - self._last_batch > IDLE_CHECK_SECONDS and connection.connection is not None:
+                if not connection.is_usable():
+                    connection.close()
+            self._last_batch = now
+            results = accept.accept_batch([p.request for p in batch])
+        except Exception:
+            logger.exception("send batch of %d failed", len(batch))
+            connection.close()  # a dead connection (the database restarted) is never reused: reconnect next batch
+            results = [Unavailable("The message could not be stored right now; send it again.")] * len(batch)
+        accepted = []
+        for pending, result in zip(batch, results, strict=True):
+            if isinstance(result, SendResult):
+                pending.future.set_result(result)
+                if result.created:
+                    accepted.append(result.message["msg_id"])
+            else:
+                pending.future.set_exception(result)
+        if accepted:
+            _enqueue_fan_out(accepted)
+
+
+def _enqueue_fan_out(msg_ids: list[int]) -> None:
+    try:
+        fan_out_batch.delay(msg_ids, True)
+    except Exception:
+        # The messages are durable; the sweeper re-drives their fan-out.
+        logger.error("could not enqueue fan-out of %d message(s)", len(msg_ids), exc_info=True)
+
+
+committer = Committer()
