@@ -17,16 +17,9 @@ def check_rate(scope: str, identity: str, rate: tuple[int, int]) -> None:
     if not settings.CHAT_RATE_LIMITS:
         return
     limit, period = rate
-    now = time.time()
-    window = int(now // period)
-    # The identity is the hash tag: a user's limits live in that user's slot.
-    name = key("{rl:%s}" % identity, scope, window)
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.incr(name)
-    pipe.expire(name, period + 1)
-    count, _ = pipe.execute()
+    count, retry_after = count_events(scope, {identity: 1}, period)[identity]
     if count > limit:
-        raise RateLimited(retry_after=int((window + 1) * period - now) + 1)
+        raise RateLimited(retry_after=retry_after)
 
 
 def check_frame_rate(user_id: int) -> None:
@@ -48,6 +41,7 @@ def count_events(scope: str, counts: dict[str, int], period: int) -> dict[str, t
     window = int(now // period)
     pipe = get_redis().pipeline(transaction=False)
     for identity, n in counts.items():
+        # The identity is the hash tag: a user's limits live in that user's slot.
         name = key("{rl:%s}" % identity, scope, window)
         pipe.incrby(name, n)
         pipe.expire(name, period + 1)
