@@ -40,7 +40,7 @@ from chat_project.ratelimit import count_events
 from conversations.models import Conversation
 from profiles import store as profile_store
 from profiles.models import User
-from unread.models import UnreadCounter
+from unread import services as unread_services
 
 from .content_filter import filter_content
 from .ids import next_message_id, renew_worker
@@ -97,8 +97,8 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
     try:
         conversations = _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
         _ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
-        offline = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
-    except (OperationalError, DatabaseError) as exc:
+        online = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
+    except DatabaseError as exc:
         connection.close()  # perhaps a dead connection: the next batch opens a new one
         return _fail_all(results, exc)
     except Exception as exc:  # Redis down: the presence flags are needed for the offline list
@@ -111,7 +111,7 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
             request=requests[i],
             content=contents[i],
             conversation_id=conversations[_pair(requests[i].sender_id, requests[i].recipient_id)],
-            offline=not offline[requests[i].recipient_id],
+            offline=not online[requests[i].recipient_id],
         )
         for i in live
     ]
@@ -279,8 +279,7 @@ def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, Messa
             row.msg_id = next_message_id(above=max(last.get(sender, 0), last.get(recipient, 0)))
             last[sender] = last[recipient] = row.msg_id
 
-        received = Counter((row.conversation_id, row.request.recipient_id) for row in rows)
-        _add_received(cursor, received)
+        unread_services.add_received(Counter((row.conversation_id, row.request.recipient_id) for row in rows))
 
         values = []
         for row in rows:
@@ -303,7 +302,7 @@ def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, Messa
         inserted_rows = rows
         existing: dict[int, MessageRecord] = {}
         if cursor.rowcount < len(rows):
-            inserted_rows, existing = _split_skipped(cursor, rows, received)
+            inserted_rows, existing = _split_skipped(cursor, rows)
 
         newest: dict[int, int] = {}
         for row in inserted_rows:
@@ -321,7 +320,9 @@ def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, Messa
             f"UPDATE t_msg_stream SET last_msg_id = CASE user_id {cases} END WHERE user_id IN ({marks})",
             [v for u in users for v in (u, last.get(u, 0))] + users,
         )
-        counters = _read_counters(cursor, {(row.conversation_id, row.request.recipient_id) for row in inserted_rows})
+        counters = unread_services.counter_rows(
+            {(row.conversation_id, row.request.recipient_id) for row in inserted_rows}
+        )
 
     accepted = {
         row.index: MessageRecord(
@@ -339,20 +340,7 @@ def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, Messa
     return accepted, existing, counters
 
 
-def _add_received(cursor, received: Counter) -> None:
-    table = UnreadCounter._meta.db_table
-    values = []
-    for (conversation_id, user_id), n in received.items():
-        values += [conversation_id, user_id, n, n]
-    cursor.execute(
-        f"INSERT INTO {table} (conversation_id, user_id, received, `read`, last_read_msg_id, version) VALUES "
-        + ",".join(["(%s, %s, %s, 0, 0, %s)"] * len(received))
-        + " ON DUPLICATE KEY UPDATE received = received + VALUES(received), version = version + VALUES(version)",
-        values,
-    )
-
-
-def _split_skipped(cursor, rows: list[_Row], received: Counter) -> tuple[list[_Row], dict[int, MessageRecord]]:
+def _split_skipped(cursor, rows: list[_Row]) -> tuple[list[_Row], dict[int, MessageRecord]]:
     """Some rows were skipped by INSERT IGNORE: find the messages they repeat and uncount them."""
     marks = ",".join(["%s"] * len(rows))
     cursor.execute(
@@ -378,27 +366,8 @@ def _split_skipped(cursor, rows: list[_Row], received: Counter) -> tuple[list[_R
         if record is None:
             raise _RedoBatch()
         earlier[row.index] = record
-    uncount = Counter((row.conversation_id, row.request.recipient_id) for row in skipped)
-    for (conversation_id, user_id), n in uncount.items():
-        cursor.execute(
-            f"UPDATE {UnreadCounter._meta.db_table} SET received = received - %s"
-            " WHERE conversation_id = %s AND user_id = %s",
-            [n, conversation_id, user_id],
-        )
+    unread_services.take_back_received(Counter((row.conversation_id, row.request.recipient_id) for row in skipped))
     return inserted, earlier
-
-
-def _read_counters(cursor, pairs: set[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
-    """(user_id, conversation_id, received, read, version) of each counter row."""
-    if not pairs:
-        return []
-    condition = " OR ".join(["(conversation_id = %s AND user_id = %s)"] * len(pairs))
-    cursor.execute(
-        f"SELECT user_id, conversation_id, received, `read`, version FROM {UnreadCounter._meta.db_table}"
-        f" WHERE {condition}",
-        [v for pair in pairs for v in pair],
-    )
-    return list(cursor.fetchall())
 
 
 def _fail_all(results: list, error: Exception) -> list:

@@ -12,11 +12,8 @@ that cannot move backwards (docs/architecture.md).
 import time
 from collections import defaultdict
 
-from django.db.models import Q
-
 from profiles.services import get_profiles
-from unread.models import UnreadCounter
-from unread.services import unread_counts_many
+from unread.services import counter_rows, unread_counts_many, unread_frame
 
 from . import push, store
 from .ids import id_floor_for_time
@@ -31,7 +28,7 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
     if not records:
         return 0
     if not projected:
-        project_messages(records, _counter_rows(records))
+        project_messages(records, counter_rows({(r.session_id, r.recipient_id) for r in records}))
     pushed = store.pushed_flags([r.msg_id for r in records])
     to_push = [r for r in records if not pushed[r.msg_id]]
     if to_push:
@@ -40,16 +37,6 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
         store.mark_pushed([r.msg_id for r in to_push])
     MessageRecord.objects.filter(msg_id__in=[r.msg_id for r in records]).update(fan_out_done=True)
     return len(to_push)
-
-
-def _counter_rows(records: list[MessageRecord]) -> list[tuple[int, int, int, int, int]]:
-    pairs = {(r.session_id, r.recipient_id) for r in records}
-    condition = Q()
-    for conversation_id, user_id in pairs:
-        condition |= Q(conversation_id=conversation_id, user_id=user_id)
-    return list(
-        UnreadCounter.objects.filter(condition).values_list("user_id", "conversation_id", "received", "read", "version")
-    )
 
 
 def _frames(records: list[MessageRecord]) -> dict[int, list[dict]]:
@@ -66,15 +53,7 @@ def _frames(records: list[MessageRecord]) -> dict[int, list[dict]]:
         frames[record.recipient_id].append(frame)
         frames[record.sender_id].append(frame)
     for recipient_id, conversation_id in dict.fromkeys((r.recipient_id, r.session_id) for r in records):
-        counts = unread[recipient_id]
-        frames[recipient_id].append(
-            {
-                "type": "unread",
-                "conversation_id": conversation_id,
-                "unread": counts.get(conversation_id, 0),
-                "total": sum(counts.values()),
-            }
-        )
+        frames[recipient_id].append(unread_frame(recipient_id, conversation_id, unread[recipient_id]))
     return frames
 
 

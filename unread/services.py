@@ -2,14 +2,16 @@
 
 The database row is exact because every change to it happens in the same
 transaction as the message rows it counts. Read and recall lock the counter
-row before touching message rows; a send locks the conversation row, then
-the counter, then inserts (docs/architecture.md), so none of them can wait
-on another in a cycle. Redis holds a versioned copy.
+row before touching message rows; a send batch locks its users' stream rows,
+then the counters, then inserts (docs/architecture.md), so none of them can
+wait on another in a cycle. Redis holds a versioned copy.
 """
 
 import logging
+from collections.abc import Iterable, Mapping
 
 from django.db import connection, transaction
+from django.db.models import F, Q
 
 from chat_project.redis_client import get_redis
 from messaging import push
@@ -21,15 +23,42 @@ from .models import UnreadCounter
 logger = logging.getLogger(__name__)
 
 
-def add_received(conversation_id: int, user_id: int) -> None:
-    """Count one received message; takes the counter row's lock for the transaction."""
+def add_received(counts: Mapping[tuple[int, int], int]) -> None:
+    """Count received messages, {(conversation_id, user_id): n}, in one statement.
+
+    Takes the counter rows' locks for the transaction (the send batch,
+    messaging/accept.py).
+    """
+    values: list[int] = []
+    for (conversation_id, user_id), n in counts.items():
+        values += [conversation_id, user_id, n, n]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO t_unread_counter (conversation_id, user_id, received, `read`, last_read_msg_id, version)"
-            " VALUES (%s, %s, 1, 0, 0, 1)"
-            " ON DUPLICATE KEY UPDATE received = received + 1, version = version + 1",
-            [conversation_id, user_id],
+            " VALUES " + ",".join(["(%s, %s, %s, 0, 0, %s)"] * len(counts)) + " ON DUPLICATE KEY UPDATE"
+            " received = received + VALUES(received), version = version + VALUES(version)",
+            values,
         )
+
+
+def take_back_received(counts: Mapping[tuple[int, int], int]) -> None:
+    """Undo ``add_received`` for messages the same transaction found already stored (re-sends)."""
+    for (conversation_id, user_id), n in counts.items():
+        UnreadCounter.objects.filter(conversation_id=conversation_id, user_id=user_id).update(
+            received=F("received") - n
+        )
+
+
+def counter_rows(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
+    """(user_id, conversation_id, received, read, version) of each (conversation_id, user_id) counter."""
+    condition = Q()
+    for conversation_id, user_id in pairs:
+        condition |= Q(conversation_id=conversation_id, user_id=user_id)
+    if not condition:
+        return []
+    return list(
+        UnreadCounter.objects.filter(condition).values_list("user_id", "conversation_id", "received", "read", "version")
+    )
 
 
 def lock_counter(conversation_id: int, user_id: int) -> UnreadCounter:
@@ -40,13 +69,6 @@ def lock_counter(conversation_id: int, user_id: int) -> UnreadCounter:
 
 def counter_copy(counter: UnreadCounter) -> tuple[int, int, int, int]:
     return (counter.conversation_id, counter.received, counter.read, counter.version)
-
-
-def current_copy(conversation_id: int, user_id: int) -> tuple[int, int, int, int]:
-    counter = UnreadCounter.objects.filter(conversation_id=conversation_id, user_id=user_id).first()
-    if counter is None:
-        return (conversation_id, 0, 0, 0)
-    return counter_copy(counter)
 
 
 def publish(user_id: int, copies: list[tuple[int, int, int, int]]) -> None:
@@ -91,13 +113,15 @@ def unread_summary(user_id: int) -> dict:
     return {"total": sum(counts.values()), "conversations": {str(cid): n for cid, n in sorted(counts.items())}}
 
 
-def unread_frame(user_id: int, conversation_id: int) -> dict:
+def unread_frame(user_id: int, conversation_id: int, counts: dict[int, int] | None = None) -> dict:
     """The ``unread`` frame as things stand now: one read of the Redis copy for both numbers.
 
     Read at push time rather than carried from the operation, so a frame pushed
     late (a delayed fan-out) still tells the current count, not an old one.
+    ``counts`` is the user's ``unread_counts`` when the caller read it already.
     """
-    counts = unread_counts(user_id)
+    if counts is None:
+        counts = unread_counts(user_id)
     return {
         "type": "unread",
         "conversation_id": conversation_id,
