@@ -79,26 +79,35 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def _on_push_loop(send) -> None:
+    """Run ``send(layer)`` on this process's push loop and wait for it (no-op without a layer)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    asyncio.run_coroutine_threadsafe(send(layer), _loop_thread.loop()).result(PUSH_TIMEOUT_SECONDS)
+
+
 def push(events: list[tuple[int, dict]], raw: bool = False) -> None:
-    """Send each (user_id, frame) to every socket of that user.
+    """Send each (user_id, frame) to every socket of that user, each user's frames in order.
 
     With ``raw``, each item is a channel-layer event for the consumer itself
     (such as CLOSE_EVENT), not a frame for the client.
     """
     if not events:
         return
-    layer = get_channel_layer()
-    if layer is None:
+    if not raw:
+        frames_by_user: dict[int, list[dict]] = {}
+        for user_id, frame in events:
+            frames_by_user.setdefault(user_id, []).append(frame)
+        push_frames(frames_by_user)
         return
 
-    async def send_all() -> None:
-        # In order: one user's frames (unread after message) must not overtake each other.
-        for user_id, frame in events:
-            event = frame if raw else {"type": EVENT_TYPE, "frame": frame}
+    async def send_all(layer) -> None:
+        for user_id, event in events:
             await layer.group_send(user_group(user_id), event)
-            _record(user_id, event if raw else frame)
+            _record(user_id, event)
 
-    asyncio.run_coroutine_threadsafe(send_all(), _loop_thread.loop()).result(PUSH_TIMEOUT_SECONDS)
+    _on_push_loop(send_all)
 
 
 def watch_group(user_id: int) -> str:
@@ -113,14 +122,8 @@ def watched_event(frame: dict) -> dict:
 
 def push_to_watchers(user_id: int, frame: dict) -> None:
     """Send a frame about this user to every socket watching them; a lost one is only logged."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        future = asyncio.run_coroutine_threadsafe(
-            layer.group_send(watch_group(user_id), watched_event(frame)), _loop_thread.loop()
-        )
-        future.result(PUSH_TIMEOUT_SECONDS)
+        _on_push_loop(lambda layer: layer.group_send(watch_group(user_id), watched_event(frame)))
     except Exception:
         logger.warning("push to the watchers of user %s failed", user_id, exc_info=True)
 
@@ -135,11 +138,8 @@ def push_frames(frames_by_user: dict[int, list[dict]], seqs: dict[int, int] | No
     seqs = seqs or {}
     if not frames_by_user:
         return
-    layer = get_channel_layer()
-    if layer is None:
-        return
 
-    async def send_all() -> None:
+    async def send_all(layer) -> None:
         await asyncio.gather(
             *(
                 layer.group_send(user_group(user_id), {"type": EVENT_TYPE, "frames": frames, "seq": seqs.get(user_id)})
@@ -150,7 +150,7 @@ def push_frames(frames_by_user: dict[int, list[dict]], seqs: dict[int, int] | No
             for frame in frames:
                 _record(user_id, frame)
 
-    asyncio.run_coroutine_threadsafe(send_all(), _loop_thread.loop()).result(PUSH_TIMEOUT_SECONDS)
+    _on_push_loop(send_all)
 
 
 def push_quietly(events: list[tuple[int, dict]], raw: bool = False) -> None:
