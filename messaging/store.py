@@ -123,7 +123,7 @@ def next_push_seqs(user_ids: list[int]) -> dict[int, int]:
 
 def push_seq(user_id: int) -> int:
     """The number of the user's latest fan-out event (0 before the first)."""
-    return int(get_redis().get(push_seq_key(user_id)) or 0)
+    return push_seqs([user_id])[user_id]
 
 
 def push_seqs(user_ids: list[int]) -> dict[int, int]:

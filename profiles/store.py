@@ -102,11 +102,8 @@ class Registration:
 
 
 def register_socket(user_id: int, channel_name: str) -> Registration:
-    """Mark one socket of the user as live (also the heartbeat)."""
-    added, before = get_redis().eval(
-        _REGISTER, 1, sockets_key(user_id), channel_name, repr(time.time()), settings.CHAT_ONLINE_TTL_SECONDS
-    )
-    return Registration(was_lost=bool(added), came_online=before == 0)
+    """Mark one socket of the user as live."""
+    return register_sockets([(user_id, channel_name)])[0]
 
 
 def register_sockets(sockets: list[tuple[int, str]]) -> list[Registration]:
