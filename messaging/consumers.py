@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -88,6 +89,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user = None
     # The API token this socket authenticated with (None for a session socket).
     token_key: str | None = None
+
+    async def dispatch(self, message) -> None:
+        """Channels' dispatch without its per-event ``close_old_connections``.
+
+        Channels hops to a thread to run it before every handler: every frame
+        and every pushed event paid a thread round trip, 7 % of a daphne's
+        samples under load (py-spy, docs/benchmarks.md). This consumer never
+        touches the database on the event loop's thread: each call goes
+        through ``database_sync_to_async``, which closes stale connections
+        around the call itself, or through the committer thread.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         # Accept first so that every client can read the 4401 close code.
