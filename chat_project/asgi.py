@@ -13,7 +13,7 @@ from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
-from .client_ip import TrustedProxyMiddleware  # noqa: E402
+from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 if settings.CHAT_SERVE_STATIC:

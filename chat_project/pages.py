@@ -4,8 +4,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import csrf
 
-from . import api_errors
-from .redis_client import get_redis
+from .common import api_errors
+from .common.redis_client import get_redis
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

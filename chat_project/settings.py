@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .client_ip import parse_networks
+from .common.client_ip import parse_networks
 from .env import env_bool, env_int, env_list, env_str, parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", IS_PRODUCTION)
 # Under /api/ a CSRF failure is a JSON ``forbidden`` (PROTOCOL.md), never HTML.
 CSRF_FAILURE_VIEW = "chat_project.pages.csrf_failure"
 # Peers (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are
-# believed (chat_project/client_ip.py). Nobody in production unless listed;
+# believed (chat_project/common/client_ip.py). Nobody in production unless listed;
 # the local machine in development.
 CHAT_TRUSTED_PROXIES = env_list("CHAT_TRUSTED_PROXIES", [] if IS_PRODUCTION else ["127.0.0.1/8", "::1"])
 try:
@@ -272,7 +272,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "chat_project.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "chat_project.common.api_errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # ?format= is an ordinary (ignored) query parameter, never a renderer switch or a 404.
@@ -294,7 +294,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chat_project.schema.strip_trailing_slashes",
+        "chat_project.common.schema.strip_trailing_slashes",
     ],
     # Swagger UI served from this server (drf-spectacular-sidecar), no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -6,6 +6,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from conversations.views import ConversationListView, ConversationView, ConversationWithView
 from messaging.views import (
     ConversationMessagesView,
+    MarkReadView,
     MessageView,
     OfflineAckView,
     OfflineView,
@@ -14,9 +15,11 @@ from messaging.views import (
 )
 from profiles.avatars import media_urlpatterns
 from profiles.views import AvatarView, MeView, RegisterView, TokenView, UserSearchView, UserView
-from unread.views import MarkReadView, UnreadView
+from unread.views import UnreadView
 
-from . import api_errors, pages, web
+from . import pages
+from .common import api_errors
+from .ui import web
 
 
 class SchemaFormatNegotiation(DefaultContentNegotiation):
@@ -66,7 +69,7 @@ urlpatterns = [
     *media_urlpatterns(),
     # Anything else under /api/ is a JSON not_found, never an HTML page.
     re_path(r"^api/", api_errors.api_not_found),
-    # The browser UI (chat_project/web.py): session log-in, then the chat page.
+    # The browser UI (chat_project/ui/web.py): session log-in, then the chat page.
     path("login/", web.login_page, name="login"),
     path("logout/", web.logout_page, name="logout"),
     path("signup/", web.signup, name="signup"),

@@ -2,8 +2,8 @@
 
 from rest_framework import serializers
 
-from chat_project.schema import MAX_ID
-from messaging.serializers import MessageSerializer
+from chat_project.common.limits import MAX_ID
+from chat_project.common.schema import MessageSerializer
 from profiles.serializers import ProfileSerializer
 
 

@@ -1,18 +1,16 @@
 """The per-user conversation list, access to one conversation, and its read receipts."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q
 
-from chat_project.errors import NotFound
-from chat_project.redis_client import get_redis
-from messaging.models import MessageRecord
+from chat_project.common.errors import NotFound
+from chat_project.common.redis_client import get_redis
 from profiles import store as profile_store
 from profiles.services import complete_profile_fields, profile_from_fields
 from unread import store as unread_store
-from unread.models import UnreadCounter
 from unread.services import rebuild_unread
 
-from . import store
+from . import hooks, store
 from .models import Conversation
 
 
@@ -54,52 +52,19 @@ def get_conversation_with(user_id: int, peer_id: int) -> Conversation:
     return conversation
 
 
+def shares_conversation(user_a: int, user_b: int) -> bool:
+    """True when the two (different) users have exchanged a message."""
+    low, high = sorted((user_a, user_b))
+    return (
+        low != high
+        and Conversation.objects.filter(user_low_id=low, user_high_id=high, last_msg_id__isnull=False).exists()
+    )
+
+
 def rebuild_conversation_list(user_id: int) -> None:
     rows = Conversation.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id), last_msg_id__isnull=False)
     store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), c.last_msg_id) for c in rows])
-    rebuild_peer_reads(user_id)
-
-
-# --- read receipts: peer_read_up_to --------------------------------------------
-#
-# For a viewer V and peer P in conversation C, ``peer_read_up_to`` is the
-# largest msg_id of V's messages to P that P has read: received by P, read
-# (``isRead``), and at or below P's read position (``last_read_msg_id``).
-# Both conditions only ever grow, so the value never goes back, and the
-# unread index (recipient, session, isRead, msgId) answers it in one dive.
-# ``isRead`` keeps a read position beyond the newest message (a client's
-# ``up_to``) from counting messages sent after the read. Mark-read records
-# the value in V's Redis hash (max-only), and so does a recall that turns an
-# unread message below P's position into a read one (messaging.services);
-# ``rebuild_peer_reads`` recomputes it after a flush.
-
-
-def _newest_read(conversation_id, reader_id, read_up_to) -> QuerySet[MessageRecord]:
-    return MessageRecord.objects.filter(
-        session_id=conversation_id, recipient_id=reader_id, is_read=True, msg_id__lte=read_up_to
-    ).order_by("-msg_id")
-
-
-def record_read_receipt(conversation: Conversation, reader_id: int, read_up_to: int) -> None:
-    """After ``reader_id`` read up to ``read_up_to``: raise their peer's ``peer_read_up_to``."""
-    newest = _newest_read(conversation.pk, reader_id, read_up_to).values_list("msg_id", flat=True).first()
-    if newest is not None:
-        store.record_peer_read(conversation.peer_id(reader_id), conversation.pk, newest)
-
-
-def rebuild_peer_reads(user_id: int) -> dict[int, int]:
-    """The user's ``peer_read_up_to`` of every conversation, from the database, merged into Redis."""
-    newest = _newest_read(OuterRef("conversation_id"), OuterRef("user_id"), OuterRef("last_read_msg_id"))
-    rows = (
-        UnreadCounter.objects.filter(Q(conversation__user_low_id=user_id) | Q(conversation__user_high_id=user_id))
-        .exclude(user_id=user_id)
-        .filter(last_read_msg_id__gt=0)
-        .annotate(up_to=Subquery(newest.values("msg_id")[:1]))
-        .values_list("conversation_id", "up_to")
-    )
-    positions = {cid: up_to for cid, up_to in rows if up_to is not None}
-    store.write_peer_reads(user_id, positions)
-    return positions
+    hooks.message_reads().rebuild_peer_reads(user_id)
 
 
 def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
@@ -157,7 +122,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     if peer_read_ready:
         peer_read = store.parse_peer_reads(ids, peer_read_raw)
     else:
-        peer_read = rebuild_peer_reads(user_id)
+        peer_read = hooks.message_reads().rebuild_peer_reads(user_id)
 
     peer_list = list(dict.fromkeys(peers.values()))
     pipe = client.pipeline(transaction=False)
@@ -180,8 +145,6 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
 
 
 def _load_last_messages(last_ids: dict[int, int]) -> dict[int, dict]:
-    from messaging.payloads import messages_by_id
-
-    found = messages_by_id(list(last_ids.values()))
+    found = hooks.message_reads().messages_by_id(list(last_ids.values()))
     store.add_recent(list(found.values()))
     return {cid: found[msg_id] for cid, msg_id in last_ids.items() if msg_id in found}

@@ -2,8 +2,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat_project.api import path_id, query_cursor, query_limit
-from chat_project.schema import CONVERSATION_EXAMPLE, answers, cursor_param, id_param, limit_param, ok
+from chat_project.common.api import path_id, query_cursor, query_limit
+from chat_project.common.schema import CONVERSATION_EXAMPLE, answers, cursor_param, id_param, limit_param, ok
 
 from . import services
 from .serializers import ConversationPageSerializer, ConversationSerializer

@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 
-from chat_project.errors import ChatError, NotFound, RateLimited, Unavailable
-from chat_project.ratelimit import count_events
+from chat_project.common.errors import ChatError, NotFound, RateLimited, Unavailable
+from chat_project.common.ratelimit import count_events
 from conversations.models import Conversation
 from profiles import store as profile_store
 from profiles.models import User

@@ -1,10 +1,11 @@
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 
-from chat_project.admin_base import ReadOnlyAdmin
-from chat_project.errors import ChatError
+from chat_project.common.admin_base import ReadOnlyAdmin
+from chat_project.common.errors import ChatError
 
 from .models import MessageRecord, MessageStatus, SensitiveWord
+from .services import moderate_recall
 
 
 @admin.register(SensitiveWord)
@@ -55,8 +56,6 @@ class MessageRecordAdmin(admin.ModelAdmin):
 
     @admin.action(description="Recall the selected messages (moderation)", permissions=["change"])
     def recall_selected(self, request, queryset) -> None:
-        from .services import moderate_recall
-
         done = 0
         for record in queryset.exclude(record_status=MessageStatus.RECALLED):
             try:

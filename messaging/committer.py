@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from django.conf import settings
 from django.db import connection
 
-from chat_project.errors import Unavailable
+from chat_project.common.errors import Unavailable
 
 from . import accept
 from .accept import SendRequest, SendResult

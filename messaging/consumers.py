@@ -28,18 +28,22 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat_project.errors import ChatError, InvalidInput, outage_error
-from chat_project.ratelimit import check_frame_rate
+from chat_project.common import push
+from chat_project.common.checks import check_id, check_id_list
+from chat_project.common.errors import ChatError, InvalidInput, outage_error
+from chat_project.common.limits import CLOSE_UNAUTHENTICATED, MAX_WATCHED_USERS
+from chat_project.common.push import user_group, watch_group
+from chat_project.common.ratelimit import check_frame_rate
 from conversations.services import get_conversation_for
 from profiles import presence
-from unread.services import mark_read
 
-# EVENT_TYPE "chat.event" -> chat_event; WATCHED_EVENT_TYPE "chat.watched" -> chat_watched
+# Channel-layer events (chat_project/common/push.py): "chat.event" -> chat_event,
+# "chat.watched" -> chat_watched, "chat.close" -> chat_close.
 from . import store as messaging_store
 from .heartbeat import process_heartbeat
-from .push import CLOSE_UNAUTHENTICATED, EVENT_TYPE, PushSequence, user_group, watch_group, watched_event
+from .push_sequence import PushSequence
+from .reads import mark_read
 from .services import send_message_async
-from .validation import MAX_WATCHED_USERS, check_id, check_id_list
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +142,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._tell_watchers(presence.presence_frame(self.user_id, True, None))
 
     async def _tell_watchers(self, frame: dict) -> None:
-        await self.channel_layer.group_send(watch_group(self.user_id), watched_event(frame))
+        await push.asend([push.to_watchers(self.user_id, frame)])
 
     async def after_beat(self, registration, push_seq: int) -> None:
         """This socket's part of the process heartbeat (messaging/heartbeat.py): repair, then report.
@@ -274,13 +278,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         conversation = await database_sync_to_async(get_conversation_for)(self.user_id, conversation_id)
         self.typing_sent[conversation_id] = now
-        await self.channel_layer.group_send(
-            user_group(conversation.peer_id(self.user_id)),
-            {
-                "type": EVENT_TYPE,
-                "frame": {"type": "typing", "conversation_id": conversation_id, "user_id": self.user_id},
-            },
-        )
+        frame = {"type": "typing", "conversation_id": conversation_id, "user_id": self.user_id}
+        await push.asend([push.to_user(conversation.peer_id(self.user_id), [frame])])
 
     async def _on_ping(self, frame: dict) -> None:
         await self._send_frame({"type": "pong"})

@@ -13,8 +13,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from chat_project.errors import InvalidInput
-from chat_project.redis_client import get_redis, key
+from chat_project.common.errors import InvalidInput
+from chat_project.common.redis_client import get_redis, key
+
+from .models import SensitiveWord
 
 VERSION_CHECK_SECONDS = 2.0
 
@@ -113,8 +115,6 @@ def _matcher() -> WordMatcher:
     with _cache.lock:
         version = get_redis().get(version_key()) or "0"
         if version != _cache.version:
-            from .models import SensitiveWord
-
             words = [
                 (word, action == SensitiveWord.Action.REJECT)
                 for word, action in SensitiveWord.objects.values_list("word", "action")

@@ -12,10 +12,11 @@ that cannot move backwards (docs/architecture.md).
 import time
 from collections import defaultdict
 
+from chat_project.common import push
 from profiles.services import get_profiles
 from unread.services import counter_rows, unread_counts_many, unread_frame
 
-from . import push, store
+from . import store
 from .ids import id_floor_for_time
 from .models import MessageRecord
 from .payloads import message_dict
@@ -33,7 +34,8 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
     to_push = [r for r in records if not pushed[r.msg_id]]
     if to_push:
         frames = _frames(to_push)
-        push.push_frames(frames, store.next_push_seqs(list(frames)))
+        seqs = store.next_push_seqs(list(frames))
+        push.send(push.to_user(user_id, user_frames, seqs[user_id]) for user_id, user_frames in frames.items())
         store.mark_pushed([r.msg_id for r in to_push])
     MessageRecord.objects.filter(msg_id__in=[r.msg_id for r in records]).update(fan_out_done=True)
     return len(to_push)

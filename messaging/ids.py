@@ -23,7 +23,7 @@ import time
 
 from django.conf import settings
 
-from chat_project.redis_client import get_redis, key
+from chat_project.common.redis_client import get_redis, key
 
 ID_EPOCH_MS = 1767225600000  # 2026-01-01T00:00:00Z
 TIME_BITS = 40

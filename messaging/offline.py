@@ -6,12 +6,12 @@ per-user index in Redis, rebuilt from the flag when its marker is missing.
 
 from django.conf import settings
 
+from chat_project.common.checks import check_id
 from profiles.services import get_profiles
 
 from . import store
 from .models import MessageRecord
 from .payloads import message_dict
-from .validation import check_id
 
 
 def rebuild_offline(user_id: int) -> None:

@@ -1,6 +1,6 @@
 """The Message object of PROTOCOL.md, built from a ``t_msg_record_list`` row."""
 
-from chat_project.timefmt import iso_utc
+from chat_project.common.timefmt import iso_utc
 
 from .models import MessageRecord, MessageStatus
 

@@ -7,7 +7,7 @@ attempt may have failed: every write is idempotent (docs/architecture.md).
 
 from collections import defaultdict
 
-from chat_project.redis_client import get_redis
+from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
 from unread import store as unread_store
 

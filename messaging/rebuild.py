@@ -7,7 +7,7 @@ command drops every structure key and rebuilds all users.
 
 from django.conf import settings
 
-from chat_project.redis_client import get_redis
+from chat_project.common.redis_client import get_redis
 from conversations.services import rebuild_conversation_list
 from profiles.models import User
 from unread.services import rebuild_unread

@@ -6,31 +6,9 @@ The rules on request fields are the ones ``messaging.validation`` enforces.
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from chat_project.schema import MAX_ID
+from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_ID
+from chat_project.common.schema import MessageSerializer
 from profiles.serializers import ProfileSerializer
-
-from .validation import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS
-
-
-class MessageSerializer(serializers.Serializer):
-    msg_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="unique, increases with time")
-    conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    recipient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    content = serializers.CharField(
-        allow_blank=True, max_length=MAX_CONTENT_CODE_POINTS, help_text='exactly as sent; "" when recalled'
-    )
-    client_msg_id = serializers.CharField(
-        allow_null=True, max_length=MAX_CLIENT_MSG_ID, help_text="null when the sender gave none"
-    )
-    created_at = serializers.DateTimeField(help_text="UTC")
-    status = serializers.ChoiceField(choices=["normal", "recalled"])
-    # Version 1.1.
-    recalled_by = serializers.ChoiceField(
-        choices=["sender", "moderator"],
-        allow_null=True,
-        help_text="who recalled it; null unless status is recalled (version 1.1)",
-    )
 
 
 class SendSerializer(serializers.Serializer):

@@ -17,18 +17,19 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from chat_project.errors import Forbidden, InvalidInput, NotFound, Unavailable
-from chat_project.redis_client import get_redis
+from chat_project.common import push
+from chat_project.common.checks import check_id
+from chat_project.common.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
 from unread import services as unread_services
 from unread import store as unread_store
 
-from . import push
 from .accept import SendRequest, SendResult
 from .committer import committer
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dict
-from .validation import check_client_msg_id, check_content, check_id
+from .validation import check_client_msg_id, check_content
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +119,7 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
             # A recalled unread message stops counting: it counts as read.
             record.is_read = True
             fields.append("is_read")
-            counter.read += 1
-            counter.version += 1
-            counter.save(update_fields=["read", "version"])
+            unread_services.count_read(counter, 1)
         record.save(update_fields=fields)
         copy = unread_services.counter_copy(counter)
         # Now read and at or below the recipient's read position (a position a
@@ -149,10 +148,12 @@ def _after_recall(record: MessageRecord, counter: tuple[int, int, int, int], rec
         "msg_id": record.msg_id,
         "recalled_by": message["recalled_by"],
     }
-    push.push_quietly(
+    push.send(
         [
-            (record.sender_id, frame),
-            (record.recipient_id, frame),
-            (record.recipient_id, unread_services.unread_frame(record.recipient_id, record.session_id)),
-        ]
+            push.to_user(record.sender_id, [frame]),
+            push.to_user(
+                record.recipient_id, [frame, unread_services.unread_frame(record.recipient_id, record.session_id)]
+            ),
+        ],
+        quiet=True,
     )

@@ -4,7 +4,9 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
-from . import content_filter, push
+from chat_project.common import push
+
+from . import content_filter
 from .models import SensitiveWord
 
 
@@ -20,12 +22,10 @@ def sensitive_words_changed(sender, **kwargs) -> None:
 def close_sockets_of_deactivated_user(sender, instance, **kwargs) -> None:
     """A deactivated user keeps no open socket: each is closed with 4401."""
     if not instance.is_active:
-        user_id = instance.pk
-        transaction.on_commit(lambda: push.push_quietly([(user_id, push.CLOSE_EVENT)], raw=True))
+        push.send([push.close_sockets(instance.pk)], quiet=True)
 
 
 @receiver(post_delete, sender=Token)
 def close_sockets_of_revoked_token(sender, instance: Token, **kwargs) -> None:
     """Deleting a token (the admin's revoke) closes the sockets opened with it, with 4401."""
-    user_id, event = instance.user_id, {**push.CLOSE_EVENT, "token": instance.key}
-    transaction.on_commit(lambda: push.push_quietly([(user_id, event)], raw=True))
+    push.send([push.close_sockets(instance.user_id, token=instance.key)], quiet=True)

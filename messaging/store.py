@@ -12,7 +12,7 @@ every event carries its number, so a socket can tell it missed one
 (``push.PushSequence``) and ask its client to sync.
 """
 
-from chat_project.redis_client import get_redis, key, user_tag
+from chat_project.common.redis_client import get_redis, key, user_tag
 
 PUSH_MARKER_SECONDS = 24 * 3600
 

@@ -2,9 +2,10 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat_project.api import json_body, path_id, query_cursor, query_limit
-from chat_project.errors import InvalidInput
-from chat_project.schema import (
+from chat_project.common.api import json_body, path_id, query_cursor, query_limit
+from chat_project.common.checks import check_id
+from chat_project.common.errors import InvalidInput
+from chat_project.common.schema import (
     MESSAGE_EXAMPLE,
     PEER_EXAMPLE,
     RETRY_AFTER,
@@ -14,8 +15,9 @@ from chat_project.schema import (
     limit_param,
     ok,
 )
+from unread.serializers import MarkReadSerializer, ReadResultSerializer
 
-from . import history, offline, services
+from . import history, offline, reads, services
 from .serializers import (
     MessagePageSerializer,
     MessageSerializer,
@@ -183,3 +185,28 @@ class OfflineAckView(APIView):
         body = json_body(request)
         offline.ack_offline(request.user.pk, body.get("sender_id"), body.get("up_to"))
         return Response(status=204)
+
+
+class MarkReadView(APIView):
+    @extend_schema(
+        summary="Mark a conversation read",
+        description="Marks read every received message with msg_id <= `up_to` (omitted or null: everything). "
+        "Every socket of the user gets an `unread` frame, the peer a `read` receipt.",
+        parameters=[id_param("conversation_id", "the conversation's id")],
+        request=MarkReadSerializer,
+        responses=answers(
+            {
+                200: ok(
+                    ReadResultSerializer, "The conversation's unread count now.", {"conversation_id": 45, "unread": 0}
+                )
+            },
+            body=True,
+            invalid="`up_to` is not an integer id.",
+            invalid_errors={"up_to": ["Must be an integer."]},
+            not_found="no such conversation, or the requester does not take part in it.",
+        ),
+        examples=[OpenApiExample("read up to a message", value={"up_to": 1042317261824}, request_only=True)],
+    )
+    def post(self, request, conversation_id: str):
+        up_to = check_id("up_to", json_body(request).get("up_to"), required=False)
+        return Response(reads.mark_read(request.user.pk, path_id(conversation_id), up_to))

@@ -31,7 +31,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponseNotAllow
 from django.urls import re_path
 from PIL import Image, ImageOps
 
-from chat_project.errors import ChatError, InvalidInput
+from chat_project.common.errors import ChatError, InvalidInput
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from django.db.models import Q
 
-from chat_project.timefmt import iso_utc
-from messaging.push import push_to_watchers
+from chat_project.common import push
+from chat_project.common.timefmt import iso_utc
 
 from . import store
 from .models import User
@@ -89,4 +89,4 @@ def tell_watchers_about_profile(user_id: int) -> None:
     """A ``profile`` frame to the user's watchers (after a change has committed)."""
     profile = get_profiles([user_id]).get(user_id)
     if profile is not None:
-        push_to_watchers(user_id, {"type": "profile", "profile": profile})
+        push.send([push.to_watchers(user_id, {"type": "profile", "profile": profile})], quiet=True)

@@ -7,9 +7,8 @@ client generating requests from the schema gets them accepted.
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from chat_project.schema import MAX_ID, ErrorSerializer  # noqa: F401  (ErrorSerializer: imported from here by views)
-
-from .services import NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.common.limits import MAX_ID, NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.common.schema import ErrorSerializer  # noqa: F401  (imported from here by views)
 
 PASSWORD_MIN = 8
 AVATAR_URL_MAX = 500

@@ -4,22 +4,21 @@ from collections.abc import Iterable
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from rest_framework.authtoken.models import Token
 
-from chat_project.errors import InvalidInput, NotFound
-from chat_project.redis_client import get_redis
-from chat_project.text import has_unpaired_surrogate
-from chat_project.timefmt import iso_utc
+from chat_project.common.errors import InvalidInput, NotFound
+from chat_project.common.limits import NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.common.redis_client import get_redis
+from chat_project.common.text import has_unpaired_surrogate
+from chat_project.common.timefmt import iso_utc
 
-from . import avatars, store
+from . import avatars, hooks, store
 from .models import User
 
 SEARCH_LIMIT = 20
-PASSWORD_MAX = 128
-USERNAME_MAX = 150
-NICKNAME_MAX = 64
 
 
 def profile_from_fields(user_id: int, fields: dict, online: bool) -> dict:
@@ -96,15 +95,9 @@ def get_visible_profile(viewer_id: int, user_id: int) -> dict:
     """``GET users/{id}`` (PROTOCOL.md 1.1): any active user's Profile; a deactivated
     user's only to users who share a conversation with them, not_found to everyone else.
     """
-    # Local: profiles is the bottom layer; only this rule looks at conversations.
-    from conversations.models import Conversation
-
     profile = get_profile(user_id)  # the cache: no SQL for an active user
-    if not profile["is_active"]:
-        low, high = sorted((viewer_id, user_id))
-        shared = Conversation.objects.filter(user_low_id=low, user_high_id=high, last_msg_id__isnull=False)
-        if low == high or not shared.exists():
-            raise NotFound("No such user.")
+    if not profile["is_active"] and not hooks.shares_conversation(viewer_id, user_id):
+        raise NotFound("No such user.")
     return profile
 
 
@@ -202,8 +195,6 @@ def upload_avatar(user: User, upload) -> dict:
 
 
 def clean_avatar_url(value: object) -> str:
-    from django.core.validators import URLValidator
-
     text = _clean_text("avatar_url", value, 500, required=False).strip()
     if text == "":
         return ""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chat_project.redis_client import get_redis, key, queue_script, user_tag
+from chat_project.common.redis_client import get_redis, key, queue_script, user_tag
 
 PROFILE_FIELDS = ("username", "nickname", "avatar_url", "is_active", "last_seen")
 PROFILE_CACHE_SECONDS = 24 * 3600

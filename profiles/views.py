@@ -8,12 +8,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat_project.api import json_body, path_id
-from chat_project.client_ip import client_ip
-from chat_project.errors import ChatError, InvalidInput
-from chat_project.ratelimit import check_rate
-from chat_project.schema import PEER_EXAMPLE, PROFILE_EXAMPLE, RETRY_AFTER, answers, id_param, ok
-from chat_project.text import has_unpaired_surrogate
+from chat_project.common.api import json_body, path_id
+from chat_project.common.client_ip import client_ip
+from chat_project.common.errors import ChatError, InvalidInput
+from chat_project.common.ratelimit import check_rate
+from chat_project.common.schema import PEER_EXAMPLE, PROFILE_EXAMPLE, RETRY_AFTER, answers, id_param, ok
+from chat_project.common.text import has_unpaired_surrogate
 
 from . import services
 from .serializers import (

@@ -132,8 +132,8 @@ def celery_worker(transactional_db):
 
 @pytest.fixture
 def pushed_frames():
-    """Every (user_id, frame) this process pushes during the test, in order (messaging.push.capture)."""
-    from messaging import push
+    """Every (user_id, frame) this process pushes during the test, in order (chat_project.common.push.capture)."""
+    from chat_project.common import push
 
     with push.capture() as frames:
         yield frames

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from chat_project import pages
 from chat_project.body_limit import BodyLimitMiddleware
-from chat_project.client_ip import TrustedProxyMiddleware, client_ip
+from chat_project.common.client_ip import TrustedProxyMiddleware, client_ip
 
 from .conftest import API, PASSWORD
 from .test_rest_api import assert_error, avoid_window_edge

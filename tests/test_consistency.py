@@ -18,9 +18,10 @@ from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
+from chat_project.common import push
 from conversations import store as conversation_store
 from conversations.models import Conversation
-from messaging import fanout, push
+from messaging import fanout
 from messaging import store as messaging_store
 from messaging.content_filter import forget_cached_words
 from messaging.models import MessageRecord, SensitiveWord
@@ -350,7 +351,7 @@ def test_same_client_msg_id_twice_is_one_message(celery_worker, alice, bob):
 def test_failed_fan_out_goes_through_the_retry_queue_and_finishes(celery_worker, alice, bob, monkeypatch):
     from celery import current_task
 
-    real_push = push.push_frames
+    real_push = push._send_now
     calls: list[tuple[int, str | None]] = []
 
     def failing_once(*args):
@@ -360,7 +361,7 @@ def test_failed_fan_out_goes_through_the_retry_queue_and_finishes(celery_worker,
             raise ConnectionError("channel layer down")
         real_push(*args)
 
-    monkeypatch.setattr(push, "push_frames", failing_once)
+    monkeypatch.setattr(push, "_send_now", failing_once)
     sent = alice.send(bob, "retry me")
     wait_for(lambda: MessageRecord.objects.get(msg_id=sent["msg_id"]).fan_out_done)
     assert calls == [(0, "realtime"), (1, "retry")]

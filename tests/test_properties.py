@@ -13,12 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat_project.errors import ChatError, InvalidInput
+from chat_project.common.errors import ChatError, InvalidInput
 from messaging import services
 from messaging.models import MessageRecord
+from messaging.reads import mark_read
 from profiles.services import register_user
 from unread.models import UnreadCounter
-from unread.services import mark_read, unread_summary
+from unread.services import unread_summary
 
 PROPERTY_SETTINGS = settings(
     max_examples=40,

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from messaging import push
+from chat_project.common import push
 from messaging.services import moderate_recall
 
 from .conftest import ApiUser, clear_redis

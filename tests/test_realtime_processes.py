@@ -4,7 +4,7 @@ WebSocket."""
 
 import pytest
 
-from chat_project.redis_client import get_redis
+from chat_project.common.redis_client import get_redis
 from profiles.store import sockets_key
 
 from .conftest import wait_for

@@ -17,7 +17,7 @@ import redis
 from django.core.management import call_command
 from redis.cluster import RedisCluster
 
-from chat_project import redis_client
+from chat_project.common import redis_client
 
 
 def cluster_port() -> int:

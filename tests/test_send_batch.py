@@ -10,7 +10,7 @@ import MySQLdb
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chat_project.errors import NotFound, RateLimited
+from chat_project.common.errors import NotFound, RateLimited
 from messaging import accept, services
 from messaging.accept import SendRequest, SendResult, accept_batch
 from messaging.models import MessageRecord, SensitiveWord

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from chat_project.admin_base import ReadOnlyAdmin
+from chat_project.common.admin_base import ReadOnlyAdmin
 
 from .models import UnreadCounter
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from chat_project.schema import MAX_ID
+from chat_project.common.limits import MAX_ID
 
 
 class UnreadSerializer(serializers.Serializer):

@@ -7,20 +7,15 @@ then the counters, then inserts (docs/architecture.md), so none of them can
 wait on another in a cycle. Redis holds a versioned copy.
 """
 
-import logging
 from collections.abc import Iterable, Mapping
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F, Q
 
-from chat_project.redis_client import get_redis
-from messaging import push
-from messaging.models import MessageRecord
+from chat_project.common.redis_client import get_redis
 
 from . import store
 from .models import UnreadCounter
-
-logger = logging.getLogger(__name__)
 
 
 def add_received(counts: Mapping[tuple[int, int], int]) -> None:
@@ -65,6 +60,19 @@ def lock_counter(conversation_id: int, user_id: int) -> UnreadCounter:
     """The counter row, locked until the transaction ends (created if missing)."""
     UnreadCounter.objects.get_or_create(conversation_id=conversation_id, user_id=user_id)
     return UnreadCounter.objects.select_for_update().get(conversation_id=conversation_id, user_id=user_id)
+
+
+def count_read(counter: UnreadCounter, newly_read: int, read_up_to: int = 0) -> None:
+    """On the locked row: ``newly_read`` more messages read, and the read position raised to ``read_up_to``.
+
+    Saves (and moves the version) only when something changed.
+    """
+    if not newly_read and read_up_to <= counter.last_read_msg_id:
+        return
+    counter.read += newly_read
+    counter.last_read_msg_id = max(counter.last_read_msg_id, read_up_to)
+    counter.version += 1
+    counter.save(update_fields=["read", "last_read_msg_id", "version"])
 
 
 def counter_copy(counter: UnreadCounter) -> tuple[int, int, int, int]:
@@ -128,43 +136,3 @@ def unread_frame(user_id: int, conversation_id: int, counts: dict[int, int] | No
         "unread": counts.get(conversation_id, 0),
         "total": sum(counts.values()),
     }
-
-
-def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
-    """Mark read every message the user received here with msg_id <= up_to (all when None).
-
-    The reader's sockets get an ``unread`` frame and the peer a ``read`` receipt.
-    """
-    # Imported here: conversations.services imports this module at load time.
-    from conversations.services import get_conversation_for, record_read_receipt
-
-    conversation = get_conversation_for(user_id, conversation_id)
-    receipt_up_to = up_to if up_to is not None else conversation.last_msg_id
-    with transaction.atomic():
-        counter = lock_counter(conversation.pk, user_id)
-        rows = MessageRecord.objects.filter(session_id=conversation.pk, recipient_id=user_id, is_read=False)
-        if up_to is not None:
-            rows = rows.filter(msg_id__lte=up_to)
-        flipped = rows.update(is_read=True)
-        if flipped or receipt_up_to > counter.last_read_msg_id:
-            counter.read += flipped
-            counter.last_read_msg_id = max(counter.last_read_msg_id, receipt_up_to)
-            counter.version += 1
-            counter.save(update_fields=["read", "last_read_msg_id", "version"])
-        copy = counter_copy(counter)
-    try:
-        publish(user_id, [copy])
-        record_read_receipt(conversation, user_id, counter.last_read_msg_id)
-    except Exception:
-        logger.warning("could not copy the unread counter of user %s to Redis", user_id, exc_info=True)
-    peer_id = conversation.peer_id(user_id)
-    push.push_quietly(
-        [
-            (user_id, unread_frame(user_id, conversation.pk)),
-            (
-                peer_id,
-                {"type": "read", "conversation_id": conversation.pk, "reader_id": user_id, "up_to": receipt_up_to},
-            ),
-        ]
-    )
-    return {"conversation_id": conversation.pk, "unread": max(0, copy[1] - copy[2])}

@@ -8,7 +8,7 @@ never move a count backwards. ``{u:<id>}:unread:ready`` marks a hash that
 holds every conversation of the user (set by a rebuild from the database).
 """
 
-from chat_project.redis_client import get_redis, key, queue_script, user_tag
+from chat_project.common.redis_client import get_redis, key, queue_script, user_tag
 
 _SET_NEWER = """
 for i = 1, #ARGV, 4 do

@@ -3,12 +3,14 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from chat_project.common.checks import check_id
+from chat_project.common.errors import InvalidInput
+from chat_project.common.limits import MAX_CONTENT_CODE_POINTS
+from chat_project.common.limits import MAX_ID as MAX_MESSAGE_ID
 from chat_project.env import parse_rate
-from chat_project.errors import InvalidInput
 from messaging.content_filter import WordMatcher
 from messaging.ids import ID_EPOCH_MS, MAX_ID, TIME_SHIFT, id_floor_for_time, id_time_seconds
-from messaging.validation import MAX_CONTENT_CODE_POINTS, check_content, check_id
-from messaging.validation import MAX_ID as MAX_MESSAGE_ID
+from messaging.validation import check_content
 
 pytestmark = pytest.mark.unit
 

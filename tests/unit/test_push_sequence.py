@@ -2,7 +2,7 @@
 
 import pytest
 
-from messaging.push import PushSequence
+from messaging.push_sequence import PushSequence
 
 pytestmark = pytest.mark.unit
 

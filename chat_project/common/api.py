@@ -2,9 +2,8 @@
 
 from rest_framework.request import Request
 
-from messaging.validation import MAX_ID as MAX_CURSOR  # ids are below 2^53 (PROTOCOL.md), as in frames
-
 from .errors import InvalidInput
+from .limits import MAX_ID
 
 
 def json_body(request: Request) -> dict:
@@ -30,7 +29,7 @@ def _query_int(request: Request, name: str) -> int | None:
         raise InvalidInput.field(name, "Must be an integer.")
     if len(text.lstrip("-").lstrip("0")) > 19:
         # Beyond every range (and int() refuses thousands of digits): clamped or out of range.
-        return -(MAX_CURSOR + 1) if text.startswith("-") else MAX_CURSOR + 1
+        return -(MAX_ID + 1) if text.startswith("-") else MAX_ID + 1
     return int(text)
 
 
@@ -44,11 +43,11 @@ def query_limit(request: Request, default: int, maximum: int) -> int:
 
 def query_cursor(request: Request, name: str) -> int | None:
     value = _query_int(request, name)
-    if value is not None and not 0 <= value <= MAX_CURSOR:
+    if value is not None and not 0 <= value <= MAX_ID:
         raise InvalidInput.field(name, "Out of range.")
     return value
 
 
 def path_id(raw: str) -> int:
     """An id from a URL (the pattern already matched digits); out of range is -1, which matches nothing."""
-    return int(raw) if len(raw) <= 19 and int(raw) <= MAX_CURSOR else -1
+    return int(raw) if len(raw) <= 19 and int(raw) <= MAX_ID else -1

@@ -12,8 +12,32 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from .limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_ID
+
 # Every id (and every cursor) is below 2^53 (PROTOCOL.md "Identifiers").
-MAX_ID = 2**53 - 1
+
+
+# PROTOCOL.md's Message: the answer of several apps (a conversation's last
+# message, history, sync, offline, send), so it lives on the ground floor.
+class MessageSerializer(serializers.Serializer):
+    msg_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="unique, increases with time")
+    conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    recipient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    content = serializers.CharField(
+        allow_blank=True, max_length=MAX_CONTENT_CODE_POINTS, help_text='exactly as sent; "" when recalled'
+    )
+    client_msg_id = serializers.CharField(
+        allow_null=True, max_length=MAX_CLIENT_MSG_ID, help_text="null when the sender gave none"
+    )
+    created_at = serializers.DateTimeField(help_text="UTC")
+    status = serializers.ChoiceField(choices=["normal", "recalled"])
+    # Version 1.1.
+    recalled_by = serializers.ChoiceField(
+        choices=["sender", "moderator"],
+        allow_null=True,
+        help_text="who recalled it; null unless status is recalled (version 1.1)",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

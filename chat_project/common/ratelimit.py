@@ -8,8 +8,8 @@ import time
 
 from django.conf import settings
 
-from chat_project.errors import RateLimited
-from chat_project.redis_client import get_redis, key
+from chat_project.common.errors import RateLimited
+from chat_project.common.redis_client import get_redis, key
 
 
 def check_rate(scope: str, identity: str, rate: tuple[int, int]) -> None:

@@ -20,12 +20,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
-from messaging.validation import MAX_CONTENT_CODE_POINTS
-from profiles.services import NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX, register_user
-
-from .client_ip import client_ip
-from .errors import InvalidInput, RateLimited
-from .ratelimit import check_rate
+from chat_project.common.client_ip import client_ip
+from chat_project.common.errors import InvalidInput, RateLimited
+from chat_project.common.limits import MAX_CONTENT_CODE_POINTS, NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.common.ratelimit import check_rate
+from profiles.services import register_user
 
 # Longest message the composer accepts (PROTOCOL.md: 1..4000 code points).
 MAX_MESSAGE_LENGTH = MAX_CONTENT_CODE_POINTS

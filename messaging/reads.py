@@ -1,0 +1,93 @@
+"""Reading: mark read, and the read receipts (``peer_read_up_to``) that follow from message rows.
+
+Mark read composes the apps below: the conversation (membership, the
+receipts' Redis copy), the unread counter, and this app's message rows, in
+one transaction that locks the counter row before the message rows
+(unread/services.py). The reader's sockets get an ``unread`` frame, the peer
+a ``read`` receipt, once it has committed.
+"""
+
+import logging
+
+from django.db import transaction
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from chat_project.common import push
+from conversations import store as conversation_store
+from conversations.models import Conversation
+from conversations.services import get_conversation_for
+from unread import services as unread_services
+from unread.models import UnreadCounter
+
+from .models import MessageRecord
+
+logger = logging.getLogger(__name__)
+
+
+def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
+    """Mark read every message the user received here with msg_id <= up_to (all when None)."""
+    conversation = get_conversation_for(user_id, conversation_id)
+    receipt_up_to = up_to if up_to is not None else conversation.last_msg_id
+    with transaction.atomic():
+        counter = unread_services.lock_counter(conversation.pk, user_id)
+        rows = MessageRecord.objects.filter(session_id=conversation.pk, recipient_id=user_id, is_read=False)
+        if up_to is not None:
+            rows = rows.filter(msg_id__lte=up_to)
+        unread_services.count_read(counter, rows.update(is_read=True), receipt_up_to)
+        copy = unread_services.counter_copy(counter)
+    try:
+        unread_services.publish(user_id, [copy])
+        record_read_receipt(conversation, user_id, counter.last_read_msg_id)
+    except Exception:
+        logger.warning("could not copy the unread counter of user %s to Redis", user_id, exc_info=True)
+    receipt = {"type": "read", "conversation_id": conversation.pk, "reader_id": user_id, "up_to": receipt_up_to}
+    push.send(
+        [
+            push.to_user(user_id, [unread_services.unread_frame(user_id, conversation.pk)]),
+            push.to_user(conversation.peer_id(user_id), [receipt]),
+        ],
+        quiet=True,
+    )
+    return {"conversation_id": conversation.pk, "unread": max(0, copy[1] - copy[2])}
+
+
+# --- read receipts: peer_read_up_to ----------------------------------------------
+#
+# For a viewer V and peer P in conversation C, ``peer_read_up_to`` is the
+# largest msg_id of V's messages to P that P has read: received by P, read
+# (``isRead``), and at or below P's read position (``last_read_msg_id``).
+# Both conditions only ever grow, so the value never goes back, and the
+# unread index (recipient, session, isRead, msgId) answers it in one dive.
+# ``isRead`` keeps a read position beyond the newest message (a client's
+# ``up_to``) from counting messages sent after the read. Mark-read records
+# the value in V's Redis hash (max-only), and so does a recall that turns an
+# unread message below P's position into a read one (messaging.services._recall);
+# ``rebuild_peer_reads`` recomputes it after a flush.
+
+
+def _newest_read(conversation_id, reader_id, read_up_to) -> QuerySet[MessageRecord]:
+    return MessageRecord.objects.filter(
+        session_id=conversation_id, recipient_id=reader_id, is_read=True, msg_id__lte=read_up_to
+    ).order_by("-msg_id")
+
+
+def record_read_receipt(conversation: Conversation, reader_id: int, read_up_to: int) -> None:
+    """After ``reader_id`` read up to ``read_up_to``: raise their peer's ``peer_read_up_to``."""
+    newest = _newest_read(conversation.pk, reader_id, read_up_to).values_list("msg_id", flat=True).first()
+    if newest is not None:
+        conversation_store.record_peer_read(conversation.peer_id(reader_id), conversation.pk, newest)
+
+
+def rebuild_peer_reads(user_id: int) -> dict[int, int]:
+    """The user's ``peer_read_up_to`` of every conversation, from the database, merged into Redis."""
+    newest = _newest_read(OuterRef("conversation_id"), OuterRef("user_id"), OuterRef("last_read_msg_id"))
+    rows = (
+        UnreadCounter.objects.filter(Q(conversation__user_low_id=user_id) | Q(conversation__user_high_id=user_id))
+        .exclude(user_id=user_id)
+        .filter(last_read_msg_id__gt=0)
+        .annotate(up_to=Subquery(newest.values("msg_id")[:1]))
+        .values_list("conversation_id", "up_to")
+    )
+    positions = {cid: up_to for cid, up_to in rows if up_to is not None}
+    conversation_store.write_peer_reads(user_id, positions)
+    return positions
