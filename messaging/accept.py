@@ -58,7 +58,7 @@ ACCEPT_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class SendRequest:
-    """A validated send: plain values, checked by ``services.prepare_send``."""
+    """A validated send: plain values, checked by ``sending.prepare_send``."""
 
     sender_id: int
     recipient_id: int

@@ -5,7 +5,7 @@ from chat_project.common.admin_base import ReadOnlyAdmin
 from chat_project.common.errors import ChatError
 
 from .models import MessageRecord, MessageStatus, SensitiveWord
-from .services import moderate_recall
+from .recall import moderate_recall
 
 
 @admin.register(SensitiveWord)

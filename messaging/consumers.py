@@ -29,9 +29,8 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat_project.common import push
-from chat_project.common.checks import check_id, check_id_list
 from chat_project.common.errors import ChatError, InvalidInput, outage_error
-from chat_project.common.limits import CLOSE_UNAUTHENTICATED, MAX_WATCHED_USERS
+from chat_project.common.limits import CLOSE_UNAUTHENTICATED
 from chat_project.common.push import user_group, watch_group
 from chat_project.common.ratelimit import check_frame_rate
 from conversations.services import get_conversation_for
@@ -41,9 +40,10 @@ from profiles import presence
 # "chat.watched" -> chat_watched, "chat.close" -> chat_close.
 from . import store as messaging_store
 from .heartbeat import process_heartbeat
+from .inputs import READ_FRAME, SEND, TYPING_FRAME, WATCH_FRAME
 from .push_sequence import PushSequence
 from .reads import mark_read
-from .services import send_message_async
+from .sending import send_message_async
 
 logger = logging.getLogger(__name__)
 
@@ -259,20 +259,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _on_send(self, frame: dict) -> None:
         # No thread: the check is pure, and the committer thread accepts the
         # send in a batch while this coroutine waits (messaging/accept.py).
-        result = await send_message_async(
-            self.user_id, frame.get("to"), frame.get("content"), frame.get("client_msg_id")
-        )
+        result = await send_message_async(self.user_id, SEND.parse(frame))
         await self._send_frame(
             {"type": "ack", "client_msg_id": result.message["client_msg_id"], "message": result.message}
         )
 
     async def _on_read(self, frame: dict) -> None:
-        conversation_id = check_id("conversation_id", frame.get("conversation_id"))
-        up_to = check_id("up_to", frame.get("up_to"), required=False)
-        await in_pool(mark_read)(self.user_id, conversation_id, up_to)
+        read = READ_FRAME.parse(frame)
+        await in_pool(mark_read)(self.user_id, read.conversation_id, read.up_to)
 
     async def _on_typing(self, frame: dict) -> None:
-        conversation_id = check_id("conversation_id", frame.get("conversation_id"))
+        conversation_id = TYPING_FRAME.parse(frame).conversation_id
         now = time.monotonic()
         if now - self.typing_sent.get(conversation_id, 0.0) < TYPING_INTERVAL_SECONDS:
             return
@@ -286,7 +283,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _on_watch(self, frame: dict) -> None:
         """Replace this socket's watch list; answer with the watched users' presence (PROTOCOL.md 1.1)."""
-        user_ids = check_id_list("user_ids", frame.get("user_ids"), max_items=MAX_WATCHED_USERS)
+        user_ids = WATCH_FRAME.parse(frame).user_ids
         wanted = set(user_ids)
         await self._leave_watch_groups([u for u in self.watching if u not in wanted])
         await self._join_watch_groups([u for u in user_ids if u not in self.watching])

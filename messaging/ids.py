@@ -37,7 +37,7 @@ MAX_ID = (1 << (TIME_BITS + TIME_SHIFT)) - 1
 LEASE_SECONDS = 120
 # Renewing often keeps the window short in which a lease lost with Redis (a
 # flush, a restart without persistence) could be taken by another process;
-# the database's unique msgId is the last guard (messaging.services retries).
+# the database's unique msgId is the last guard (messaging.accept retries).
 RENEW_AFTER_SECONDS = 5
 # A clock that steps back by less than this is ridden out (ids continue in the
 # last millisecond); more is an error.

@@ -6,10 +6,10 @@ per-user index in Redis, rebuilt from the flag when its marker is missing.
 
 from django.conf import settings
 
-from chat_project.common.checks import check_id
 from profiles.services import get_profiles
 
 from . import store
+from .inputs import OfflineAck
 from .models import MessageRecord
 from .payloads import message_dict
 
@@ -48,9 +48,8 @@ def offline_messages(user_id: int) -> dict:
     return {"results": results}
 
 
-def ack_offline(user_id: int, sender_id: object, up_to: object) -> None:
-    sender_id = check_id("sender_id", sender_id)
-    up_to = check_id("up_to", up_to)
+def ack_offline(user_id: int, ack: OfflineAck) -> None:
+    sender_id, up_to = ack.sender_id, ack.up_to
     MessageRecord.objects.filter(recipient_id=user_id, sender_id=sender_id, offline=True, msg_id__lte=up_to).update(
         offline=False
     )

@@ -61,7 +61,7 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
 # ``isRead`` keeps a read position beyond the newest message (a client's
 # ``up_to``) from counting messages sent after the read. Mark-read records
 # the value in V's Redis hash (max-only), and so does a recall that turns an
-# unread message below P's position into a read one (messaging.services._recall);
+# unread message below P's position into a read one (messaging.recall);
 # ``rebuild_peer_reads`` recomputes it after a flush.
 
 

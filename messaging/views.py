@@ -3,7 +3,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat_project.common.api import json_body, path_id, query_cursor, query_limit
-from chat_project.common.checks import check_id
 from chat_project.common.errors import InvalidInput
 from chat_project.common.schema import (
     MESSAGE_EXAMPLE,
@@ -15,10 +14,12 @@ from chat_project.common.schema import (
     limit_param,
     ok,
 )
-from unread.serializers import MarkReadSerializer, ReadResultSerializer
+from unread.serializers import ReadResultSerializer
 
-from . import history, offline, reads, services
+from . import history, offline, reads, recall, sending
+from .inputs import MARK_READ, OFFLINE_ACK, SEND
 from .serializers import (
+    MarkReadSerializer,
     MessagePageSerializer,
     MessageSerializer,
     OfflineAckSerializer,
@@ -63,11 +64,7 @@ class SendMessageView(APIView):
         ],
     )
     def post(self, request):
-        body = json_body(request)
-        if "to" not in body or "content" not in body:
-            missing = {f: ["This field is required."] for f in ("to", "content") if f not in body}
-            raise InvalidInput("Missing fields.", missing)
-        result = services.send_message(request.user.pk, body["to"], body["content"], body.get("client_msg_id"))
+        result = sending.send_message(request.user.pk, SEND.parse(json_body(request)))
         return Response(result.message, status=201 if result.created else 200)
 
 
@@ -86,7 +83,7 @@ class MessageView(APIView):
         ),
     )
     def delete(self, request, msg_id: str):
-        services.recall_message(request.user.pk, path_id(msg_id))
+        recall.recall_message(request.user.pk, path_id(msg_id))
         return Response(status=204)
 
 
@@ -183,7 +180,7 @@ class OfflineAckView(APIView):
     )
     def post(self, request):
         body = json_body(request)
-        offline.ack_offline(request.user.pk, body.get("sender_id"), body.get("up_to"))
+        offline.ack_offline(request.user.pk, OFFLINE_ACK.parse(body))
         return Response(status=204)
 
 
@@ -208,5 +205,5 @@ class MarkReadView(APIView):
         examples=[OpenApiExample("read up to a message", value={"up_to": 1042317261824}, request_only=True)],
     )
     def post(self, request, conversation_id: str):
-        up_to = check_id("up_to", json_body(request).get("up_to"), required=False)
-        return Response(reads.mark_read(request.user.pk, path_id(conversation_id), up_to))
+        read = MARK_READ.parse(json_body(request))
+        return Response(reads.mark_read(request.user.pk, path_id(conversation_id), read.up_to))

@@ -212,7 +212,7 @@ def test_read_only_what_was_seen_and_jump_to_new_messages(daphne, celery_worker,
 
 
 def test_recall_asks_first_and_a_moderators_removal_is_labelled(daphne, celery_worker, alice, bob, pair):
-    from messaging.services import moderate_recall
+    from messaging.recall import moderate_recall
 
     base, alice_page, bob_page = pair
     alice.send(bob, "Hello")

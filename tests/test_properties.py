@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chat_project.common.errors import ChatError, InvalidInput
-from messaging import services
+from messaging import recall, sending
+from messaging.inputs import SEND, Send
 from messaging.models import MessageRecord
 from messaging.reads import mark_read
 from profiles.services import register_user
@@ -51,7 +52,7 @@ def pair(transactional_db):
 def test_any_content_round_trips_exactly_or_is_refused_clearly(pair, content):
     alice, bob = pair
     try:
-        result = services.send_message(alice.pk, bob.pk, content)
+        result = sending.send_message(alice.pk, SEND.parse({"to": bob.pk, "content": content}))
     except InvalidInput as exc:
         assert exc.code == "validation_error"
         assert "content" in (exc.errors or {})
@@ -78,13 +79,13 @@ def test_unread_equals_the_recount_after_any_interleaving(transactional_db, oper
         try:
             if op[0] == "send":
                 sender, recipient = users[op[1]], users[not op[1]]
-                sent.append(services.send_message(sender.pk, recipient.pk, f"m{len(sent)}").message)
+                sent.append(sending.send_message(sender.pk, Send(recipient.pk, f"m{len(sent)}", None)).message)
             elif op[0] == "read" and sent:
                 up_to = None if op[2] is None else sent[op[2] % len(sent)]["msg_id"]
                 mark_read(users[op[1]].pk, sent[0]["conversation_id"], up_to)
             elif op[0] == "recall" and sent:
                 message = sent[op[1] % len(sent)]
-                services.recall_message(message["sender_id"], message["msg_id"])
+                recall.recall_message(message["sender_id"], message["msg_id"])
         except ChatError as exc:  # e.g. reading before any message exists
             assert exc.status < 500
         for user in (alice, bob):

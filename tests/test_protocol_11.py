@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from chat_project.common import push
-from messaging.services import moderate_recall
+from messaging.recall import moderate_recall
 
 from .conftest import ApiUser, clear_redis
 

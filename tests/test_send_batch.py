@@ -11,8 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat_project.common.errors import NotFound, RateLimited
-from messaging import accept, services
+from messaging import accept, sending
 from messaging.accept import SendRequest, SendResult, accept_batch
+from messaging.inputs import Send
 from messaging.models import MessageRecord, SensitiveWord
 from unread.models import UnreadCounter
 
@@ -107,7 +108,9 @@ def test_concurrent_sends_share_transactions_and_keep_each_senders_order(make_us
     def send_five(sender) -> None:
         try:
             for i in range(5):
-                result = services.send_message(sender.id, bob.id, f"{sender.username} {i}", f"{sender.username}-{i}")
+                result = sending.send_message(
+                    sender.id, Send(bob.id, f"{sender.username} {i}", f"{sender.username}-{i}")
+                )
                 acked[sender.id].append(result.message["msg_id"])
         except Exception as exc:  # surfaced below
             errors.append(exc)
@@ -142,7 +145,7 @@ def test_sync_never_passes_a_send_whose_commit_is_stalled(make_user, settings):
     try:
         blocker.cursor().execute("LOCK TABLES t_msg_record_list READ")
         sender = threading.Thread(
-            target=lambda: outcome.update(result=services.send_message(alice.id, bob.id, "stalled", "stalled-1"))
+            target=lambda: outcome.update(result=sending.send_message(alice.id, Send(bob.id, "stalled", "stalled-1")))
         )
         sender.start()
         sender.join(1.5)

@@ -16,15 +16,6 @@ class UnreadSerializer(serializers.Serializer):
         ref_name = "Unread"
 
 
-class MarkReadSerializer(serializers.Serializer):
-    up_to = serializers.IntegerField(
-        min_value=0, max_value=MAX_ID, required=False, allow_null=True, help_text="omitted or null: everything"
-    )
-
-    class Meta:
-        ref_name = "MarkRead"
-
-
 class ReadResultSerializer(serializers.Serializer):
     conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     unread = serializers.IntegerField(min_value=0)

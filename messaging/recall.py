@@ -1,82 +1,23 @@
-"""Message operations shared by the REST API, the WebSocket consumer and the workers.
+"""Recalling a message: by its sender within the window, or by a moderator at any time."""
 
-Send: ``prepare_send`` checks the request (no I/O), then this process's
-committer accepts it together with whatever else arrived meanwhile, in one
-transaction (messaging/accept.py). The sender gets its answer only after the
-commit; the fan-out runs on Celery (messaging/fanout.py). See
-docs/architecture.md for why the database, not the broker, is the durable
-point.
-"""
-
-import asyncio
 import logging
 import time
-from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from chat_project.common import push
-from chat_project.common.checks import check_id
-from chat_project.common.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from chat_project.common.errors import Forbidden, NotFound
 from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
 from unread import services as unread_services
 from unread import store as unread_store
 
-from .accept import SendRequest, SendResult
-from .committer import committer
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dict
-from .validation import check_client_msg_id, check_content
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["SendResult", "prepare_send", "send_message", "send_message_async"]
-
-# How long past the accept deadline a caller waits for a batch already committing.
-ANSWER_GRACE_SECONDS = 5
-
-
-def prepare_send(sender_id: int, to: object, content: object, client_msg_id: object = None) -> SendRequest:
-    """Check a send as PROTOCOL.md says; the same checks for REST and the socket."""
-    client_msg_id = check_client_msg_id(client_msg_id)
-    recipient_id = check_id("to", to)
-    content = check_content(content)
-    if recipient_id == sender_id:
-        raise InvalidInput.field("to", "You cannot send a message to yourself.")
-    return SendRequest(sender_id, recipient_id, content, client_msg_id)
-
-
-def _timeout_error() -> Unavailable:
-    return Unavailable(
-        "The message could not be stored in time; send it again with the same client_msg_id"
-        " (it is stored at most once)."
-    )
-
-
-def send_message(sender_id: int, to: object, content: object, client_msg_id: object = None) -> SendResult:
-    """Accept a message durably; the same client_msg_id again returns the first message."""
-    future = committer.submit(prepare_send(sender_id, to, content, client_msg_id))
-    try:
-        return future.result(timeout=settings.CHAT_ACCEPT_DEADLINE_SECONDS + ANSWER_GRACE_SECONDS)
-    except FutureTimeout:
-        raise _timeout_error() from None
-
-
-async def send_message_async(sender_id: int, to: object, content: object, client_msg_id: object = None) -> SendResult:
-    """``send_message`` for the event loop: waits for the batch without holding a thread."""
-    future = committer.submit(prepare_send(sender_id, to, content, client_msg_id))
-    try:
-        return await asyncio.wait_for(
-            asyncio.wrap_future(future), timeout=settings.CHAT_ACCEPT_DEADLINE_SECONDS + ANSWER_GRACE_SECONDS
-        )
-    except TimeoutError:
-        raise _timeout_error() from None
-
-
-# --- recall ------------------------------------------------------------------
 
 
 def recall_message(user_id: int, msg_id: int) -> None:
