@@ -12,7 +12,8 @@ BIND ?= 127.0.0.1
 setup:
 	@bash scripts/bootstrap.sh run
 
-$(BIN)/.installed: requirements.txt
+# .venv with requirements-dev.txt (tests and tooling on top of requirements.txt).
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 	@bash scripts/bootstrap.sh install
 
 # The launcher must be make's own child (exec): it notices make being stopped.
@@ -23,10 +24,10 @@ run: setup
 LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . \
 	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
 
-lint: $(BIN)/.installed
+lint: $(VENV)/.installed-dev
 	$(LINT)
 
-format: $(BIN)/.installed
+format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
@@ -39,10 +40,11 @@ test:
 	$(BIN)/pytest -m "not unit" || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
 # docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.
-bench: setup
+# Its load generator needs websockets, from requirements-dev.txt.
+bench: setup $(VENV)/.installed-dev
 	$(BIN)/python -m scripts.bench
 
-rebuild-redis: $(BIN)/.installed
+rebuild-redis: $(VENV)/.installed-dev
 	$(BIN)/python manage.py rebuild_redis
 
 clean:
