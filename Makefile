@@ -33,11 +33,18 @@ format: $(VENV)/.installed-dev
 
 # The fast layer first (no database, no Redis), then everything else.
 # pytest exits 5 when it collected no tests: that fails too.
+# Coverage of the app packages, both runs together (pyproject.toml [tool.coverage]):
+# the code run in the pytest processes only, not in the daphnes and workers they start.
+COV = --cov --cov-report=
 test:
 	@bash scripts/bootstrap.sh test
 	$(LINT)
-	$(BIN)/pytest -m unit -q
-	$(BIN)/pytest -m "not unit" || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+	$(BIN)/coverage erase
+	$(BIN)/pytest -m unit -q $(COV)
+	$(BIN)/pytest -m "not unit" $(COV) --cov-append \
+		|| { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+	@$(BIN)/coverage report
+	@echo "Coverage: $$($(BIN)/coverage report --format=total)% of the app's statements (run in the pytest processes)"
 
 # docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.
 # Its load generator needs websockets, from requirements-dev.txt.
