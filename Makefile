@@ -12,37 +12,46 @@ BIND ?= 127.0.0.1
 setup:
 	@bash scripts/bootstrap.sh run
 
-$(BIN)/.installed: requirements.txt
+# .venv with requirements-dev.txt (tests and tooling on top of requirements.txt).
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 	@bash scripts/bootstrap.sh install
 
 # The launcher must be make's own child (exec): it notices make being stopped.
 run: setup
 	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
 
-# Lint: ruff, and models that changed without a migration.
-LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . \
+# Lint: ruff, the import contracts of the floors (pyproject.toml), and models that changed without a migration.
+LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports \
 	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
 
-lint: $(BIN)/.installed
+lint: $(VENV)/.installed-dev
 	$(LINT)
 
-format: $(BIN)/.installed
+format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 # The fast layer first (no database, no Redis), then everything else.
 # pytest exits 5 when it collected no tests: that fails too.
+# Coverage of the app packages, both runs together (pyproject.toml [tool.coverage]):
+# the code run in the pytest processes only, not in the daphnes and workers they start.
+COV = --cov --cov-report=
 test:
 	@bash scripts/bootstrap.sh test
 	$(LINT)
-	$(BIN)/pytest -m unit -q
-	$(BIN)/pytest -m "not unit" || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+	$(BIN)/coverage erase
+	$(BIN)/pytest -m unit -q $(COV)
+	$(BIN)/pytest -m "not unit" $(COV) --cov-append \
+		|| { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
+	@$(BIN)/coverage report
+	@echo "Coverage: $$($(BIN)/coverage report --format=total)% of the app's statements (run in the pytest processes)"
 
 # docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.
-bench: setup
+# Its load generator needs websockets, from requirements-dev.txt.
+bench: setup $(VENV)/.installed-dev
 	$(BIN)/python -m scripts.bench
 
-rebuild-redis: $(BIN)/.installed
+rebuild-redis: $(VENV)/.installed-dev
 	$(BIN)/python manage.py rebuild_redis
 
 clean:

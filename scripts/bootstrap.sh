@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Make this machine ready for the project; shared by the Makefile and .ci/run.
 #
-#   scripts/bootstrap.sh install   Debian packages and .venv (requirements.txt)
+#   scripts/bootstrap.sh install   Debian packages and .venv with requirements-dev.txt
+#                                  (the server's requirements.txt, tests and tooling)
 #   scripts/bootstrap.sh test      the same, plus chromium for the browser test,
 #                                  and MariaDB and Redis started and answering
-#   scripts/bootstrap.sh run       install, services, then the database (utf8mb4),
-#                                  migrations and demo users (also for bench)
+#   scripts/bootstrap.sh run       Debian packages, .venv with requirements.txt only,
+#                                  services, then the database (utf8mb4), migrations
+#                                  and demo users (also for bench, whose Makefile
+#                                  target adds requirements-dev.txt with `install`)
 #
 # Packages are installed with apt-get when running as root; otherwise it stops
 # and prints the exact command to run. Services are started when they do not
@@ -108,13 +111,30 @@ allow_root_over_tcp() {
     GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
 }
 
-# 3. The virtualenv; the stamp file is newer than requirements.txt once installed.
+# 3. The virtualenv. `run` installs requirements.txt (stamp .venv/.installed),
+#    `install` and `test` requirements-dev.txt, which includes it (stamp
+#    .venv/.installed-dev); a stamp is stale when it is older than any file it covers.
+stale() {
+  local stamp=$1 file
+  shift
+  [ -f "$stamp" ] || return 0
+  for file in "$@"; do
+    [ ! "$file" -nt "$stamp" ] || return 0
+  done
+  return 1
+}
 install_venv() {
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  if [ ! -f "$VENV/.installed" ] || [ requirements.txt -nt "$VENV/.installed" ]; then
+  if [ "$mode" = run ]; then
+    stale "$VENV/.installed" requirements.txt || return 0
     "$VENV/bin/pip" install --quiet --upgrade pip
     "$VENV/bin/pip" install --quiet -r requirements.txt
     touch "$VENV/.installed"
+  else
+    stale "$VENV/.installed-dev" requirements.txt requirements-dev.txt || return 0
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet -r requirements-dev.txt
+    touch "$VENV/.installed" "$VENV/.installed-dev"
   fi
 }
 

@@ -108,6 +108,19 @@ def carol(make_user) -> ApiUser:
 
 
 @pytest.fixture
+def chat(alice, bob, carol):
+    """alice -> bob: one message (the conversation exists); carol is a stranger to it."""
+    message = alice.send(bob, "first")
+    return {
+        "alice": alice,
+        "bob": bob,
+        "carol": carol,
+        "conv": message["conversation_id"],
+        "msg": message["msg_id"],
+    }
+
+
+@pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
 

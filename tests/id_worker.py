@@ -1,4 +1,4 @@
-"""Runs in a spawned process of test_consistency: hands out message ids as a server process does.
+"""Runs in a spawned process of test_message_ids: hands out message ids as a server process does.
 
 Module level so that multiprocessing's ``spawn`` start method can import it.
 """

@@ -1,5 +1,7 @@
-"""The HTTP edge seen from outside: error shape on every path and method,
-?format=, client addresses behind proxies, body limits, production settings.
+"""The HTTP edge seen from outside: error shape on every path and method (malformed
+input too), credentials on every endpoint, trailing slashes, unknown query
+parameters and ?format=, rate limits and client addresses behind proxies, body
+limits, production settings.
 """
 
 import asyncio
@@ -23,7 +25,8 @@ from chat_project.body_limit import BodyLimitMiddleware
 from chat_project.common.client_ip import TrustedProxyMiddleware, client_ip
 
 from .conftest import API, PASSWORD
-from .test_rest_api import assert_error, avoid_window_edge
+from .endpoints import PROTECTED, SLASH_CASES
+from .helpers import BOB, assert_error, avoid_window_edge, conversation_ids, history, history_ids, raw_request, with_bob
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -104,7 +107,175 @@ def test_methods_an_endpoint_does_not_take_are_json(alice):
         assert_error(alice.client.generic(method, API + path), 405, "method_not_allowed")
 
 
-# --- ?format= is just an unknown query parameter ---------------------------------
+def test_unknown_api_path_is_json_not_found_without_credentials(anonymous, db):
+    for path in ("/api/v1/whatever", "/api/v2/me", "/api/nothing/here/"):
+        assert_error(anonymous.get(path), 404, "not_found")
+
+
+# --- credentials on every endpoint but auth/ -----------------------------------
+
+
+@pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
+@pytest.mark.parametrize("method, path", PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
+def test_every_other_endpoint_needs_credentials(anonymous, db, method, path, slash):
+    base, _, query = path.partition("?")
+    full = base + slash + ("?" + query if query else "")
+    response = raw_request(anonymous, method, full, json.dumps({"to": 1, "content": "x"}))
+    assert_error(response, 401, "not_authenticated")
+
+
+# --- trailing slashes ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path, body, status", SLASH_CASES, ids=[f"{c[0]} {c[1]}" for c in SLASH_CASES])
+def test_paths_work_with_and_without_trailing_slash(chat, method, path, body, status):
+    alice, body = chat["alice"], with_bob(body, chat)
+    base, _, query = path.format(**{k: getattr(v, "id", v) for k, v in chat.items()}).partition("?")
+    answers = []
+    for slash in ("", "/"):
+        full = base + slash + ("?" + query if query else "")
+        response = raw_request(alice.client, method, full, json.dumps(body) if body is not None else "")
+        assert response.status_code == status, (full, response.status_code, response.content)
+        if method == "GET":
+            answer = response.json()
+            answer.pop("next_since", None)  # moves with the clock
+            answers.append(answer)
+    if answers:
+        assert answers[0] == answers[1]
+
+
+def test_register_with_trailing_slash(anonymous, transactional_db):
+    response = anonymous.post(API + "auth/register/", {"username": "hank", "password": PASSWORD}, format="json")
+    assert response.status_code == 201, response.content
+
+
+# --- malformed input never answers 500 -----------------------------------------
+
+
+class Raw:
+    """A request body sent as is, with its content type."""
+
+    def __init__(self, text: str | bytes, content_type: str = "application/json") -> None:
+        self.text, self.content_type = text, content_type
+
+    def __repr__(self) -> str:
+        return f"Raw({self.text!r}, {self.content_type!r})"
+
+
+def case(method, path, body=None, status=400, code="validation_error", field=None, id=None):
+    return pytest.param(method, path, body, status, code, field, id=id or f"{method} {path} {body!r}"[:80])
+
+
+MALFORMED = [
+    # Bodies that are not a JSON object.
+    case("POST", "messages", Raw("{not json"), id="messages non-json"),
+    case("POST", "messages", Raw('{"to": 1,'), id="messages truncated json"),
+    case("POST", "messages", Raw("[" * 100_000 + "]" * 100_000), id="messages deeply nested json"),
+    case("POST", "auth/register", Raw('{"a":' * 100_000 + "1" + "}" * 100_000), id="register deeply nested json"),
+    case("POST", "messages", Raw('{"to": ' + "9" * 5000 + ', "content": "hi"}'), id="messages 5000-digit number"),
+    case("POST", "messages", Raw('{"to": NaN, "content": "hi"}'), id="messages NaN"),
+    case("POST", "messages", Raw("null"), field="to", id="messages json null"),
+    case("POST", "messages", Raw(b"\xff\xfe garbage"), id="messages garbage bytes"),
+    case("POST", "messages", [1, 2], field="non_field_errors", id="messages json list"),
+    case("POST", "messages", "just a string", field="non_field_errors", id="messages json string"),
+    case("POST", "messages", 42, field="non_field_errors", id="messages json number"),
+    case("POST", "auth/register", Raw("{not json"), id="register non-json"),
+    case("POST", "auth/register", ["alice"], id="register json list"),
+    case("POST", "auth/token", Raw("nope"), id="token non-json"),
+    case("POST", "auth/token", "alice", id="token json string"),
+    case("PATCH", "me", Raw("{"), id="me non-json"),
+    case("PATCH", "me", [{"nickname": "x"}], id="me json list"),
+    case("POST", "conversations/{conv}/read", Raw("{oops"), id="read non-json"),
+    case("POST", "conversations/{conv}/read", [1], id="read json list"),
+    case("POST", "offline/ack", Raw("]"), id="ack non-json"),
+    case("POST", "offline/ack", 3.5, id="ack json number"),
+    # Not JSON at all.
+    case(
+        "POST", "messages", Raw("to=1&content=hi", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"
+    ),
+    case("POST", "messages", Raw("hello", "text/plain"), 415, "unsupported_media_type"),
+    case(
+        "POST", "auth/register", Raw("username=x", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"
+    ),
+    case("PATCH", "me", Raw("nickname=x", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+    # Wrong methods.
+    case("PUT", "me", {"nickname": "x"}, 405, "method_not_allowed"),
+    case("DELETE", "me", None, 405, "method_not_allowed"),
+    case("GET", "messages", None, 405, "method_not_allowed"),
+    case("PATCH", "messages/{msg}", {}, 405, "method_not_allowed"),
+    case("POST", "unread", {}, 405, "method_not_allowed"),
+    case("GET", "auth/register", None, 405, "method_not_allowed"),
+    case("POST", "conversations", {}, 405, "method_not_allowed"),
+    # `to`
+    case("POST", "messages", {"to": str(2), "content": "hi"}, field="to"),
+    case("POST", "messages", {"to": 2.0, "content": "hi"}, field="to"),
+    case("POST", "messages", {"to": 2.5, "content": "hi"}, field="to"),
+    case("POST", "messages", {"to": True, "content": "hi"}, field="to"),
+    case("POST", "messages", {"to": None, "content": "hi"}, field="to"),
+    case("POST", "messages", {"to": -1, "content": "hi"}, field="to"),
+    case("POST", "messages", {"to": 2**70, "content": "hi"}, field="to"),
+    case("POST", "messages", {"to": {"id": 2}, "content": "hi"}, field="to"),
+    # content
+    case("POST", "messages", {"to": BOB, "content": 5}, field="content"),
+    case("POST", "messages", {"to": BOB, "content": ["hi"]}, field="content"),
+    case("POST", "messages", {"to": BOB, "content": None}, field="content"),
+    case("POST", "messages", {"to": BOB, "content": {"text": "hi"}}, field="content"),
+    # client_msg_id
+    case("POST", "messages", {"to": BOB, "content": "hi", "client_msg_id": "x" * 65}, field="client_msg_id"),
+    case("POST", "messages", {"to": BOB, "content": "hi", "client_msg_id": ""}, field="client_msg_id"),
+    case("POST", "messages", {"to": BOB, "content": "hi", "client_msg_id": 7}, field="client_msg_id"),
+    case("POST", "messages", {"to": BOB, "content": "hi", "client_msg_id": ["a"]}, field="client_msg_id"),
+    # up_to and other ids in bodies
+    case("POST", "conversations/{conv}/read", {"up_to": "10"}, field="up_to"),
+    case("POST", "offline/ack", {"sender_id": BOB, "up_to": "10"}, field="up_to"),
+    case("POST", "offline/ack", {"sender_id": 2**80, "up_to": 1}, field="sender_id"),
+    # Query parameters
+    case("GET", "conversations?before=-1", field="before"),
+    case("GET", "conversations?before=1e5", field="before"),
+    case("GET", "conversations?before=%d" % 2**80, field="before"),
+    case("GET", "conversations?limit=abc", field="limit"),
+    case("GET", "conversations/{conv}/messages?before=-1", field="before"),
+    case("GET", "conversations/{conv}/messages?after=1e5", field="after"),
+    case("GET", "conversations/{conv}/messages?before=%d" % 2**80, field="before"),
+    case("GET", "conversations/{conv}/messages?limit=%E2%91%A0", field="limit"),
+    case("GET", "sync?since=%d" % 2**80, field="since"),
+    case("GET", "sync?since=abc", field="since"),
+    case("GET", "sync?since=" + "9" * 5000, field="since", id="sync 5000-digit since"),
+    case("GET", "conversations?before=" + "9" * 5000, field="before", id="conversations 5000-digit before"),
+    case("GET", "conversations/{conv}/messages?after=" + "9" * 5000, field="after", id="messages 5000-digit after"),
+    case("GET", "users?q=%00", field="q"),
+    # Unknown paths under /api/
+    case("GET", "whatever", None, 404, "not_found"),
+    case("POST", "whatever", {}, 404, "not_found"),
+    case("GET", "users/abc", None, 404, "not_found"),
+    case("GET", "conversations/-1", None, 404, "not_found"),
+    case("DELETE", "messages/abc", None, 404, "not_found"),
+    case("GET", "../whatever", None, 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, status, code, field", MALFORMED)
+def test_malformed_input_answers_4xx_with_the_error_shape(chat, method, path, body, status, code, field):
+    path = path.format(conv=chat["conv"], msg=chat["msg"])
+    if isinstance(body, Raw):
+        data, content_type = body.text, body.content_type
+    else:
+        body = with_bob(body, chat)
+        data, content_type = ("" if body is None else json.dumps(body)), "application/json"
+    response = raw_request(chat["alice"].client, method, path, data, content_type)
+    assert_error(response, status, code, field)
+    # Nothing was sent by any of these.
+    assert history_ids(chat["bob"], chat["conv"]) == [chat["msg"]]
+
+
+# --- unknown query parameters are ignored, ?format= too --------------------------
+
+
+def test_unknown_query_parameters_are_ignored(alice, bob):
+    sent = alice.send(bob, "hi")
+    assert conversation_ids(alice, colour="blue", limit=5) == [sent["conversation_id"]]
+    assert history_ids(alice, sent["conversation_id"], page="2", cursor="x") == [sent["msg_id"]]
+    assert [m["msg_id"] for m in alice.get("sync", {"since": 0, "x": "y"}).json()["results"]] == [sent["msg_id"]]
 
 
 @pytest.mark.parametrize("fmt", ["xml", "json", "api", "yaml", ""])
@@ -123,6 +294,48 @@ def test_the_schema_still_takes_its_format_and_ignores_unknown_ones(anonymous, d
     as_yaml = anonymous.get("/api/schema/", {"format": "yaml"})
     assert as_yaml.status_code == 200 and as_yaml.content.startswith(b"openapi:")
     assert anonymous.get("/api/schema/", {"format": "xml"}).status_code == 200
+
+
+# --- rate limits ---------------------------------------------------------------
+
+
+def test_the_send_rate_limit_answers_429_with_retry_after(alice, bob, settings):
+    settings.CHAT_RATE_LIMITS = True
+    settings.CHAT_SEND_RATE = (3, 60)
+    avoid_window_edge(60)
+    sent = [alice.send(bob, f"m{n}") for n in range(3)]
+
+    response = alice.post("messages", {"to": bob.id, "content": "one too many"})
+    assert_error(response, 429, "rate_limited")
+    assert 1 <= int(response["Retry-After"]) <= 61
+    assert history(bob, sent[0]["conversation_id"])["results"] == sent
+    # Other users have their own budget.
+    assert bob.post("messages", {"to": alice.id, "content": "my turn"}).status_code == 201
+
+
+def test_the_login_rate_limit_answers_429_with_retry_after(alice, anonymous, settings):
+    settings.CHAT_RATE_LIMITS = True
+    settings.CHAT_LOGIN_RATE = (2, 60)
+    avoid_window_edge(60)
+    for password in ("wrong-password-1", PASSWORD):
+        anonymous.post(API + "auth/token", {"username": "alice", "password": password}, format="json")
+    response = anonymous.post(API + "auth/token", {"username": "alice", "password": PASSWORD}, format="json")
+    assert_error(response, 429, "rate_limited")
+    assert 1 <= int(response["Retry-After"]) <= 61
+    # Authenticated requests are not login attempts.
+    assert alice.get("me").status_code == 200
+
+
+def test_the_register_rate_limit_answers_429_with_retry_after(anonymous, transactional_db, settings):
+    settings.CHAT_RATE_LIMITS = True
+    settings.CHAT_REGISTER_RATE = (1, 60)
+    avoid_window_edge(60)
+    first = anonymous.post(API + "auth/register", {"username": "ivy", "password": PASSWORD}, format="json")
+    assert first.status_code == 201
+    response = anonymous.post(API + "auth/register", {"username": "jack", "password": PASSWORD}, format="json")
+    assert_error(response, 429, "rate_limited")
+    assert 1 <= int(response["Retry-After"]) <= 61
+    assert not get_user_model().objects.filter(username="jack").exists()
 
 
 # --- client address: trusted proxies only ------------------------------------------

@@ -1,11 +1,13 @@
 """Query budgets of the hot reads and writes: a fixed number of SQL statements, whatever the size.
 
-(The send batch's budget is in test_send_batch.py; the conversation page's in test_consistency.py.)
+(The send batch's budget is in test_send_batch.py.)
 Each request runs once to warm Redis and the remembered token, then is counted.
 """
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+
+from .helpers import flush_redis
 
 
 def count(call) -> int:
@@ -56,3 +58,27 @@ def test_marking_read_costs_the_same_for_three_or_thirty_messages(alice, bob):
     three = unread_then_read(3)
     thirty = unread_then_read(30)
     assert three == thirty <= 12, (three, thirty)
+
+
+def test_conversation_page_costs_no_query_warm_and_a_constant_cold(alice, make_user, django_assert_max_num_queries):
+    peers = [make_user(f"peer{i:02d}", f"Peer {i}") for i in range(22)]
+    for peer in peers:
+        peer.send(alice, f"hello from {peer.username}")
+    first = alice.get("conversations").json()
+    assert len(first["results"]) == 20
+    assert first["next_before"] is not None
+
+    with django_assert_max_num_queries(0):  # the token too is remembered (profiles/auth.py)
+        warm = alice.get("conversations")
+    assert warm.json() == first
+
+    counts = {}
+    for limit in (5, 20):
+        flush_redis()
+        with CaptureQueriesContext(connection) as captured:
+            cold = alice.get("conversations", {"limit": limit})
+        assert cold.status_code == 200
+        assert cold.json()["results"] == first["results"][:limit]
+        counts[limit] = len(captured)
+    assert counts[5] == counts[20], counts
+    assert counts[20] <= 6, counts

@@ -18,11 +18,11 @@ import jsonschema
 import pytest
 
 from .conftest import API, PASSWORD
+from .endpoints import EXTENSION_OPERATIONS, PROTOCOL_OPERATIONS, PUBLIC
 from .live import ROOT
 
 MAX_ID = 2**53 - 1
 METHODS = ("get", "post", "put", "patch", "delete")
-PUBLIC = {("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/token")}
 # Where a client can meet a rate limit (README "Settings"); 429 must be documented there.
 RATE_LIMITED = {("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/token"), ("post", "/api/v1/messages")}
 ERROR_REF = "#/components/schemas/Error"
@@ -59,6 +59,35 @@ def resolve(schema: dict, node):
     if result.pop("nullable", False):
         result = {"anyOf": [result, {"type": "null"}]}
     return result
+
+
+# --- the endpoints and the docs page -------------------------------------------
+
+
+def test_schema_lists_every_endpoint(anonymous, db):
+    response = anonymous.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    served = {
+        (method, path.removeprefix("/api/v1/"))
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    # Exactly PROTOCOL.md's paths, written as it writes them (no trailing slash), and the extensions.
+    expected = PROTOCOL_OPERATIONS | EXTENSION_OPERATIONS
+    assert served == expected, served ^ expected
+    operation_ids = [op["operationId"] for ops in schema["paths"].values() for op in ops.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    assert anonymous.get("/api/schema").status_code == 200
+    assert b"/api/v1/messages" in anonymous.get("/api/schema/").content
+
+
+def test_docs_page_is_served(anonymous, db):
+    response = anonymous.get("/api/docs/")
+    assert response.status_code == 200
+    assert b"swagger" in response.content.lower()
+    assert anonymous.get("/api/docs").status_code == 200
 
 
 # --- what the schema says ------------------------------------------------------

@@ -1,0 +1,127 @@
+"""GET sync: every sent and received message, in id order, paged without gaps or repeats."""
+
+import time
+
+import pytest
+
+from .helpers import assert_error, recall
+
+
+@pytest.fixture
+def traffic(alice, bob, carol, make_user):
+    """Messages alice sent and received, and one she has nothing to do with."""
+    dave = make_user("dave", "Dave")
+    mine = [
+        alice.send(bob, "a->b 1"),
+        bob.send(alice, "b->a 1"),
+        carol.send(alice, "c->a 1"),
+    ]
+    carol.send(dave, "c->d, not alice's")
+    mine += [alice.send(carol, "a->c 1"), bob.send(alice, "b->a 2"), alice.send(bob, "a->b 2")]
+    return mine
+
+
+def test_sync_since_zero_returns_every_sent_and_received_message(alice, traffic):
+    response = alice.get("sync", {"since": 0})
+    assert response.status_code == 200
+    page = response.json()
+    assert page["results"] == traffic
+    assert page["has_more"] is False
+    assert isinstance(page["next_since"], int) and page["next_since"] >= 0
+    assert alice.get("sync").json()["results"] == traffic
+
+
+def test_sync_from_a_held_message(alice, traffic):
+    page = alice.get("sync", {"since": traffic[2]["msg_id"]}).json()
+    assert page["results"] == traffic[3:]
+    page = alice.get("sync", {"since": traffic[-1]["msg_id"]}).json()
+    assert page["results"] == [] and page["has_more"] is False
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4])
+def test_sync_continuation_misses_nothing(alice, traffic, limit, settings):
+    # next_since never passes ids that may still be committing (younger than
+    # the accept deadline); a short deadline keeps the catch-up short.
+    settings.CHAT_ACCEPT_DEADLINE_SECONDS = 1
+    held: dict[int, dict] = {}
+    since = 0
+    give_up = time.monotonic() + settings.CHAT_ACCEPT_DEADLINE_SECONDS + 10
+    while True:
+        assert time.monotonic() < give_up, "sync never reached has_more = false"
+        page = alice.get("sync", {"since": since, "limit": limit}).json()
+        assert len(page["results"]) <= limit
+        ids = [m["msg_id"] for m in page["results"]]
+        assert ids == sorted(ids) and all(i > since for i in ids)
+        held.update({m["msg_id"]: m for m in page["results"]})
+        assert isinstance(page["next_since"], int) and page["next_since"] >= since
+        since = page["next_since"]
+        if not page["has_more"]:
+            break
+        time.sleep(0.02)
+    assert sorted(held.values(), key=lambda m: m["msg_id"]) == traffic
+
+
+def test_sync_continues_from_a_held_msg_id(alice, traffic):
+    """A client continuing from the largest msg_id it holds moves on page by page."""
+    held = [traffic[0]]
+    for _ in range(2 * len(traffic)):
+        page = alice.get("sync", {"since": held[-1]["msg_id"], "limit": 2}).json()
+        held += page["results"]
+        if not page["has_more"]:
+            break
+    assert held == traffic
+
+
+def test_sync_limit_is_clamped(alice, traffic):
+    page = alice.get("sync", {"since": 0, "limit": 0}).json()
+    assert len(page["results"]) == 1 and page["has_more"] is True
+    page = alice.get("sync", {"since": 0, "limit": 5000}).json()
+    assert page["results"] == traffic and page["has_more"] is False
+    page = alice.get("sync", {"since": 0, "limit": "9" * 5000}).json()
+    assert page["results"] == traffic and page["has_more"] is False
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [({"since": "abc"}, "since"), ({"since": "-1"}, "since"), ({"since": "1e5"}, "since"), ({"limit": "x"}, "limit")],
+)
+def test_sync_malformed_parameters(alice, params, field):
+    assert_error(alice.get("sync", params), 400, "validation_error", field)
+
+
+def test_sync_in_small_pages_returns_every_message_once_in_order(alice, bob, carol):
+    mine = [
+        alice.send(bob, "a→b 1"),
+        bob.send(alice, "b→a 1"),
+        carol.send(alice, "c→a 1"),
+        alice.send(carol, "a→c 1"),
+    ]
+    bob.send(carol, "not alice's")
+    mine += [alice.send(bob, "a→b 2"), bob.send(alice, "b→a 2"), carol.send(alice, "c→a 2")]
+    recall(alice, mine[0])
+    expected = sorted(m["msg_id"] for m in mine)
+
+    received: dict[int, dict] = {}
+    since, calls = 0, 0
+    while True:
+        calls += 1
+        assert calls < 100, "sync never finished"
+        response = alice.get("sync", {"since": since, "limit": 2})
+        assert response.status_code == 200, response.content
+        page = response.json()
+        ids = [m["msg_id"] for m in page["results"]]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert len(ids) <= 2
+        assert all(i > since for i in ids)
+        assert not set(ids) & set(received), "a message came twice"
+        assert page["next_since"] == (ids[-1] if ids else since)
+        for message in page["results"]:
+            received[message["msg_id"]] = message
+        since = page["next_since"]
+        if not page["has_more"]:
+            break
+    assert sorted(received) == expected
+    assert received[mine[0]["msg_id"]]["status"] == "recalled"
+    assert received[mine[0]["msg_id"]]["content"] == ""
+    tail = alice.get("sync", {"since": since}).json()
+    assert tail == {"results": [], "has_more": False, "next_since": since}
