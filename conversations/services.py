@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from chat_project.common.errors import NotFound
-from chat_project.common.redis_client import get_redis
+from chat_project.common.redis_client import Reads, get_redis
 from profiles import store as profile_store
 from profiles.services import complete_profile_fields, profile_from_fields
 from unread import store as unread_store
@@ -99,43 +99,37 @@ def conversation_view(user_id: int, conversation: Conversation) -> dict:
 
 
 def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[dict]:
-    client = get_redis()
-    pipe = client.pipeline(transaction=False)
-    store.queue_peer_and_last_reads(pipe, user_id, ids)
-    unread_store.queue_reads(pipe, user_id)
-    store.queue_peer_read_reads(pipe, user_id, ids)
-    replies = pipe.execute()
-    peer_ids_raw, lasts_raw = replies[0], replies[1 : 1 + len(ids)]
-    unread_ready, unread_raw, peer_read_ready, peer_read_raw = replies[1 + len(ids) :]
-    peers = {}
-    for cid, peer in zip(ids, peer_ids_raw, strict=True):
-        peers[cid] = int(peer) if peer is not None else None
+    reads = Reads()
+    peers_and_lasts = reads.add(store.queue_peer_and_last_reads, user_id, ids)
+    unread_counts = reads.add(unread_store.queue_reads, user_id)
+    peer_reads = reads.add(store.queue_peer_read_reads, user_id, ids)
+    reads.execute()
+    peers, lasts = store.parse_peer_and_last(ids, reads[peers_and_lasts])
     if any(peer is None for peer in peers.values()):
         rebuild_conversation_list(user_id)
         fix = Conversation.objects.filter(pk__in=[cid for cid, p in peers.items() if p is None])
         peers.update({c.pk: c.peer_id(user_id) for c in fix})
-    lasts = {cid: store.decode_last(raw) for cid, raw in zip(ids, lasts_raw, strict=True)}
     stale = [cid for cid, last in lasts.items() if last is None or last["msg_id"] < last_ids[cid]]
     if stale:
         lasts.update(_load_last_messages({cid: last_ids[cid] for cid in stale}))
-    unread = rebuild_unread(user_id) if not unread_ready else unread_store.parse_counts(unread_raw)
-    if peer_read_ready:
-        peer_read = store.parse_peer_reads(ids, peer_read_raw)
-    else:
+    unread = unread_store.parse_reads(reads[unread_counts])
+    if unread is None:
+        unread = rebuild_unread(user_id)
+    peer_read = store.parse_peer_read_reads(ids, reads[peer_reads])
+    if peer_read is None:
         peer_read = hooks.message_reads().rebuild_peer_reads(user_id)
 
     peer_list = list(dict.fromkeys(peers.values()))
-    pipe = client.pipeline(transaction=False)
-    profile_store.queue_profile_reads(pipe, peer_list)
-    profile_store.queue_online_reads(pipe, peer_list)
-    replies = pipe.execute()
-    cached = dict(zip(peer_list, replies[: len(peer_list)], strict=True))
-    online = dict(zip(peer_list, replies[len(peer_list) :], strict=True))
-    fields = complete_profile_fields(cached)
+    reads = Reads()
+    cached_profiles = reads.add(profile_store.queue_profile_reads, peer_list)
+    online_flags = reads.add(profile_store.queue_online_reads, peer_list)
+    reads.execute()
+    fields = complete_profile_fields(profile_store.parse_profile_reads(peer_list, reads[cached_profiles]))
+    online = profile_store.parse_online_reads(peer_list, reads[online_flags])
     return [
         {
             "conversation_id": cid,
-            "peer": profile_from_fields(peers[cid], fields[peers[cid]], online[peers[cid]] > 0),
+            "peer": profile_from_fields(peers[cid], fields[peers[cid]], online[peers[cid]]),
             "last_message": lasts.get(cid),
             "unread": unread.get(cid, 0),
             "peer_read_up_to": peer_read.get(cid),

@@ -23,7 +23,7 @@ import json
 
 from django.conf import settings
 
-from chat_project.common.redis_client import conversation_tag, get_redis, key, queue_script, user_tag
+from chat_project.common.redis_client import conversation_tag, delete_matching, get_redis, key, queue_script, user_tag
 
 _ADD_IF_ABSENT = """
 if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
@@ -125,6 +125,24 @@ def queue_peer_read_reads(pipe, user_id: int, conversation_ids: list[int]) -> No
     pipe.hmget(peer_read_key(user_id), conversation_ids)
 
 
+def parse_peer_and_last(
+    conversation_ids: list[int], replies: list
+) -> tuple[dict[int, int | None], dict[int, dict | None]]:
+    """The replies of ``queue_peer_and_last_reads``: each conversation's peer (None: not cached) and last message."""
+    peers_raw, lasts_raw = replies[0], replies[1:]
+    peers = {
+        cid: int(peer) if peer is not None else None for cid, peer in zip(conversation_ids, peers_raw, strict=True)
+    }
+    lasts = {cid: decode_last(raw) for cid, raw in zip(conversation_ids, lasts_raw, strict=True)}
+    return peers, lasts
+
+
+def parse_peer_read_reads(conversation_ids: list[int], replies: list) -> dict[int, int] | None:
+    """The replies of ``queue_peer_read_reads``; None when the hash must be rebuilt first."""
+    ready, values = replies
+    return parse_peer_reads(conversation_ids, values) if ready else None
+
+
 def parse_peer_reads(conversation_ids: list[int], values: list[str | None]) -> dict[int, int]:
     return {cid: int(value) for cid, value in zip(conversation_ids, values, strict=True) if value is not None}
 
@@ -178,3 +196,18 @@ def write_user_lists(user_id: int, entries: list[tuple[int, int, int]]) -> None:
         pipe.hset(peers_key(user_id), mapping={cid: peer for cid, peer, _ in entries})
     pipe.set(ready_key(user_id), 1)
     pipe.execute()
+
+
+# What ``rebuild_redis`` drops: everything here is derived from the database.
+DERIVED_KEY_PATTERNS = (
+    "{u:*}:convs",
+    "{u:*}:convs:ready",
+    "{u:*}:peers",
+    "{u:*}:peer_read",
+    "{u:*}:peer_read:ready",
+    "{c:*}:recent",
+)
+
+
+def drop_derived() -> int:
+    return delete_matching(DERIVED_KEY_PATTERNS)

@@ -41,6 +41,7 @@ from conversations.models import Conversation
 from profiles import store as profile_store
 from profiles.models import User
 from unread import services as unread_services
+from unread.store import CounterCopy
 
 from .content_filter import filter_content
 from .ids import next_message_id, renew_worker
@@ -320,7 +321,7 @@ def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, Messa
             f"UPDATE t_msg_stream SET last_msg_id = CASE user_id {cases} END WHERE user_id IN ({marks})",
             [v for u in users for v in (u, last.get(u, 0))] + users,
         )
-        counters = unread_services.counter_rows(
+        counters = unread_services.counter_copies(
             {(row.conversation_id, row.request.recipient_id) for row in inserted_rows}
         )
 
@@ -417,7 +418,7 @@ def _fill_unresolved(results: list) -> list:
     return [Unavailable("Send it again.") if r is None or r is _SAME_AS_EARLIER else r for r in results]
 
 
-def _after_commit(records: list[MessageRecord], counters: list[tuple]) -> None:
+def _after_commit(records: list[MessageRecord], counters: dict[int, list[CounterCopy]]) -> None:
     """Write the Redis copies (read-your-writes); the fan-out task re-applies them if this fails."""
     try:
         project_messages(records, counters)

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from chat_project.common import push
 from profiles.services import get_profiles
-from unread.services import counter_rows, unread_counts_many, unread_frame
+from unread.services import counter_copies, unread_counts_many, unread_frame
 
 from . import store
 from .ids import id_floor_for_time
@@ -29,7 +29,7 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
     if not records:
         return 0
     if not projected:
-        project_messages(records, counter_rows({(r.session_id, r.recipient_id) for r in records}))
+        project_messages(records, counter_copies({(r.session_id, r.recipient_id) for r in records}))
     pushed = store.pushed_flags([r.msg_id for r in records])
     to_push = [r for r in records if not pushed[r.msg_id]]
     if to_push:

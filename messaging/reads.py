@@ -48,7 +48,7 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
         ],
         quiet=True,
     )
-    return {"conversation_id": conversation.pk, "unread": max(0, copy[1] - copy[2])}
+    return {"conversation_id": conversation.pk, "unread": copy.unread}
 
 
 # --- read receipts: peer_read_up_to ----------------------------------------------

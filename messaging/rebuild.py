@@ -5,46 +5,24 @@ missing (after a flush or a restart of Redis). Eager: the ``rebuild_redis``
 command drops every structure key and rebuilds all users.
 """
 
-from django.conf import settings
-
-from chat_project.common.redis_client import get_redis
+from conversations import store as conversation_store
 from conversations.services import rebuild_conversation_list
+from profiles import store as profile_store
 from profiles.models import User
+from unread import store as unread_store
 from unread.services import rebuild_unread
 
+from . import store as messaging_store
 from .offline import rebuild_offline
-
-# Key families of the data structures; rate-limit windows, id-worker leases
-# push markers and the cache are left alone.
-_FAMILIES = ("{u:*", "{c:*", "{p:*")
 
 
 def drop_structures() -> int:
-    client = get_redis()
-    removed = 0
-    for family in _FAMILIES:
-        batch = []
-        for name in client.scan_iter(match=f"{settings.CHAT_REDIS_PREFIX}:{family}", count=1000):
-            if name.endswith(":sockets"):
-                continue  # presence is live state, not derived from the database
-            batch.append(name)
-            if len(batch) >= 500:
-                removed += _delete(client, batch)
-                batch = []
-        removed += _delete(client, batch)
-    return removed
-
-
-def _delete(client, names: list[str]) -> int:
-    if not names:
-        return 0
-    pipe = client.pipeline(transaction=False)
-    for name in names:
-        pipe.delete(name)
-    return sum(pipe.execute())
+    """Each app drops the Redis structures it derives from the database (its ``store.drop_derived``)."""
+    return sum(store.drop_derived() for store in (profile_store, unread_store, conversation_store, messaging_store))
 
 
 def rebuild_user(user_id: int) -> None:
+    """Each app rebuilds the user's structures it owns (profiles refill their cache when read)."""
     rebuild_conversation_list(user_id)
     rebuild_unread(user_id)
     rebuild_offline(user_id)

@@ -13,6 +13,7 @@ from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
 from unread import services as unread_services
 from unread import store as unread_store
+from unread.store import CounterCopy
 
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dict
@@ -71,7 +72,7 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
     return True
 
 
-def _after_recall(record: MessageRecord, counter: tuple[int, int, int, int], receipt: bool = False) -> None:
+def _after_recall(record: MessageRecord, counter: CounterCopy, receipt: bool = False) -> None:
     message = message_dict(record)
     try:
         pipe = get_redis().pipeline(transaction=False)

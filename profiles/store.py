@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from chat_project.common.redis_client import get_redis, key, queue_script, user_tag
+from chat_project.common.redis_client import delete_matching, get_redis, key, queue_script, user_tag
 
 PROFILE_FIELDS = ("username", "nickname", "avatar_url", "is_active", "last_seen")
 PROFILE_CACHE_SECONDS = 24 * 3600
@@ -45,6 +45,16 @@ def queue_online_reads(pipe, user_ids: Iterable[int]) -> None:
     now = time.time()
     for user_id in user_ids:
         pipe.zcount(sockets_key(user_id), now, "+inf")
+
+
+def parse_profile_reads(user_ids: list[int], replies: list) -> dict[int, dict]:
+    """The replies of ``queue_profile_reads``: {user_id: cached hash} ({} for a miss)."""
+    return dict(zip(user_ids, replies, strict=True))
+
+
+def parse_online_reads(user_ids: list[int], replies: list) -> dict[int, bool]:
+    """The replies of ``queue_online_reads``: {user_id: online}."""
+    return {user_id: count > 0 for user_id, count in zip(user_ids, replies, strict=True)}
 
 
 def has_every_field(cached: dict) -> bool:
@@ -176,3 +186,12 @@ def cache_token_user(token: str, user_id: int) -> None:
 def forget_tokens(tokens: list[str]) -> None:
     if tokens:
         get_redis().delete(*[token_cache_key(t) for t in tokens])
+
+
+# What ``rebuild_redis`` drops: the profile cache. Presence (``sockets``) is
+# live state and the token cache forgets by itself; neither comes from rows.
+DERIVED_KEY_PATTERNS = ("{p:*}:profile",)
+
+
+def drop_derived() -> int:
+    return delete_matching(DERIVED_KEY_PATTERNS)

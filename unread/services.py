@@ -7,15 +7,17 @@ then the counters, then inserts (docs/architecture.md), so none of them can
 wait on another in a cycle. Redis holds a versioned copy.
 """
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from django.db import connection
 from django.db.models import F, Q
 
-from chat_project.common.redis_client import get_redis
+from chat_project.common.redis_client import Reads, get_redis
 
 from . import store
 from .models import UnreadCounter
+from .store import CounterCopy
 
 
 def add_received(counts: Mapping[tuple[int, int], int]) -> None:
@@ -44,16 +46,20 @@ def take_back_received(counts: Mapping[tuple[int, int], int]) -> None:
         )
 
 
-def counter_rows(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
-    """(user_id, conversation_id, received, read, version) of each (conversation_id, user_id) counter."""
+def counter_copies(pairs: Iterable[tuple[int, int]]) -> dict[int, list[CounterCopy]]:
+    """The copies of the (conversation_id, user_id) counters, by user."""
     condition = Q()
     for conversation_id, user_id in pairs:
         condition |= Q(conversation_id=conversation_id, user_id=user_id)
     if not condition:
-        return []
-    return list(
-        UnreadCounter.objects.filter(condition).values_list("user_id", "conversation_id", "received", "read", "version")
+        return {}
+    copies: dict[int, list[CounterCopy]] = defaultdict(list)
+    rows = UnreadCounter.objects.filter(condition).values_list(
+        "user_id", "conversation_id", "received", "read", "version"
     )
+    for user_id, *copy in rows:
+        copies[user_id].append(CounterCopy(*copy))
+    return dict(copies)
 
 
 def lock_counter(conversation_id: int, user_id: int) -> UnreadCounter:
@@ -75,11 +81,11 @@ def count_read(counter: UnreadCounter, newly_read: int, read_up_to: int = 0) -> 
     counter.save(update_fields=["read", "last_read_msg_id", "version"])
 
 
-def counter_copy(counter: UnreadCounter) -> tuple[int, int, int, int]:
-    return (counter.conversation_id, counter.received, counter.read, counter.version)
+def counter_copy(counter: UnreadCounter) -> CounterCopy:
+    return CounterCopy(counter.conversation_id, counter.received, counter.read, counter.version)
 
 
-def publish(user_id: int, copies: list[tuple[int, int, int, int]]) -> None:
+def publish(user_id: int, copies: list[CounterCopy]) -> None:
     pipe = get_redis().pipeline(transaction=False)
     store.queue_counter_writes(pipe, user_id, copies)
     pipe.execute()
@@ -88,31 +94,23 @@ def publish(user_id: int, copies: list[tuple[int, int, int, int]]) -> None:
 def rebuild_unread(user_id: int) -> dict[int, int]:
     copies = [counter_copy(c) for c in UnreadCounter.objects.filter(user_id=user_id)]
     store.write_all(user_id, copies)
-    return {cid: max(0, received - read) for cid, received, read, _ in copies if received > read}
+    return {copy.conversation_id: copy.unread for copy in copies if copy.unread}
 
 
 def unread_counts(user_id: int) -> dict[int, int]:
     """{conversation_id: unread} for every conversation with unread messages."""
-    pipe = get_redis().pipeline(transaction=False)
-    store.queue_reads(pipe, user_id)
-    ready, raw = pipe.execute()
-    if not ready:
-        return rebuild_unread(user_id)
-    return {cid: n for cid, n in store.parse_counts(raw).items() if n > 0}
+    return unread_counts_many([user_id])[user_id]
 
 
 def unread_counts_many(user_ids: list[int]) -> dict[int, dict[int, int]]:
     """``unread_counts`` of several users in one round trip (the fan-out's unread frames)."""
-    pipe = get_redis().pipeline(transaction=False)
-    for user_id in user_ids:
-        store.queue_reads(pipe, user_id)
-    replies = pipe.execute()
+    reads = Reads()
+    slots = {user_id: reads.add(store.queue_reads, user_id) for user_id in user_ids}
+    reads.execute()
     counts = {}
-    for index, user_id in enumerate(user_ids):
-        ready, raw = replies[2 * index], replies[2 * index + 1]
-        counts[user_id] = (
-            rebuild_unread(user_id) if not ready else {c: n for c, n in store.parse_counts(raw).items() if n > 0}
-        )
+    for user_id, slot in slots.items():
+        parsed = store.parse_reads(reads[slot])
+        counts[user_id] = rebuild_unread(user_id) if parsed is None else {c: n for c, n in parsed.items() if n > 0}
     return counts
 
 

@@ -8,7 +8,10 @@ never move a count backwards. ``{u:<id>}:unread:ready`` marks a hash that
 holds every conversation of the user (set by a rebuild from the database).
 """
 
-from chat_project.common.redis_client import get_redis, key, queue_script, user_tag
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from chat_project.common.redis_client import delete_matching, get_redis, key, queue_script, user_tag
 
 _SET_NEWER = """
 for i = 1, #ARGV, 4 do
@@ -33,19 +36,38 @@ def ready_key(user_id: int) -> str:
     return key(user_tag(user_id), "unread", "ready")
 
 
-def queue_counter_writes(pipe, user_id: int, counters: list[tuple[int, int, int, int]]) -> None:
-    """Queue (conversation_id, received, read, version) copies for one user."""
-    if not counters:
-        return
+class CounterCopy(NamedTuple):
+    """What Redis keeps of one counter row; a copy never replaces a newer one (``version``)."""
+
+    conversation_id: int
+    received: int
+    read: int
+    version: int
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.received - self.read)
+
+
+def queue_counter_writes(pipe, user_id: int, counters: Iterable[CounterCopy]) -> None:
+    """Queue one user's counter copies."""
     args: list[int] = []
-    for conversation_id, received, read, version in counters:
-        args += [conversation_id, received, read, version]
+    for counter in counters:
+        args += [counter.conversation_id, counter.received, counter.read, counter.version]
+    if not args:
+        return
     queue_script(pipe, _SET_NEWER, [unread_key(user_id)], args)
 
 
 def queue_reads(pipe, user_id: int) -> None:
     pipe.exists(ready_key(user_id))
     pipe.hgetall(unread_key(user_id))
+
+
+def parse_reads(replies: list) -> dict[int, int] | None:
+    """The replies of ``queue_reads``: {conversation_id: unread}, or None when the hash must be rebuilt first."""
+    ready, raw = replies
+    return parse_counts(raw) if ready else None
 
 
 def parse_counts(raw: dict[str, str]) -> dict[int, int]:
@@ -57,8 +79,16 @@ def parse_counts(raw: dict[str, str]) -> dict[int, int]:
     return counts
 
 
-def write_all(user_id: int, counters: list[tuple[int, int, int, int]]) -> None:
+def write_all(user_id: int, counters: list[CounterCopy]) -> None:
     pipe = get_redis().pipeline(transaction=False)
     queue_counter_writes(pipe, user_id, counters)
     pipe.set(ready_key(user_id), 1)
     pipe.execute()
+
+
+# What ``rebuild_redis`` drops: everything here is derived from the database.
+DERIVED_KEY_PATTERNS = ("{u:*}:unread", "{u:*}:unread:ready")
+
+
+def drop_derived() -> int:
+    return delete_matching(DERIVED_KEY_PATTERNS)

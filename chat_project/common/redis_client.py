@@ -6,7 +6,9 @@ why every key carries a hash tag: the commands of one operation land in one
 slot.
 """
 
+from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -42,3 +44,64 @@ def queue_script(pipe, script: str, keys: list[str], args: list[object]) -> None
     hash tags keep in one slot.
     """
     pipe.execute_command("EVAL", script, len(keys), *keys, *args)
+
+
+class Reads:
+    """Reads queued by several stores on one pipeline: one round trip, and each gets back only its own replies.
+
+    A caller never slices a shared reply list by position, so it does not
+    depend on how many commands another app's store queues::
+
+        reads = Reads()
+        unread = reads.add(unread_store.queue_reads, user_id)
+        profiles = reads.add(profile_store.queue_profile_reads, peer_ids)
+        reads.execute()
+        counts = unread_store.parse_reads(reads[unread])
+    """
+
+    def __init__(self, client=None) -> None:
+        self._pipe = (client or get_redis()).pipeline(transaction=False)
+        self._spans: list[tuple[int, int]] = []
+        self._replies: list | None = None
+
+    def add(self, queue: Callable[..., None], *args: Any) -> int:
+        """Queue ``queue(pipe, *args)``; the number returned gets its replies after ``execute``."""
+        start = len(self._pipe)
+        queue(self._pipe, *args)
+        self._spans.append((start, len(self._pipe)))
+        return len(self._spans) - 1
+
+    def execute(self) -> None:
+        self._replies = self._pipe.execute() if len(self._pipe) else []
+
+    def __getitem__(self, slot: int) -> list:
+        if self._replies is None:
+            raise RuntimeError("Reads.execute() has not run")
+        start, end = self._spans[slot]
+        return self._replies[start:end]
+
+
+def delete_matching(patterns: Iterable[str], keep: Callable[[str], bool] = lambda name: False) -> int:
+    """Delete every key under the deployment prefix matching a glob pattern (``rebuild_redis``), except ``keep``."""
+    client = get_redis()
+    removed = 0
+    for pattern in patterns:
+        batch: list[str] = []
+        for name in client.scan_iter(match=key(pattern), count=1000):
+            if keep(name):
+                continue
+            batch.append(name)
+            if len(batch) >= 500:
+                removed += _delete(client, batch)
+                batch = []
+        removed += _delete(client, batch)
+    return removed
+
+
+def _delete(client, names: list[str]) -> int:
+    if not names:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.delete(name)
+    return sum(pipe.execute())
