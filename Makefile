@@ -35,7 +35,9 @@ format: $(VENV)/.installed-dev
 # pytest exits 5 when it collected no tests: that fails too.
 # Coverage of the app packages, both runs together (pyproject.toml [tool.coverage]):
 # the code run in the pytest processes only, not in the daphnes and workers they start.
+# Each `make test` keeps its data in a file of its own: two runs side by side do not mix.
 COV = --cov --cov-report=
+test: export COVERAGE_FILE := $(shell mktemp -u /tmp/chat-coverage.XXXXXX)
 test:
 	@bash scripts/bootstrap.sh test
 	$(LINT)
@@ -45,6 +47,7 @@ test:
 		|| { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 	@$(BIN)/coverage report
 	@echo "Coverage: $$($(BIN)/coverage report --format=total)% of the app's statements (run in the pytest processes)"
+	@rm -f $$COVERAGE_FILE
 
 # docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.
 # Its load generator needs websockets, from requirements-dev.txt.
