@@ -6,6 +6,7 @@ Redis on 127.0.0.1:6379). README.md lists every variable.
 """
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -117,7 +118,7 @@ TEMPLATES = [
 ASGI_APPLICATION = "chat_project.asgi.application"
 WSGI_APPLICATION = None
 
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.mysql",
         "NAME": env_str("CHAT_DB_NAME", "chat"),

@@ -1,5 +1,7 @@
 """The per-user conversation list, access to one conversation, and its read receipts."""
 
+from typing import cast
+
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -63,7 +65,8 @@ def shares_conversation(user_a: int, user_b: int) -> bool:
 
 def rebuild_conversation_list(user_id: int) -> None:
     rows = Conversation.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id), last_msg_id__isnull=False)
-    store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), c.last_msg_id) for c in rows])
+    # cast: the filter leaves only conversations with a last message.
+    store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), cast(int, c.last_msg_id)) for c in rows])
     hooks.message_reads().rebuild_peer_reads(user_id)
 
 
@@ -95,7 +98,8 @@ def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
 
 
 def conversation_view(user_id: int, conversation: Conversation) -> dict:
-    return _assemble(user_id, [conversation.pk], {conversation.pk: conversation.last_msg_id})[0]
+    # cast: get_conversation_for/_with answer only conversations with a last message.
+    return _assemble(user_id, [conversation.pk], {conversation.pk: cast(int, conversation.last_msg_id)})[0]
 
 
 def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[dict]:
@@ -107,13 +111,14 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     replies = pipe.execute()
     peer_ids_raw, lasts_raw = replies[0], replies[1 : 1 + len(ids)]
     unread_ready, unread_raw, peer_read_ready, peer_read_raw = replies[1 + len(ids) :]
-    peers = {}
+    peers: dict[int, int | None] = {}
     for cid, peer in zip(ids, peer_ids_raw, strict=True):
         peers[cid] = int(peer) if peer is not None else None
     if any(peer is None for peer in peers.values()):
         rebuild_conversation_list(user_id)
         fix = Conversation.objects.filter(pk__in=[cid for cid, p in peers.items() if p is None])
         peers.update({c.pk: c.peer_id(user_id) for c in fix})
+    peer_of = {cid: peer for cid, peer in peers.items() if peer is not None}  # all of them, after the refill
     lasts = {cid: store.decode_last(raw) for cid, raw in zip(ids, lasts_raw, strict=True)}
     stale = [cid for cid, last in lasts.items() if last is None or last["msg_id"] < last_ids[cid]]
     if stale:
@@ -124,7 +129,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     else:
         peer_read = hooks.message_reads().rebuild_peer_reads(user_id)
 
-    peer_list = list(dict.fromkeys(peers.values()))
+    peer_list = list(dict.fromkeys(peer_of.values()))
     pipe = client.pipeline(transaction=False)
     profile_store.queue_profile_reads(pipe, peer_list)
     profile_store.queue_online_reads(pipe, peer_list)
@@ -135,7 +140,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     return [
         {
             "conversation_id": cid,
-            "peer": profile_from_fields(peers[cid], fields[peers[cid]], online[peers[cid]] > 0),
+            "peer": profile_from_fields(peer_of[cid], fields[peer_of[cid]], online[peer_of[cid]] > 0),
             "last_message": lasts.get(cid),
             "unread": unread.get(cid, 0),
             "peer_read_up_to": peer_read.get(cid),
