@@ -19,9 +19,11 @@ $(BIN)/.installed: requirements.txt
 run: setup
 	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
 
-# Lint: ruff, and models that changed without a migration.
+# Lint: ruff, models that changed without a migration, and mypy on the app
+# code (its paths and settings: [tool.mypy] in pyproject.toml).
 LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . \
-	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
+	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0 \
+	&& $(BIN)/mypy
 
 lint: $(BIN)/.installed
 	$(LINT)
@@ -46,4 +48,4 @@ rebuild-redis: $(BIN)/.installed
 	$(BIN)/python manage.py rebuild_redis
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
