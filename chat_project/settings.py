@@ -24,7 +24,7 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if IS_PRODUCTION:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when CHAT_ENV=production")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105 - dev only, refused above
 
 # Off unless asked for, in development too: `make run` is what load tests and
 # client suites measure, and DEBUG puts a query log on every database call.

@@ -130,7 +130,7 @@ class IdGenerator:
     def _lease(self, pid: int) -> None:
         client = get_redis()
         token = secrets.token_hex(16)
-        start = random.randrange(MAX_WORKERS)
+        start = random.randrange(MAX_WORKERS)  # noqa: S311 - spreads the processes' first tries, no secret
         for offset in range(MAX_WORKERS):
             candidate = (start + offset) % MAX_WORKERS
             if client.set(key("idworker", candidate), token, nx=True, ex=LEASE_SECONDS):

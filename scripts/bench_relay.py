@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

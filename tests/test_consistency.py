@@ -7,6 +7,7 @@ unique message ids across processes.
 """
 
 import io
+import itertools
 import multiprocessing
 import random
 import threading
@@ -161,7 +162,7 @@ def test_unread_matches_a_database_recount_after_every_operation(alice, bob, car
     assert read(alice, ab) == 0
     assert read(alice, c1["conversation_id"], c1["msg_id"]) == 0
     assert_unread_matches_database(*everyone)
-    bc = [cid for cid in conversation_ids_of(bob) if cid != ab][0]
+    bc = next(cid for cid in conversation_ids_of(bob) if cid != ab)
     assert read(bob, bc) == 0
     # Reading an already read conversation again stays at zero.
     assert read(bob, bc) == 0
@@ -556,7 +557,7 @@ def test_four_processes_hand_out_unique_increasing_53_bit_ids(db):
     every_id = []
     for _, ids in outputs:
         assert len(ids) == count
-        assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
+        assert all(a < b for a, b in itertools.pairwise(ids))
         assert all(0 < i < 2**53 for i in ids)
         every_id += ids
     assert len(set(every_id)) == 4 * count

@@ -10,7 +10,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
