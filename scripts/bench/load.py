@@ -196,23 +196,23 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
                 return
             await send(index, serial)
 
-    async def open_loop() -> None:
-        total = int(load.rate * load.seconds)
+    async def open_loop(rate: float) -> None:
+        total = int(rate * load.seconds)
         done = 0
         serials = [0] * len(load.pairs)
         while done < total:
-            due = min(total, int((now() - track.started) * load.rate) + 1)
+            due = min(total, int((now() - track.started) * rate) + 1)
             while done < due:
                 index = done % len(load.pairs)
                 await send(index, serials[index])
                 serials[index] += 1
                 done += 1
-            await asyncio.sleep(max(0.0, track.started + done / load.rate - now()))
+            await asyncio.sleep(max(0.0, track.started + done / rate - now()))
 
-    async def sample_queue() -> None:
+    async def sample_queue(queue_depth: Callable[[], Awaitable[int]]) -> None:
         while True:
             with contextlib.suppress(Exception):
-                depth = await load.queue_depth()
+                depth = await queue_depth()
                 track.queue_max = max(track.queue_max or 0, depth)
             await asyncio.sleep(0.1)
 
@@ -240,10 +240,10 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
     ]
     helpers = [asyncio.create_task(report())]
     if load.queue_depth is not None:
-        helpers.append(asyncio.create_task(sample_queue()))
+        helpers.append(asyncio.create_task(sample_queue(load.queue_depth)))
     track.started = track.last_progress = now()
     if load.rate:
-        await open_loop()
+        await open_loop(load.rate)
     else:
         await asyncio.gather(*(closed_loop(i) for i in range(len(load.pairs))))
     track.sending_done = now()
