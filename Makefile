@@ -19,8 +19,8 @@ $(BIN)/.installed: requirements.txt
 run: setup
 	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
 
-# Lint: ruff, models that changed without a migration, and mypy on the app
-# code (its paths and settings: [tool.mypy] in pyproject.toml).
+# Lint: ruff, models that changed without a migration, and mypy on the apps
+# and scripts/ (paths and settings: [tool.mypy] in pyproject.toml).
 LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . \
 	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0 \
 	&& $(BIN)/mypy
