@@ -20,9 +20,11 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 run: setup
 	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
 
-# Lint: ruff, the import contracts of the floors (pyproject.toml), and models that changed without a migration.
+# Lint: ruff, the import contracts of the floors (pyproject.toml), models that
+# changed without a migration, and mypy on the apps and scripts/ ([tool.mypy]).
 LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports \
-	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
+	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0 \
+	&& $(BIN)/mypy
 
 lint: $(VENV)/.installed-dev
 	$(LINT)
@@ -58,4 +60,4 @@ rebuild-redis: $(VENV)/.installed-dev
 	$(BIN)/python manage.py rebuild_redis
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

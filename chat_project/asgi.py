@@ -37,7 +37,10 @@ application = ProtocolTypeRouter(
         # it (ws_auth.py, in routing.py); the origin check of session sockets
         # and the 4401 close happen in the consumer, so a
         # refused socket is accepted first and every client can read the code.
-        "websocket": TrustedProxyMiddleware(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": TrustedProxyMiddleware(
+            # The stubs want their own _ExtendedURLPattern; re_path makes a URLPattern.
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+        ),
     }
 )
 

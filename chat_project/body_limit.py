@@ -52,11 +52,13 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            return await self._refuse(scope, send, limit)
+            await self._refuse(scope, send, limit)
+            return
 
         received = 0
         too_large = False
@@ -134,7 +136,7 @@ def cap_daphne_request_bodies(cap: int) -> None:
     # application sees it. Django parses the body itself (POST me/avatar).
     original_init = getattr(WebRequest, "_chat_original_init", WebRequest.__init__)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, **kwargs) -> None:  # noqa: N807 - installed as WebRequest.__init__
         original_init(self, *args, **kwargs)
         self._parsePOSTFormSubmission = False
 

@@ -6,6 +6,7 @@ Redis on 127.0.0.1:6379). README.md lists every variable.
 """
 
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -23,7 +24,7 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if IS_PRODUCTION:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when CHAT_ENV=production")
-    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105 - dev only, refused above
 
 # Off unless asked for, in development too: `make run` is what load tests and
 # client suites measure, and DEBUG puts a query log on every database call.
@@ -117,7 +118,7 @@ TEMPLATES = [
 ASGI_APPLICATION = "chat_project.asgi.application"
 WSGI_APPLICATION = None
 
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.mysql",
         "NAME": env_str("CHAT_DB_NAME", "chat"),

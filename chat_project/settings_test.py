@@ -18,7 +18,7 @@ os.environ.setdefault("CHAT_REDIS_PREFIX", f"test{RUN}")
 os.environ.setdefault("CHAT_CHANNEL_PREFIX", f"asgi-test{RUN}")
 os.environ.setdefault("CELERY_BROKER_PREFIX", f"test{RUN}:")
 # Uploaded avatars of this run, never in the project's media folder.
-os.environ.setdefault("CHAT_MEDIA_ROOT", f"/tmp/chat-test-media-{RUN}")
+os.environ.setdefault("CHAT_MEDIA_ROOT", f"/tmp/chat-test-media-{RUN}")  # noqa: S108 - test uploads, one run's
 # Tests register many users from one address; the rate-limit tests switch
 # the limits back on with the `settings` fixture.
 os.environ.setdefault("CHAT_RATE_LIMITS", "off")

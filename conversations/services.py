@@ -1,5 +1,7 @@
 """The per-user conversation list, access to one conversation, and its read receipts."""
 
+from typing import cast
+
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -63,7 +65,8 @@ def shares_conversation(user_a: int, user_b: int) -> bool:
 
 def rebuild_conversation_list(user_id: int) -> None:
     rows = Conversation.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id), last_msg_id__isnull=False)
-    store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), c.last_msg_id) for c in rows])
+    # cast: the filter leaves only conversations with a last message.
+    store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), cast(int, c.last_msg_id)) for c in rows])
     hooks.message_reads().rebuild_peer_reads(user_id)
 
 
@@ -95,7 +98,8 @@ def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
 
 
 def conversation_view(user_id: int, conversation: Conversation) -> dict:
-    return _assemble(user_id, [conversation.pk], {conversation.pk: conversation.last_msg_id})[0]
+    # cast: get_conversation_for/_with answer only conversations with a last message.
+    return _assemble(user_id, [conversation.pk], {conversation.pk: cast(int, conversation.last_msg_id)})[0]
 
 
 def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[dict]:
@@ -109,6 +113,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
         rebuild_conversation_list(user_id)
         fix = Conversation.objects.filter(pk__in=[cid for cid, p in peers.items() if p is None])
         peers.update({c.pk: c.peer_id(user_id) for c in fix})
+    peer_of = {cid: peer for cid, peer in peers.items() if peer is not None}  # all of them, after the refill
     stale = [cid for cid, last in lasts.items() if last is None or last["msg_id"] < last_ids[cid]]
     if stale:
         lasts.update(_load_last_messages({cid: last_ids[cid] for cid in stale}))
@@ -119,7 +124,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     if peer_read is None:
         peer_read = hooks.message_reads().rebuild_peer_reads(user_id)
 
-    peer_list = list(dict.fromkeys(peers.values()))
+    peer_list = list(dict.fromkeys(peer_of.values()))
     reads = Reads()
     cached_profiles = reads.add(profile_store.queue_profile_reads, peer_list)
     online_flags = reads.add(profile_store.queue_online_reads, peer_list)
@@ -129,7 +134,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     return [
         {
             "conversation_id": cid,
-            "peer": profile_from_fields(peers[cid], fields[peers[cid]], online[peers[cid]]),
+            "peer": profile_from_fields(peer_of[cid], fields[peer_of[cid]], online[peer_of[cid]]),
             "last_message": lasts.get(cid),
             "unread": unread.get(cid, 0),
             "peer_read_up_to": peer_read.get(cid),

@@ -192,7 +192,7 @@ def write_user_lists(user_id: int, entries: list[tuple[int, int, int]]) -> None:
     """Merge (conversation_id, peer_id, last_msg_id) rows into the user's lists and mark them ready."""
     pipe = get_redis().pipeline(transaction=False)
     if entries:
-        pipe.zadd(convs_key(user_id), {cid: last for cid, _, last in entries}, gt=True)
+        pipe.zadd(convs_key(user_id), {str(cid): last for cid, _, last in entries}, gt=True)
         pipe.hset(peers_key(user_id), mapping={cid: peer for cid, peer, _ in entries})
     pipe.set(ready_key(user_id), 1)
     pipe.execute()

@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
@@ -86,14 +87,14 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
     contents = _filter_and_limit(requests, results)
     live = [i for i in range(len(requests)) if results[i] is None]
     if not live:
-        return results  # type: ignore[return-value]
+        return _answered(results)
     active = _active_recipients({requests[i].recipient_id for i in live})
     for i in live:
         if requests[i].recipient_id not in active:
             results[i] = NotFound("No such user.")
     live = [i for i in live if results[i] is None]
     if not live:
-        return results  # type: ignore[return-value]
+        return _answered(results)
     live = _first_of_each_client_msg_id(requests, live, results)
     try:
         conversations = _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
@@ -132,12 +133,17 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
         return _fail_all(results, Unavailable("The message could not be stored right now; send it again."))
 
     for row in rows:
-        record = accepted.get(row.index) or existing.get(row.index)
+        record = accepted.get(row.index) or existing[row.index]  # each row is one or the other
         results[row.index] = SendResult(message_dict(record), created=row.index in accepted)
     _fill_duplicates(requests, results)
     if accepted:
         _after_commit(list(accepted.values()), counters)
-    return results  # type: ignore[return-value]
+    return _answered(results)
+
+
+def _answered(results: list[SendResult | ChatError | None]) -> list[SendResult | ChatError]:
+    """``results`` once every request has its answer (no None left)."""
+    return cast("list[SendResult | ChatError]", results)
 
 
 @dataclass
@@ -188,7 +194,7 @@ def _active_recipients(user_ids: set[int]) -> set[int]:
 
 def _first_of_each_client_msg_id(requests: Sequence[SendRequest], live: list[int], results: list) -> list[int]:
     """The same (sender, client_msg_id) twice in one batch: the later ones wait for the first."""
-    seen: set[tuple[int, str]] = set()
+    seen: set[tuple[int, str | None]] = set()
     first: list[int] = []
     for i in live:
         key = (requests[i].sender_id, requests[i].client_msg_id)
@@ -204,7 +210,7 @@ _SAME_AS_EARLIER = object()
 
 
 def _fill_duplicates(requests: Sequence[SendRequest], results: list) -> None:
-    by_key = {}
+    by_key: dict[tuple[int, str | None], SendResult] = {}
     for i, result in enumerate(results):
         if isinstance(result, SendResult) and requests[i].client_msg_id is not None:
             by_key.setdefault((requests[i].sender_id, requests[i].client_msg_id), result)
@@ -263,7 +269,9 @@ def _ensure_streams(user_ids: set[int]) -> None:
             _streams_known.update(missing)
 
 
-def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, MessageRecord], list[tuple]]:
+def _commit(
+    rows: list[_Row],
+) -> tuple[dict[int, MessageRecord], dict[int, MessageRecord], dict[int, list[CounterCopy]]]:
     """The transaction. Returns (inserted by index, already stored by index, counter rows)."""
     now = datetime.now(UTC)
     msg_table = MessageRecord._meta.db_table
@@ -282,7 +290,7 @@ def _commit(rows: list[_Row]) -> tuple[dict[int, MessageRecord], dict[int, Messa
 
         unread_services.add_received(Counter((row.conversation_id, row.request.recipient_id) for row in rows))
 
-        values = []
+        values: list[int | str | bool | datetime | None] = []
         for row in rows:
             values += [
                 row.conversation_id,

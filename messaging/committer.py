@@ -31,7 +31,7 @@ IDLE_CHECK_SECONDS = 30
 
 
 class _Pending:
-    __slots__ = ("request", "future", "deadline")
+    __slots__ = ("deadline", "future", "request")
 
     def __init__(self, request: SendRequest, deadline: float) -> None:
         self.request = request
@@ -87,9 +87,12 @@ class Committer:
         try:
             # This thread keeps its connection for good; one idle for a while may
             # have been dropped by the server (wait_timeout), so ask first.
-            if now - self._last_batch > IDLE_CHECK_SECONDS and connection.connection is not None:
-                if not connection.is_usable():
-                    connection.close()
+            if (
+                now - self._last_batch > IDLE_CHECK_SECONDS
+                and connection.connection is not None
+                and not connection.is_usable()
+            ):
+                connection.close()
             self._last_batch = now
             results = accept.accept_batch([p.request for p in batch])
         except Exception:
@@ -113,7 +116,7 @@ def _enqueue_fan_out(msg_ids: list[int]) -> None:
         fan_out_batch.delay(msg_ids, True)
     except Exception:
         # The messages are durable; the sweeper re-drives their fan-out.
-        logger.error("could not enqueue fan-out of %d message(s)", len(msg_ids), exc_info=True)
+        logger.exception("could not enqueue fan-out of %d message(s)", len(msg_ids))
 
 
 committer = Committer()

@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeGuard, cast
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -26,6 +27,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from redis.exceptions import RedisError
 
 from chat_project.common import push
@@ -112,7 +114,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first so that every client can read the 4401 close code.
         await self.accept()
-        self.token_key = self.scope.get("auth_token")
+        self.token_key = cast("str | None", self.scope.get("auth_token"))  # set by ws_auth.TokenAuthMiddleware
         user = self.scope.get("user")
         if not self._may_connect(user):
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -130,7 +132,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         process_heartbeat().add(self)
         await self._send_frame({"type": "ready", "user_id": self.user_id})
 
-    def _may_connect(self, user) -> bool:
+    def _may_connect(self, user) -> TypeGuard[AbstractBaseUser]:
         if user is None or not user.is_authenticated or not user.is_active:
             return False
         # A token needs no origin; a session cookie must come from this site.

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 from chat_project.common.errors import InvalidInput
 from chat_project.common.redis_client import get_redis, key
@@ -113,7 +114,7 @@ def _matcher() -> WordMatcher:
     if now - _cache.checked_at < VERSION_CHECK_SECONDS and _cache.version is not None:
         return _cache.matcher
     with _cache.lock:
-        version = get_redis().get(version_key()) or "0"
+        version = cast("str | None", get_redis().get(version_key())) or "0"  # redis-py: sync or async reply
         if version != _cache.version:
             words = [
                 (word, action == SensitiveWord.Action.REJECT)

@@ -88,6 +88,9 @@ class IdGenerator:
         """
         with self._lock:
             self._ensure_worker()
+            worker = self._worker
+            if worker is None:  # _ensure_worker leases one or raises
+                raise IdGeneratorError("no message-id worker leased")
             clock = self._now_ms()
             if self._last_ms - clock > MAX_BACKWARD_WAIT_MS:
                 raise IdGeneratorError(f"clock moved back by {self._last_ms - clock} ms")
@@ -106,7 +109,7 @@ class IdGenerator:
             elapsed = ms - ID_EPOCH_MS
             if elapsed >= 1 << TIME_BITS:
                 raise IdGeneratorError("the id epoch has run out")
-            return (elapsed << TIME_SHIFT) | (self._worker << SEQUENCE_BITS) | self._sequence
+            return (elapsed << TIME_SHIFT) | (worker << SEQUENCE_BITS) | self._sequence
 
     @staticmethod
     def _now_ms() -> int:
@@ -127,7 +130,7 @@ class IdGenerator:
     def _lease(self, pid: int) -> None:
         client = get_redis()
         token = secrets.token_hex(16)
-        start = random.randrange(MAX_WORKERS)
+        start = random.randrange(MAX_WORKERS)  # noqa: S311 - spreads the processes' first tries, no secret
         for offset in range(MAX_WORKERS):
             candidate = (start + offset) % MAX_WORKERS
             if client.set(key("idworker", candidate), token, nx=True, ex=LEASE_SECONDS):

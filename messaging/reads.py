@@ -8,6 +8,7 @@ a ``read`` receipt, once it has committed.
 """
 
 import logging
+from typing import cast
 
 from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -27,7 +28,8 @@ logger = logging.getLogger(__name__)
 def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
     """Mark read every message the user received here with msg_id <= up_to (all when None)."""
     conversation = get_conversation_for(user_id, conversation_id)
-    receipt_up_to = up_to if up_to is not None else conversation.last_msg_id
+    # cast: get_conversation_for answers only conversations with a last message.
+    receipt_up_to = up_to if up_to is not None else cast(int, conversation.last_msg_id)
     with transaction.atomic():
         counter = unread_services.lock_counter(conversation.pk, user_id)
         rows = MessageRecord.objects.filter(session_id=conversation.pk, recipient_id=user_id, is_read=False)

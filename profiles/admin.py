@@ -8,4 +8,5 @@ from .models import User
 class ChatUserAdmin(UserAdmin):
     list_display = ("id", "username", "nickname", "is_active", "is_staff", "date_joined")
     search_fields = ("username", "nickname")
-    fieldsets = UserAdmin.fieldsets + (("Profile", {"fields": ("nickname", "avatar_url")}),)
+    # UserAdmin.fieldsets is a tuple; the stubs type the ModelAdmin default (None too).
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Profile", {"fields": ("nickname", "avatar_url")}))

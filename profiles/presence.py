@@ -71,6 +71,7 @@ def check_watched(known: dict[int, bool]) -> list[dict]:
     offline when their registrations lapse, with last_seen = that moment.
     """
     frames = []
+    last_seen: str | None
     for user_id, (online, lapsed_at) in store.presence_states(list(known)).items():
         if online == known[user_id]:
             continue

@@ -30,7 +30,7 @@ class ProfileSerializer(serializers.Serializer):
 
 
 class ProfileListSerializer(serializers.Serializer):
-    results = ProfileSerializer(many=True, max_length=20)
+    results = ProfileSerializer(many=True, max_length=20)  # type: ignore[call-arg]  # many=True passes it on to ListSerializer
 
 
 class RegisterSerializer(serializers.Serializer):

@@ -155,11 +155,10 @@ def update_profile(user: User, changes: dict) -> dict:
         user.nickname = _clean_text("nickname", changes["nickname"], NICKNAME_MAX, required=False).strip()
         update_fields.append("nickname")
     previous_avatar = user.avatar_url
-    if "avatar_url" in changes:
-        # Sending back one's own uploaded avatar URL (relative, /media/…) keeps it.
-        if not (user.avatar_url and changes["avatar_url"] == user.avatar_url):
-            user.avatar_url = clean_avatar_url(changes["avatar_url"])
-            update_fields.append("avatar_url")
+    # Sending back one's own uploaded avatar URL (relative, /media/…) keeps it.
+    if "avatar_url" in changes and not (user.avatar_url and changes["avatar_url"] == user.avatar_url):
+        user.avatar_url = clean_avatar_url(changes["avatar_url"])
+        update_fields.append("avatar_url")
     if update_fields:
         # The post_save signal drops the cached profile once this commits.
         user.save(update_fields=update_fields)

@@ -19,6 +19,7 @@ import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 
@@ -127,7 +128,8 @@ def register_sockets(sockets: list[tuple[int, str]]) -> list[Registration]:
 
 def unregister_socket(user_id: int, channel_name: str) -> bool:
     """Drop one socket of the user; True when no live socket of theirs is left (they went offline)."""
-    return get_redis().eval(_UNREGISTER, 1, sockets_key(user_id), channel_name, repr(time.time())) == 0
+    # The script answers a count; redis-py types every EVAL reply as a string.
+    return cast(int, get_redis().eval(_UNREGISTER, 1, sockets_key(user_id), channel_name, repr(time.time()))) == 0
 
 
 def presence_states(user_ids: list[int]) -> dict[int, tuple[bool, float | None]]:
@@ -175,7 +177,7 @@ def token_cache_key(token: str) -> str:
 
 
 def cached_token_user(token: str) -> int | None:
-    value = get_redis().get(token_cache_key(token))
+    value = cast("str | None", get_redis().get(token_cache_key(token)))  # redis-py: sync or async reply
     return int(value) if value is not None else None
 
 

@@ -95,8 +95,10 @@ class TokenView(APIView):
         check_rate("login", client_ip(request), settings.CHAT_LOGIN_RATE)
         body = json_body(request)
         username, password = body.get("username"), body.get("password")
-        errors = {f: ["This field is required."] for f in ("username", "password") if not isinstance(body.get(f), str)}
-        if errors:
+        if not isinstance(username, str) or not isinstance(password, str):
+            errors = {
+                f: ["This field is required."] for f in ("username", "password") if not isinstance(body.get(f), str)
+            }
             raise InvalidInput("Username and password are required.", errors)
         errors = {
             f: ["Must not contain unpaired surrogates."]

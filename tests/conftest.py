@@ -43,7 +43,6 @@ def clean_redis(request):
     if request.node.get_closest_marker("unit") is None:
         clear_redis()
         forget_cached_words()
-    yield
 
 
 @dataclass

@@ -115,10 +115,8 @@ class Service:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGCONT)
                 os.killpg(self.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
         # Whatever is left of the group (a pool child whose parent died).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
@@ -344,10 +342,8 @@ class FaultSystem:
 
     def stop(self) -> None:
         for service in reversed(self.services):
-            try:
+            with contextlib.suppress(Exception):
                 service.stop()
-            except Exception:
-                pass
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def unfinished_fan_out(self) -> int:

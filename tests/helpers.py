@@ -62,7 +62,7 @@ def assert_message(message: dict, **expected) -> dict:
     if message["status"] == "recalled":
         assert message["content"] == ""
     created_at = message["created_at"]
-    assert created_at.endswith("Z") or created_at.endswith("+00:00"), created_at
+    assert created_at.endswith(("Z", "+00:00")), created_at
     datetime.fromisoformat(created_at)
     for name, value in expected.items():
         assert message[name] == value, (name, message)

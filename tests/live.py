@@ -44,10 +44,10 @@ class Daphne:
             "CHAT_RATE_LIMITS": "on" if settings.CHAT_RATE_LIMITS else "off",
             **(extra_env or {}),
         }
-        self.log = open(ROOT / f".pytest-daphne-{self.port}.log", "w")
+        self.log = open(ROOT / f".pytest-daphne-{self.port}.log", "w")  # noqa: SIM115 - closed in stop()
+        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *WEBSOCKET_LIMITS]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *WEBSOCKET_LIMITS]
-            + ["chat_project.asgi:application"],
+            [*daphne, "chat_project.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=self.log,

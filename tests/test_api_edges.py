@@ -475,10 +475,10 @@ def run_body_limit(limit: int, chunks: list[bytes], content_length: int | None, 
 
     async def receive():
         nonlocal read
-        if read < len(messages):
-            read += 1
-            return messages[read - 1]
-        await asyncio.Event().wait()  # nothing more until the client leaves
+        if read >= len(messages):
+            await asyncio.Event().wait()  # nothing more until the client leaves
+        read += 1
+        return messages[read - 1]
 
     async def send(message):
         sent.append(message)
@@ -518,7 +518,7 @@ def test_body_limit_stops_a_chunked_body_as_soon_as_it_passes_the_limit():
 
 
 def test_body_limit_lets_bodies_up_to_the_limit_through():
-    app_body, sent, read = run_body_limit(1000, [b"x" * 500, b"y" * 500], 1000)
+    app_body, sent, _read = run_body_limit(1000, [b"x" * 500, b"y" * 500], 1000)
     assert app_body == b"x" * 500 + b"y" * 500
     assert sent[0]["status"] == 201
 

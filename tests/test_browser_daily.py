@@ -313,7 +313,7 @@ def test_errors_coalesce_and_retry_only_what_can_succeed(daphne, celery_worker, 
     for _ in range(2):
         alice_page.execute_script("document.getElementById('input').value = 'x'.repeat(4001)")
         css(alice_page, "#input").send_keys(Keys.ENTER)
-    wait(alice_page, lambda d: css(d, "#toasts .toast-count").text == "×2")
+    wait(alice_page, lambda d: css(d, "#toasts .toast-count").text == "×2")  # noqa: RUF001 - the badge is a multiplication sign
     assert len(alice_page.find_elements(By.CSS_SELECTOR, "#toasts .toast")) == 1
     assert "at most 4000 characters" in css(alice_page, "#toasts .toast-text").text
     assert not css(alice_page, "#toasts .toast-retry").is_displayed()

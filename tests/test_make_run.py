@@ -228,7 +228,7 @@ def test_crashed_processes_restart_and_sigterm_to_make_stops_everything(make_run
     wait_for(lambda: len(server.web_pids()) == 2 and web[0] not in server.web_pids(), timeout=60)
     wait_for(lambda: server.worker_pids("realtime") and realtime not in server.worker_pids("realtime"), timeout=60)
 
-    alice_id, alice_token = login(server, "alice")
+    _alice_id, alice_token = login(server, "alice")
     bob_id, bob_token = login(server, "bob")
     bob = Socket(connect(f"ws://127.0.0.1:{server.port}/ws/chat/?token={bob_token}", open_timeout=10))
     try:

@@ -1,5 +1,6 @@
 """Message ids: increasing as users see them, and unique, increasing and below 2^53 across processes."""
 
+import itertools
 import multiprocessing
 
 from .id_worker import generate_ids
@@ -29,7 +30,7 @@ def test_four_processes_hand_out_unique_increasing_53_bit_ids(db):
     every_id = []
     for _, ids in outputs:
         assert len(ids) == count
-        assert all(a < b for a, b in zip(ids, ids[1:], strict=False))
+        assert all(a < b for a, b in itertools.pairwise(ids))
         assert all(0 < i < 2**53 for i in ids)
         every_id += ids
     assert len(set(every_id)) == 4 * count

@@ -100,7 +100,7 @@ def test_unread_matches_a_database_recount_after_every_operation(alice, bob, car
     assert read(alice, ab) == 0
     assert read(alice, c1["conversation_id"], c1["msg_id"]) == 0
     assert_unread_matches_database(*everyone)
-    bc = [cid for cid in conversation_ids_of(bob) if cid != ab][0]
+    bc = next(cid for cid in conversation_ids_of(bob) if cid != ab)
     assert read(bob, bc) == 0
     # Reading an already read conversation again stays at zero.
     assert read(bob, bc) == 0

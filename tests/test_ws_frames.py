@@ -112,7 +112,7 @@ def test_the_largest_safe_id_is_valid_and_simply_not_found(connect, alice):
 
 
 @pytest.mark.parametrize(
-    ("path", "field"),
+    "path, field",
     [
         (f"sync?since={2**53}", "since"),
         (f"conversations?before={2**53}", "before"),

@@ -62,10 +62,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, drf.APIException):
         set_rollback()
         code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "error")
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if isinstance(exc, drf.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait) + 1)
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        # Throttled sets .wait; the stubs do not declare it.
+        wait = getattr(exc, "wait", None) if isinstance(exc, drf.Throttled) else None
+        if wait is not None:
+            headers["Retry-After"] = str(int(wait) + 1)
         body: dict = {"code": code}
         if code == "validation_error":
             errors = _field_errors(exc.detail)

@@ -1,9 +1,15 @@
 """Checks on ids clients send in JSON bodies and frames, shared by REST and WebSocket (PROTOCOL.md)."""
 
+from typing import Literal, overload
+
 from .errors import InvalidInput
 from .limits import MAX_ID
 
 
+@overload
+def check_id(field: str, value: object, *, required: Literal[True] = True) -> int: ...
+@overload
+def check_id(field: str, value: object, *, required: bool) -> int | None: ...
 def check_id(field: str, value: object, *, required: bool = True) -> int | None:
     """A JSON integer id below 2^53 (booleans and floats are not integers here)."""
     if value is None and not required:

@@ -6,7 +6,7 @@ why every key carries a hash tag: the commands of one operation land in one
 slot.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -36,7 +36,7 @@ def conversation_tag(conversation_id: int) -> str:
     return "{c:%d}" % conversation_id
 
 
-def queue_script(pipe, script: str, keys: list[str], args: list[object]) -> None:
+def queue_script(pipe, script: str, keys: list[str], args: Sequence[object]) -> None:
     """Queue a Lua script on a pipeline.
 
     Spelled as a raw EVAL because a cluster pipeline's ``eval`` method is

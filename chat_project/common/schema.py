@@ -49,7 +49,8 @@ class ErrorSerializer(serializers.Serializer):
         "rate_limited, unavailable, server_error."
     )
     detail = serializers.CharField(help_text="Human text; do not parse it.")
-    errors = serializers.DictField(
+    # A field named like Serializer.errors: DRF's metaclass moves it into _declared_fields.
+    errors = serializers.DictField(  # type: ignore[assignment]  # stubs see the property
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Only with validation_error: messages per field; errors not tied to one field "

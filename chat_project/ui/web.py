@@ -138,7 +138,8 @@ class SignupForm(forms.Form):
 
     def clean(self):
         """Every problem at once: a taken username together with the password's, not one per attempt."""
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns (its stubs allow None)
         username = data.get("username", "")
         if username and not all(ch.isalnum() or ch in "@.+-_" for ch in username):
             self.add_error("username", "Letters, digits and @ . + - _ only.")
@@ -158,7 +159,9 @@ class SignupForm(forms.Form):
 
     def add_service_errors(self, exc: InvalidInput) -> None:
         """Show the service's {field: [messages]} next to the matching fields."""
-        for field, messages in (exc.errors or {None: [exc.detail]}).items():
+        # None: a message of the whole form.
+        items = exc.errors.items() if exc.errors else [(None, [exc.detail])]
+        for field, messages in items:
             target = field if field in self.fields else None
             for message in messages:
                 self.add_error(target, message)

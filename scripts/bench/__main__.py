@@ -136,7 +136,7 @@ def check_sync(port: int, pairs: list, track: loadgen.Tracker, undelivered: list
     for index, missing in missing_by_pair.items():
         sender, recipient = pairs[index]
         api = users.Api(port, recipient["token"])
-        since, seen = 0, set()
+        since, seen = 0, set[str | None]()
         for _ in range(1000):
             page = api.call("GET", f"sync?since={since}&limit=1000")
             seen.update(m.get("client_msg_id") for m in page["results"] if m["sender_id"] == sender["user_id"])

@@ -7,6 +7,7 @@ time, first push to the recipient's socket, and how many pushes it got.
 """
 
 import asyncio
+import contextlib
 import json
 import math
 import sys
@@ -58,10 +59,8 @@ async def connect_many(urls: list[str], concurrency: int = 50, label: str = "") 
 
 async def close_many(sockets: list, timeout: float = 60) -> None:
     async def one(ws):
-        try:
+        with contextlib.suppress(Exception):
             await ws.close()
-        except Exception:
-            pass
 
     try:
         await asyncio.wait_for(asyncio.gather(*(one(ws) for ws in sockets)), timeout)
@@ -122,6 +121,7 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
     senders = await connect_many([s["url"] for s, _ in load.pairs], label=load.name + " senders")
     recipients = await connect_many([r["url"] for _, r in load.pairs], label=load.name + " recipients")
     slots = [asyncio.Semaphore(load.window) for _ in load.pairs]
+    catch_ups: set[asyncio.Future] = set()  # the running catch-ups (the loop keeps only weak references)
 
     def progress() -> None:
         track.last_progress = now()
@@ -166,7 +166,9 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
             frame = json.loads(raw)
             if frame.get("type") == "resync":
                 track.resyncs += 1
-                asyncio.ensure_future(catch_up(url))
+                task = asyncio.ensure_future(catch_up(url))
+                catch_ups.add(task)
+                task.add_done_callback(catch_ups.discard)
                 continue
             if frame.get("type") != "message":
                 continue
@@ -179,7 +181,7 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
 
     async def send(index: int, serial: int) -> None:
         cmid = f"{load.run_id}-{index}-{serial}"
-        sender, recipient = load.pairs[index]
+        _sender, recipient = load.pairs[index]
         track.owner[cmid] = index
         track.sent[cmid] = now()
         frame = {"type": "send", "to": recipient["user_id"], "content": f"bench {serial}", "client_msg_id": cmid}
@@ -194,26 +196,24 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
                 return
             await send(index, serial)
 
-    async def open_loop() -> None:
-        total = int(load.rate * load.seconds)
+    async def open_loop(rate: float) -> None:
+        total = int(rate * load.seconds)
         done = 0
         serials = [0] * len(load.pairs)
         while done < total:
-            due = min(total, int((now() - track.started) * load.rate) + 1)
+            due = min(total, int((now() - track.started) * rate) + 1)
             while done < due:
                 index = done % len(load.pairs)
                 await send(index, serials[index])
                 serials[index] += 1
                 done += 1
-            await asyncio.sleep(max(0.0, track.started + done / load.rate - now()))
+            await asyncio.sleep(max(0.0, track.started + done / rate - now()))
 
-    async def sample_queue() -> None:
+    async def sample_queue(queue_depth: Callable[[], Awaitable[int]]) -> None:
         while True:
-            try:
-                depth = await load.queue_depth()
+            with contextlib.suppress(Exception):
+                depth = await queue_depth()
                 track.queue_max = max(track.queue_max or 0, depth)
-            except Exception:
-                pass
             await asyncio.sleep(0.1)
 
     async def report() -> None:
@@ -240,15 +240,15 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
     ]
     helpers = [asyncio.create_task(report())]
     if load.queue_depth is not None:
-        helpers.append(asyncio.create_task(sample_queue()))
+        helpers.append(asyncio.create_task(sample_queue(load.queue_depth)))
     track.started = track.last_progress = now()
     if load.rate:
-        await open_loop()
+        await open_loop(load.rate)
     else:
         await asyncio.gather(*(closed_loop(i) for i in range(len(load.pairs))))
     track.sending_done = now()
     # Wait for the stragglers: until everything acked is delivered, or nothing moved for `grace` seconds.
-    while not track.settled() and now() - track.last_progress < load.grace:
+    while not track.settled() and now() - track.last_progress < load.grace:  # noqa: ASYNC110 - also a quiet-time limit
         await asyncio.sleep(0.05)
     track.finished = now()
     for task in readers + helpers:

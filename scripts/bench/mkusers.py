@@ -10,7 +10,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -34,12 +34,12 @@ def main(prefix: str, count: int) -> None:
     tokens: dict[int, str] = {}
     id_list = list(ids.values())
     for start in range(0, len(id_list), CHUNK):
-        chunk = id_list[start : start + CHUNK]
-        tokens.update(Token.objects.filter(user_id__in=chunk).values_list("user_id", "key"))
-        missing = [Token(key=Token.generate_key(), user_id=uid) for uid in chunk if uid not in tokens]
-        if missing:
-            Token.objects.bulk_create(missing)
-            tokens.update((t.user_id, t.key) for t in missing)
+        id_chunk = id_list[start : start + CHUNK]
+        tokens.update(Token.objects.filter(user_id__in=id_chunk).values_list("user_id", "key"))
+        new_tokens = [Token(key=Token.generate_key(), user_id=uid) for uid in id_chunk if uid not in tokens]
+        if new_tokens:
+            Token.objects.bulk_create(new_tokens)
+            tokens.update((t.user_id, t.key) for t in new_tokens)
     print(json.dumps([{"user_id": ids[n], "token": tokens[ids[n]]} for n in names]))
 
 

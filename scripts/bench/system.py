@@ -5,6 +5,7 @@ Everything runs against a database and Redis key prefixes of its own
 same MariaDB and Redis is never disturbed.
 """
 
+import contextlib
 import os
 import resource
 import shlex
@@ -169,24 +170,18 @@ class Service:
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM the process group this service runs in; SIGKILL whatever of its tree is left after ``timeout``."""
         tree = [self.pid, *descendants(self.pid)]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(_alive(pid) for pid in tree):
             self.proc.poll()
             time.sleep(0.2)
         for pid in tree:
             if _alive(pid):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def _alive(pid: int) -> bool:

@@ -36,7 +36,7 @@ def test_ids_carry_their_time_and_stay_below_2_53():
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("30/10s", (30, 10)), ("20/min", (20, 60)), ("10/h", (10, 3600)), ("5/2m", (5, 120))]
+    "raw, expected", [("30/10s", (30, 10)), ("20/min", (20, 60)), ("10/h", (10, 3600)), ("5/2m", (5, 120))]
 )
 def test_rates_parse(raw, expected):
     assert parse_rate("X", raw) == expected

@@ -5,7 +5,7 @@ from profiles.models import User
 from profiles.services import register_user
 
 DEMO_USERS = [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")]
-DEMO_PASSWORD = "chat-demo-pass"
+DEMO_PASSWORD = "chat-demo-pass"  # noqa: S105 - the demo accounts' documented password (README.md)
 
 
 class Command(BaseCommand):
