@@ -4,7 +4,6 @@ from collections.abc import Iterable
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from rest_framework.authtoken.models import Token
@@ -16,6 +15,7 @@ from chat_project.common.text import has_unpaired_surrogate
 from chat_project.common.timefmt import iso_utc
 
 from . import avatars, hooks, store
+from .inputs import UNCHANGED, ProfileUpdate
 from .models import User
 
 SEARCH_LIMIT = 20
@@ -149,17 +149,16 @@ def token_for(user: User) -> str:
     return token.key
 
 
-def update_profile(user: User, changes: dict) -> dict:
+def update_profile(user: User, changes: ProfileUpdate) -> dict:
+    """``PATCH me``: set the fields given (the others are UNCHANGED)."""
     update_fields = []
-    if "nickname" in changes:
-        user.nickname = _clean_text("nickname", changes["nickname"], NICKNAME_MAX, required=False).strip()
+    if changes.nickname is not UNCHANGED:
+        user.nickname = changes.nickname
         update_fields.append("nickname")
     previous_avatar = user.avatar_url
-    if "avatar_url" in changes:
-        # Sending back one's own uploaded avatar URL (relative, /media/…) keeps it.
-        if not (user.avatar_url and changes["avatar_url"] == user.avatar_url):
-            user.avatar_url = clean_avatar_url(changes["avatar_url"])
-            update_fields.append("avatar_url")
+    if changes.avatar_url is not UNCHANGED:
+        user.avatar_url = changes.avatar_url
+        update_fields.append("avatar_url")
     if update_fields:
         # The post_save signal drops the cached profile once this commits.
         user.save(update_fields=update_fields)
@@ -192,17 +191,6 @@ def upload_avatar(user: User, upload) -> dict:
     user.avatar_url = locked.avatar_url
     user.remember_watched_fields()
     return profile_of(locked)
-
-
-def clean_avatar_url(value: object) -> str:
-    text = _clean_text("avatar_url", value, 500, required=False).strip()
-    if text == "":
-        return ""
-    try:
-        URLValidator(schemes=["http", "https"])(text)
-    except ValidationError:
-        raise InvalidInput.field("avatar_url", "Must be an http(s) URL.") from None
-    return text
 
 
 def search_users(query: object) -> list[dict]:

@@ -16,6 +16,7 @@ from chat_project.common.schema import PEER_EXAMPLE, PROFILE_EXAMPLE, RETRY_AFTE
 from chat_project.common.text import has_unpaired_surrogate
 
 from . import services
+from .inputs import parse_profile_update
 from .serializers import (
     ErrorSerializer,
     LoginSerializer,
@@ -140,7 +141,8 @@ class MeView(APIView):
         ],
     )
     def patch(self, request):
-        return Response(services.update_profile(request.user, json_body(request)))
+        changes = parse_profile_update(json_body(request), lambda: request.user.avatar_url)
+        return Response(services.update_profile(request.user, changes))
 
 
 class UserView(APIView):
