@@ -9,9 +9,8 @@ from django.db.models import Q
 from rest_framework.authtoken.models import Token
 
 from chat_project.common.errors import InvalidInput, NotFound
-from chat_project.common.limits import NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.common.limits import USERNAME_MAX
 from chat_project.common.redis_client import get_redis
-from chat_project.common.text import has_unpaired_surrogate
 from chat_project.common.timefmt import iso_utc
 
 from . import avatars, hooks, store
@@ -108,26 +107,14 @@ def get_active_user(user_id: int) -> User:
         raise NotFound("No such user.") from None
 
 
-def _clean_text(field: str, value: object, max_length: int, *, required: bool) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput.field(field, "Must be a string.")
-    if "\x00" in value:
-        raise InvalidInput.field(field, "Must not contain NUL characters.")
-    if has_unpaired_surrogate(value):
-        raise InvalidInput.field(field, "Must not contain unpaired surrogates.")
-    if required and not value.strip():
-        raise InvalidInput.field(field, "This field may not be blank.")
-    if len(value) > max_length:
-        raise InvalidInput.field(field, f"At most {max_length} characters.")
-    return value
+USERNAME_TAKEN = "This username is taken."
 
 
-def register_user(username: object, password: object, nickname: object) -> tuple[User, str]:
-    username = _clean_text("username", username, USERNAME_MAX, required=True)
-    if username != username.strip() or not all(ch.isalnum() or ch in "@.+-_" for ch in username):
-        raise InvalidInput.field("username", "Letters, digits and @ . + - _ only.")
-    password = _clean_text("password", password, PASSWORD_MAX, required=True)
-    nickname = _clean_text("nickname", nickname, NICKNAME_MAX, required=False).strip()
+def register_user(username: str, password: str, nickname: str = "") -> tuple[User, str]:
+    """Create an account from clean values (``inputs.REGISTER`` checked each field; ``accounts.register``
+    is the rate-limited entry point clients reach). Checked here: the password's strength
+    (AUTH_PASSWORD_VALIDATORS, which compare it with the username), then the username's uniqueness.
+    """
     candidate = User(username=username, nickname=nickname)
     try:
         password_validation.validate_password(password, candidate)
@@ -140,7 +127,7 @@ def register_user(username: object, password: object, nickname: object) -> tuple
             user = User.objects.create_user(username=username, password=password, nickname=nickname)
             token = Token.objects.create(user=user)
     except IntegrityError:
-        raise InvalidInput.field("username", "This username is taken.") from None
+        raise InvalidInput.field("username", USERNAME_TAKEN) from None
     return user, token.key
 
 
