@@ -113,13 +113,18 @@ USERNAME_TAKEN = "This username is taken."
 def register_user(username: str, password: str, nickname: str = "") -> tuple[User, str]:
     """Create an account from clean values (``inputs.REGISTER`` checked each field; ``accounts.register``
     is the rate-limited entry point clients reach). Checked here: the password's strength
-    (AUTH_PASSWORD_VALIDATORS, which compare it with the username), then the username's uniqueness.
+    (AUTH_PASSWORD_VALIDATORS, which compare it with the username) and the username's uniqueness,
+    both reported together.
     """
     candidate = User(username=username, nickname=nickname)
     try:
         password_validation.validate_password(password, candidate)
     except ValidationError as exc:
-        raise InvalidInput("Password rejected.", {"password": list(exc.messages)}) from None
+        errors = {"password": list(exc.messages)}
+        # Every problem at once, as the sign-up page shows them: a taken username too.
+        if User.objects.filter(username__iexact=username).exists():
+            errors = {"username": [USERNAME_TAKEN], **errors}
+        raise InvalidInput("Password rejected." if len(errors) == 1 else "Invalid input.", errors) from None
     try:
         with transaction.atomic():
             if User.objects.filter(username__iexact=username).exists():

@@ -78,6 +78,20 @@ def test_a_register_body_with_several_bad_fields_reports_every_one(anonymous, tr
     assert not get_user_model().objects.exists()
 
 
+def test_a_taken_username_is_reported_together_with_a_rejected_password(alice, anonymous):
+    body = {"username": "ALICE", "password": "12345678"}
+    error = assert_error(anonymous.post(API + "auth/register", body, format="json"), 400, "validation_error")
+    assert error["errors"]["username"] == ["This username is taken."]
+    assert "This password is entirely numeric." in error["errors"]["password"]
+    # Alone, each is reported as before.
+    body = {"username": "alice", "password": PASSWORD}
+    error = assert_error(anonymous.post(API + "auth/register", body, format="json"), 400, "validation_error")
+    assert error["errors"] == {"username": ["This username is taken."]}
+    body = {"username": "newcomer", "password": "12345678"}
+    error = assert_error(anonymous.post(API + "auth/register", body, format="json"), 400, "validation_error")
+    assert list(error["errors"]) == ["password"] and error["detail"] == "Password rejected."
+
+
 def test_a_login_body_with_both_fields_broken_reports_both(alice, anonymous):
     # json.dumps escapes the lone surrogate, as a JSON client sends it.
     body = json.dumps({"username": 7, "password": "\ud800"})
