@@ -10,7 +10,7 @@ the attempt is counted.
 """
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -63,7 +63,7 @@ def log_in(
     login = _read(credentials)
     user = authenticate(request, username=login.username, password=login.password)
     if user is not None:
-        return user
+        return cast(User, user)  # AUTH_USER_MODEL
     if tell_deactivated and login.username and login.password:
         # ModelBackend refuses inactive users: ask again with the semantics that do not.
         found = AllowAllUsersModelBackend().authenticate(request, username=login.username, password=login.password)
