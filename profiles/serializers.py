@@ -1,17 +1,16 @@
 """Shapes of the profile endpoints, for the OpenAPI schema (PROTOCOL.md's Profile).
 
-The rules on request fields are the ones ``profiles.services`` enforces, so a
-client generating requests from the schema gets them accepted.
+The request bodies are generated from the declarations the views parse with
+(``profiles.inputs``), so the schema shows the rules the server enforces and a
+client generating requests from it gets them accepted.
 """
 
-from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from chat_project.common.limits import MAX_ID, NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.common.limits import MAX_ID, NICKNAME_MAX, USERNAME_MAX
 from chat_project.common.schema import ErrorSerializer  # noqa: F401  (imported from here by views)
 
-PASSWORD_MIN = 8
-AVATAR_URL_MAX = 500
+from .inputs import AVATAR_URL_MAX, LOGIN, PROFILE_UPDATE, REGISTER
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -33,41 +32,12 @@ class ProfileListSerializer(serializers.Serializer):
     results = ProfileSerializer(many=True, max_length=20)  # type: ignore[call-arg]  # many=True passes it on to ListSerializer
 
 
-class RegisterSerializer(serializers.Serializer):
-    username = serializers.CharField(
-        min_length=1,
-        max_length=USERNAME_MAX,
-        validators=[RegexValidator(r"^[\w.@+-]+$")],
-        help_text="Letters, digits and @ . + - _ (Unicode letters and digits too); unique, case-insensitively.",
-    )
-    password = serializers.CharField(
-        min_length=PASSWORD_MIN,
-        max_length=PASSWORD_MAX,
-        validators=[RegexValidator(r"[^0-9]")],
-        help_text=f"{PASSWORD_MIN}..{PASSWORD_MAX} characters, not only digits, not a common password, "
-        "not too close to the username; no U+0000.",
-    )
-    nickname = serializers.CharField(
-        required=False, allow_blank=True, max_length=NICKNAME_MAX, help_text="Shown instead of the username."
-    )
-
-
-class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField()
-
-
 class TokenSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; also `?token=` on the socket.")
 
 
-class ProfileUpdateSerializer(serializers.Serializer):
-    nickname = serializers.CharField(required=False, allow_blank=True, max_length=NICKNAME_MAX)
-    avatar_url = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=AVATAR_URL_MAX,
-        validators=[RegexValidator(r"^(https?://\S+)?$")],
-        help_text='An http(s) URL, or "" to clear it.',
-    )
+# The request bodies: generated from the declarations the views parse with (profiles/inputs.py).
+RegisterSerializer = REGISTER.serializer()
+LoginSerializer = LOGIN.serializer()
+ProfileUpdateSerializer = PROFILE_UPDATE.serializer()

@@ -4,18 +4,17 @@ from collections.abc import Iterable
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from rest_framework.authtoken.models import Token
 
 from chat_project.common.errors import InvalidInput, NotFound
-from chat_project.common.limits import NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.common.limits import USERNAME_MAX
 from chat_project.common.redis_client import get_redis
-from chat_project.common.text import has_unpaired_surrogate
 from chat_project.common.timefmt import iso_utc
 
 from . import avatars, hooks, store
+from .inputs import UNCHANGED, ProfileUpdate
 from .models import User
 
 SEARCH_LIMIT = 20
@@ -108,31 +107,24 @@ def get_active_user(user_id: int) -> User:
         raise NotFound("No such user.") from None
 
 
-def _clean_text(field: str, value: object, max_length: int, *, required: bool) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput.field(field, "Must be a string.")
-    if "\x00" in value:
-        raise InvalidInput.field(field, "Must not contain NUL characters.")
-    if has_unpaired_surrogate(value):
-        raise InvalidInput.field(field, "Must not contain unpaired surrogates.")
-    if required and not value.strip():
-        raise InvalidInput.field(field, "This field may not be blank.")
-    if len(value) > max_length:
-        raise InvalidInput.field(field, f"At most {max_length} characters.")
-    return value
+USERNAME_TAKEN = "This username is taken."
 
 
-def register_user(username: object, password: object, nickname: object) -> tuple[User, str]:
-    username = _clean_text("username", username, USERNAME_MAX, required=True)
-    if username != username.strip() or not all(ch.isalnum() or ch in "@.+-_" for ch in username):
-        raise InvalidInput.field("username", "Letters, digits and @ . + - _ only.")
-    password = _clean_text("password", password, PASSWORD_MAX, required=True)
-    nickname = _clean_text("nickname", nickname, NICKNAME_MAX, required=False).strip()
+def register_user(username: str, password: str, nickname: str = "") -> tuple[User, str]:
+    """Create an account from clean values (``inputs.REGISTER`` checked each field; ``accounts.register``
+    is the rate-limited entry point clients reach). Checked here: the password's strength
+    (AUTH_PASSWORD_VALIDATORS, which compare it with the username) and the username's uniqueness,
+    both reported together.
+    """
     candidate = User(username=username, nickname=nickname)
     try:
         password_validation.validate_password(password, candidate)
     except ValidationError as exc:
-        raise InvalidInput("Password rejected.", {"password": list(exc.messages)}) from None
+        errors = {"password": list(exc.messages)}
+        # Every problem at once, as the sign-up page shows them: a taken username too.
+        if User.objects.filter(username__iexact=username).exists():
+            errors = {"username": [USERNAME_TAKEN], **errors}
+        raise InvalidInput("Password rejected." if len(errors) == 1 else "Invalid input.", errors) from None
     try:
         with transaction.atomic():
             if User.objects.filter(username__iexact=username).exists():
@@ -140,7 +132,7 @@ def register_user(username: object, password: object, nickname: object) -> tuple
             user = User.objects.create_user(username=username, password=password, nickname=nickname)
             token = Token.objects.create(user=user)
     except IntegrityError:
-        raise InvalidInput.field("username", "This username is taken.") from None
+        raise InvalidInput.field("username", USERNAME_TAKEN) from None
     return user, token.key
 
 
@@ -149,15 +141,15 @@ def token_for(user: User) -> str:
     return token.key
 
 
-def update_profile(user: User, changes: dict) -> dict:
+def update_profile(user: User, changes: ProfileUpdate) -> dict:
+    """``PATCH me``: set the fields given (the others are UNCHANGED)."""
     update_fields = []
-    if "nickname" in changes:
-        user.nickname = _clean_text("nickname", changes["nickname"], NICKNAME_MAX, required=False).strip()
+    if changes.nickname is not UNCHANGED:
+        user.nickname = changes.nickname
         update_fields.append("nickname")
     previous_avatar = user.avatar_url
-    # Sending back one's own uploaded avatar URL (relative, /media/…) keeps it.
-    if "avatar_url" in changes and not (user.avatar_url and changes["avatar_url"] == user.avatar_url):
-        user.avatar_url = clean_avatar_url(changes["avatar_url"])
+    if changes.avatar_url is not UNCHANGED:
+        user.avatar_url = changes.avatar_url
         update_fields.append("avatar_url")
     if update_fields:
         # The post_save signal drops the cached profile once this commits.
@@ -191,17 +183,6 @@ def upload_avatar(user: User, upload) -> dict:
     user.avatar_url = locked.avatar_url
     user.remember_watched_fields()
     return profile_of(locked)
-
-
-def clean_avatar_url(value: object) -> str:
-    text = _clean_text("avatar_url", value, 500, required=False).strip()
-    if text == "":
-        return ""
-    try:
-        URLValidator(schemes=["http", "https"])(text)
-    except ValidationError:
-        raise InvalidInput.field("avatar_url", "Must be an http(s) URL.") from None
-    return text
 
 
 def search_users(query: object) -> list[dict]:

@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.core.exceptions import SuspiciousOperation
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -10,12 +9,12 @@ from rest_framework.views import APIView
 
 from chat_project.common.api import json_body, path_id
 from chat_project.common.client_ip import client_ip
-from chat_project.common.errors import ChatError, InvalidInput
+from chat_project.common.errors import InvalidInput
 from chat_project.common.ratelimit import check_rate
 from chat_project.common.schema import PEER_EXAMPLE, PROFILE_EXAMPLE, RETRY_AFTER, answers, id_param, ok
-from chat_project.common.text import has_unpaired_surrogate
 
-from . import services
+from . import accounts, services
+from .inputs import LOGIN, REGISTER, parse_profile_update
 from .serializers import (
     ErrorSerializer,
     LoginSerializer,
@@ -25,12 +24,6 @@ from .serializers import (
     RegisterSerializer,
     TokenSerializer,
 )
-
-
-class NotAuthenticated(ChatError):
-    code = "not_authenticated"
-    status = 401
-    default_detail = "Wrong username or password."
 
 
 class RegisterView(APIView):
@@ -60,9 +53,8 @@ class RegisterView(APIView):
         ],
     )
     def post(self, request):
-        check_rate("register", client_ip(request), settings.CHAT_REGISTER_RATE)
-        body = json_body(request)
-        user, token = services.register_user(body.get("username"), body.get("password"), body.get("nickname", ""))
+        # The attempt counts before the body is read (profiles/accounts.py).
+        user, token = accounts.register(lambda: REGISTER.parse(json_body(request)), client_ip=client_ip(request))
         return Response({"user_id": user.pk, "token": token}, status=201)
 
 
@@ -92,24 +84,8 @@ class TokenView(APIView):
         ],
     )
     def post(self, request):
-        check_rate("login", client_ip(request), settings.CHAT_LOGIN_RATE)
-        body = json_body(request)
-        username, password = body.get("username"), body.get("password")
-        if not isinstance(username, str) or not isinstance(password, str):
-            errors = {
-                f: ["This field is required."] for f in ("username", "password") if not isinstance(body.get(f), str)
-            }
-            raise InvalidInput("Username and password are required.", errors)
-        errors = {
-            f: ["Must not contain unpaired surrogates."]
-            for f, value in (("username", username), ("password", password))
-            if has_unpaired_surrogate(value)
-        }
-        if errors:
-            raise InvalidInput("Invalid characters.", errors)
-        user = authenticate(request, username=username, password=password)
-        if user is None:
-            raise NotAuthenticated()
+        # The attempt counts before the body is read; a deactivated account is a wrong login here.
+        user = accounts.log_in(request, lambda: LOGIN.parse(json_body(request)), client_ip=client_ip(request))
         return Response({"user_id": user.pk, "token": services.token_for(user)})
 
 
@@ -142,7 +118,8 @@ class MeView(APIView):
         ],
     )
     def patch(self, request):
-        return Response(services.update_profile(request.user, json_body(request)))
+        changes = parse_profile_update(json_body(request), lambda: request.user.avatar_url)
+        return Response(services.update_profile(request.user, changes))
 
 
 class UserView(APIView):

@@ -66,6 +66,9 @@ class Input(Generic[T]):
         declared = {}
         for name, field in self.fields.items():
             schema_field = field.schema
+            # A serializer copies its declared fields by calling their class again with the
+            # arguments they were made with (DRF's Field.__deepcopy__): `required` goes in there.
+            schema_field._kwargs["required"] = field.required  # type: ignore[attr-defined]  # DRF-internal, unstubbed
             schema_field.required = field.required
             declared[name] = schema_field
         return type(f"{self.name}Serializer", (serializers.Serializer,), declared)

@@ -6,12 +6,12 @@ the session cookie. These views only render HTML and manage the session.
 """
 
 from functools import wraps
+from typing import cast
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model, login, password_validation
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.backends import AllowAllUsersModelBackend
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
@@ -23,8 +23,8 @@ from django.views.decorators.http import require_http_methods
 from chat_project.common.client_ip import client_ip
 from chat_project.common.errors import InvalidInput, RateLimited
 from chat_project.common.limits import MAX_CONTENT_CODE_POINTS, NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
-from chat_project.common.ratelimit import check_rate
-from profiles.services import register_user
+from profiles import accounts
+from profiles.inputs import LOGIN, REGISTER, USERNAME_CHARACTERS, Login, Register, is_username
 
 # Longest message the composer accepts (PROTOCOL.md: 1..4000 code points).
 MAX_MESSAGE_LENGTH = MAX_CONTENT_CODE_POINTS
@@ -70,25 +70,42 @@ def chat(request: HttpRequest) -> HttpResponse:
     return render(request, "chat.html", {"chat_config": config})
 
 
-class LoginForm(AuthenticationForm):
-    """Django's log-in form that tells a deactivated user so (given the right password).
+class FormInvalid(Exception):
+    """A page's form has errors (they are on the form): nothing for the service to do."""
 
-    ModelBackend refuses inactive users, so their correct credentials would
-    read "wrong username or password". Only when that happens is the same
-    check made again with AllowAllUsersModelBackend's semantics, purely to
-    choose the message: the user is never logged in.
+
+def _show_service_errors(form: forms.Form, exc: InvalidInput) -> None:
+    """Show the service's {field: [messages]} next to the matching fields."""
+    # No field errors: the detail is a message of the whole form (field None).
+    items: list[tuple[str | None, list[str]]] = list(exc.errors.items()) if exc.errors else [(None, [exc.detail])]
+    for field, messages in items:
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+
+
+class LoginForm(AuthenticationForm):
+    """Django's log-in form for its fields, labels and messages; ``accounts.log_in`` checks the credentials.
+
+    ``clean`` checks the fields only. The service authenticates and, asked to,
+    tells a deactivated account's right password apart (ModelBackend refuses
+    inactive users, so it would read "wrong username or password"): the page
+    then says the account is deactivated, and never logs the user in.
     """
 
     error_messages = {**AuthenticationForm.error_messages, "inactive": "This account is deactivated."}
 
-    def get_invalid_login_error(self) -> ValidationError:
-        username = self.cleaned_data.get("username")
-        password = self.cleaned_data.get("password")
-        if username and password:
-            user = AllowAllUsersModelBackend().authenticate(self.request, username=username, password=password)
-            if user is not None and not user.is_active:
-                return ValidationError(self.error_messages["inactive"], code="inactive")
-        return super().get_invalid_login_error()
+    def clean(self):
+        return self.cleaned_data
+
+    def credentials(self) -> Login:
+        """The fields as the service takes them, or FormInvalid (the errors are on the form)."""
+        if self.is_valid():
+            try:
+                return LOGIN.parse(self.cleaned_data)
+            except InvalidInput as exc:
+                _show_service_errors(self, exc)
+        raise FormInvalid()
 
 
 class LoginPage(auth_views.LoginView):
@@ -97,16 +114,26 @@ class LoginPage(auth_views.LoginView):
     form_class = LoginForm
 
     def post(self, request, *args, **kwargs):
-        # The same per-address limit as auth/token (CHAT_LOGIN_RATE).
+        form = cast(LoginForm, self.get_form())
         try:
-            check_rate("login", client_ip(request), settings.CHAT_LOGIN_RATE)
+            # The same per-address limit as auth/token (CHAT_LOGIN_RATE), counted on every POST.
+            user = accounts.log_in(request, form.credentials, client_ip=client_ip(request), tell_deactivated=True)
         except RateLimited as exc:
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
-            response = self.render_to_response(self.get_context_data(form=form, page_error=exc.detail))
+            blank = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            response = self.render_to_response(self.get_context_data(form=blank, page_error=exc.detail))
             response.status_code = 429
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
-        return super().post(request, *args, **kwargs)
+        except FormInvalid:
+            return self.form_invalid(form)
+        except accounts.AccountDeactivated:
+            form.add_error(None, ValidationError(form.error_messages["inactive"], code="inactive"))
+            return self.form_invalid(form)
+        except accounts.NotAuthenticated:
+            form.add_error(None, form.get_invalid_login_error())
+            return self.form_invalid(form)
+        form.user_cache = user
+        return self.form_valid(form)
 
 
 login_page = with_csp(LoginPage.as_view())
@@ -141,8 +168,8 @@ class SignupForm(forms.Form):
         super().clean()
         data = self.cleaned_data  # what Form.clean returns (its stubs allow None)
         username = data.get("username", "")
-        if username and not all(ch.isalnum() or ch in "@.+-_" for ch in username):
-            self.add_error("username", "Letters, digits and @ . + - _ only.")
+        if username and not is_username(username):
+            self.add_error("username", USERNAME_CHARACTERS)
         elif username and get_user_model().objects.filter(username__iexact=username).exists():
             self.add_error("username", "This username is taken.")
         password = data.get("password")
@@ -157,14 +184,14 @@ class SignupForm(forms.Form):
             self.add_error("password_again", "The two passwords differ.")
         return data
 
-    def add_service_errors(self, exc: InvalidInput) -> None:
-        """Show the service's {field: [messages]} next to the matching fields."""
-        # None: a message of the whole form.
-        items = exc.errors.items() if exc.errors else [(None, [exc.detail])]
-        for field, messages in items:
-            target = field if field in self.fields else None
-            for message in messages:
-                self.add_error(target, message)
+    def credentials(self) -> Register:
+        """The fields as the service takes them, or FormInvalid (the errors are on the form)."""
+        if self.is_valid():
+            try:
+                return REGISTER.parse(self.cleaned_data)
+            except InvalidInput as exc:
+                _show_service_errors(self, exc)
+        raise FormInvalid()
 
 
 @with_csp
@@ -176,18 +203,16 @@ def signup(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         try:
-            # The same per-address limit as auth/register (CHAT_REGISTER_RATE).
-            check_rate("register", client_ip(request), settings.CHAT_REGISTER_RATE)
+            # The same per-address limit as auth/register (CHAT_REGISTER_RATE), counted on every POST.
+            user, _token = accounts.register(form.credentials, client_ip=client_ip(request))
         except RateLimited as exc:
             form.add_error(None, exc.detail)
             status = 429
-        if status == 200 and form.is_valid():
-            data = form.cleaned_data
-            try:
-                user, _token = register_user(data["username"], data["password"], data["nickname"])
-            except InvalidInput as exc:
-                form.add_service_errors(exc)
-            else:
-                login(request, user)
-                return redirect(settings.LOGIN_REDIRECT_URL)
+        except FormInvalid:
+            pass
+        except InvalidInput as exc:
+            _show_service_errors(form, exc)
+        else:
+            login(request, user)
+            return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form}, status=status)
