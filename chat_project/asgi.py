@@ -14,6 +14,7 @@ from django.db import connections  # noqa: E402
 
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
 from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
+from .dbpool import base as dbpool  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 if settings.CHAT_SERVE_STATIC:
@@ -49,11 +50,12 @@ def _close_request_connections(**kwargs) -> None:
     """Each HTTP request runs in a thread of its own under ASGI: its connection dies with it.
 
     CONN_MAX_AGE keeps the connections of the long-lived threads (the send
-    committer, the socket pool, Celery); a request thread's would only be
-    left for the garbage collector.
+    committer, the socket pool, Celery); a request thread's is parked for the
+    next request (chat_project/dbpool), or closed.
     """
     for conn in connections.all(initialized_only=True):
-        conn.close()
+        if not dbpool.park(conn):
+            conn.close()
 
 
 request_finished.connect(_close_request_connections, dispatch_uid="chat_close_request_connections")

@@ -120,7 +120,8 @@ WSGI_APPLICATION = None
 
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {
-        "ENGINE": "django.db.backends.mysql",
+        # Django's MySQL backend; request threads hand their connection on (chat_project/dbpool/base.py).
+        "ENGINE": "chat_project.dbpool",
         "NAME": env_str("CHAT_DB_NAME", "chat"),
         "USER": env_str("CHAT_DB_USER", "root"),
         "PASSWORD": env_str("CHAT_DB_PASSWORD", ""),
