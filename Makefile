@@ -35,8 +35,8 @@ format: $(VENV)/.installed-dev
 
 # The fast layer first (no database, no Redis), then everything else.
 # pytest exits 5 when it collected no tests: that fails too.
-# Coverage of the app packages, both runs together (pyproject.toml [tool.coverage]):
-# the code run in the pytest processes only, not in the daphnes and workers they start.
+# Coverage of the app packages, both runs together (pyproject.toml [tool.coverage]),
+# in the pytest processes and the daphnes, workers and `make run`s they start.
 # Each `make test` keeps its data in a file of its own: two runs side by side do not mix.
 COV = --cov --cov-report=
 test: export COVERAGE_FILE := $(shell mktemp -u /tmp/chat-coverage.XXXXXX)
@@ -48,8 +48,8 @@ test:
 	$(BIN)/pytest -m "not unit" $(COV) --cov-append \
 		|| { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 	@$(BIN)/coverage report
-	@echo "Coverage: $$($(BIN)/coverage report --format=total)% of the app's statements (run in the pytest processes)"
-	@rm -f $$COVERAGE_FILE
+	@echo "Coverage: $$($(BIN)/coverage report --format=total)% of the app's statements"
+	@echo "Missed lines: COVERAGE_FILE=$$COVERAGE_FILE $(BIN)/coverage report -m"
 
 # docs/benchmarks.md: knobs (BENCH_*), phases and what each figure means.
 # Its load generator needs websockets, from requirements-dev.txt.

@@ -4,6 +4,7 @@ from rest_framework.views import APIView
 
 from chat_project.common.api import json_body, path_id, query_cursor, query_limit
 from chat_project.common.errors import InvalidInput
+from chat_project.common.limits import MAX_CONTENT_CODE_POINTS
 from chat_project.common.schema import (
     MESSAGE_EXAMPLE,
     PEER_EXAMPLE,
@@ -49,7 +50,8 @@ class SendMessageView(APIView):
                 ),
             },
             body=True,
-            invalid="a field is missing or breaks its rule (empty or white-space content, U+0000, over 4000 "
+            invalid="a field is missing or breaks its rule (empty or white-space content, U+0000, over "
+            f"{MAX_CONTENT_CODE_POINTS} "
             "code points), or the recipient is yourself.",
             invalid_errors={"content": ["The message is empty."]},
             not_found="no such recipient, or a deactivated one (`to` 0 included).",

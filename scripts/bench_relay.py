@@ -26,6 +26,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from chat_project.common.limits import CLOSE_UNAUTHENTICATED  # noqa: E402
+
 
 def group(user_id: int) -> str:
     return f"user.{user_id}"
@@ -39,7 +41,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         try:
             self.user_id = int(query["user"][0])
         except (KeyError, ValueError):
-            await self.close(code=4401)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await self.accept()
         await self.channel_layer.group_add(group(self.user_id), self.channel_name)
