@@ -7,7 +7,6 @@ report every broken field at once.
 """
 
 import json
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,26 +17,8 @@ from chat_project.common.errors import InvalidInput, RateLimited
 from profiles import accounts
 from profiles.inputs import Login, Register
 
-from .conftest import API, PASSWORD, ApiUser
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, (response.status_code, response.content[:500])
-    body = response.json()
-    assert body["code"] == code, body
-    return body
-
-
-def avoid_window_edge(period: int) -> None:
-    """Rate limits count per fixed window; start a test well inside one."""
-    if time.time() % period > period - 5:
-        time.sleep(period - time.time() % period + 0.1)
-
-
-def deactivate(user: ApiUser) -> None:
-    account = get_user_model().objects.get(pk=user.id)
-    account.is_active = False
-    account.save()
+from .conftest import API, PASSWORD
+from .helpers import assert_error, avoid_window_edge, deactivate
 
 
 def logged_in_user_id(browser: Client) -> int | None:

@@ -6,7 +6,7 @@ the session cookie. These views only render HTML and manage the session.
 """
 
 from functools import wraps
-from typing import cast
+from typing import TypeVar, cast
 
 from django import forms
 from django.conf import settings
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from chat_project.common.client_ip import client_ip
 from chat_project.common.errors import InvalidInput, RateLimited
+from chat_project.common.inputs import Input
 from chat_project.common.limits import MAX_CONTENT_CODE_POINTS, NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
 from profiles import accounts
 from profiles.inputs import LOGIN, REGISTER, USERNAME_CHARACTERS, Login, Register, is_username
@@ -84,6 +85,19 @@ def _show_service_errors(form: forms.Form, exc: InvalidInput) -> None:
             form.add_error(target, message)
 
 
+T = TypeVar("T", bound=tuple)
+
+
+def _parse_form(form: forms.Form, declaration: Input[T]) -> T:
+    """The form's fields parsed with the service's declaration; errors of either go on the form."""
+    if form.is_valid():
+        try:
+            return declaration.parse(form.cleaned_data)
+        except InvalidInput as exc:
+            _show_service_errors(form, exc)
+    raise FormInvalid()
+
+
 class LoginForm(AuthenticationForm):
     """Django's log-in form for its fields, labels and messages; ``accounts.log_in`` checks the credentials.
 
@@ -100,12 +114,7 @@ class LoginForm(AuthenticationForm):
 
     def credentials(self) -> Login:
         """The fields as the service takes them, or FormInvalid (the errors are on the form)."""
-        if self.is_valid():
-            try:
-                return LOGIN.parse(self.cleaned_data)
-            except InvalidInput as exc:
-                _show_service_errors(self, exc)
-        raise FormInvalid()
+        return _parse_form(self, LOGIN)
 
 
 class LoginPage(auth_views.LoginView):
@@ -186,12 +195,7 @@ class SignupForm(forms.Form):
 
     def credentials(self) -> Register:
         """The fields as the service takes them, or FormInvalid (the errors are on the form)."""
-        if self.is_valid():
-            try:
-                return REGISTER.parse(self.cleaned_data)
-            except InvalidInput as exc:
-                _show_service_errors(self, exc)
-        raise FormInvalid()
+        return _parse_form(self, REGISTER)
 
 
 @with_csp
