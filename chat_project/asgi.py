@@ -1,8 +1,14 @@
 import os
 
+import django
 from django.core.asgi import get_asgi_application
 
+from .middleware import run_middleware_in_sync_mode
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
+django.setup(set_prefix=False)
+# Before the handler loads the middleware: one thread hop per request, not one per hook.
+run_middleware_in_sync_mode()
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
