@@ -23,7 +23,7 @@ import json
 
 from django.conf import settings
 
-from chat_project.common.redis_client import conversation_tag, delete_matching, get_redis, key, queue_script, user_tag
+from chat_project.common.redis_client import conversation_tag, get_redis, key, queue_script, user_tag
 
 _ADD_IF_ABSENT = """
 if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
@@ -207,7 +207,3 @@ DERIVED_KEY_PATTERNS = (
     "{u:*}:peer_read:ready",
     "{c:*}:recent",
 )
-
-
-def drop_derived() -> int:
-    return delete_matching(DERIVED_KEY_PATTERNS)

@@ -5,6 +5,7 @@ missing (after a flush or a restart of Redis). Eager: the ``rebuild_redis``
 command drops every structure key and rebuilds all users.
 """
 
+from chat_project.common.redis_client import delete_matching
 from conversations import store as conversation_store
 from conversations.services import rebuild_conversation_list
 from profiles import store as profile_store
@@ -17,8 +18,9 @@ from .offline import rebuild_offline
 
 
 def drop_structures() -> int:
-    """Each app drops the Redis structures it derives from the database (its ``store.drop_derived``)."""
-    return sum(store.drop_derived() for store in (profile_store, unread_store, conversation_store, messaging_store))
+    """Drop what each app derives from the database (its ``store.DERIVED_KEY_PATTERNS``), in one SCAN."""
+    stores = (profile_store, unread_store, conversation_store, messaging_store)
+    return delete_matching(pattern for store in stores for pattern in store.DERIVED_KEY_PATTERNS)
 
 
 def rebuild_user(user_id: int) -> None:

@@ -12,7 +12,7 @@ every event carries its number, so a socket can tell it missed one
 (``push.PushSequence``) and ask its client to sync.
 """
 
-from chat_project.common.redis_client import delete_matching, get_redis, key, user_tag
+from chat_project.common.redis_client import get_redis, key, user_tag
 
 PUSH_MARKER_SECONDS = 24 * 3600
 
@@ -137,7 +137,3 @@ def push_seqs(user_ids: list[int]) -> dict[int, int]:
 # What ``rebuild_redis`` drops: the offline index and lists, derived from the
 # database. Push markers and push numbers are live state of the fan-out.
 DERIVED_KEY_PATTERNS = ("{u:*}:offline", "{u:*}:offline:*")
-
-
-def drop_derived() -> int:
-    return delete_matching(DERIVED_KEY_PATTERNS)

@@ -23,7 +23,7 @@ from typing import cast
 
 from django.conf import settings
 
-from chat_project.common.redis_client import delete_matching, get_redis, key, queue_script, user_tag
+from chat_project.common.redis_client import get_redis, key, queue_script, user_tag
 
 PROFILE_FIELDS = ("username", "nickname", "avatar_url", "is_active", "last_seen")
 PROFILE_CACHE_SECONDS = 24 * 3600
@@ -193,7 +193,3 @@ def forget_tokens(tokens: list[str]) -> None:
 # What ``rebuild_redis`` drops: the profile cache. Presence (``sockets``) is
 # live state and the token cache forgets by itself; neither comes from rows.
 DERIVED_KEY_PATTERNS = ("{p:*}:profile",)
-
-
-def drop_derived() -> int:
-    return delete_matching(DERIVED_KEY_PATTERNS)

@@ -11,7 +11,7 @@ holds every conversation of the user (set by a rebuild from the database).
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from chat_project.common.redis_client import delete_matching, get_redis, key, queue_script, user_tag
+from chat_project.common.redis_client import get_redis, key, queue_script, user_tag
 
 _SET_NEWER = """
 for i = 1, #ARGV, 4 do
@@ -88,7 +88,3 @@ def write_all(user_id: int, counters: list[CounterCopy]) -> None:
 
 # What ``rebuild_redis`` drops: everything here is derived from the database.
 DERIVED_KEY_PATTERNS = ("{u:*}:unread", "{u:*}:unread:ready")
-
-
-def drop_derived() -> int:
-    return delete_matching(DERIVED_KEY_PATTERNS)

@@ -7,6 +7,7 @@ slot.
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
@@ -81,21 +82,23 @@ class Reads:
         return self._replies[start:end]
 
 
-def delete_matching(patterns: Iterable[str], keep: Callable[[str], bool] = lambda name: False) -> int:
-    """Delete every key under the deployment prefix matching a glob pattern (``rebuild_redis``), except ``keep``."""
+def delete_matching(patterns: Iterable[str]) -> int:
+    """Delete every key under the deployment prefix that matches one of the glob patterns (``rebuild_redis``).
+
+    One SCAN over the prefix serves every pattern: a SCAN walks the whole
+    keyspace whatever its MATCH, so one per pattern would walk it again and again.
+    """
+    wanted = [key(pattern) for pattern in patterns]
     client = get_redis()
     removed = 0
-    for pattern in patterns:
-        batch: list[str] = []
-        for name in client.scan_iter(match=key(pattern), count=1000):
-            if keep(name):
-                continue
+    batch: list[str] = []
+    for name in client.scan_iter(match=key("*"), count=1000):
+        if any(fnmatchcase(name, pattern) for pattern in wanted):
             batch.append(name)
             if len(batch) >= 500:
                 removed += _delete(client, batch)
                 batch = []
-        removed += _delete(client, batch)
-    return removed
+    return removed + _delete(client, batch)
 
 
 def _delete(client, names: list[str]) -> int:
