@@ -63,11 +63,12 @@ def shares_conversation(user_a: int, user_b: int) -> bool:
     )
 
 
-def rebuild_conversation_list(user_id: int) -> None:
+def rebuild_conversation_list(user_id: int) -> dict[int, int]:
+    """The user's list and peers from the database, with the read receipts; returns those receipts."""
     rows = Conversation.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id), last_msg_id__isnull=False)
     # cast: the filter leaves only conversations with a last message.
     store.write_user_lists(user_id, [(c.pk, c.peer_id(user_id), cast(int, c.last_msg_id)) for c in rows])
-    hooks.message_reads().rebuild_peer_reads(user_id)
+    return hooks.message_reads().rebuild_peer_reads(user_id)
 
 
 def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
@@ -109,8 +110,9 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     peer_reads = reads.add(store.queue_peer_read_reads, user_id, ids)
     reads.execute()
     peers, lasts = store.parse_peer_and_last(ids, reads[peers_and_lasts])
+    rebuilt_peer_reads = None
     if any(peer is None for peer in peers.values()):
-        rebuild_conversation_list(user_id)
+        rebuilt_peer_reads = rebuild_conversation_list(user_id)
         fix = Conversation.objects.filter(pk__in=[cid for cid, p in peers.items() if p is None])
         peers.update({c.pk: c.peer_id(user_id) for c in fix})
     peer_of = {cid: peer for cid, peer in peers.items() if peer is not None}  # all of them, after the refill
@@ -122,7 +124,10 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
         unread = rebuild_unread(user_id)
     peer_read = store.parse_peer_read_reads(ids, reads[peer_reads])
     if peer_read is None:
-        peer_read = hooks.message_reads().rebuild_peer_reads(user_id)
+        # Rebuilt already when the list was (after a flush both are gone).
+        peer_read = (
+            rebuilt_peer_reads if rebuilt_peer_reads is not None else hooks.message_reads().rebuild_peer_reads(user_id)
+        )
 
     peer_list = list(dict.fromkeys(peer_of.values()))
     reads = Reads()
