@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 BIND ?= 127.0.0.1
 
-.PHONY: run test setup lint format bench rebuild-redis clean
+.PHONY: run test setup lint check-migrations format bench rebuild-redis clean
 
 # System packages, services, .venv, database, migrations, demo users.
 setup:
@@ -23,11 +23,17 @@ run: setup
 # Lint: ruff, the import contracts of the floors (pyproject.toml), models that
 # changed without a migration, and mypy on the apps and scripts/ ([tool.mypy]).
 LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports \
-	&& $(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0 \
-	&& $(BIN)/mypy
+	&& $(MIGRATIONS_CHECK) && $(BIN)/mypy
+
+# Models that changed without a migration; no database needed (settings_lint).
+MIGRATIONS_CHECK = DJANGO_SETTINGS_MODULE=chat_project.settings_lint \
+	$(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
 
 lint: $(VENV)/.installed-dev
 	$(LINT)
+
+check-migrations: $(VENV)/.installed-dev
+	@$(MIGRATIONS_CHECK)
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

@@ -5,12 +5,13 @@ processes sharing one socket on BIND:PORT (one per core by default), and one
 Celery worker per queue. supervisord restarts whichever crashes.
 
 Stops everything (supervisord stops each program's whole process group) on
-SIGTERM, SIGINT or SIGHUP to this process, and also when the parent goes away
-or is being stopped: make forwards SIGTERM to its recipe, but on SIGINT it
-only waits for the recipe to end, so a SIGINT sent to make alone (not to the
-terminal's process group) would otherwise leave everything running. The
-parent's death is seen through PR_SET_PDEATHSIG; a make handling a fatal
-signal is seen in /proc: it resets that signal's handler before waiting.
+SIGTERM, SIGINT or SIGHUP to this process. Under make that covers every way a
+user stops it: Ctrl-C in a terminal signals the whole foreground process
+group (make and this launcher alike), and make forwards SIGTERM to its
+recipe. Make's own death is seen through PR_SET_PDEATHSIG, and the death of
+make's parent (make is then reparented) by watching make's parent pid. A
+SIGINT sent to make alone, never to its process group, is not forwarded by
+make and stops nothing: no terminal sends one (README.md says so).
 """
 
 import argparse
@@ -29,8 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "scripts" / "supervisord.conf"
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-# Signals after which GNU make waits for its recipe and exits.
-MAKE_FATAL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SUPERVISORD_STOP_TIMEOUT = 60
 
 
@@ -41,16 +40,14 @@ def die_with_parent() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
 
-def caught_signals(pid: int) -> int | None:
-    """The bit mask of signals ``pid`` has a handler for, or None if it is gone."""
+def parent_pid_of(pid: int) -> int | None:
+    """The parent pid of ``pid``, or None if it is gone."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    for line in status.splitlines():
-        if line.startswith("SigCgt:"):
-            return int(line.split()[1], 16)
-    return None
+    # The command name (field 2) may hold spaces; the fields after it do not.
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 def process_name(pid: int) -> str:
@@ -61,23 +58,22 @@ def process_name(pid: int) -> str:
 
 
 class ParentWatch:
-    """Tells when the process that started us is gone or on its way out."""
+    """Tells when the process that started us, or make's own parent, is gone.
+
+    Only facts that stay true once they happen are read (a changed parent
+    pid), so a slow poll on a loaded machine cannot miss them.
+    """
 
     def __init__(self) -> None:
         self.pid = os.getppid()
-        self.fatal_mask = 0
-        if process_name(self.pid) in ("make", "gmake"):
-            caught = caught_signals(self.pid) or 0
-            for sig in MAKE_FATAL_SIGNALS:
-                self.fatal_mask |= caught & (1 << (sig - 1))
+        # Under make, make's parent (a shell, a CI script) is watched too:
+        # when it dies, make is reparented and would otherwise wait forever.
+        self.grandparent = parent_pid_of(self.pid) if process_name(self.pid) in ("make", "gmake") else None
 
     def parent_stopping(self) -> bool:
         if os.getppid() != self.pid:
             return True
-        if not self.fatal_mask:
-            return False
-        caught = caught_signals(self.pid)
-        return caught is None or (caught & self.fatal_mask) != self.fatal_mask
+        return self.grandparent is not None and parent_pid_of(self.pid) != self.grandparent
 
 
 def web_processes() -> int:

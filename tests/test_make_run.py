@@ -2,8 +2,9 @@
 
 Each test starts the real `make run` on a free port against its own database
 (chat_makerun_<pid>, created by the set-up and dropped at the end) and this
-test run's Redis databases and prefixes, then signals the make process
-itself, never its process group.
+test run's Redis databases and prefixes, then stops it the ways a user
+does: Ctrl-C in a terminal (SIGINT to the whole foreground process group),
+SIGTERM to make, or the death of the process that started make.
 """
 
 import json
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import MySQLdb
@@ -93,30 +95,43 @@ def http(method: str, url: str, body: dict | None = None, token: str | None = No
 
 
 class MakeRun:
-    """`make run PORT=…` in the background, with its output in a log file."""
+    """`make run PORT=…` in the background, with its output in a log file.
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    ``under_shell`` starts it from a shell that waits for it, as a script or
+    a terminal would, so that a test can kill make's parent.
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path, under_shell: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        command = ["make", "run", f"PORT={self.port}"]
+        if under_shell:
+            # "; exit" keeps the shell from exec'ing make: it stays make's parent.
+            command = ["sh", "-c", " ".join(command) + "; exit $?"]
         with open(log_path, "wb") as log:
-            # Its own session: signals reach make only when a test sends them.
-            self.make = subprocess.Popen(
-                ["make", "run", f"PORT={self.port}"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            # Its own session and process group, like a terminal's foreground
+            # job: signals reach it only when a test sends them.
+            self.started = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        self.make_pid = self.started.pid
+        if under_shell:
+            wait_for(lambda: self.children(self.started.pid, process_table()), timeout=30, interval=0.1)
+            [self.make_pid] = self.children(self.started.pid, process_table())
+        self.make_start = process_table()[self.make_pid][2]
         wait_for(self.healthy, timeout=START_TIMEOUT, interval=0.5)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def make_running(self) -> bool:
+        self.started.poll()  # reaps the started process once it exits
+        return is_running(self.make_pid, self.make_start)
+
     def healthy(self) -> bool:
-        if self.make.poll() is not None:
-            raise AssertionError(f"make run exited with {self.make.returncode}:\n{self.log()[-5000:]}")
+        if not self.make_running():
+            raise AssertionError(f"make run exited:\n{self.log()[-5000:]}")
         try:
             with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as response:
                 return response.status == 200
@@ -127,9 +142,9 @@ class MakeRun:
         return sorted(pid for pid, (ppid, state, _) in table.items() if ppid == parent and state != "Z")
 
     def processes(self) -> dict[int, str]:
-        """pid -> start time of every process below make."""
+        """pid -> start time of make and of every process below it."""
         table = process_table()
-        found, frontier = {}, [self.make.pid]
+        found, frontier = {self.make_pid: self.make_start}, [self.make_pid]
         while frontier:
             for pid in self.children(frontier.pop(), table):
                 found[pid] = table[pid][2]
@@ -140,7 +155,7 @@ class MakeRun:
         """Pids of the programs supervisord started whose command line contains ``pattern``."""
         table = process_table()
         # make -> scripts/run.py -> supervisord -> programs
-        [launcher] = self.children(self.make.pid, table)
+        [launcher] = self.children(self.make_pid, table)
         [supervisord] = self.children(launcher, table)
         assert "supervisord" in command_line(supervisord), command_line(supervisord)
         return [pid for pid in self.children(supervisord, table) if pattern in command_line(pid)]
@@ -151,25 +166,26 @@ class MakeRun:
     def worker_pids(self, queue: str) -> list[int]:
         return self.supervised(f"-Q {queue} ")
 
-    def stop(self, sig: signal.Signals) -> None:
-        """Send ``sig`` to make alone; every process it started must go and free the port."""
+    def stop(self, send: Callable[[], None]) -> None:
+        """Stop it with ``send``; make and every process it started must go and free the port."""
         started = self.processes()
-        assert started
-        os.kill(self.make.pid, sig)
-        self.make.wait(STOP_TIMEOUT)
-        wait_for(lambda: not [pid for pid, start in started.items() if is_running(pid, start)], timeout=15)
+        assert len(started) > 1
+        send()
+        wait_for(lambda: not [pid for pid, start in started.items() if is_running(pid, start)], timeout=STOP_TIMEOUT)
         assert can_listen(self.port)
 
     def kill_all(self) -> None:
         """After a failed test: leave nothing running."""
-        if self.make.poll() is None:
-            os.kill(self.make.pid, signal.SIGTERM)
+        if self.make_running():
+            os.kill(self.make_pid, signal.SIGTERM)
             try:
-                self.make.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
+                wait_for(lambda: not self.make_running(), timeout=STOP_TIMEOUT)
+            except AssertionError:
                 for pid in self.processes():
                     os.kill(pid, signal.SIGKILL)
-                self.make.kill()
+        if self.started.poll() is None:
+            self.started.kill()
+            self.started.wait()
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +213,8 @@ def run_env(tmp_path_factory):
 def make_run(run_env, tmp_path):
     servers = []
 
-    def start() -> MakeRun:
-        server = MakeRun(run_env, tmp_path / f"make-run-{len(servers)}.log")
+    def start(under_shell: bool = False) -> MakeRun:
+        server = MakeRun(run_env, tmp_path / f"make-run-{len(servers)}.log", under_shell)
         servers.append(server)
         return server
 
@@ -246,11 +262,19 @@ def test_crashed_processes_restart_and_sigterm_to_make_stops_everything(make_run
     finally:
         bob.close()
 
-    server.stop(signal.SIGTERM)
+    server.stop(lambda: os.kill(server.make_pid, signal.SIGTERM))
     assert "web_0" in server.log() and "realtime |" in server.log()
 
 
-def test_sigint_to_make_stops_everything(make_run):
+def test_ctrl_c_stops_everything(make_run):
+    """A terminal's Ctrl-C: SIGINT to the whole foreground process group."""
     server = make_run()
     assert len(server.web_pids()) == 2
-    server.stop(signal.SIGINT)
+    server.stop(lambda: os.killpg(server.make_pid, signal.SIGINT))
+
+
+def test_death_of_makes_parent_stops_everything(make_run):
+    """The shell or script that started make dies without a word (SIGKILL)."""
+    server = make_run(under_shell=True)
+    assert len(server.web_pids()) == 2
+    server.stop(lambda: os.kill(server.started.pid, signal.SIGKILL))
