@@ -11,6 +11,7 @@ from messaging.views import (
     OfflineAckView,
     OfflineView,
     SendMessageView,
+    SyncPositionView,
     SyncView,
 )
 from profiles.avatars import media_urlpatterns
@@ -53,6 +54,7 @@ api_v1 = [
     re_path(r"^offline/?$", OfflineView.as_view()),
     re_path(r"^offline/ack/?$", OfflineAckView.as_view()),
     re_path(r"^sync/?$", SyncView.as_view()),
+    re_path(r"^sync/position/?$", SyncPositionView.as_view()),
 ]
 
 urlpatterns = [

@@ -46,6 +46,7 @@ from .inputs import READ_FRAME, SEND, TYPING_FRAME, WATCH_FRAME
 from .push_sequence import PushSequence
 from .reads import mark_read
 from .sending import send_message_async
+from .validation import check_frame_ref
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             try:
                 frame = self._parse(text_data, bytes_data)
                 handler = self._handler_for(frame)
+                check_frame_ref(frame.get("ref"))
             except ChatError:
                 # Malformed frames count against the frame rate like any other.
                 await self._count_frame()
@@ -262,9 +264,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # No thread: the check is pure, and the committer thread accepts the
         # send in a batch while this coroutine waits (messaging/accept.py).
         result = await send_message_async(self.user_id, SEND.parse(frame))
-        await self._send_frame(
-            {"type": "ack", "client_msg_id": result.message["client_msg_id"], "message": result.message}
-        )
+        ack = {"type": "ack", "client_msg_id": result.message["client_msg_id"], "message": result.message}
+        await self._send_frame(_with_ref(ack, frame))
 
     async def _on_read(self, frame: dict) -> None:
         read = READ_FRAME.parse(frame)
@@ -281,7 +282,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await push.asend([push.to_user(conversation.peer_id(self.user_id), [frame])])
 
     async def _on_ping(self, frame: dict) -> None:
-        await self._send_frame({"type": "pong"})
+        await self._send_frame(_with_ref({"type": "pong"}, frame))
 
     async def _on_watch(self, frame: dict) -> None:
         """Replace this socket's watch list; answer with the watched users' presence (PROTOCOL.md 1.1)."""
@@ -342,9 +343,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         body = {"type": "error", **exc.as_dict()}
         if code is not None:
             body["code"] = code
-        client_msg_id = frame.get("client_msg_id") if isinstance(frame, dict) else None
+        if exc.retry_after is not None:
+            body["retry_after"] = exc.retry_after
+        client_msg_id = frame.get("client_msg_id")
         body["client_msg_id"] = client_msg_id if isinstance(client_msg_id, str) else None
-        await self._send_frame(body)
+        await self._send_frame(_with_ref(body, frame))
+
+
+def _with_ref(answer: dict, frame: dict) -> dict:
+    """The answer to ``frame``, tagged with the frame's ``ref`` when it carried a valid one (PROTOCOL.md 1.2)."""
+    ref = frame.get("ref")
+    try:
+        if check_frame_ref(ref) is not None:
+            answer["ref"] = ref
+    except ChatError:
+        pass  # a malformed ref is not echoed: its error names the field
+    return answer
 
 
 class InvalidFrame(ChatError):

@@ -2,7 +2,7 @@
 
 from conversations.services import get_conversation_for
 
-from .models import MessageRecord
+from .models import MessageRecord, MessageStream
 from .payloads import message_dict
 
 
@@ -44,3 +44,16 @@ def sync_messages(user_id: int, since: int, limit: int) -> dict:
     page = merged[:limit]
     next_since = page[-1].msg_id if page else since
     return {"results": [message_dict(r) for r in page], "has_more": has_more, "next_since": next_since}
+
+
+def sync_position(user_id: int) -> int:
+    """A sync cursor for a new device: the user's newest committed message id (PROTOCOL.md 1.2).
+
+    The stream row holds the largest id of the user's messages, written in the
+    transaction that committed that message; by the invariant above every
+    smaller id of the user is visible already. So a device that takes this
+    first, then loads the conversation list and the history it wants, and then
+    syncs from it, misses nothing in between.
+    """
+    last = MessageStream.objects.filter(user_id=user_id).values_list("last_msg_id", flat=True).first()
+    return last or 0

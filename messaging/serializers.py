@@ -33,6 +33,12 @@ class SyncPageSerializer(serializers.Serializer):
     )
 
 
+class SyncPositionSerializer(serializers.Serializer):
+    position = serializers.IntegerField(
+        min_value=0, max_value=MAX_ID, help_text="a `since` for `GET sync`: 0 for a user with no message yet"
+    )
+
+
 class OfflineGroupSerializer(serializers.Serializer):
     sender = ProfileSerializer()
     messages = MessageSerializer(many=True, help_text="ascending by msg_id")

@@ -1,7 +1,7 @@
 """Checks on a message clients send, shared by REST and WebSocket (PROTOCOL.md)."""
 
 from chat_project.common.errors import InvalidInput
-from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS
+from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_FRAME_REF
 from chat_project.common.text import has_unpaired_surrogate
 
 
@@ -21,11 +21,21 @@ def check_content(content: object) -> str:
     return content
 
 
-def check_client_msg_id(value: object) -> str | None:
+def _check_client_tag(field: str, value: object, limit: int) -> str | None:
+    """A string the client chooses and the server echoes back (absent or null: None)."""
     if value is None:
         return None
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_MSG_ID:
-        raise InvalidInput.field("client_msg_id", f"Must be a string of 1 to {MAX_CLIENT_MSG_ID} characters.")
+    if not isinstance(value, str) or not 1 <= len(value) <= limit:
+        raise InvalidInput.field(field, f"Must be a string of 1 to {limit} characters.")
     if _has_bad_code_point(value):
-        raise InvalidInput.field("client_msg_id", "U+0000 and unpaired surrogates are not allowed.")
+        raise InvalidInput.field(field, "U+0000 and unpaired surrogates are not allowed.")
     return value
+
+
+def check_client_msg_id(value: object) -> str | None:
+    return _check_client_tag("client_msg_id", value, MAX_CLIENT_MSG_ID)
+
+
+def check_frame_ref(value: object) -> str | None:
+    """A frame's ``ref`` (PROTOCOL.md 1.2), echoed by the ``ack`` or ``error`` that answers it."""
+    return _check_client_tag("ref", value, MAX_FRAME_REF)

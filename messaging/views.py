@@ -27,6 +27,7 @@ from .serializers import (
     OfflineSerializer,
     SendSerializer,
     SyncPageSerializer,
+    SyncPositionSerializer,
 )
 
 MESSAGES_DEFAULT_LIMIT = 50
@@ -121,13 +122,17 @@ class ConversationMessagesView(APIView):
 class SyncView(APIView):
     @extend_schema(
         summary="Catch up: every message since a cursor",
-        description="Every message the user sent or received with msg_id > `since`, ascending. Continue from "
-        "`next_since`, never from the largest msg_id held: `next_since` never passes a message still being "
-        "written, so a message may come twice (keep one per msg_id). `has_more` true: call again at once; "
-        "`has_more` true with `next_since` equal to `since` (a full page): keep the page, wait about a second, "
-        "call again with the same `since`.",
+        description="Every message the user sent or received with msg_id > `since`, ascending. `next_since` is "
+        "the msg_id of the page's last message (or `since` when the page is empty): a user's message ids are "
+        "handed out in commit order, so nothing below it can still appear. Continue from `next_since`; a "
+        "message may also reach you by push or `offline` (keep one copy per msg_id). `has_more` true: call "
+        "again at once. The full-page rule of protocol 1.1 (`has_more` true with `next_since` equal to `since`: "
+        "keep the page, wait about a second, call again with the same `since`) never triggers on this server; "
+        "clients that implement it lose nothing.",
         parameters=[
-            cursor_param("since", "0, the msg_id of a message the client holds, or an earlier next_since"),
+            cursor_param(
+                "since", "0, an earlier `next_since`, the `position` of `sync/position`, or a msg_id the client holds"
+            ),
             limit_param(SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT),
         ],
         responses=answers(
@@ -145,6 +150,18 @@ class SyncView(APIView):
         since = query_cursor(request, "since") or 0
         limit = query_limit(request, SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT)
         return Response(history.sync_messages(request.user.pk, since, limit))
+
+
+class SyncPositionView(APIView):
+    @extend_schema(
+        summary="Where a new device starts its sync",
+        description="A cursor for `GET sync` that skips the history a new device does not need: take it first, "
+        "then load the conversation list and the history pages you want, then call `sync?since=<position>`. "
+        "Nothing in between is missed (some messages may come twice: keep one copy per msg_id).",
+        responses=answers({200: ok(SyncPositionSerializer, "The cursor.", {"position": 1042317261824})}),
+    )
+    def get(self, request):
+        return Response({"position": history.sync_position(request.user.pk)})
 
 
 class OfflineView(APIView):

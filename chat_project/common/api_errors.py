@@ -14,7 +14,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from .errors import UNAVAILABLE_RETRY_AFTER, ChatError, RateLimited, Unavailable, outage_error
+from .errors import ChatError, outage_error
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = outage
     if isinstance(exc, ChatError):
         set_rollback()
-        if isinstance(exc, RateLimited):
+        if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
-        elif isinstance(exc, Unavailable):
-            headers["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER)
         return Response(exc.as_dict(), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         exc = drf.NotFound()

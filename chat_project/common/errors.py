@@ -9,11 +9,17 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+# Seconds a client is asked to wait after an ``unavailable`` answer.
+UNAVAILABLE_RETRY_AFTER = 2
+
 
 class ChatError(Exception):
     code = "error"
     status = 400
     default_detail = "The request could not be processed."
+    # Seconds to wait before trying again: REST's Retry-After header, the
+    # error frame's ``retry_after`` (PROTOCOL.md 1.2); None when not asked.
+    retry_after: int | None = None
 
     def __init__(self, detail: str | None = None, errors: dict[str, list[str]] | None = None) -> None:
         self.detail = detail or self.default_detail
@@ -62,6 +68,7 @@ class RateLimited(ChatError):
 class Unavailable(ChatError):
     code = "unavailable"
     status = 503
+    retry_after = UNAVAILABLE_RETRY_AFTER
     default_detail = "The server could not accept this right now; try again."
 
 
@@ -76,7 +83,3 @@ def outage_error(exc: BaseException) -> Unavailable | None:
     if isinstance(exc, RedisConnectionError | RedisTimeoutError | ConnectionError | TimeoutError):
         return Unavailable("A service the server needs is not answering; try again shortly.")
     return None
-
-
-# Seconds a client is asked to wait after an ``unavailable`` answer.
-UNAVAILABLE_RETRY_AFTER = 2

@@ -9,6 +9,8 @@ MAX_ID = (1 << 53) - 1
 MAX_CONTENT_CODE_POINTS = 4000
 # A client's own id for a send (idempotency key).
 MAX_CLIENT_MSG_ID = 64
+# A client's tag on any socket frame (1.2 ``ref``), echoed by its ack or error.
+MAX_FRAME_REF = 64
 
 # Most users one socket may watch (version 1.1 ``watch``).
 MAX_WATCHED_USERS = 100
