@@ -37,7 +37,9 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
         seqs = store.next_push_seqs(list(frames))
         push.send(push.to_user(user_id, user_frames, seqs[user_id]) for user_id, user_frames in frames.items())
         store.mark_pushed([r.msg_id for r in to_push])
-    MessageRecord.objects.filter(msg_id__in=[r.msg_id for r in records]).update(fan_out_done=True)
+    done = [r.msg_id for r in records]
+    MessageRecord.objects.filter(msg_id__in=done).update(fan_out_done=True)
+    store.retire_push_markers(done)
     return len(to_push)
 
 

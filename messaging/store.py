@@ -6,7 +6,12 @@ Per recipient (hash tag ``{u:<id>}``):
 - ``offline:<sender_id>``: sorted set of that sender's pending msg ids.
 - ``offline:ready``: set once the two above hold everything the database owes.
 ``{m:<msg_id>}:pushed``: the message's frames went out; a re-run of the
-fan-out does not push them a second time.
+fan-out does not push them a second time. Only needed until the database
+says the fan-out is done (a re-run skips done messages): once it does, the
+marker lives on for a minute (a re-run that loaded the batch just before it
+was marked done), so these keys grow with the fan-out in flight, not with
+traffic. A marker whose done-mark failed (the database went away) keeps its
+day; no new message is accepted meanwhile.
 ``{u:<id>}:pushseq``: how many fan-out events were sent to the user's group;
 every event carries its number, so a socket can tell it missed one
 (``push.PushSequence``) and ask its client to sync.
@@ -15,6 +20,8 @@ every event carries its number, so a socket can tell it missed one
 from chat_project.common.redis_client import get_redis, key, user_tag
 
 PUSH_MARKER_SECONDS = 24 * 3600
+# Once the database has marked the fan-out done (docs/scaling.md, "Keys that grow with traffic").
+PUSH_MARKER_DONE_SECONDS = 60
 
 # After removing entries of sender ARGV[1] (KEYS[2]), keep the index (KEYS[1])
 # score = that sender's oldest entry left, or drop the sender.
@@ -101,6 +108,14 @@ def mark_pushed(msg_ids: list[int]) -> None:
     pipe = get_redis().pipeline(transaction=False)
     for msg_id in msg_ids:
         pipe.set(pushed_key(msg_id), 1, ex=PUSH_MARKER_SECONDS)
+    pipe.execute()
+
+
+def retire_push_markers(msg_ids: list[int]) -> None:
+    """The fan-out of these messages is marked done in the database: their markers may go soon."""
+    pipe = get_redis().pipeline(transaction=False)
+    for msg_id in msg_ids:
+        pipe.expire(pushed_key(msg_id), PUSH_MARKER_DONE_SECONDS)
     pipe.execute()
 
 

@@ -4,6 +4,7 @@ import redis
 from django.conf import settings
 
 from chat_project.common import push
+from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
 from messaging import fanout
 from messaging import store as messaging_store
@@ -107,3 +108,12 @@ def test_running_fan_out_twice_changes_nothing(alice, bob, pushed_frames):
     # Each message went once to the recipient and once to the sender, not twice each.
     assert sorted(message_frames) == sorted([first["msg_id"]] * 2 + [second["msg_id"]] * 2)
     assert_unread_matches_database(alice, bob)
+
+
+def test_push_markers_outlive_the_fan_out_by_a_minute_not_a_day(alice, bob):
+    """The markers grow with the fan-out in flight, not with traffic (docs/scaling.md)."""
+    sent = [alice.send(bob, f"m{n}")["msg_id"] for n in range(3)]
+    MessageRecord.objects.filter(msg_id__in=sent).update(fan_out_done=False)
+    fanout.fan_out_batch(sent)
+    lifetimes = [get_redis().ttl(messaging_store.pushed_key(msg_id)) for msg_id in sent]
+    assert all(0 < ttl <= messaging_store.PUSH_MARKER_DONE_SECONDS for ttl in lifetimes), lifetimes
