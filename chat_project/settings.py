@@ -339,6 +339,9 @@ CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", max(1, min(10, CHAT_O
 CHAT_FRAME_RATE = parse_rate("CHAT_FRAME_RATE", env_str("CHAT_FRAME_RATE", "60/10s"))
 # Messages kept per conversation in Redis' recent window.
 CHAT_RECENT_WINDOW = env_int("CHAT_RECENT_WINDOW", 200)
+# A conversation's recent window expires this long after its last new message
+# (refilled from the database on a miss): Redis holds the conversations in use.
+CHAT_RECENT_TTL_SECONDS = env_int("CHAT_RECENT_TTL_SECONDS", 30 * 24 * 3600)
 # Fan-out not finished after this many seconds is re-driven by the sweeper.
 CHAT_FAN_OUT_STALE_SECONDS = env_int("CHAT_FAN_OUT_STALE_SECONDS", 10)
 # Most messages one GET offline returns; the rest follow after an ack.

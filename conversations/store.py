@@ -13,6 +13,9 @@ Per user (hash tag ``{u:<id>}``):
 Per conversation (hash tag ``{c:<id>}``):
 - ``recent``: sorted set of the newest messages as JSON, score = msg id,
   trimmed to CHAT_RECENT_WINDOW; its top is the conversation's last message.
+  It expires CHAT_RECENT_TTL_SECONDS after the conversation's last new
+  message (a conversation list refills it from the database on a miss), so
+  the windows grow with the conversations in use, not with all there ever were.
 
 Every write is idempotent: ZADD GT never lowers a score, a message joins the
 recent window only if its id is absent, a recall replaces the entry only if
@@ -29,6 +32,7 @@ _ADD_IF_ABSENT = """
 if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 return 1
 """
@@ -97,7 +101,7 @@ def _queue_add_recent(pipe, message: dict) -> None:
         pipe,
         _ADD_IF_ABSENT,
         [recent_key(message["conversation_id"])],
-        [message["msg_id"], _encode(message), settings.CHAT_RECENT_WINDOW],
+        [message["msg_id"], _encode(message), settings.CHAT_RECENT_WINDOW, settings.CHAT_RECENT_TTL_SECONDS],
     )
 
 

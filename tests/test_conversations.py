@@ -2,6 +2,9 @@
 
 import pytest
 
+from chat_project.common.redis_client import get_redis
+from conversations import store
+
 from .helpers import assert_conversation, assert_error, assert_profile, conversation_ids
 
 # --- the list ------------------------------------------------------------------
@@ -113,3 +116,15 @@ def test_unknown_conversation_is_not_found(alice, conversation_id):
     assert_error(alice.get(f"conversations/{conversation_id}"), 404, "not_found")
     assert_error(alice.get(f"conversations/{conversation_id}/messages"), 404, "not_found")
     assert_error(alice.post(f"conversations/{conversation_id}/read"), 404, "not_found")
+
+
+def test_an_idle_conversations_recent_window_expires_and_the_list_refills_it(alice, bob, settings):
+    """Redis holds the windows of conversations in use; an expired one comes back from the database."""
+    sent = alice.send(bob, "still here next month")
+    window = store.recent_key(sent["conversation_id"])
+    assert 0 < get_redis().ttl(window) <= settings.CHAT_RECENT_TTL_SECONDS
+    get_redis().delete(window)  # what the expiry does
+    [listed] = bob.get("conversations").json()["results"]
+    assert listed["last_message"]["msg_id"] == sent["msg_id"]
+    assert listed["last_message"]["content"] == "still here next month"
+    assert 0 < get_redis().ttl(window) <= settings.CHAT_RECENT_TTL_SECONDS
