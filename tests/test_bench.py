@@ -108,3 +108,12 @@ def test_a_small_bench_run_loses_and_duplicates_nothing(tmp_path):
     assert idle["sockets"] == 20
     assert idle["kb_per_socket"] is not None
     assert idle["delivery_ms"] is not None
+    footprint = report["footprint"]
+    # The load's messages and one warm-up per pair, plus the rest phase's (one to each of 5 peers, 49 more).
+    assert footprint["messages"] == total + PAIRS + 5 + 49
+    assert footprint["conversations"] == PAIRS + 5
+    assert {"u", "c"} <= footprint["redis"].keys()
+    assert footprint["redis"]["c"]["owners"] == PAIRS + 5
+    assert footprint["redis_bytes_per_user"] > 0 and footprint["redis_bytes_per_conversation"] > 0
+    assert footprint["database"]["t_msg_record_list"]["rows"] == footprint["messages"]
+    assert footprint["database_bytes_per_message"] > 0

@@ -1,8 +1,9 @@
 """`make bench`: throughput, latency, loss and cost of the running system, against a bare relay.
 
-Phases (skip any with BENCH_SKIP=load,rest,idle,relay):
+Phases (skip any with BENCH_SKIP=load,rest,footprint,idle,relay):
   load   start the system as `make run` does, N pairs over WebSockets (window or rate)
   rest   conversation-list and history-page latency on the warm path
+  footprint  Redis bytes per user and per conversation, database bytes per message (of the data so far)
   idle   memory per idle socket on one daphne, and one delivery to an idle user
   relay  the same load against scripts/bench_relay.py (one daphne, nothing stored)
 docs/benchmarks.md explains every knob and figure.
@@ -19,11 +20,11 @@ from dataclasses import dataclass, field
 import MySQLdb
 import redis.asyncio
 
+from . import footprint, system, users
 from . import load as loadgen
-from . import system, users
 from .load import now
 
-PHASES = ("load", "rest", "idle", "relay")
+PHASES = ("load", "rest", "footprint", "idle", "relay")
 
 
 @dataclass
@@ -152,13 +153,7 @@ def check_sync(port: int, pairs: list, track: loadgen.Tracker, undelivered: list
 
 def check_database(sender_ids: list[int], run_id: str) -> tuple[int, int]:
     """(messages of this run stored, client_msg_ids stored more than once), in one query."""
-    conn = MySQLdb.connect(
-        host=os.environ.get("CHAT_DB_HOST", "127.0.0.1"),
-        port=int(os.environ.get("CHAT_DB_PORT", "3306")),
-        user=os.environ.get("CHAT_DB_USER", "root"),
-        passwd=os.environ.get("CHAT_DB_PASSWORD", ""),
-        db=system.DB_NAME,
-    )
+    conn = MySQLdb.connect(**system.database_args())
     try:
         cursor = conn.cursor()
         marks = ",".join(["%s"] * len(sender_ids))
@@ -296,7 +291,7 @@ def main() -> int:
     }
     system.prepare_database()
     system.clear_redis()
-    if any(p not in cfg.skip for p in ("load", "rest", "idle")):
+    if any(p not in cfg.skip for p in ("load", "rest", "footprint", "idle")):
         port = system.free_port()
         command = system.launcher_command(port)
         report["launcher"] = command
@@ -307,6 +302,9 @@ def main() -> int:
                 report["product"] = product_phase(cfg, service, run_id)
             if "rest" not in cfg.skip:
                 report["rest"] = rest_phase(cfg, service, run_id)
+            if "footprint" not in cfg.skip:
+                # Before the idle phase: its sockets' users would count as users with no data.
+                report["footprint"] = footprint.measure(lambda: MySQLdb.connect(**system.database_args()))
             if "idle" not in cfg.skip:
                 report["idle"] = idle_phase(cfg, service)
         finally:
@@ -358,6 +356,13 @@ def print_report(report: dict) -> None:
         print(
             f"rest     conversation list ({r['conversations']}) p50/p99 {c['p50']}/{c['p99']} ms"
             f" | history page (50) p50/p99 {h['p50']}/{h['p99']} ms"
+        )
+    if "footprint" in report:
+        r = report["footprint"]
+        print(
+            f"footprint Redis {r['redis_bytes_per_user']} B per user (with data), {r['redis_bytes_per_conversation']}"
+            f" B per conversation; database {r['database_bytes_per_message']} B per message"
+            f" ({r['messages']} messages, {r['conversations']} conversations, {r['users']} users)"
         )
     if "idle" in report:
         r = report["idle"]

@@ -72,6 +72,17 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def database_args() -> dict:
+    """MySQLdb.connect() arguments for the bench database (the server's CHAT_DB_* settings)."""
+    return {
+        "host": os.environ.get("CHAT_DB_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("CHAT_DB_PORT", "3306")),
+        "user": os.environ.get("CHAT_DB_USER", "root"),
+        "passwd": os.environ.get("CHAT_DB_PASSWORD", ""),
+        "db": DB_NAME,
+    }
+
+
 def prepare_database() -> None:
     """Create the bench database (utf8mb4) and migrate it, as `make database` does for the dev one."""
     env = bench_env()
