@@ -12,6 +12,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from .conftest import PASSWORD
 from .test_browser import css, quit_all, screenshot, start_chromium, wait
 
 pytestmark = pytest.mark.e2e
@@ -66,3 +67,55 @@ def test_signup_help_and_errors_are_tied_to_their_fields(daphne, alice, page, fr
     assert css(page, "#id_username_error").text == "This username is taken."
     assert css(page, "#id_password_again_error").text == "The two passwords differ."
     screenshot(page, "newcomer-signup-described-by")
+
+
+# --- admin and chrome ---------------------------------------------------------------------------
+
+LONG_NAME = "Alexandra Konstantinopoulou-Vasquez de la Fuente y Montenegro"
+
+
+def test_admin_names_users_and_only_staff_see_it_and_long_names_are_whole(daphne, alice, bob, page, fresh):
+    from profiles.models import User
+
+    base = fresh
+    User.objects.create_superuser("moderator", password=PASSWORD)
+    sent = alice.send(bob, "something rude")
+    assert alice.patch("me", {"nickname": LONG_NAME}).status_code == 200
+
+    # A moderator recalls it in the admin; the admin log names the users, not their ids.
+    page.get(base + "/admin/login/?next=/admin/messaging/messagerecord/")
+    css(page, "#id_username").send_keys("moderator")
+    css(page, "#id_password").send_keys(PASSWORD + Keys.ENTER)
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#changelist-form"))
+    page.execute_script("document.querySelector('select[name=action]').value = 'recall_selected'")
+    record = css(page, f'#result_list tr:has(a[href*="/change/"]) input[name="_selected_action"]')
+    record.click()
+    css(page, 'button[name="index"]').click()
+    wait(page, lambda d: "Recalled 1 message(s)." in css(d, ".messagelist").text)
+    page.get(base + "/admin/admin/logentry/")
+    entry = f"message {sent['msg_id']} from alice to bob"
+    wait(page, lambda d: entry in css(d, "#result_list").text)
+    screenshot(page, "newcomer-admin-log")
+
+    # Staff see the admin link in the chat page's footer.
+    page.get(base + "/")
+    wait(page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    assert page.find_elements(By.CSS_SELECTOR, '.sidebar-footer a[href="/admin/"]')
+
+    # Everyone else does not: neither on the log-in page nor in the chat.
+    page.delete_all_cookies()
+    page.get(base + "/login/")
+    assert not page.find_elements(By.CSS_SELECTOR, 'a[href="/admin/"]')
+    css(page, "#id_username").send_keys("alice")
+    css(page, "#id_password").send_keys(PASSWORD + Keys.ENTER)
+    wait(page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    assert not page.find_elements(By.CSS_SELECTOR, 'a[href="/admin/"]')
+    assert css(page, ".sidebar-footer").text == "API docs"
+
+    # A long name cut off in the sidebar header is whole in its title and its text.
+    wait(page, lambda d: css(d, "#me-name").get_attribute("textContent") == LONG_NAME)
+    name = css(page, "#me-name")
+    assert page.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", name)  # cut off
+    assert name.get_attribute("title") == LONG_NAME
+    assert LONG_NAME in css(page, "#me-button").get_attribute("title")
+    screenshot(page, "newcomer-long-name")

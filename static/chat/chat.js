@@ -1178,8 +1178,10 @@
 
   function renderMe() {
     fillAvatar(ui.meAvatar, S.me);
+    // Cut off with an ellipsis when long: the title shows it whole (the text itself stays whole for screen readers).
     ui.meName.textContent = displayName(S.me);
-    ui.meButton.title = `@${S.me.username} · edit your profile`;
+    ui.meName.title = displayName(S.me);
+    ui.meButton.title = `${displayName(S.me)} (@${S.me.username}) · edit your profile`;
   }
 
   function fieldError(name, text) {
@@ -1496,7 +1498,7 @@
           h(
             'span',
             { class: 'item-top' },
-            h('span', { class: 'item-name' }, displayName(p)),
+            h('span', { class: 'item-name', title: displayName(p) }, displayName(p)),
             p.is_active === false ? h('span', { class: 'item-flag' }, 'deactivated') : null,
             h('span', { class: 'item-time' }, time),
           ),
@@ -1535,6 +1537,7 @@
 
     fillAvatarOnce(ui.peerAvatar, peer);
     ui.peerName.textContent = displayName(peer);
+    ui.peerName.title = displayName(peer);
     const deactivated = peer.is_active === false;
     const typing = !deactivated && cid !== null && isTyping(cid);
     const online = isOnline(peer);
