@@ -119,3 +119,46 @@ def test_admin_names_users_and_only_staff_see_it_and_long_names_are_whole(daphne
     assert name.get_attribute("title") == LONG_NAME
     assert LONG_NAME in css(page, "#me-button").get_attribute("title")
     screenshot(page, "newcomer-long-name")
+
+
+# --- while the connection is down ---------------------------------------------------------------
+
+
+def test_while_the_connection_is_down(start_daphne, celery_worker, alice, bob, page, fresh):
+    from .test_browser import log_in, send
+
+    server = start_daphne()
+    base = f"http://{server.address}"
+    alice.send(bob, "ping me when you are back")
+    page.get(base + "/login/")
+    log_in(page, base, alice.username)
+    bob_socket = server.socket(bob.token)  # Bob is online while the connection lasts
+    bob_socket.expect("ready")
+    css(page, '#conversations .conv[data-peer="bob"]').click()
+    wait(page, lambda d: css(d, "#peer-status").text == "Online")
+    search_top = css(page, "#search").rect["y"]
+    status_height = css(page, "#conn-status").rect["height"]
+
+    # The server goes away: Alice's page cannot know whether Bob is still online.
+    server.stop()
+    wait(page, lambda d: "retrying in" in css(d, "#conn-status").text)
+    assert css(page, "#peer-status").text != "Online"
+    assert css(page, "#peer-status").get_attribute("data-state") == "unknown"
+    assert not page.find_elements(By.CSS_SELECTOR, "#conversations .online-dot")
+    # The longer status stays on one line: nothing below it moves.
+    assert css(page, "#conn-status").rect["height"] == status_height
+    assert css(page, "#search").rect["y"] == search_top
+    assert "retrying in" in css(page, "#conn-status").get_attribute("title")
+
+    # A message waiting to send is drawn at full contrast, labelled, not faded.
+    send(page, "are you there?")
+    pending = '.msg.pending[data-state="sending"]'
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, pending))
+    bubble_opacity = "return getComputedStyle(document.querySelector(arguments[0] + ' .bubble')).opacity"
+    assert page.execute_script(bubble_opacity, pending) == "1"
+    assert css(page, pending + " .pending-status").text == "Waiting for connection…"
+    assert page.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0] + ' .pending-status')).opacity", pending
+    ) == "1"
+    screenshot(page, "newcomer-connection-down")
+    bob_socket.ws.close()

@@ -222,13 +222,15 @@
   }
 
   const isOnline = (p) => Boolean(p && p.online && p.is_active !== false);
+  // Presence is pushed over the socket: while it is down, nobody is shown online (it may no longer be true).
+  const shownOnline = (p) => S.wsReady && isOnline(p);
 
   function avatarWithDot(p) {
     return h(
       'span',
       { class: 'avatar-wrap' + (p && p.is_active === false ? ' inactive' : '') },
       avatar(p),
-      isOnline(p) ? h('span', { class: 'online-dot', title: 'Online' }, h('span', { class: 'sr-only' }, 'online')) : null,
+      shownOnline(p) ? h('span', { class: 'online-dot', title: 'Online' }, h('span', { class: 'sr-only' }, 'online')) : null,
     );
   }
 
@@ -655,12 +657,14 @@
     document.body.dataset.ws = state;
     ui.connStatus.dataset.state = state;
     ui.connStatus.textContent = text;
+    ui.connStatus.title = text; // one line, cut off with an ellipsis when the sidebar is narrow
     if (state === 'ready') {
       ui.banner.hidden = true;
     } else if (S.connectedOnce) {
       ui.banner.hidden = false;
       ui.banner.textContent = state === 'connecting' ? 'Reconnecting…' : text;
     }
+    scheduleRender(); // presence shown or hidden with the socket
   }
 
   function connect() {
@@ -1481,13 +1485,13 @@
       const preview = previewOf(conv);
       const time = conv.last_message ? listTime(conv.last_message.created_at) : '';
       const p = conv.peer;
-      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, isOnline(p), p.is_active]);
+      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, shownOnline(p), p.is_active]);
       const cached = convNodes.get(cid);
       if (cached && cached.sig === sig) return cached.node;
       const node = (cached && cached.node) || h('button', { type: 'button', class: 'item conv', dataset: { conversationId: String(cid) }, onclick: () => openConversation(cid) });
       node.className = 'item conv' + (active ? ' active' : '') + (unread ? ' has-unread' : '');
       node.dataset.peer = p.username;
-      node.dataset.online = String(isOnline(p));
+      node.dataset.online = String(shownOnline(p));
       if (active) node.setAttribute('aria-current', 'page');
       else node.removeAttribute('aria-current');
       node.replaceChildren(
@@ -1540,12 +1544,14 @@
     ui.peerName.title = displayName(peer);
     const deactivated = peer.is_active === false;
     const typing = !deactivated && cid !== null && isTyping(cid);
-    const online = isOnline(peer);
+    const online = shownOnline(peer);
+    const known = S.wsReady;
     ui.peerStatus.className = 'peer-status' + (typing ? ' typing' : online ? ' online' : '');
-    ui.peerStatus.dataset.state = deactivated ? 'deactivated' : typing ? 'typing' : online ? 'online' : 'offline';
+    ui.peerStatus.dataset.state = deactivated ? 'deactivated' : !known ? 'unknown' : typing ? 'typing' : online ? 'online' : 'offline';
     ui.peerStatus.textContent = deactivated
       ? `Deactivated · @${peer.username}`
-      : typing ? 'typing…' : online ? 'Online' : `${lastSeenText(peer.last_seen)} · @${peer.username}`;
+      : !known ? `${S.signedOut ? 'Signed out' : 'Connecting…'} · @${peer.username}`
+        : typing ? 'typing…' : online ? 'Online' : `${lastSeenText(peer.last_seen)} · @${peer.username}`;
 
     // A deactivated peer can be read but not written to; neither can anyone once signed out.
     ui.peerDeactivated.hidden = !deactivated;
@@ -1713,7 +1719,12 @@
               }, 'Edit'),
           h('button', { type: 'button', class: 'link-button', onclick: () => { S.pending.delete(p.client_msg_id); scheduleRender(); } }, 'Discard'),
         )
-      : h('div', { class: 'pending-status' }, S.wsReady ? 'Sending…' : 'Waiting for connection…');
+      : h(
+          'div',
+          { class: 'pending-status' },
+          svgIcon('M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v5l3 2'),
+          S.wsReady ? 'Sending…' : 'Waiting for connection…',
+        );
     const node = h(
       'div',
       { class: 'msg out pending' + (failed ? ' failed' : ''), dataset: { clientMsgId: p.client_msg_id, state: p.state } },
