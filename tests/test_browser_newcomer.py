@@ -162,3 +162,69 @@ def test_while_the_connection_is_down(start_daphne, celery_worker, alice, bob, p
     ) == "1"
     screenshot(page, "newcomer-connection-down")
     bob_socket.ws.close()
+
+
+# --- on a phone ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def phone():
+    """A Chromium of its own as a 390x844 touch phone (coarse pointer, no hover)."""
+    started: list = []
+    driver = start_chromium(started)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+    )
+    driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    yield driver
+    quit_all(started)
+
+
+def test_on_a_phone_back_returns_to_the_list_enter_adds_a_line_and_recall_is_labelled(
+    daphne, celery_worker, alice, bob, phone
+):
+    from .test_browser import log_in
+
+    base = f"http://{daphne.address}"
+    bob.send(alice, "Call me when you land")
+    alice.send(bob, "Boarding now")
+    log_in(phone, base, alice.username)
+    assert phone.execute_script("return matchMedia('(pointer: coarse)').matches")
+    phone.execute_script("window.__samePage = true")
+    css(phone, '#conversations .conv[data-peer="bob"]').click()
+    wait(phone, lambda d: css(d, "#conversation").is_displayed() and d.find_elements(By.CSS_SELECTOR, ".msg.out"))
+    assert "#c" in phone.current_url
+
+    # The recall button says what it does, visibly, and by name.
+    recall = css(phone, ".msg.out .recall")
+    assert recall.is_displayed()
+    assert recall.text == "Recall"
+    assert recall.accessible_name.startswith("Recall")
+    assert phone.execute_script("return getComputedStyle(arguments[0]).opacity", recall) == "1"
+    screenshot(phone, "newcomer-phone-chat")
+
+    # Enter is a new line on a touch keyboard; the send button sends.
+    composer = css(phone, "#input")
+    composer.click()
+    composer.send_keys("Landed.", Keys.ENTER, "Taxi in 10 min")
+    assert composer.get_attribute("value") == "Landed.\nTaxi in 10 min"
+    assert not phone.find_elements(By.CSS_SELECTOR, ".msg.pending")
+    css(phone, "#send").click()
+    wait(phone, lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.out .msg-text")[-1].text == "Landed.\nTaxi in 10 min")
+
+    # Back returns to the list, in the same page (no reload through /login/, the socket stays).
+    phone.back()
+    wait(phone, lambda d: css(d, "#conversations").is_displayed() and not css(d, "#conversation").is_displayed())
+    assert phone.execute_script("return window.__samePage === true")
+    assert phone.current_url == base + "/"
+    assert css(phone, "body").get_attribute("data-ws") == "ready"
+    screenshot(phone, "newcomer-phone-back-to-list")
+
+    # Forward opens the chat again; the page's own back arrow returns to the list as well.
+    phone.forward()
+    wait(phone, lambda d: css(d, "#conversation").is_displayed())
+    css(phone, "#back").click()
+    wait(phone, lambda d: css(d, "#conversations").is_displayed() and not css(d, "#conversation").is_displayed())
+    assert phone.current_url == base + "/"
+    assert phone.execute_script("return window.__samePage === true")
+

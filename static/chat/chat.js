@@ -10,6 +10,7 @@
 (() => {
   'use strict';
 
+  const { navigation, composerKeys } = window.ChatModules; // navigation.js, composer-keys.js
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
@@ -461,7 +462,7 @@
   /** The open "new conversation" with a peer turns out to have a conversation id. */
   function adoptConversation(cid) {
     S.active.cid = cid;
-    setHash(cid);
+    navigation.openedChat(cid);
     loadNewest(cid);
   }
 
@@ -1076,12 +1077,12 @@
       try {
         conv = await ensureConversation(cid);
       } catch (err) {
-        if (err.code === 'not_found') setHash(null);
+        if (err.code === 'not_found') navigation.showList();
         showError(err);
         return;
       }
     }
-    setHash(cid);
+    navigation.openedChat(cid);
     showChat({ cid, peer: conv.peer });
     await loadNewest(cid);
   }
@@ -1102,24 +1103,27 @@
       }
     }
     if (cid !== undefined) return openConversation(cid);
-    setHash(null);
+    navigation.openedChat(null);
     showChat({ cid: null, peer: profile });
     return undefined;
   }
 
+  /** The back arrow: the same as the browser's Back when the chat has its history entry. */
   function closeChat() {
-    saveDraft();
-    S.active = null;
-    setHash(null);
-    ui.layout.classList.remove('show-chat');
-    scheduleRender();
+    if (navigation.backToList()) return; // popstate then calls leaveChat
+    navigation.showList();
+    leaveChat();
   }
 
-  function setHash(cid) {
-    const target = cid === null ? window.location.pathname : `#c${cid}`;
-    if ((cid === null && window.location.hash) || (cid !== null && window.location.hash !== target)) {
-      window.history.replaceState(null, '', target);
-    }
+  function leaveChat() {
+    const left = S.active && S.active.cid;
+    saveDraft();
+    S.active = null;
+    ui.layout.classList.remove('show-chat');
+    scheduleRender();
+    // Focus where the chat was opened from, not <body>.
+    const item = left ? ui.conversations.querySelector(`.conv[data-conversation-id="${left}"]`) : null;
+    if (item) setTimeout(() => item.focus({ preventScroll: true }), 0);
   }
 
   // ---------------------------------------------------------------- search --
@@ -1655,10 +1659,11 @@
             type: 'button',
             class: 'msg-action recall',
             title: 'Recall this message for everyone',
-            'aria-label': 'Recall this message',
             onclick: (event) => recall(m, event.currentTarget),
           },
+          // A visible word, not just an icon: touch screens never show the title.
           svgIcon('M9 14 4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11'),
+          h('span', { class: 'msg-action-label' }, 'Recall'),
         )
       : null;
     const node = h(
@@ -1744,7 +1749,7 @@
       ui.input.focus();
     });
     ui.input.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      if (event.key === 'Enter' && !event.shiftKey && composerKeys.enterSends() && !event.isComposing && event.keyCode !== 229) {
         event.preventDefault();
         sendFromComposer();
       }
@@ -1766,6 +1771,8 @@
     });
     ui.jumpNew.addEventListener('click', jumpToNewest);
     ui.back.addEventListener('click', closeChat);
+    navigation.onNavigate((cid) => openConversation(cid), leaveChat);
+    composerKeys.describeKeys($('composer-hint'), ui.sendButton);
     ui.meButton.addEventListener('click', openProfile);
     ui.profileForm.addEventListener('submit', saveProfile);
     ui.profileCancel.addEventListener('click', () => ui.dialog.close());
@@ -1821,8 +1828,12 @@
     await S.listLoaded;
     refreshUnreadTotal().catch(showError);
     loadOffline().catch(showError);
-    const match = /^#c(\d+)$/.exec(window.location.hash);
-    if (match) openConversation(Number(match[1]));
+    const linked = navigation.chatInAddress();
+    if (linked !== null) {
+      // The list becomes this entry and the chat one pushed over it: Back leads to the list.
+      navigation.showList();
+      openConversation(linked);
+    }
     scheduleRender();
   }
 
