@@ -88,7 +88,7 @@ def test_admin_names_users_and_only_staff_see_it_and_long_names_are_whole(daphne
     css(page, "#id_password").send_keys(PASSWORD + Keys.ENTER)
     wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#changelist-form"))
     page.execute_script("document.querySelector('select[name=action]').value = 'recall_selected'")
-    record = css(page, f'#result_list tr:has(a[href*="/change/"]) input[name="_selected_action"]')
+    record = css(page, '#result_list tr:has(a[href*="/change/"]) input[name="_selected_action"]')
     record.click()
     css(page, 'button[name="index"]').click()
     wait(page, lambda d: "Recalled 1 message(s)." in css(d, ".messagelist").text)
@@ -157,9 +157,12 @@ def test_while_the_connection_is_down(start_daphne, celery_worker, alice, bob, p
     bubble_opacity = "return getComputedStyle(document.querySelector(arguments[0] + ' .bubble')).opacity"
     assert page.execute_script(bubble_opacity, pending) == "1"
     assert css(page, pending + " .pending-status").text == "Waiting for connection…"
-    assert page.execute_script(
-        "return getComputedStyle(document.querySelector(arguments[0] + ' .pending-status')).opacity", pending
-    ) == "1"
+    assert (
+        page.execute_script(
+            "return getComputedStyle(document.querySelector(arguments[0] + ' .pending-status')).opacity", pending
+        )
+        == "1"
+    )
     screenshot(page, "newcomer-connection-down")
     bob_socket.ws.close()
 
@@ -228,3 +231,63 @@ def test_on_a_phone_back_returns_to_the_list_enter_adds_a_line_and_recall_is_lab
     assert phone.current_url == base + "/"
     assert phone.execute_script("return window.__samePage === true")
 
+
+# --- the profile dialog's picture -----------------------------------------------------------------
+
+
+def test_a_chosen_picture_waits_for_save_and_cancel_undoes_it(daphne, celery_worker, alice, bob, page, fresh, tmp_path):
+    from PIL import Image
+
+    from .test_browser import log_in
+
+    base = fresh
+    picture = tmp_path / "me.png"
+    Image.new("RGB", (300, 300), (40, 160, 90)).save(picture)
+    alice.send(bob, "new picture soon")
+    bob_socket = daphne.socket(bob.token)  # Bob watches Alice: a profile change reaches him as a frame
+    bob_socket.expect("ready")
+    bob_socket.send({"type": "watch", "user_ids": [alice.id]})
+    log_in(page, base, alice.username)
+    help_text = "An http(s) image address, or upload a picture below; leave both empty for initials."
+
+    # Choosing a file previews it in the dialog only: Alice's profile and Bob's view stay as they were.
+    css(page, "#me-button").click()
+    wait(page, lambda d: css(d, "#profile-dialog").get_attribute("open") is not None)
+    assert css(page, "#profile-avatar-url-help").text == help_text
+    css(page, "#avatar-file").send_keys(str(picture))
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, '#profile-avatar img[src^="blob:"]'))
+    assert "me.png" in css(page, "#avatar-file-status").text
+    screenshot(page, "newcomer-avatar-chosen")
+    assert [f for f in bob_socket.drain(1.0) if f["type"] == "profile"] == []
+    assert alice.get("me").json()["avatar_url"] == ""
+    assert not page.find_elements(By.CSS_SELECTOR, "#me-avatar img")
+
+    # Cancel: nothing changed, and the dialog opens again without the file.
+    css(page, "#profile-cancel").click()
+    wait(page, lambda d: css(d, "#profile-dialog").get_attribute("open") is None)
+    assert alice.get("me").json()["avatar_url"] == ""
+    css(page, "#me-button").click()
+    wait(page, lambda d: css(d, "#profile-dialog").get_attribute("open") is not None)
+    assert not page.find_elements(By.CSS_SELECTOR, "#profile-avatar img")
+    assert css(page, "#avatar-file").get_attribute("value") == ""
+
+    # Save uploads it: now it is Alice's avatar, and Bob hears of it.
+    css(page, "#avatar-file").send_keys(str(picture))
+    css(page, "#profile-save").click()
+    wait(page, lambda d: css(d, "#profile-dialog").get_attribute("open") is None)
+    url = alice.get("me").json()["avatar_url"]
+    assert url.startswith("/media/avatars/")
+    frame = bob_socket.expect("profile")
+    assert frame["profile"]["avatar_url"] == url
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, f'#me-avatar img[src="{base}{url}"]'))
+
+    # The address field then holds a real http(s) address of that picture, as its help text says;
+    # saving again keeps the picture.
+    css(page, "#me-button").click()
+    wait(page, lambda d: css(d, "#profile-dialog").get_attribute("open") is not None)
+    assert css(page, "#profile-avatar-url").get_attribute("value") == base + url
+    screenshot(page, "newcomer-avatar-saved")
+    css(page, "#profile-save").click()
+    wait(page, lambda d: css(d, "#profile-dialog").get_attribute("open") is None)
+    assert alice.get("me").json()["avatar_url"] == url
+    bob_socket.ws.close()

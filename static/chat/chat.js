@@ -10,7 +10,7 @@
 (() => {
   'use strict';
 
-  const { navigation, composerKeys } = window.ChatModules; // navigation.js, composer-keys.js
+  const { navigation, composerKeys, profilePicture } = window.ChatModules; // navigation.js, composer-keys.js, profile-picture.js
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
@@ -1198,24 +1198,41 @@
     node.hidden = !text;
   }
 
-  // The avatar preview follows the URL field only after typing pauses, and only for a plausible address.
+  // The avatar preview follows the URL field only after typing pauses, and only for a plausible address;
+  // a chosen file (profile-picture.js) is previewed from the file and uploaded only by Save.
   let previewUrl = '';
   let previewTimer = null;
+  const picture = profilePicture.pictureDraft(ui.avatarFile, $('avatar-file-status'), () => {
+    fieldError('avatar-file', '');
+    if (picture.file()) {
+      // The file replaces any address: the field empties, and typing one drops the file again.
+      clearTimeout(previewTimer);
+      ui.profileAvatarUrl.value = '';
+    }
+    previewProfile();
+  });
 
   function previewProfile() {
     const draft = { ...S.me, nickname: ui.profileNickname.value.trim(), avatar_url: previewUrl };
+    const local = picture.previewUrl();
     // Same picture: keep the <img> (no new request); initials follow the nickname at once.
-    const url = safeAvatarUrl(previewUrl);
+    const url = local || safeAvatarUrl(previewUrl);
     const sig = url ? `img:${url}` : `initials:${initials(draft)}`;
     if (ui.profileAvatar.dataset.sig !== sig) {
       ui.profileAvatar.dataset.sig = sig;
-      fillAvatar(ui.profileAvatar, draft);
+      if (local) {
+        ui.profileAvatar.classList.add('has-img');
+        ui.profileAvatar.replaceChildren(h('img', { alt: '', src: local }));
+      } else {
+        fillAvatar(ui.profileAvatar, draft);
+      }
     }
     ui.profileName.textContent = displayName(draft);
     ui.profileUsername.textContent = '@' + S.me.username;
   }
 
   function onAvatarUrlInput() {
+    if (picture.file()) picture.clear();
     clearTimeout(previewTimer);
     previewTimer = setTimeout(() => {
       const value = ui.profileAvatarUrl.value.trim();
@@ -1227,8 +1244,10 @@
   function openProfile() {
     if (!S.me) return;
     ui.profileNickname.value = S.me.nickname || '';
-    ui.profileAvatarUrl.value = S.me.avatar_url || '';
+    // An uploaded picture (/media/…) shows as its full http(s) address, as the field's help says.
+    ui.profileAvatarUrl.value = profilePicture.absoluteAvatarUrl(S.me.avatar_url);
     clearTimeout(previewTimer);
+    picture.clear();
     previewUrl = S.me.avatar_url || '';
     fieldError('nickname', '');
     fieldError('avatar-url', '');
@@ -1242,19 +1261,35 @@
     event.preventDefault();
     fieldError('nickname', '');
     fieldError('avatar-url', '');
+    fieldError('avatar-file', '');
     ui.profileError.hidden = true;
-    const body = { nickname: ui.profileNickname.value.trim(), avatar_url: ui.profileAvatarUrl.value.trim() };
-    if (body.avatar_url && body.avatar_url !== S.me.avatar_url && !safeHttpUrl(body.avatar_url)) {
-      fieldError('avatar-url', 'Must be an http(s) URL.');
-      return;
+    const body = { nickname: ui.profileNickname.value.trim() };
+    const address = ui.profileAvatarUrl.value.trim();
+    const file = picture.file();
+    // The current picture's address, as shown, is no change (an uploaded one stays uploaded).
+    if (!file && address !== profilePicture.absoluteAvatarUrl(S.me.avatar_url)) {
+      if (address && !safeHttpUrl(address)) {
+        fieldError('avatar-url', 'Must be an http(s) URL.');
+        return;
+      }
+      body.avatar_url = address;
     }
     ui.profileSave.disabled = true;
     try {
+      if (file) {
+        const uploaded = await profilePicture.uploadPicture(file, getCookie('csrftoken'));
+        if (uploaded.error) {
+          fieldError('avatar-file', uploaded.error);
+          return;
+        }
+        S.me = uploaded.profile;
+      }
       S.me = await api('PATCH', 'me', body);
       renderMe();
       ui.dialog.close();
       toast('Profile saved.', 'info', 3000);
     } catch (err) {
+      renderMe(); // an uploaded picture stays even when the nickname is refused
       const errors = err.errors || {};
       if (errors.nickname) fieldError('nickname', [].concat(errors.nickname).join(' '));
       if (errors.avatar_url) fieldError('avatar-url', [].concat(errors.avatar_url).join(' '));
@@ -1265,40 +1300,6 @@
     } finally {
       ui.profileSave.disabled = false;
     }
-  }
-
-  /** An uploaded picture is stored at once; the dialog then shows it and its address. */
-  async function uploadAvatar() {
-    const file = ui.avatarFile.files[0];
-    if (!file) return;
-    fieldError('avatar-file', '');
-    const form = new FormData();
-    form.append('avatar', file);
-    let response;
-    try {
-      response = await fetch(API + 'me/avatar', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { Accept: 'application/json', 'X-CSRFToken': getCookie('csrftoken') },
-        body: form,
-      });
-    } catch {
-      fieldError('avatar-file', 'The server cannot be reached; check your connection.');
-      return;
-    }
-    const data = await response.json().catch(() => null);
-    ui.avatarFile.value = '';
-    if (!response.ok) {
-      const errors = (data && data.errors && data.errors.avatar) || [];
-      fieldError('avatar-file', [].concat(errors).join(' ') || (data && data.detail) || 'The picture could not be uploaded.');
-      return;
-    }
-    S.me = data;
-    renderMe();
-    ui.profileAvatarUrl.value = S.me.avatar_url || '';
-    previewUrl = S.me.avatar_url || '';
-    previewProfile();
-    toast('Picture uploaded.', 'info', 3000);
   }
 
   // --------------------------------------------------------- notifications --
@@ -1778,11 +1779,11 @@
     ui.profileCancel.addEventListener('click', () => ui.dialog.close());
     ui.dialog.addEventListener('close', () => {
       clearTimeout(previewTimer);
+      picture.clear(); // Cancel or Esc: the chosen file is forgotten, never uploaded
       ui.meButton.focus();
     });
     ui.profileNickname.addEventListener('input', previewProfile);
     ui.profileAvatarUrl.addEventListener('input', onAvatarUrlInput);
-    ui.avatarFile.addEventListener('change', uploadAvatar);
     ui.notifyToggle.addEventListener('click', toggleNotifications);
     ui.soundToggle.addEventListener('click', toggleSound);
     document.addEventListener('visibilitychange', () => {
