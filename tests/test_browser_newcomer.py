@@ -291,3 +291,54 @@ def test_a_chosen_picture_waits_for_save_and_cancel_undoes_it(daphne, celery_wor
     wait(page, lambda d: css(d, "#profile-dialog").get_attribute("open") is None)
     assert alice.get("me").json()["avatar_url"] == url
     bob_socket.ws.close()
+
+
+# --- keyboard focus and "Load older messages" --------------------------------------------------------
+
+COUNT_SHOWN = "return document.querySelectorAll('#message-list .msg').length"
+# Where a message sits on screen, in CSS pixels from the top of the messages pane.
+OFFSET = """
+const node = document.querySelector(`.msg[data-msg-id="${arguments[0]}"]`);
+return node.getBoundingClientRect().top - document.getElementById('messages').getBoundingClientRect().top;
+"""
+
+
+def test_focus_never_loads_and_a_load_keeps_focus_and_place(daphne, celery_worker, alice, bob, page, fresh):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from .test_browser import log_in
+
+    base = fresh
+    sent = [alice.send(bob, f"old message {n}") for n in range(120)]
+    assert bob.post(f"conversations/{sent[0]['conversation_id']}/read", {}).status_code == 200
+    log_in(page, base, bob.username)
+    css(page, '#conversations .conv[data-peer="alice"]').click()
+    wait(page, lambda d: d.execute_script(COUNT_SHOWN) == 50)
+
+    # Shift+Tab from the composer reaches "Load older messages": focusing it loads nothing.
+    css(page, "#input").click()
+    ActionChains(page).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
+    assert page.switch_to.active_element.get_attribute("id") == "load-older"
+    page.execute_script("return new Promise((done) => setTimeout(done, 1500))")
+    assert page.execute_script(COUNT_SHOWN) == 50
+    screenshot(page, "newcomer-load-older-focused")
+
+    # Enter loads one page; focus stays on the button (more remain) and the oldest shown message stays put.
+    first = sent[70]["msg_id"]
+    before = page.execute_script(OFFSET, first)
+    page.switch_to.active_element.send_keys(Keys.ENTER)
+    wait(page, lambda d: d.execute_script(COUNT_SHOWN) == 100)
+    page.execute_script("return new Promise((done) => setTimeout(done, 300))")
+    assert page.switch_to.active_element.get_attribute("id") == "load-older"
+    assert abs(page.execute_script(OFFSET, first) - before) <= 2
+
+    # The last page: the button goes, focus moves to the first message shown before, which stays put.
+    first = sent[20]["msg_id"]
+    before = page.execute_script(OFFSET, first)
+    page.switch_to.active_element.send_keys(Keys.SPACE)
+    wait(page, lambda d: d.execute_script(COUNT_SHOWN) == 120)
+    wait(page, lambda d: not css(d, "#load-older").is_displayed())
+    page.execute_script("return new Promise((done) => setTimeout(done, 300))")
+    assert page.switch_to.active_element.get_attribute("data-msg-id") == str(first)
+    assert abs(page.execute_script(OFFSET, first) - before) <= 2
+    screenshot(page, "newcomer-load-older-done")

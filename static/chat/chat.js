@@ -10,7 +10,8 @@
 (() => {
   'use strict';
 
-  const { navigation, composerKeys, profilePicture } = window.ChatModules; // navigation.js, composer-keys.js, profile-picture.js
+  // navigation.js, composer-keys.js, profile-picture.js, scroll-keeper.js
+  const { navigation, composerKeys, profilePicture, scrollKeeper } = window.ChatModules;
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
@@ -586,9 +587,12 @@
     if (!hist.loaded || !hist.hasMore || hist.loadingOlder || hist.before === null) return;
     hist.loadingOlder = true;
     scheduleRender();
+    let anchor = null;
     try {
       const page = await api('GET', `conversations/${cid}/messages?limit=${PAGE_SIZE}&before=${hist.before}`);
-      S.keepScroll = { height: ui.messages.scrollHeight, top: ui.messages.scrollTop };
+      // The message in view stays where it is on screen once the older ones are in above it.
+      anchor = scrollKeeper.anchorIn(ui.messages, ui.messageList);
+      S.keepScroll = anchor;
       for (const m of page.results) ingest(m);
       hist.hasMore = page.has_more && page.results.length > 0;
       if (page.results.length) hist.before = page.results[0].msg_id;
@@ -596,7 +600,10 @@
       showError(err, loadOlder);
     } finally {
       hist.loadingOlder = false;
-      scheduleRender();
+      const hadFocus = document.activeElement === ui.loadOlder;
+      render();
+      // The button keeps focus while more remain; when it goes, focus goes to what was the oldest message.
+      if (hadFocus && ui.loadOlder.hidden) scrollKeeper.focusQuietly(scrollKeeper.firstOf(anchor), ui.messages);
     }
   }
 
@@ -1571,7 +1578,8 @@
     const wasAtBottom = isAtBottom();
 
     ui.loadOlder.hidden = !(hist && hist.loaded && hist.hasMore);
-    ui.loadOlder.disabled = Boolean(hist && hist.loadingOlder);
+    // Never disabled: a disabled button loses keyboard focus to <body>. loadOlder ignores clicks meanwhile.
+    ui.loadOlder.setAttribute('aria-disabled', String(Boolean(hist && hist.loadingOlder)));
     ui.loadOlder.textContent = hist && hist.loadingOlder ? 'Loading…' : 'Load older messages';
     const atStart = cid === null || (hist && hist.loaded && !hist.hasMore);
     ui.historyStart.hidden = !atStart;
@@ -1609,7 +1617,7 @@
     syncChildren(ui.messageList, nodes);
 
     if (S.keepScroll) {
-      ui.messages.scrollTop = ui.messages.scrollHeight - S.keepScroll.height + S.keepScroll.top;
+      scrollKeeper.restore(ui.messages, S.keepScroll);
       S.keepScroll = null;
     } else if (S.stickBottom || wasAtBottom) {
       ui.messages.scrollTop = ui.messages.scrollHeight;
@@ -1766,8 +1774,15 @@
     });
     ui.moreConversations.addEventListener('click', () => loadConversations(true).catch(showError));
     ui.loadOlder.addEventListener('click', loadOlder);
+    // Scrolling to the top loads older messages, but not the scroll a focus change makes (Tab onto
+    // "Load older messages" or a message near the top): only activating the button loads then.
+    let focusedAt = 0;
+    ui.messages.addEventListener('focusin', () => {
+      focusedAt = performance.now();
+    });
     ui.messages.addEventListener('scroll', () => {
-      if (ui.messages.scrollTop < 40) loadOlder();
+      const byFocus = performance.now() - focusedAt < 250 || ui.loadOlder.matches(':focus-visible');
+      if (ui.messages.scrollTop < 40 && !byFocus) loadOlder();
       updateJump();
     });
     ui.jumpNew.addEventListener('click', jumpToNewest);
