@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from .conftest import PASSWORD
-from .test_browser import css, quit_all, screenshot, start_chromium, wait
+from .test_browser import click, css, quit_all, screenshot, start_chromium, wait
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +134,7 @@ def test_while_the_connection_is_down(start_daphne, celery_worker, alice, bob, p
     log_in(page, base, alice.username)
     bob_socket = server.socket(bob.token)  # Bob is online while the connection lasts
     bob_socket.expect("ready")
-    css(page, '#conversations .conv[data-peer="bob"]').click()
+    click(page, '#conversations .conv[data-peer="bob"]')
     wait(page, lambda d: css(d, "#peer-status").text == "Online")
     search_top = css(page, "#search").rect["y"]
     status_height = css(page, "#conn-status").rect["height"]
@@ -194,7 +194,7 @@ def test_on_a_phone_back_returns_to_the_list_enter_adds_a_line_and_recall_is_lab
     log_in(phone, base, alice.username)
     assert phone.execute_script("return matchMedia('(pointer: coarse)').matches")
     phone.execute_script("window.__samePage = true")
-    css(phone, '#conversations .conv[data-peer="bob"]').click()
+    click(phone, '#conversations .conv[data-peer="bob"]')
     wait(phone, lambda d: css(d, "#conversation").is_displayed() and d.find_elements(By.CSS_SELECTOR, ".msg.out"))
     assert "#c" in phone.current_url
 
@@ -311,8 +311,10 @@ def test_focus_never_loads_and_a_load_keeps_focus_and_place(daphne, celery_worke
     base = fresh
     sent = [alice.send(bob, f"old message {n}") for n in range(120)]
     assert bob.post(f"conversations/{sent[0]['conversation_id']}/read", {}).status_code == 200
+    # Not offline messages either: the page would take them all in at once ("while you were away").
+    assert bob.post("offline/ack", {"sender_id": alice.id, "up_to": sent[-1]["msg_id"]}).status_code == 204
     log_in(page, base, bob.username)
-    css(page, '#conversations .conv[data-peer="alice"]').click()
+    click(page, '#conversations .conv[data-peer="alice"]')
     wait(page, lambda d: d.execute_script(COUNT_SHOWN) == 50)
 
     # Shift+Tab from the composer reaches "Load older messages": focusing it loads nothing.
@@ -339,6 +341,67 @@ def test_focus_never_loads_and_a_load_keeps_focus_and_place(daphne, celery_worke
     wait(page, lambda d: d.execute_script(COUNT_SHOWN) == 120)
     wait(page, lambda d: not css(d, "#load-older").is_displayed())
     page.execute_script("return new Promise((done) => setTimeout(done, 300))")
-    assert page.switch_to.active_element.get_attribute("data-msg-id") == str(first)
+    focused = page.execute_script("return document.activeElement.outerHTML.slice(0, 120)")
+    assert page.switch_to.active_element.get_attribute("data-msg-id") == str(first), focused
     assert abs(page.execute_script(OFFSET, first) - before) <= 2
     screenshot(page, "newcomer-load-older-done")
+
+
+# --- landing on the first unread message --------------------------------------------------------------
+
+PANE_SCROLL = "const pane = document.getElementById('messages'); pane.scrollTop += arguments[0]; return pane.scrollTop;"
+IN_VIEW = """
+const pane = document.getElementById('messages').getBoundingClientRect();
+const rect = arguments[0].getBoundingClientRect();
+return rect.top >= pane.top && rect.bottom <= pane.bottom;
+"""
+
+
+def test_opening_a_chat_lands_on_the_first_unread_and_reads_as_it_scrolls(
+    daphne, celery_worker, alice, bob, carol, page, fresh
+):
+    from .conftest import wait_for
+    from .test_browser import badge, log_in
+
+    base = fresh
+    for n in range(10):
+        alice.send(bob, f"read before {n}")
+    cid = alice.get("conversations").json()["results"][0]["conversation_id"]
+    assert bob.post(f"conversations/{cid}/read", {}).status_code == 200
+
+    def unread_with_alice() -> int:
+        return bob.get("unread").json()["conversations"].get(str(cid), 0)
+
+    sent = [alice.send(bob, f"unread {n}") for n in range(60)]
+    for n in range(3):
+        carol.send(bob, f"short {n}")
+    log_in(page, base, bob.username)
+    conversation = '#conversations .conv[data-peer="alice"]'
+    wait(page, lambda d: badge(d, conversation) == "60")
+
+    # Opening it: a divider above the first unread message, in view; only what is on screen is read.
+    click(page, conversation)
+    divider = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "#message-list .unread-divider"))
+    assert divider.text == "Unread messages"
+    follower = page.execute_script("return arguments[0].nextElementSibling.dataset.msgId", divider)
+    assert follower == str(sent[0]["msg_id"])
+    wait(page, lambda d: d.execute_script(IN_VIEW, divider))
+    wait_for(lambda: 0 < unread_with_alice() < 60)
+    page.execute_script("return new Promise((done) => setTimeout(done, 1000))")
+    unread = unread_with_alice()
+    assert 30 < unread < 60  # a screenful, not all 60
+    assert css(page, f'.msg[data-msg-id="{sent[-1]["msg_id"]}"]')  # the newest is loaded, just not seen
+    wait(page, lambda d: badge(d, conversation) == str(unread))
+    screenshot(page, "newcomer-unread-divider")
+
+    # Scrolling down reads more, a screenful at a time: the count falls, then reaches 0 at the bottom.
+    page.execute_script(PANE_SCROLL, 400)
+    wait_for(lambda: unread_with_alice() < unread)
+    page.execute_script(PANE_SCROLL, 100000)
+    wait_for(lambda: unread_with_alice() == 0)
+    wait(page, lambda d: badge(d, conversation) is None)
+
+    # A chat whose unread messages all fit on screen: all read at once.
+    click(page, '#conversations .conv[data-peer="carol"]')
+    wait_for(lambda: bob.get("unread").json()["total"] == 0)
+    assert page.find_elements(By.CSS_SELECTOR, "#message-list .unread-divider")

@@ -10,13 +10,14 @@
 (() => {
   'use strict';
 
-  // navigation.js, composer-keys.js, profile-picture.js, scroll-keeper.js
-  const { navigation, composerKeys, profilePicture, scrollKeeper } = window.ChatModules;
+  // navigation.js, composer-keys.js, profile-picture.js, scroll-keeper.js, unread-landing.js
+  const { navigation, composerKeys, profilePicture, scrollKeeper, unreadLanding } = window.ChatModules;
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
   const MAX_LENGTH = CONFIG.max_message_length;
   const PAGE_SIZE = 50;
+  const UNREAD_PAGES_MAX = 10; // opening a chat loads history back to its first unread message, this far at most
   const TYPING_SEND_EVERY_MS = 2000;
   const TYPING_SHOW_MS = 4000;
   const PING_EVERY_MS = 25000;
@@ -112,6 +113,8 @@
     syncAgain: false,
     stickBottom: true,
     keepScroll: null,
+    unreadMark: null, // {cid, msgId}: the open chat's "Unread messages" divider goes above msgId
+    landing: null, // {cid, ready}: opening a chat with unread messages; nothing counts as seen until it lands
   };
 
   // -------------------------------------------------------------- helpers --
@@ -588,22 +591,56 @@
     hist.loadingOlder = true;
     scheduleRender();
     let anchor = null;
+    let hadFocus = false;
     try {
-      const page = await api('GET', `conversations/${cid}/messages?limit=${PAGE_SIZE}&before=${hist.before}`);
-      // The message in view stays where it is on screen once the older ones are in above it.
-      anchor = scrollKeeper.anchorIn(ui.messages, ui.messageList);
-      S.keepScroll = anchor;
-      for (const m of page.results) ingest(m);
-      hist.hasMore = page.has_more && page.results.length > 0;
-      if (page.results.length) hist.before = page.results[0].msg_id;
+      await fetchOlderPage(cid, () => {
+        // The message in view stays where it is on screen once the older ones are in above it.
+        anchor = scrollKeeper.anchorIn(ui.messages, ui.messageList);
+        S.keepScroll = anchor;
+        // Asked now: a render may hide the button (and drop its focus) before this function resumes.
+        hadFocus = document.activeElement === ui.loadOlder;
+      });
     } catch (err) {
       showError(err, loadOlder);
     } finally {
       hist.loadingOlder = false;
-      const hadFocus = document.activeElement === ui.loadOlder;
       render();
       // The button keeps focus while more remain; when it goes, focus goes to what was the oldest message.
       if (hadFocus && ui.loadOlder.hidden) scrollKeeper.focusQuietly(scrollKeeper.firstOf(anchor), ui.messages);
+    }
+  }
+
+  /** One page of history older than what is held; ``beforeIngest`` runs once it arrived, before it is stored. */
+  async function fetchOlderPage(cid, beforeIngest) {
+    const hist = historyOf(cid);
+    const page = await api('GET', `conversations/${cid}/messages?limit=${PAGE_SIZE}&before=${hist.before}`);
+    if (beforeIngest) beforeIngest();
+    for (const m of page.results) ingest(m);
+    hist.hasMore = page.has_more && page.results.length > 0;
+    if (page.results.length) hist.before = page.results[0].msg_id;
+  }
+
+  /** Load history back to the first of ``unread`` messages, put the divider above it, and land there (renderActive). */
+  async function findFirstUnread(cid, unread) {
+    const hist = historyOf(cid);
+    let first = null;
+    hist.loadingOlder = true; // no scroll-triggered page meanwhile
+    try {
+      for (let page = 0; hist.loaded; page += 1) {
+        const more = hist.hasMore && page < UNREAD_PAGES_MAX;
+        first = unreadLanding.firstUnreadId([...messagesOf(cid).values()], unread, isMine, more);
+        if (first !== null || !more) break;
+        await fetchOlderPage(cid);
+      }
+    } catch (err) {
+      showError(err);
+    } finally {
+      hist.loadingOlder = false;
+      if (S.landing && S.landing.cid === cid) {
+        if (first !== null) S.unreadMark = { cid, msgId: first };
+        S.landing.ready = true;
+      }
+      scheduleRender();
     }
   }
 
@@ -990,11 +1027,13 @@
   function noteSeen() {
     if (!S.active || S.active.cid === null || document.visibilityState !== 'visible') return;
     const cid = S.active.cid;
+    if (S.landing && S.landing.cid === cid) return; // the view has not landed on the first unread yet
     const map = messagesOf(cid);
     const before = S.seen.get(cid) || 0;
     let max = before;
+    // The observer's last report may predate a scroll made since: check the geometry now.
     for (const [id, node] of onScreen) {
-      if (id > max && node.isConnected && map.has(id)) max = id;
+      if (id > max && node.isConnected && map.has(id) && unreadLanding.mostlyInView(ui.messages, node)) max = id;
     }
     if (max > before) {
       S.seen.set(cid, max);
@@ -1069,6 +1108,8 @@
   function showChat(active) {
     saveDraft();
     S.active = active;
+    S.unreadMark = null;
+    S.landing = null;
     S.stickBottom = true;
     S.lastTypingSent = 0;
     ui.input.value = S.drafts.get(active.peer.user_id) || '';
@@ -1090,8 +1131,15 @@
       }
     }
     navigation.openedChat(cid);
+    const unread = conv.unread || 0;
     showChat({ cid, peer: conv.peer });
-    await loadNewest(cid);
+    if (unread > 0) S.landing = { cid, ready: false };
+    try {
+      await loadNewest(cid);
+    } finally {
+      // With unread messages it lands on the first of them, not at the bottom (a failed load: at the bottom).
+      if (unread > 0) await findFirstUnread(cid, unread);
+    }
   }
 
   async function openPeer(profile) {
@@ -1126,6 +1174,8 @@
     const left = S.active && S.active.cid;
     saveDraft();
     S.active = null;
+    S.unreadMark = null;
+    S.landing = null;
     ui.layout.classList.remove('show-chat');
     scheduleRender();
     // Focus where the chat was opened from, not <body>.
@@ -1543,6 +1593,7 @@
   }
 
   const msgNodes = new Map(); // key -> {sig, node}
+  const unreadDivider = h('div', { class: 'unread-divider', role: 'separator' }, h('span', null, 'Unread messages'));
 
   function renderActive() {
     const active = S.active;
@@ -1608,6 +1659,7 @@
         prev = null;
       }
       const grouped = Boolean(prev && prev.sender_id === m.sender_id && date - new Date(prev.created_at) < GROUP_GAP_MS);
+      if (S.unreadMark && S.unreadMark.cid === cid && S.unreadMark.msgId === m.msg_id) nodes.push(unreadDivider);
       const canRecall = isMine(m) && m.status === 'normal' && now - date.getTime() < RECALL_MS;
       nodes.push(messageNode(m, { grouped, canRecall, read: m.msg_id === readId, seenByPeer: m.msg_id <= readUpTo, peer }));
       prev = m;
@@ -1616,7 +1668,16 @@
     for (const p of pending) nodes.push(pendingNode(p));
     syncChildren(ui.messageList, nodes);
 
-    if (S.keepScroll) {
+    const landing = S.landing && S.landing.cid === cid ? S.landing : null;
+    if (landing) {
+      // Opening with unread messages: the view stays put until the first unread one is loaded, then shows it at the top.
+      if (landing.ready) {
+        if (unreadDivider.isConnected) unreadLanding.scrollToTop(ui.messages, unreadDivider);
+        else ui.messages.scrollTop = ui.messages.scrollHeight;
+        S.landing = null;
+        S.stickBottom = false;
+      }
+    } else if (S.keepScroll) {
       scrollKeeper.restore(ui.messages, S.keepScroll);
       S.keepScroll = null;
     } else if (S.stickBottom || wasAtBottom) {
