@@ -14,6 +14,7 @@ from selenium.webdriver.common.keys import Keys
 
 from .conftest import PASSWORD
 from .test_browser import click, css, quit_all, screenshot, start_chromium, wait
+from .test_browser_daily import run_axe, serious
 
 pytestmark = pytest.mark.e2e
 
@@ -164,6 +165,7 @@ def test_while_the_connection_is_down(start_daphne, celery_worker, alice, bob, p
         == "1"
     )
     screenshot(page, "newcomer-connection-down")
+    assert serious(run_axe(page)) == []
     bob_socket.ws.close()
 
 
@@ -205,6 +207,7 @@ def test_on_a_phone_back_returns_to_the_list_enter_adds_a_line_and_recall_is_lab
     assert recall.accessible_name.startswith("Recall")
     assert phone.execute_script("return getComputedStyle(arguments[0]).opacity", recall) == "1"
     screenshot(phone, "newcomer-phone-chat")
+    assert serious(run_axe(phone)) == []
 
     # Enter is a new line on a touch keyboard; the send button sends.
     composer = css(phone, "#input")
@@ -258,6 +261,7 @@ def test_a_chosen_picture_waits_for_save_and_cancel_undoes_it(daphne, celery_wor
     wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, '#profile-avatar img[src^="blob:"]'))
     assert "me.png" in css(page, "#avatar-file-status").text
     screenshot(page, "newcomer-avatar-chosen")
+    assert serious(run_axe(page)) == []
     assert [f for f in bob_socket.drain(1.0) if f["type"] == "profile"] == []
     assert alice.get("me").json()["avatar_url"] == ""
     assert not page.find_elements(By.CSS_SELECTOR, "#me-avatar img")
@@ -345,6 +349,7 @@ def test_focus_never_loads_and_a_load_keeps_focus_and_place(daphne, celery_worke
     assert page.switch_to.active_element.get_attribute("data-msg-id") == str(first), focused
     assert abs(page.execute_script(OFFSET, first) - before) <= 2
     screenshot(page, "newcomer-load-older-done")
+    assert serious(run_axe(page)) == []
 
 
 # --- landing on the first unread message --------------------------------------------------------------
@@ -393,6 +398,7 @@ def test_opening_a_chat_lands_on_the_first_unread_and_reads_as_it_scrolls(
     assert css(page, f'.msg[data-msg-id="{sent[-1]["msg_id"]}"]')  # the newest is loaded, just not seen
     wait(page, lambda d: badge(d, conversation) == str(unread))
     screenshot(page, "newcomer-unread-divider")
+    assert serious(run_axe(page)) == []
 
     # Scrolling down reads more, a screenful at a time: the count falls, then reaches 0 at the bottom.
     page.execute_script(PANE_SCROLL, 400)
