@@ -50,6 +50,10 @@ class MessageRecordAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_queryset(self, request):
+        # str(record) names both users (page titles, the admin log): one query, not three.
+        return super().get_queryset(request).select_related("sender", "recipient")
+
     @admin.display(description="content")
     def short_content(self, record: MessageRecord) -> str:
         return record.content[:80]

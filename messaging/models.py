@@ -72,7 +72,9 @@ class MessageRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"message {self.msg_id} from {self.sender_id} to {self.recipient_id}"
+        # Moderators read this in the admin log (LogEntry.object_repr): usernames, not ids.
+        # Callers that print many records select_related("sender", "recipient").
+        return f"message {self.msg_id} from {self.sender.username} to {self.recipient.username}"
 
 
 class SensitiveWord(models.Model):

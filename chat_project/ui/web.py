@@ -32,14 +32,14 @@ MAX_MESSAGE_LENGTH = MAX_CONTENT_CODE_POINTS
 
 
 def _content_security_policy(request: HttpRequest) -> str:
-    """Only this site's own scripts and styles; avatars may come from any http(s) host."""
+    """Only this site's own scripts and styles; avatars from any http(s) host, blob: for a chosen file's preview."""
     host = request.get_host()
     return "; ".join(
         [
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' data: https: http:",
+            "img-src 'self' data: blob: https: http:",
             f"connect-src 'self' ws://{host} wss://{host}",
             "object-src 'none'",
             "base-uri 'none'",

@@ -10,11 +10,14 @@
 (() => {
   'use strict';
 
+  // navigation.js, composer-keys.js, profile-picture.js, scroll-keeper.js, unread-landing.js
+  const { navigation, composerKeys, profilePicture, scrollKeeper, unreadLanding } = window.ChatModules;
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
   const MAX_LENGTH = CONFIG.max_message_length;
   const PAGE_SIZE = 50;
+  const UNREAD_PAGES_MAX = 10; // opening a chat loads history back to its first unread message, this far at most
   const TYPING_SEND_EVERY_MS = 2000;
   const TYPING_SHOW_MS = 4000;
   const PING_EVERY_MS = 25000;
@@ -110,6 +113,8 @@
     syncAgain: false,
     stickBottom: true,
     keepScroll: null,
+    unreadMark: null, // {cid, msgId}: the open chat's "Unread messages" divider goes above msgId
+    landing: null, // {cid, ready}: opening a chat with unread messages; nothing counts as seen until it lands
   };
 
   // -------------------------------------------------------------- helpers --
@@ -222,13 +227,15 @@
   }
 
   const isOnline = (p) => Boolean(p && p.online && p.is_active !== false);
+  // Presence is pushed over the socket: while it is down, nobody is shown online (it may no longer be true).
+  const shownOnline = (p) => S.wsReady && isOnline(p);
 
   function avatarWithDot(p) {
     return h(
       'span',
       { class: 'avatar-wrap' + (p && p.is_active === false ? ' inactive' : '') },
       avatar(p),
-      isOnline(p) ? h('span', { class: 'online-dot', title: 'Online' }, h('span', { class: 'sr-only' }, 'online')) : null,
+      shownOnline(p) ? h('span', { class: 'online-dot', title: 'Online' }, h('span', { class: 'sr-only' }, 'online')) : null,
     );
   }
 
@@ -459,7 +466,7 @@
   /** The open "new conversation" with a peer turns out to have a conversation id. */
   function adoptConversation(cid) {
     S.active.cid = cid;
-    setHash(cid);
+    navigation.openedChat(cid);
     loadNewest(cid);
   }
 
@@ -583,16 +590,56 @@
     if (!hist.loaded || !hist.hasMore || hist.loadingOlder || hist.before === null) return;
     hist.loadingOlder = true;
     scheduleRender();
+    let anchor = null;
+    let hadFocus = false;
     try {
-      const page = await api('GET', `conversations/${cid}/messages?limit=${PAGE_SIZE}&before=${hist.before}`);
-      S.keepScroll = { height: ui.messages.scrollHeight, top: ui.messages.scrollTop };
-      for (const m of page.results) ingest(m);
-      hist.hasMore = page.has_more && page.results.length > 0;
-      if (page.results.length) hist.before = page.results[0].msg_id;
+      await fetchOlderPage(cid, () => {
+        // The message in view stays where it is on screen once the older ones are in above it.
+        anchor = scrollKeeper.anchorIn(ui.messages, ui.messageList);
+        S.keepScroll = anchor;
+        // Asked now: a render may hide the button (and drop its focus) before this function resumes.
+        hadFocus = document.activeElement === ui.loadOlder;
+      });
     } catch (err) {
       showError(err, loadOlder);
     } finally {
       hist.loadingOlder = false;
+      render();
+      // The button keeps focus while more remain; when it goes, focus goes to what was the oldest message.
+      if (hadFocus && ui.loadOlder.hidden) scrollKeeper.focusQuietly(scrollKeeper.firstOf(anchor), ui.messages);
+    }
+  }
+
+  /** One page of history older than what is held; ``beforeIngest`` runs once it arrived, before it is stored. */
+  async function fetchOlderPage(cid, beforeIngest) {
+    const hist = historyOf(cid);
+    const page = await api('GET', `conversations/${cid}/messages?limit=${PAGE_SIZE}&before=${hist.before}`);
+    if (beforeIngest) beforeIngest();
+    for (const m of page.results) ingest(m);
+    hist.hasMore = page.has_more && page.results.length > 0;
+    if (page.results.length) hist.before = page.results[0].msg_id;
+  }
+
+  /** Load history back to the first of ``unread`` messages, put the divider above it, and land there (renderActive). */
+  async function findFirstUnread(cid, unread) {
+    const hist = historyOf(cid);
+    let first = null;
+    hist.loadingOlder = true; // no scroll-triggered page meanwhile
+    try {
+      for (let page = 0; hist.loaded; page += 1) {
+        const more = hist.hasMore && page < UNREAD_PAGES_MAX;
+        first = unreadLanding.firstUnreadId([...messagesOf(cid).values()], unread, isMine, more);
+        if (first !== null || !more) break;
+        await fetchOlderPage(cid);
+      }
+    } catch (err) {
+      showError(err);
+    } finally {
+      hist.loadingOlder = false;
+      if (S.landing && S.landing.cid === cid) {
+        if (first !== null) S.unreadMark = { cid, msgId: first };
+        S.landing.ready = true;
+      }
       scheduleRender();
     }
   }
@@ -655,12 +702,14 @@
     document.body.dataset.ws = state;
     ui.connStatus.dataset.state = state;
     ui.connStatus.textContent = text;
+    ui.connStatus.title = text; // one line, cut off with an ellipsis when the sidebar is narrow
     if (state === 'ready') {
       ui.banner.hidden = true;
     } else if (S.connectedOnce) {
       ui.banner.hidden = false;
       ui.banner.textContent = state === 'connecting' ? 'Reconnecting…' : text;
     }
+    scheduleRender(); // presence shown or hidden with the socket
   }
 
   function connect() {
@@ -978,11 +1027,13 @@
   function noteSeen() {
     if (!S.active || S.active.cid === null || document.visibilityState !== 'visible') return;
     const cid = S.active.cid;
+    if (S.landing && S.landing.cid === cid) return; // the view has not landed on the first unread yet
     const map = messagesOf(cid);
     const before = S.seen.get(cid) || 0;
     let max = before;
+    // The observer's last report may predate a scroll made since: check the geometry now.
     for (const [id, node] of onScreen) {
-      if (id > max && node.isConnected && map.has(id)) max = id;
+      if (id > max && node.isConnected && map.has(id) && unreadLanding.mostlyInView(ui.messages, node)) max = id;
     }
     if (max > before) {
       S.seen.set(cid, max);
@@ -1057,6 +1108,8 @@
   function showChat(active) {
     saveDraft();
     S.active = active;
+    S.unreadMark = null;
+    S.landing = null;
     S.stickBottom = true;
     S.lastTypingSent = 0;
     ui.input.value = S.drafts.get(active.peer.user_id) || '';
@@ -1072,14 +1125,21 @@
       try {
         conv = await ensureConversation(cid);
       } catch (err) {
-        if (err.code === 'not_found') setHash(null);
+        if (err.code === 'not_found') navigation.showList();
         showError(err);
         return;
       }
     }
-    setHash(cid);
+    navigation.openedChat(cid);
+    const unread = conv.unread || 0;
     showChat({ cid, peer: conv.peer });
-    await loadNewest(cid);
+    if (unread > 0) S.landing = { cid, ready: false };
+    try {
+      await loadNewest(cid);
+    } finally {
+      // With unread messages it lands on the first of them, not at the bottom (a failed load: at the bottom).
+      if (unread > 0) await findFirstUnread(cid, unread);
+    }
   }
 
   async function openPeer(profile) {
@@ -1098,24 +1158,29 @@
       }
     }
     if (cid !== undefined) return openConversation(cid);
-    setHash(null);
+    navigation.openedChat(null);
     showChat({ cid: null, peer: profile });
     return undefined;
   }
 
+  /** The back arrow: the same as the browser's Back when the chat has its history entry. */
   function closeChat() {
-    saveDraft();
-    S.active = null;
-    setHash(null);
-    ui.layout.classList.remove('show-chat');
-    scheduleRender();
+    if (navigation.backToList()) return; // popstate then calls leaveChat
+    navigation.showList();
+    leaveChat();
   }
 
-  function setHash(cid) {
-    const target = cid === null ? window.location.pathname : `#c${cid}`;
-    if ((cid === null && window.location.hash) || (cid !== null && window.location.hash !== target)) {
-      window.history.replaceState(null, '', target);
-    }
+  function leaveChat() {
+    const left = S.active && S.active.cid;
+    saveDraft();
+    S.active = null;
+    S.unreadMark = null;
+    S.landing = null;
+    ui.layout.classList.remove('show-chat');
+    scheduleRender();
+    // Focus where the chat was opened from, not <body>.
+    const item = left ? ui.conversations.querySelector(`.conv[data-conversation-id="${left}"]`) : null;
+    if (item) setTimeout(() => item.focus({ preventScroll: true }), 0);
   }
 
   // ---------------------------------------------------------------- search --
@@ -1178,8 +1243,10 @@
 
   function renderMe() {
     fillAvatar(ui.meAvatar, S.me);
+    // Cut off with an ellipsis when long: the title shows it whole (the text itself stays whole for screen readers).
     ui.meName.textContent = displayName(S.me);
-    ui.meButton.title = `@${S.me.username} · edit your profile`;
+    ui.meName.title = displayName(S.me);
+    ui.meButton.title = `${displayName(S.me)} (@${S.me.username}) · edit your profile`;
   }
 
   function fieldError(name, text) {
@@ -1188,24 +1255,41 @@
     node.hidden = !text;
   }
 
-  // The avatar preview follows the URL field only after typing pauses, and only for a plausible address.
+  // The avatar preview follows the URL field only after typing pauses, and only for a plausible address;
+  // a chosen file (profile-picture.js) is previewed from the file and uploaded only by Save.
   let previewUrl = '';
   let previewTimer = null;
+  const picture = profilePicture.pictureDraft(ui.avatarFile, $('avatar-file-status'), () => {
+    fieldError('avatar-file', '');
+    if (picture.file()) {
+      // The file replaces any address: the field empties, and typing one drops the file again.
+      clearTimeout(previewTimer);
+      ui.profileAvatarUrl.value = '';
+    }
+    previewProfile();
+  });
 
   function previewProfile() {
     const draft = { ...S.me, nickname: ui.profileNickname.value.trim(), avatar_url: previewUrl };
+    const local = picture.previewUrl();
     // Same picture: keep the <img> (no new request); initials follow the nickname at once.
-    const url = safeAvatarUrl(previewUrl);
+    const url = local || safeAvatarUrl(previewUrl);
     const sig = url ? `img:${url}` : `initials:${initials(draft)}`;
     if (ui.profileAvatar.dataset.sig !== sig) {
       ui.profileAvatar.dataset.sig = sig;
-      fillAvatar(ui.profileAvatar, draft);
+      if (local) {
+        ui.profileAvatar.classList.add('has-img');
+        ui.profileAvatar.replaceChildren(h('img', { alt: '', src: local }));
+      } else {
+        fillAvatar(ui.profileAvatar, draft);
+      }
     }
     ui.profileName.textContent = displayName(draft);
     ui.profileUsername.textContent = '@' + S.me.username;
   }
 
   function onAvatarUrlInput() {
+    if (picture.file()) picture.clear();
     clearTimeout(previewTimer);
     previewTimer = setTimeout(() => {
       const value = ui.profileAvatarUrl.value.trim();
@@ -1217,8 +1301,10 @@
   function openProfile() {
     if (!S.me) return;
     ui.profileNickname.value = S.me.nickname || '';
-    ui.profileAvatarUrl.value = S.me.avatar_url || '';
+    // An uploaded picture (/media/…) shows as its full http(s) address, as the field's help says.
+    ui.profileAvatarUrl.value = profilePicture.absoluteAvatarUrl(S.me.avatar_url);
     clearTimeout(previewTimer);
+    picture.clear();
     previewUrl = S.me.avatar_url || '';
     fieldError('nickname', '');
     fieldError('avatar-url', '');
@@ -1232,19 +1318,35 @@
     event.preventDefault();
     fieldError('nickname', '');
     fieldError('avatar-url', '');
+    fieldError('avatar-file', '');
     ui.profileError.hidden = true;
-    const body = { nickname: ui.profileNickname.value.trim(), avatar_url: ui.profileAvatarUrl.value.trim() };
-    if (body.avatar_url && body.avatar_url !== S.me.avatar_url && !safeHttpUrl(body.avatar_url)) {
-      fieldError('avatar-url', 'Must be an http(s) URL.');
-      return;
+    const body = { nickname: ui.profileNickname.value.trim() };
+    const address = ui.profileAvatarUrl.value.trim();
+    const file = picture.file();
+    // The current picture's address, as shown, is no change (an uploaded one stays uploaded).
+    if (!file && address !== profilePicture.absoluteAvatarUrl(S.me.avatar_url)) {
+      if (address && !safeHttpUrl(address)) {
+        fieldError('avatar-url', 'Must be an http(s) URL.');
+        return;
+      }
+      body.avatar_url = address;
     }
     ui.profileSave.disabled = true;
     try {
+      if (file) {
+        const uploaded = await profilePicture.uploadPicture(file, getCookie('csrftoken'));
+        if (uploaded.error) {
+          fieldError('avatar-file', uploaded.error);
+          return;
+        }
+        S.me = uploaded.profile;
+      }
       S.me = await api('PATCH', 'me', body);
       renderMe();
       ui.dialog.close();
       toast('Profile saved.', 'info', 3000);
     } catch (err) {
+      renderMe(); // an uploaded picture stays even when the nickname is refused
       const errors = err.errors || {};
       if (errors.nickname) fieldError('nickname', [].concat(errors.nickname).join(' '));
       if (errors.avatar_url) fieldError('avatar-url', [].concat(errors.avatar_url).join(' '));
@@ -1255,40 +1357,6 @@
     } finally {
       ui.profileSave.disabled = false;
     }
-  }
-
-  /** An uploaded picture is stored at once; the dialog then shows it and its address. */
-  async function uploadAvatar() {
-    const file = ui.avatarFile.files[0];
-    if (!file) return;
-    fieldError('avatar-file', '');
-    const form = new FormData();
-    form.append('avatar', file);
-    let response;
-    try {
-      response = await fetch(API + 'me/avatar', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { Accept: 'application/json', 'X-CSRFToken': getCookie('csrftoken') },
-        body: form,
-      });
-    } catch {
-      fieldError('avatar-file', 'The server cannot be reached; check your connection.');
-      return;
-    }
-    const data = await response.json().catch(() => null);
-    ui.avatarFile.value = '';
-    if (!response.ok) {
-      const errors = (data && data.errors && data.errors.avatar) || [];
-      fieldError('avatar-file', [].concat(errors).join(' ') || (data && data.detail) || 'The picture could not be uploaded.');
-      return;
-    }
-    S.me = data;
-    renderMe();
-    ui.profileAvatarUrl.value = S.me.avatar_url || '';
-    previewUrl = S.me.avatar_url || '';
-    previewProfile();
-    toast('Picture uploaded.', 'info', 3000);
   }
 
   // --------------------------------------------------------- notifications --
@@ -1479,13 +1547,13 @@
       const preview = previewOf(conv);
       const time = conv.last_message ? listTime(conv.last_message.created_at) : '';
       const p = conv.peer;
-      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, isOnline(p), p.is_active]);
+      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, shownOnline(p), p.is_active]);
       const cached = convNodes.get(cid);
       if (cached && cached.sig === sig) return cached.node;
       const node = (cached && cached.node) || h('button', { type: 'button', class: 'item conv', dataset: { conversationId: String(cid) }, onclick: () => openConversation(cid) });
       node.className = 'item conv' + (active ? ' active' : '') + (unread ? ' has-unread' : '');
       node.dataset.peer = p.username;
-      node.dataset.online = String(isOnline(p));
+      node.dataset.online = String(shownOnline(p));
       if (active) node.setAttribute('aria-current', 'page');
       else node.removeAttribute('aria-current');
       node.replaceChildren(
@@ -1496,7 +1564,7 @@
           h(
             'span',
             { class: 'item-top' },
-            h('span', { class: 'item-name' }, displayName(p)),
+            h('span', { class: 'item-name', title: displayName(p) }, displayName(p)),
             p.is_active === false ? h('span', { class: 'item-flag' }, 'deactivated') : null,
             h('span', { class: 'item-time' }, time),
           ),
@@ -1525,6 +1593,7 @@
   }
 
   const msgNodes = new Map(); // key -> {sig, node}
+  const unreadDivider = h('div', { class: 'unread-divider', role: 'separator' }, h('span', null, 'Unread messages'));
 
   function renderActive() {
     const active = S.active;
@@ -1535,14 +1604,17 @@
 
     fillAvatarOnce(ui.peerAvatar, peer);
     ui.peerName.textContent = displayName(peer);
+    ui.peerName.title = displayName(peer);
     const deactivated = peer.is_active === false;
     const typing = !deactivated && cid !== null && isTyping(cid);
-    const online = isOnline(peer);
+    const online = shownOnline(peer);
+    const known = S.wsReady;
     ui.peerStatus.className = 'peer-status' + (typing ? ' typing' : online ? ' online' : '');
-    ui.peerStatus.dataset.state = deactivated ? 'deactivated' : typing ? 'typing' : online ? 'online' : 'offline';
+    ui.peerStatus.dataset.state = deactivated ? 'deactivated' : !known ? 'unknown' : typing ? 'typing' : online ? 'online' : 'offline';
     ui.peerStatus.textContent = deactivated
       ? `Deactivated · @${peer.username}`
-      : typing ? 'typing…' : online ? 'Online' : `${lastSeenText(peer.last_seen)} · @${peer.username}`;
+      : !known ? `${S.signedOut ? 'Signed out' : 'Connecting…'} · @${peer.username}`
+        : typing ? 'typing…' : online ? 'Online' : `${lastSeenText(peer.last_seen)} · @${peer.username}`;
 
     // A deactivated peer can be read but not written to; neither can anyone once signed out.
     ui.peerDeactivated.hidden = !deactivated;
@@ -1557,7 +1629,8 @@
     const wasAtBottom = isAtBottom();
 
     ui.loadOlder.hidden = !(hist && hist.loaded && hist.hasMore);
-    ui.loadOlder.disabled = Boolean(hist && hist.loadingOlder);
+    // Never disabled: a disabled button loses keyboard focus to <body>. loadOlder ignores clicks meanwhile.
+    ui.loadOlder.setAttribute('aria-disabled', String(Boolean(hist && hist.loadingOlder)));
     ui.loadOlder.textContent = hist && hist.loadingOlder ? 'Loading…' : 'Load older messages';
     const atStart = cid === null || (hist && hist.loaded && !hist.hasMore);
     ui.historyStart.hidden = !atStart;
@@ -1586,6 +1659,7 @@
         prev = null;
       }
       const grouped = Boolean(prev && prev.sender_id === m.sender_id && date - new Date(prev.created_at) < GROUP_GAP_MS);
+      if (S.unreadMark && S.unreadMark.cid === cid && S.unreadMark.msgId === m.msg_id) nodes.push(unreadDivider);
       const canRecall = isMine(m) && m.status === 'normal' && now - date.getTime() < RECALL_MS;
       nodes.push(messageNode(m, { grouped, canRecall, read: m.msg_id === readId, seenByPeer: m.msg_id <= readUpTo, peer }));
       prev = m;
@@ -1594,8 +1668,17 @@
     for (const p of pending) nodes.push(pendingNode(p));
     syncChildren(ui.messageList, nodes);
 
-    if (S.keepScroll) {
-      ui.messages.scrollTop = ui.messages.scrollHeight - S.keepScroll.height + S.keepScroll.top;
+    const landing = S.landing && S.landing.cid === cid ? S.landing : null;
+    if (landing) {
+      // Opening with unread messages: the view stays put until the first unread one is loaded, then shows it at the top.
+      if (landing.ready) {
+        if (unreadDivider.isConnected) unreadLanding.scrollToTop(ui.messages, unreadDivider);
+        else ui.messages.scrollTop = ui.messages.scrollHeight;
+        S.landing = null;
+        S.stickBottom = false;
+      }
+    } else if (S.keepScroll) {
+      scrollKeeper.restore(ui.messages, S.keepScroll);
       S.keepScroll = null;
     } else if (S.stickBottom || wasAtBottom) {
       ui.messages.scrollTop = ui.messages.scrollHeight;
@@ -1646,10 +1729,11 @@
             type: 'button',
             class: 'msg-action recall',
             title: 'Recall this message for everyone',
-            'aria-label': 'Recall this message',
             onclick: (event) => recall(m, event.currentTarget),
           },
+          // A visible word, not just an icon: touch screens never show the title.
           svgIcon('M9 14 4 9l5-5M4 9h10.5a5.5 5.5 0 0 1 0 11H11'),
+          h('span', { class: 'msg-action-label' }, 'Recall'),
         )
       : null;
     const node = h(
@@ -1710,7 +1794,12 @@
               }, 'Edit'),
           h('button', { type: 'button', class: 'link-button', onclick: () => { S.pending.delete(p.client_msg_id); scheduleRender(); } }, 'Discard'),
         )
-      : h('div', { class: 'pending-status' }, S.wsReady ? 'Sending…' : 'Waiting for connection…');
+      : h(
+          'div',
+          { class: 'pending-status' },
+          svgIcon('M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v5l3 2'),
+          S.wsReady ? 'Sending…' : 'Waiting for connection…',
+        );
     const node = h(
       'div',
       { class: 'msg out pending' + (failed ? ' failed' : ''), dataset: { clientMsgId: p.client_msg_id, state: p.state } },
@@ -1730,7 +1819,7 @@
       ui.input.focus();
     });
     ui.input.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      if (event.key === 'Enter' && !event.shiftKey && composerKeys.enterSends() && !event.isComposing && event.keyCode !== 229) {
         event.preventDefault();
         sendFromComposer();
       }
@@ -1746,22 +1835,31 @@
     });
     ui.moreConversations.addEventListener('click', () => loadConversations(true).catch(showError));
     ui.loadOlder.addEventListener('click', loadOlder);
+    // Scrolling to the top loads older messages, but not the scroll a focus change makes (Tab onto
+    // "Load older messages" or a message near the top): only activating the button loads then.
+    let focusedAt = 0;
+    ui.messages.addEventListener('focusin', () => {
+      focusedAt = performance.now();
+    });
     ui.messages.addEventListener('scroll', () => {
-      if (ui.messages.scrollTop < 40) loadOlder();
+      const byFocus = performance.now() - focusedAt < 250 || ui.loadOlder.matches(':focus-visible');
+      if (ui.messages.scrollTop < 40 && !byFocus) loadOlder();
       updateJump();
     });
     ui.jumpNew.addEventListener('click', jumpToNewest);
     ui.back.addEventListener('click', closeChat);
+    navigation.onNavigate((cid) => openConversation(cid), leaveChat);
+    composerKeys.describeKeys($('composer-hint'), ui.sendButton);
     ui.meButton.addEventListener('click', openProfile);
     ui.profileForm.addEventListener('submit', saveProfile);
     ui.profileCancel.addEventListener('click', () => ui.dialog.close());
     ui.dialog.addEventListener('close', () => {
       clearTimeout(previewTimer);
+      picture.clear(); // Cancel or Esc: the chosen file is forgotten, never uploaded
       ui.meButton.focus();
     });
     ui.profileNickname.addEventListener('input', previewProfile);
     ui.profileAvatarUrl.addEventListener('input', onAvatarUrlInput);
-    ui.avatarFile.addEventListener('change', uploadAvatar);
     ui.notifyToggle.addEventListener('click', toggleNotifications);
     ui.soundToggle.addEventListener('click', toggleSound);
     document.addEventListener('visibilitychange', () => {
@@ -1807,8 +1905,12 @@
     await S.listLoaded;
     refreshUnreadTotal().catch(showError);
     loadOffline().catch(showError);
-    const match = /^#c(\d+)$/.exec(window.location.hash);
-    if (match) openConversation(Number(match[1]));
+    const linked = navigation.chatInAddress();
+    if (linked !== null) {
+      // The list becomes this entry and the chat one pushed over it: Back leads to the list.
+      navigation.showList();
+      openConversation(linked);
+    }
     scheduleRender();
   }
 
