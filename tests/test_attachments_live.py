@@ -118,3 +118,31 @@ def test_memory_of_a_25_mib_upload(server, alice, tmp_path, settings):
     # Streamed through (body_limit.py reads daphne's body file lazily): far below the upload's 25 MiB.
     # Before that, daphne queued the whole body: +27 MiB.
     assert growth < 8 * 1024, figure
+
+
+@pytest.mark.e2e
+def test_a_stream_that_turns_out_larger_is_413_and_stores_nothing(start_daphne, alice, tmp_path):
+    media = tmp_path / "media"
+    daphne = start_daphne(CHAT_MEDIA_ROOT=str(media), CHAT_ATTACHMENT_MAX_BYTES=str(MiB))
+    url = f"http://{daphne.address}/api/v1/attachments"
+    headers = {"Authorization": f"Token {alice.token}"}
+    # Chunked, no Content-Length: counted as it arrives, refused past the body limit (1 MiB + 64 KiB).
+    before, after = multipart_head(2 * MiB)
+
+    def chunked():
+        yield before
+        for _ in range(8):
+            yield b"y" * (MiB // 4)
+        yield after
+
+    response = requests.post(
+        url,
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+        data=chunked(),
+        timeout=30,
+    )
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+    # Within the body limit, over the file limit: the view's 413.
+    response = requests.post(url, headers=headers, files={"file": ("a.bin", b"z" * (MiB + 1))}, timeout=30)
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+    assert Attachment.objects.count() == 0 and files_in(media) == []
