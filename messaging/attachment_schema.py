@@ -72,7 +72,7 @@ def _upload_answers() -> dict:
 upload_schema = extend_schema(
     operation_id="attachments_upload",
     summary="Upload an attachment",
-    description="Stores one file for a later message (PROTOCOL.md 1.2) and answers its Attachment. Send "
+    description="Stores one file for a later message (protocol 1.2) and answers its Attachment. Send "
     "`multipart/form-data` with one file field `file`, at most `CHAT_ATTACHMENT_MAX_BYTES` (25 MiB). The "
     "server decides the kind from the bytes: a JPEG, PNG, GIF or WebP is an `image`, re-encoded without any "
     "metadata (EXIF, location, ICC profile, comments), with `width`, `height` and a thumbnail of at most 320 px "

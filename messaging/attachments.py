@@ -251,7 +251,7 @@ def claim_attachments(sender_id: int, attachment_ids: object, conversation_id: i
         for attachment_id in ids:
             row = rows.get(attachment_id)
             if row is None:
-                raise _invalid_claim(f"{attachment_id} is not an upload of yours.")
+                raise _invalid_claim(f"{attachment_id} is not an upload of yours (or it expired).")
             if row.message_id is not None and (row.message_id, row.conversation_id) != (msg_id, conversation_id):
                 raise _invalid_claim(f"{attachment_id} is already part of another message.")
         unclaimed = [pk for pk, row in rows.items() if row.message_id is None]
