@@ -530,3 +530,33 @@ def test_admin_shows_a_messages_attachments_and_recall_removes_them(media, moder
     assert_nothing_stored(media)
     assert bob.client.get(file["url"]).status_code == 404
     assert moderator.get(link).status_code == 404
+
+
+def test_a_file_missing_from_storage_is_404_not_500(media, alice):
+    body = uploaded(alice, PDF)
+    (media / Attachment.objects.get(pk=body["attachment_id"]).storage_key).unlink()
+    response = alice.client.get(body["url"])
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_a_file_storage_cannot_delete_keeps_its_row_for_the_next_sweep(media, alice, monkeypatch):
+    attachment_id = uploaded(alice, PDF)["attachment_id"]
+    later = timezone.now() + timedelta(days=2)
+
+    def refuse(name):
+        raise OSError("storage down")
+
+    monkeypatch.setattr(attachments.storage(), "delete", refuse)
+    assert attachments.sweep_attachments(now=later) == 0
+    assert Attachment.objects.filter(pk=attachment_id).exists()
+    monkeypatch.undo()
+    assert attachments.sweep_attachments(now=later) == 1
+    assert_nothing_stored(media)
+
+
+def test_a_cmyk_jpeg_is_stored_as_rgb(media, alice):
+    buffer = io.BytesIO()
+    Image.new("CMYK", (50, 40), (0, 255, 255, 0)).save(buffer, "JPEG")
+    body = uploaded(alice, buffer.getvalue(), name="print.jpg")
+    _, data = fetch(alice.client, body["url"])
+    assert Image.open(io.BytesIO(data)).mode == "RGB" and (body["width"], body["height"]) == (50, 40)
