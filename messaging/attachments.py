@@ -161,7 +161,11 @@ def _render_image(upload: File, image_format: str) -> tuple[bytes, bytes, int, i
 
     def render(image: Image.Image) -> tuple[bytes, bytes, int, int]:
         # An animation: its first frame (the one open() positions on) and nothing else.
-        frame = images.pixels_only(images.to_rgb_or_rgba(images.upright(image)))
+        decoded = images.to_rgb_or_rgba(images.upright(image))
+        frame = images.pixels_only(decoded)
+        # Free the decoded pixels now: at the peak, two copies of the image, not three.
+        decoded.close()
+        image.close()
         if stored_format == "JPEG" and frame.mode == "RGBA":
             frame = frame.convert("RGB")
         width, height = frame.size

@@ -80,12 +80,16 @@ def decode(
 
 
 def upright(image: Image.Image) -> Image.Image:
-    """The decoded first frame, turned as its EXIF orientation says (a broken EXIF: as it is)."""
+    """The decoded first frame, turned as its EXIF orientation says (a broken EXIF: as it is).
+
+    In place: no copy of the pixels when there is nothing to turn (a large image is costly to copy).
+    """
     image.load()
     try:
-        return ImageOps.exif_transpose(image) or image
-    except Exception:
-        return image
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception as exc:
+        logger.info("EXIF orientation ignored: %s: %s", exc.__class__.__name__, exc)
+    return image
 
 
 def to_rgb_or_rgba(image: Image.Image) -> Image.Image:
