@@ -560,3 +560,15 @@ def test_a_cmyk_jpeg_is_stored_as_rgb(media, alice):
     body = uploaded(alice, buffer.getvalue(), name="print.jpg")
     _, data = fetch(alice.client, body["url"])
     assert Image.open(io.BytesIO(data)).mode == "RGB" and (body["width"], body["height"]) == (50, 40)
+
+
+def test_the_exif_orientation_is_applied_then_dropped(media, alice):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: show it rotated 90 degrees clockwise
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 200), (200, 10, 10)).save(buffer, "JPEG", exif=exif)
+    body = uploaded(alice, buffer.getvalue())
+    assert (body["width"], body["height"]) == (200, 400)
+    _, data = fetch(alice.client, body["url"])
+    image = Image.open(io.BytesIO(data))
+    assert image.size == (200, 400) and not image.getexif()
