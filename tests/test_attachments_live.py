@@ -146,3 +146,27 @@ def test_a_stream_that_turns_out_larger_is_413_and_stores_nothing(start_daphne, 
     response = requests.post(url, headers=headers, files={"file": ("a.bin", b"z" * (MiB + 1))}, timeout=30)
     assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
     assert Attachment.objects.count() == 0 and files_in(media) == []
+
+
+@pytest.mark.e2e
+def test_downloads_through_daphne_ranges_head_and_not_modified(server, alice):
+    daphne, _ = server
+    headers = {"Authorization": f"Token {alice.token}"}
+    base = f"http://{daphne.address}"
+    data = os.urandom(300_000)
+    body = requests.post(
+        f"{base}/api/v1/attachments", headers=headers, files={"file": ("r.bin", data)}, timeout=10
+    ).json()
+    url = base + body["url"]
+    whole = requests.get(url, headers=headers, timeout=10)
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["Content-Disposition"] == 'attachment; filename="r.bin"'
+    part = requests.get(url, headers={**headers, "Range": "bytes=1000-1999"}, timeout=10)
+    assert part.status_code == 206 and part.content == data[1000:2000]
+    assert part.headers["Content-Range"] == "bytes 1000-1999/300000"
+    head = requests.head(url, headers=headers, timeout=10)
+    assert head.status_code == 200 and head.headers["Content-Length"] == "300000" and head.content == b""
+    cached = requests.get(url, headers={**headers, "If-None-Match": whole.headers["ETag"]}, timeout=10)
+    assert cached.status_code == 304 and cached.content == b""
+    past = requests.get(url, headers={**headers, "Range": "bytes=300000-"}, timeout=10)
+    assert past.status_code == 416 and past.headers["Content-Range"] == "bytes */300000"
