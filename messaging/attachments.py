@@ -25,13 +25,15 @@ import logging
 import os
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, default_storage, storages
 from django.db import transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 from PIL import Image
 
@@ -231,6 +233,15 @@ def etag_of(key: str) -> str:
 # --- the send path --------------------------------------------------------------------
 
 
+class Claim(NamedTuple):
+    """One send's attachments, for ``claim_attachments_batch``."""
+
+    sender_id: int
+    attachment_ids: object  # as the client sent it: checked here
+    conversation_id: int
+    msg_id: int
+
+
 def claim_attachments(sender_id: int, attachment_ids: object, conversation_id: int, msg_id: int) -> list[dict]:
     """Attach uploads to message ``msg_id``; their Attachment dicts, in the order given.
 
@@ -241,27 +252,78 @@ def claim_attachments(sender_id: int, attachment_ids: object, conversation_id: i
     caller's transaction when there is one (the send's), locking the rows, so a
     concurrent claim or the sweeper cannot take them meanwhile.
     """
+    (result,) = claim_attachments_batch([Claim(sender_id, attachment_ids, conversation_id, msg_id)])
+    if isinstance(result, InvalidInput):
+        raise result
+    return result
+
+
+def claim_attachments_batch(claims: Sequence[Claim]) -> list[list[dict] | InvalidInput]:
+    """``claim_attachments`` for every send of a batch in two statements (lock, update), whatever its size.
+
+    One answer per claim, in order: its Attachment dicts, or the ``InvalidInput``
+    that send fails with alone (nothing of it claimed). Within the batch the
+    first claim of an upload wins. Joins the caller's transaction without a
+    savepoint: the rows stay locked until it commits.
+    """
+    results: list[list[dict] | InvalidInput] = []
+    wanted: dict[int, list[int]] = {}  # claim index -> checked ids
+    for index, claim in enumerate(claims):
+        try:
+            ids = _checked_ids(claim.attachment_ids)
+        except InvalidInput as refused:
+            results.append(refused)
+            continue
+        results.append([])
+        if ids:
+            wanted[index] = ids
+    if not wanted:
+        return results
+    every_id = {attachment_id for ids in wanted.values() for attachment_id in ids}
+    with transaction.atomic(savepoint=False):
+        rows = {row.pk: row for row in Attachment.objects.select_for_update().filter(pk__in=every_id)}
+        # Where each upload belongs once this batch is done: (msg_id, conversation_id) or (None, None).
+        owner = {pk: (row.message_id, row.conversation_id) for pk, row in rows.items()}
+        updates: dict[int, tuple[int, int]] = {}
+        for index, ids in wanted.items():
+            claim = claims[index]
+            error = _claim_error(claim, ids, rows, owner)
+            if error is not None:
+                results[index] = error
+                continue
+            for attachment_id in ids:
+                if owner[attachment_id][0] is None:
+                    owner[attachment_id] = updates[attachment_id] = (claim.msg_id, claim.conversation_id)
+            results[index] = [attachment_dict(rows[attachment_id]) for attachment_id in ids]
+        if updates:
+            Attachment.objects.filter(pk__in=list(updates)).update(
+                message_id=Case(*(When(pk=pk, then=Value(msg)) for pk, (msg, _) in updates.items())),
+                conversation_id=Case(*(When(pk=pk, then=Value(conv)) for pk, (_, conv) in updates.items())),
+            )
+    return results
+
+
+def _checked_ids(attachment_ids: object) -> list[int]:
     if not isinstance(attachment_ids, list) or any(type(item) is not int for item in attachment_ids):
         raise _invalid_claim("Must be a list of attachment ids.")
-    ids: list[int] = attachment_ids
-    if len(ids) > MAX_PER_MESSAGE:
+    if len(attachment_ids) > MAX_PER_MESSAGE:
         raise _invalid_claim(f"At most {MAX_PER_MESSAGE} attachments per message.")
-    if len(set(ids)) != len(ids):
+    if len(set(attachment_ids)) != len(attachment_ids):
         raise _invalid_claim("An attachment may appear once.")
-    if not ids:
-        return []
-    with transaction.atomic():
-        rows = {row.pk: row for row in Attachment.objects.select_for_update().filter(pk__in=ids, uploader_id=sender_id)}
-        for attachment_id in ids:
-            row = rows.get(attachment_id)
-            if row is None:
-                raise _invalid_claim(f"{attachment_id} is not an upload of yours (or it expired).")
-            if row.message_id is not None and (row.message_id, row.conversation_id) != (msg_id, conversation_id):
-                raise _invalid_claim(f"{attachment_id} is already part of another message.")
-        unclaimed = [pk for pk, row in rows.items() if row.message_id is None]
-        if unclaimed:
-            Attachment.objects.filter(pk__in=unclaimed).update(message_id=msg_id, conversation_id=conversation_id)
-    return [attachment_dict(rows[attachment_id]) for attachment_id in ids]
+    return attachment_ids
+
+
+def _claim_error(
+    claim: Claim, ids: list[int], rows: dict[int, Attachment], owner: dict[int, tuple]
+) -> InvalidInput | None:
+    for attachment_id in ids:
+        row = rows.get(attachment_id)
+        if row is None or row.uploader_id != claim.sender_id:
+            return _invalid_claim(f"{attachment_id} is not an upload of yours (or it expired).")
+        msg_id, conversation_id = owner[attachment_id]
+        if msg_id is not None and (msg_id, conversation_id) != (claim.msg_id, claim.conversation_id):
+            return _invalid_claim(f"{attachment_id} is already part of another message.")
+    return None
 
 
 def _invalid_claim(message: str) -> InvalidInput:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from PIL import Image
@@ -572,3 +573,33 @@ def test_the_exif_orientation_is_applied_then_dropped(media, alice):
     _, data = fetch(alice.client, body["url"])
     image = Image.open(io.BytesIO(data))
     assert image.size == (200, 400) and not image.getexif()
+
+
+def test_a_batch_of_claims_is_two_statements_and_each_send_fails_alone(
+    media, alice, bob, django_assert_max_num_queries
+):
+    from messaging.attachments import Claim, claim_attachments_batch
+
+    a, b, c = (uploaded(alice, PDF)["attachment_id"] for _ in range(3))
+    theirs = uploaded(bob, PDF)["attachment_id"]
+    sent = [alice.send(bob, f"m{n}") for n in range(4)]
+    conv = sent[0]["conversation_id"]
+    claims = [
+        Claim(alice.id, [a, b], conv, sent[0]["msg_id"]),
+        Claim(alice.id, [b], conv, sent[1]["msg_id"]),  # b went to the first send of the batch
+        Claim(alice.id, [c, theirs], conv, sent[2]["msg_id"]),
+        Claim(alice.id, [c], conv, sent[3]["msg_id"]),
+        Claim(alice.id, "nope", conv, sent[3]["msg_id"]),
+        Claim(alice.id, [], conv, sent[3]["msg_id"]),
+    ]
+    # In the send's transaction: a lock and an update, whatever the batch's size.
+    with transaction.atomic(), django_assert_max_num_queries(2):
+        results = claim_attachments_batch(claims)
+    assert [r["attachment_id"] for r in results[0]] == [a, b]
+    assert "already part of another message" in results[1].errors["attachments"][0]
+    assert "not an upload of yours" in results[2].errors["attachments"][0]
+    assert [r["attachment_id"] for r in results[3]] == [c]
+    assert "list" in results[4].errors["attachments"][0]
+    assert results[5] == []
+    stored = dict(Attachment.objects.values_list("pk", "message_id"))
+    assert stored == {a: sent[0]["msg_id"], b: sent[0]["msg_id"], c: sent[3]["msg_id"], theirs: None}
