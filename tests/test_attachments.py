@@ -603,3 +603,13 @@ def test_a_batch_of_claims_is_two_statements_and_each_send_fails_alone(
     assert results[5] == []
     stored = dict(Attachment.objects.values_list("pk", "message_id"))
     assert stored == {a: sent[0]["msg_id"], b: sent[0]["msg_id"], c: sent[3]["msg_id"], theirs: None}
+
+
+def test_claimed_for_a_message_not_stored_yet_only_the_uploader_sees_it(media, alice, bob):
+    attachment_id = uploaded(alice, PDF)["attachment_id"]
+    conv = alice.send(bob, "x")["conversation_id"]
+    # The send path may claim before it inserts its row (same transaction): no row yet means no peer.
+    claim_attachments(alice.id, [attachment_id], conv, 987654321)
+    assert get_attachment_for(alice.id, attachment_id).pk == attachment_id
+    assert alice.client.get(f"/api/v1/attachments/{attachment_id}").status_code == 200
+    assert bob.client.get(f"/api/v1/attachments/{attachment_id}").status_code == 404
