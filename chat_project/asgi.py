@@ -34,7 +34,7 @@ if settings.CHAT_SERVE_STATIC:
 body_limited_app = BodyLimitMiddleware(
     django_asgi_app, settings.CHAT_MAX_BODY_BYTES, settings.CHAT_MAX_BODY_BYTES_BY_PATH
 )
-cap_daphne_request_bodies(body_limited_app.largest)
+cap_daphne_request_bodies(body_limited_app.largest, body_limited_app.limit_for)
 http_app = TrustedProxyMiddleware(body_limited_app)
 
 application = ProtocolTypeRouter(

@@ -176,7 +176,24 @@ CHAT_AVATAR_SIZE = env_int("CHAT_AVATAR_SIZE", 256)
 CHAT_AVATAR_RATE = parse_rate("CHAT_AVATAR_RATE", env_str("CHAT_AVATAR_RATE", "10/h"))
 # The upload's body may hold the file plus its multipart framing.
 CHAT_MAX_BODY_BYTES_BY_PATH["/api/v1/me/avatar"] = max(CHAT_MAX_BODY_BYTES, CHAT_AVATAR_MAX_BYTES + 64 * 1024)
+# Attachments (messaging/attachments.py, PROTOCOL.md 1.2): stored through
+# STORAGES["attachments"] when an operator adds one (e.g. S3, see README), else
+# the default storage under MEDIA_ROOT/attachments/ (never served by MEDIA_URL:
+# every download goes through the access check of GET attachments/{id}).
+CHAT_ATTACHMENT_MAX_BYTES = env_int("CHAT_ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024)
+# Largest image (width x height, from its header: decompression bombs are
+# refused unread). Decoding takes about 4 bytes a pixel, twice (the copy that
+# drops the metadata): 25 megapixels is about 200 MB at the peak of one upload.
+CHAT_ATTACHMENT_MAX_PIXELS = env_int("CHAT_ATTACHMENT_MAX_PIXELS", 25_000_000)
+CHAT_ATTACHMENT_RATE = parse_rate("CHAT_ATTACHMENT_RATE", env_str("CHAT_ATTACHMENT_RATE", "60/h"))
+# Uploads never attached to a message are deleted after this long (the sweeper below).
+CHAT_ATTACHMENT_UNATTACHED_TTL_SECONDS = env_int("CHAT_ATTACHMENT_UNATTACHED_TTL_SECONDS", 24 * 3600)
+CHAT_ATTACHMENT_SWEEP_INTERVAL_SECONDS = env_int("CHAT_ATTACHMENT_SWEEP_INTERVAL_SECONDS", 600)
+CHAT_MAX_BODY_BYTES_BY_PATH["/api/v1/attachments"] = max(CHAT_MAX_BODY_BYTES, CHAT_ATTACHMENT_MAX_BYTES + 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max([CHAT_MAX_BODY_BYTES, *CHAT_MAX_BODY_BYTES_BY_PATH.values()])
+# Bodies and uploaded files over this go to temporary files on disk (Django's
+# request body spool and TemporaryFileUploadHandler), never whole in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("CHAT_FILE_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
 # --- end of media -------------------------------------------------------------
 
 LOGIN_URL = "/login/"
@@ -246,6 +263,7 @@ CELERY_TASK_ROUTES = {
     "messaging.tasks.fan_out_batch": {"queue": "realtime"},
     "messaging.tasks.fan_out_message": {"queue": "realtime"},
     "messaging.tasks.sweep_unfinished_fan_out": {"queue": "delayed"},
+    "messaging.tasks.sweep_attachments": {"queue": "delayed"},
 }
 # Redelivery of an unacknowledged task happens after this many seconds; keep
 # every countdown well below it (DESIGN.md).
@@ -259,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-unfinished-fan-out": {
         "task": "messaging.tasks.sweep_unfinished_fan_out",
         "schedule": float(env_int("CHAT_SWEEP_INTERVAL_SECONDS", 5)),
+        "options": {"queue": "delayed"},
+    },
+    "sweep-attachments": {
+        "task": "messaging.tasks.sweep_attachments",
+        "schedule": float(CHAT_ATTACHMENT_SWEEP_INTERVAL_SECONDS),
         "options": {"queue": "delayed"},
     },
 }

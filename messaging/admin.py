@@ -1,11 +1,42 @@
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
+from django.http import FileResponse, Http404, HttpRequest
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from chat_project.common.admin_base import ReadOnlyAdmin
 from chat_project.common.errors import ChatError
+from chat_project.common.images import SAFE_FILE_HEADERS
 
-from .models import MessageRecord, MessageStatus, SensitiveWord
+from . import attachments
+from .models import Attachment, MessageRecord, MessageStatus, SensitiveWord
 from .recall import moderate_recall
+
+
+class AttachmentInline(admin.TabularInline):
+    """A message's attachments on its change page: what they are, and a link to the bytes (download only)."""
+
+    model = Attachment
+    fk_name = "message"
+    fields = ("name", "size", "kind", "content_type", "width", "height", "download")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="file")
+    def download(self, row: Attachment) -> str:
+        url = reverse("admin:messaging_attachment_file", args=[row.pk])
+        return format_html('<a href="{}">download</a>', url)
 
 
 @admin.register(SensitiveWord)
@@ -43,6 +74,36 @@ class MessageRecordAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in MessageRecord._meta.fields]
     actions = ["recall_selected"]
     show_full_result_count = False
+    inlines = [AttachmentInline]
+
+    def get_urls(self):
+        # A moderator fetches any attachment as a download (never inline: it is the users' content).
+        own = [
+            path(
+                "attachment/<int:attachment_id>/file/",
+                self.admin_site.admin_view(self.attachment_file),
+                name="messaging_attachment_file",
+            )
+        ]
+        return own + super().get_urls()
+
+    def attachment_file(self, request: HttpRequest, attachment_id: int) -> FileResponse:
+        if not self.has_view_permission(request):
+            raise Http404("No such attachment.")
+        row = Attachment.objects.filter(pk=attachment_id).first()
+        if row is None:
+            raise Http404("No such attachment.")
+        try:
+            handle = attachments.storage().open(row.storage_key, "rb")
+        except FileNotFoundError:
+            raise Http404("No such attachment.") from None
+        response = FileResponse(
+            handle, as_attachment=True, filename=row.name, content_type=attachments.FILE_CONTENT_TYPE
+        )
+        for name, value in SAFE_FILE_HEADERS.items():
+            response.headers[name] = value
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
 
     def has_add_permission(self, request) -> bool:
         return False

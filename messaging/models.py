@@ -117,3 +117,54 @@ class MessageStream(models.Model):
 
     def __str__(self) -> str:
         return f"message stream of user {self.user_id} (last {self.last_msg_id})"
+
+
+class AttachmentKind(models.TextChoices):
+    IMAGE = "image", "image"
+    FILE = "file", "file"
+
+
+class Attachment(models.Model):
+    """An uploaded file (PROTOCOL.md 1.2 "Attachments"); messaging/attachments.py holds its rules.
+
+    ``storage_key`` and ``thumbnail_key`` are random tokens: they name neither
+    the uploader nor the conversation. ``message`` is NULL until a send claims
+    the upload (``claim_attachments``), then the ``msg_id`` it belongs to; the
+    column holds the msg_id itself (``to_field``) and has no database
+    constraint, so the send path may claim before or after inserting its row.
+    """
+
+    uploader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    storage_key = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=100)
+    kind = models.CharField(max_length=5, choices=AttachmentKind.choices)
+    width = models.IntegerField(null=True, blank=True)
+    height = models.IntegerField(null=True, blank=True)
+    thumbnail_key = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField()
+    message = models.ForeignKey(
+        MessageRecord,
+        to_field="msg_id",
+        db_column="msg_id",
+        db_constraint=False,
+        db_index=False,  # the index below leads with it
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="attachments",
+    )
+    conversation = models.ForeignKey(
+        "conversations.Conversation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        db_table = "t_attachment"
+        indexes = [
+            # A message's attachments (payloads, access), and the sweeper's uploads never attached, oldest first.
+            models.Index(fields=["message", "created_at"], name="attachment_unattached"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attachment {self.pk} ({self.name})"

@@ -15,6 +15,7 @@ from unread import services as unread_services
 from unread import store as unread_store
 from unread.store import CounterCopy
 
+from . import attachments
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dict
 
@@ -69,7 +70,16 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
         # counts it, as its rebuild from the database would.
         receipt = record.msg_id <= counter.last_read_msg_id
         transaction.on_commit(lambda: _after_recall(record, copy, receipt))
+        # Its files go once the recall is durable; what this misses, the attachment sweeper finds.
+        transaction.on_commit(lambda: _delete_attachments(record.msg_id))
     return True
+
+
+def _delete_attachments(msg_id: int) -> None:
+    try:
+        attachments.delete_attachments_of(msg_id)
+    except Exception:
+        logger.warning("could not delete the attachments of recalled message %s", msg_id, exc_info=True)
 
 
 def _after_recall(record: MessageRecord, counter: CounterCopy, receipt: bool = False) -> None:

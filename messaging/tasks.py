@@ -2,9 +2,10 @@
 
 ``realtime``: fan_out_batch, once per accepted batch of messages.
 ``retry``: the same task after a failure, with exponential back-off.
-``delayed``: the sweeper, run by beat every CHAT_SWEEP_INTERVAL_SECONDS,
+``delayed``: the sweepers, run by beat: every CHAT_SWEEP_INTERVAL_SECONDS one
 re-drives fan-out that never finished (a worker killed between accept and
-fan-out, a broker that lost the task).
+fan-out, a broker that lost the task); every CHAT_ATTACHMENT_SWEEP_INTERVAL_SECONDS
+the other deletes uploads never attached and recalled messages' files.
 Every task is idempotent, so at-least-once delivery is safe.
 """
 
@@ -13,7 +14,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from . import fanout
+from . import attachments, fanout
 
 logger = logging.getLogger(__name__)
 
@@ -55,3 +56,12 @@ def sweep_unfinished_fan_out() -> int:
     if msg_ids:
         logger.info("sweeper re-drove fan-out of %d message(s)", len(msg_ids))
     return len(msg_ids)
+
+
+@shared_task(acks_late=True)
+def sweep_attachments() -> int:
+    """Uploads never attached after CHAT_ATTACHMENT_UNATTACHED_TTL_SECONDS, and recalled messages' files."""
+    deleted = attachments.sweep_attachments()
+    if deleted:
+        logger.info("attachment sweeper deleted %d attachment(s)", deleted)
+    return deleted

@@ -29,24 +29,20 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage, storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponseNotAllowed
 from django.urls import re_path
-from PIL import Image, ImageOps
+from PIL import Image
 
-from chat_project.common.errors import ChatError, InvalidInput
+from chat_project.common import images
+from chat_project.common.errors import InvalidInput
+from chat_project.common.images import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
-# What Pillow may open an upload as (its format names); nothing else is tried.
-ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
+__all__ = ["PayloadTooLarge", "render_avatar"]
+
 # What stored files can be, and the content type each is served with.
 CONTENT_TYPES = {"png": "image/png", "webp": "image/webp"}
 # A stored avatar's name: the only files serve_media serves or delete_uploaded removes.
 _STORED_NAME = re.compile(r"avatars/([0-9]+)/[A-Za-z0-9_-]{1,64}\.(png|webp)")
-
-
-class PayloadTooLarge(ChatError):
-    code = "payload_too_large"
-    status = 413
-    default_detail = "Request body too large."
 
 
 def storage() -> Storage:
@@ -70,27 +66,9 @@ def render_avatar(upload) -> bytes:
         raise PayloadTooLarge(f"The avatar is larger than {limit} bytes.")
     if upload.size == 0:
         raise _invalid("The file is empty.")
-    upload.seek(0)
-    try:
-        image = Image.open(upload, formats=ACCEPTED_FORMATS)
-    except Image.DecompressionBombError:
-        raise _invalid(f"The image is larger than {settings.CHAT_AVATAR_MAX_PIXELS} pixels.") from None
-    except Exception as exc:  # Pillow raises many kinds (UnidentifiedImageError, SyntaxError, struct.error, …)
-        logger.info("avatar refused: cannot identify the image: %s: %s", exc.__class__.__name__, exc)
-        raise _invalid("Not a PNG, JPEG, GIF or WebP image.") from None
-    with image:
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise _invalid("The image has no pixels.")
-        if width * height > settings.CHAT_AVATAR_MAX_PIXELS:
-            raise _invalid(f"The image is larger than {settings.CHAT_AVATAR_MAX_PIXELS} pixels.")
-        try:
-            return _reencode(image)
-        except Image.DecompressionBombError:
-            raise _invalid(f"The image is larger than {settings.CHAT_AVATAR_MAX_PIXELS} pixels.") from None
-        except Exception as exc:  # a truncated or corrupt image: any decoder error
-            logger.info("avatar refused: cannot decode the image: %s: %s", exc.__class__.__name__, exc)
-            raise _invalid("The image is damaged or cannot be decoded.") from None
+    max_pixels = settings.CHAT_AVATAR_MAX_PIXELS
+    with images.open_image(upload, max_pixels, _invalid) as image:
+        return images.decode(image, _reencode, max_pixels, _invalid)
 
 
 def _reencode(image: Image.Image) -> bytes:
@@ -99,31 +77,11 @@ def _reencode(image: Image.Image) -> bytes:
     if image.format == "JPEG":
         # Decode a large JPEG at 1/2, 1/4 or 1/8 scale right away (still at least ``side``).
         image.draft("RGB" if image.mode not in ("L", "CMYK") else image.mode, (side, side))
-    image.load()
-    frame: Image.Image = image
-    try:
-        frame = ImageOps.exif_transpose(image) or image
-    except Exception:  # broken EXIF: keep the pixels as they are
-        frame = image
-    frame = _to_rgb_or_rgba(frame)
+    frame = images.to_rgb_or_rgba(images.upright(image))
     frame.thumbnail((side, side), Image.Resampling.LANCZOS)
-    # Pixels only: a new image carries no EXIF, ICC profile, text chunk or comment.
-    clean = Image.frombytes(frame.mode, frame.size, frame.tobytes())
     buffer = io.BytesIO()
-    clean.save(buffer, "PNG", optimize=False)
+    images.pixels_only(frame).save(buffer, "PNG", optimize=False)
     return buffer.getvalue()
-
-
-def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
-    mode = image.mode
-    if mode in ("RGB", "RGBA"):
-        return image
-    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # 16-bit or float greyscale: scale to 8 bits first (a plain convert would clip to white).
-        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-        return image.convert("RGB")
-    has_alpha = mode in ("LA", "La", "PA", "RGBa") or "transparency" in image.info
-    return image.convert("RGBA" if has_alpha else "RGB")
 
 
 def store(user_id: int, data: bytes) -> str:
@@ -184,9 +142,9 @@ def serve_media(request: HttpRequest, path: str):
         raise Http404("No such file.") from None
     response = FileResponse(handle, content_type=CONTENT_TYPES[match.group(2)])
     response.headers["Content-Disposition"] = "inline"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # Even opened directly, the file can run nothing.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    # Never sniffed; even opened directly, the file can run nothing.
+    for name, value in images.SAFE_FILE_HEADERS.items():
+        response.headers[name] = value
     # A stored file never changes (a new avatar gets a new name).
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response

@@ -66,6 +66,10 @@ ENDPOINTS = [
     Endpoint("GET", "sync", "sync", Call("sync", None, 200)),
     # PROTOCOL.md 1.2, client conveniences.
     Endpoint("GET", "sync/position", "sync/position", Call("sync/position", None, 200)),
+    # PROTOCOL.md 1.2, attachments: multipart and file bytes, so trailing slashes in test_attachments.py.
+    Endpoint("POST", "attachments", "attachments", None),
+    Endpoint("GET", "attachments/{attachment_id}", "attachments/1", None),
+    Endpoint("GET", "attachments/{attachment_id}/thumbnail", "attachments/1/thumbnail", None),
 ]
 
 # (method, path) asked without credentials.

@@ -245,3 +245,43 @@ def strip_trailing_slashes(result: dict, generator, request, public) -> dict:
     """Every route accepts both forms (``/?$``); the schema names the one PROTOCOL.md uses."""
     result["paths"] = {path.rstrip("/") or "/": item for path, item in result.get("paths", {}).items()}
     return result
+
+
+# PROTOCOL.md 1.2's Attachment: the answer of an upload, and (with the send
+# path) part of every Message, so it lives on the ground floor beside it.
+class AttachmentSerializer(serializers.Serializer):
+    attachment_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    name = serializers.CharField(max_length=255, help_text="the uploaded file's name, without any path")
+    size = serializers.IntegerField(min_value=1, help_text="bytes served at `url`")
+    content_type = serializers.CharField(
+        help_text="image/jpeg, image/png or image/webp for an image; application/octet-stream for a file"
+    )
+    kind = serializers.ChoiceField(choices=["image", "file"], help_text="decided by the bytes, never by the name")
+    width = serializers.IntegerField(min_value=1, allow_null=True, help_text="pixels; null for a file")
+    height = serializers.IntegerField(min_value=1, allow_null=True, help_text="pixels; null for a file")
+    url = serializers.CharField(help_text="`/api/v1/attachments/<attachment_id>`")
+    thumbnail_url = serializers.CharField(allow_null=True, help_text="at most 320 px a side; null for a file")
+
+
+ATTACHMENT_EXAMPLE = {
+    "attachment_id": 55,
+    "name": "photo.jpg",
+    "size": 183211,
+    "content_type": "image/jpeg",
+    "kind": "image",
+    "width": 1280,
+    "height": 960,
+    "url": "/api/v1/attachments/55",
+    "thumbnail_url": "/api/v1/attachments/55/thumbnail",
+}
+FILE_ATTACHMENT_EXAMPLE = {
+    "attachment_id": 56,
+    "name": "minutes.pdf",
+    "size": 48213,
+    "content_type": "application/octet-stream",
+    "kind": "file",
+    "width": None,
+    "height": None,
+    "url": "/api/v1/attachments/56",
+    "thumbnail_url": None,
+}
