@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -421,3 +423,28 @@ def test_the_cli_without_a_login_says_how_to_log_in(tmp_path):
     with pytest.raises(SystemExit) as exited:
         cli(["--config", str(tmp_path / "missing.json"), "conversations"])
     assert "chat-cli login" in str(exited.value)
+
+
+# --- the README's client ----------------------------------------------------------------------------
+
+
+def test_the_readmes_30_line_client_chats_with_a_live_server(daphne, celery_worker, alice, bob, tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "sdk" / "python" / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.splitlines()) <= 35
+    script = tmp_path / "chat.py"
+    script.write_text(code)
+    bob.send(alice, "hello alice")  # before the client starts: history, not a live event
+    done = subprocess.run(
+        [sys.executable, str(script), base_url(daphne), "alice", PASSWORD, str(bob.id)],
+        input="hi bob\n \n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["me: hi bob"]
+    assert "not sent: validation_error" in done.stderr
+    assert "-- connected" in done.stderr
+    assert len(stored(alice.id, "hi bob")) == 1

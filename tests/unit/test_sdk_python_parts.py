@@ -575,3 +575,28 @@ def test_conversation_list_follows_messages_unread_and_recalls():
     assert conversations.get(44).last_message.recalled
     conversations.apply(MessageReceived(Message.from_dict(msg(9, conversation_id=99))))
     assert conversations.unknown == {99}
+
+
+def test_a_raising_handler_or_an_unreadable_frame_does_not_stop_the_read_loop():
+    async def scenario(server: FakeServer) -> None:
+        client = server.client()
+        events = collect(client)
+
+        def broken(event: Any) -> None:
+            raise RuntimeError("an application bug")
+
+        client.on("message", broken)
+        await client.connect()
+        await client.ready(5)
+        await server.push({"type": "message", "message": msg(5)})
+        await server.push({"type": "unread", "conversation_id": 45})  # no counts: unreadable
+        await server.push({"type": "message", "message": msg(6)})
+        await until(lambda: received_ids(events) == [5, 6])
+        assert client.state == "connected" and len(server.connections) == 1
+        await client.aclose()
+
+    run(scenario)
+
+
+def received_ids(events: list[Any]) -> list[int]:
+    return [e.message.msg_id for e in events if isinstance(e, MessageReceived)]

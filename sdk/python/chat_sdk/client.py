@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import itertools
 import json
+import logging
 import random
 import time
 import uuid
@@ -44,6 +45,7 @@ from .events import (
 from .ledger import Ledger, catch_up
 from .models import (
     Attachment,
+    Conversation,
     ConversationPage,
     HistoryPage,
     Message,
@@ -54,6 +56,8 @@ from .models import (
 )
 from .rest import ProgressCallback, Rest
 from .storage import MemoryStore, Saved, Store
+
+logger = logging.getLogger("chat_sdk")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_RESTART = 1012
@@ -206,7 +210,12 @@ class ChatClient:
 
     def _emit(self, event: Event) -> None:
         for handler in [*self._handlers.get(event.kind, ()), *self._handlers.get("*", ())]:
-            result = handler(event)
+            try:
+                result = handler(event)
+            except Exception:
+                # An application's bug must not stop the read loop (nor lose the events after it).
+                logger.exception("a %s handler raised", event.kind)
+                continue
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
                 self._handler_tasks.add(task)
@@ -284,8 +293,13 @@ class ChatClient:
                     frame = json.loads(raw)
                 except ValueError:
                     continue
-                if isinstance(frame, dict):
+                if not isinstance(frame, dict):
+                    continue
+                try:
                     self._on_frame(frame)
+                except (KeyError, TypeError, ValueError):
+                    # A frame this SDK cannot read (a server newer than it): skipped, never fatal.
+                    logger.warning("skipped a %r frame it could not read", frame.get("type"), exc_info=True)
         except ConnectionClosed:
             pass
         except TimeoutError:
@@ -591,6 +605,17 @@ class ChatClient:
 
     async def me(self) -> Profile:
         return await self.rest.me()
+
+    async def user(self, user_id: int) -> Profile:
+        return await self.rest.user(user_id)
+
+    async def users(self, q: str) -> list[Profile]:
+        """Up to 20 active users whose username or nickname starts with ``q``."""
+        return await self.rest.users(q)
+
+    async def conversation_with(self, user_id: int) -> Conversation:
+        """The conversation with that user; ChatError ``not_found`` before their first message."""
+        return await self.rest.conversation_with(user_id)
 
     async def conversations(
         self, limit: int | None = None, before: int | None = None, archived: bool | None = None
