@@ -600,3 +600,38 @@ def test_a_raising_handler_or_an_unreadable_frame_does_not_stop_the_read_loop():
 
 def received_ids(events: list[Any]) -> list[int]:
     return [e.message.msg_id for e in events if isinstance(e, MessageReceived)]
+
+
+def test_queued_and_refused_sends_are_events_and_a_recall_is_told_once():
+    async def scenario(server: FakeServer) -> None:
+        async def on_send(ws: ServerConnection, frame: dict[str, Any]) -> None:
+            error = {"type": "error", "code": "forbidden", "detail": "blocked", "client_msg_id": frame["client_msg_id"]}
+            await ws.send(json.dumps(error))
+
+        server.on_send = on_send
+        server.messages = {5: msg(5)}
+        client = server.client()
+        client.ledger.advance(4)
+        messages = MessageList(45, peer_id=7)
+        client.on("*", messages.apply)
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        entry = client.queue(7, "to a user who blocks me")
+        assert [e.status for e in messages.items()] == ["sent", "pending"]
+        with pytest.raises(ChatError):
+            await client.wait_ack(entry.client_msg_id)
+        assert [e.status for e in messages.items()] == ["sent", "failed"]
+        failed = [e for e in events if type(e).__name__ == "SendFailed"]
+        assert [(e.client_msg_id, e.to, e.error.code) for e in failed] == [(entry.client_msg_id, 7, "forbidden")]
+        # A 1.2 server tells a recall twice (changed, then recalled): one Recalled event.
+        recalled = msg(5, rev=9, status="recalled", content="", recalled_by="sender")
+        await server.push({"type": "changed", "message": recalled})
+        await server.push({"type": "recalled", "conversation_id": 45, "msg_id": 5, "recalled_by": "sender"})
+        await server.push({"type": "unread", "conversation_id": 45, "unread": 0, "total": 0})
+        await until(lambda: any(isinstance(e, UnreadChanged) for e in events))
+        assert len([e for e in events if isinstance(e, Recalled)]) == 1
+        assert [(e.msg_id, e.content) for e in messages.items()] == [(5, ""), (None, "to a user who blocks me")]
+        await client.aclose()
+
+    run(scenario)

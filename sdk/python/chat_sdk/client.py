@@ -37,6 +37,8 @@ from .events import (
     ProfileChanged,
     ReadReceipt,
     Recalled,
+    SendFailed,
+    SendQueued,
     State,
     StateChanged,
     Typing,
@@ -133,6 +135,7 @@ class ChatClient:
         self._buffer: list[dict[str, Any]] = []
         self._save_timer: asyncio.TimerHandle | None = None
 
+        self._recalled: set[int] = set()  # msg_ids whose Recalled event was emitted
         self._watching: list[int] | None = None
         self._typing_sent: dict[int, float] = {}
         self._subscribers: list[asyncio.Queue[Event | None]] = []
@@ -384,7 +387,7 @@ class ChatClient:
 
     def _apply_live(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "recalled":
-            self._emit(Recalled(frame["conversation_id"], frame["msg_id"], frame.get("recalled_by")))
+            self._emit_recalled(frame["conversation_id"], frame["msg_id"], frame.get("recalled_by"))
         else:
             self._emit_message(Message.from_dict(frame["message"]))
 
@@ -393,9 +396,18 @@ class ChatClient:
         if seen is None:
             return
         self._emit(MessageReceived(message) if seen == "new" else MessageChanged(message))
+        if seen == "changed" and message.recalled:
+            # A recall learnt from a changed frame or from sync: Recalled too, for apps that only follow those.
+            self._emit_recalled(message.conversation_id, message.msg_id, message.recalled_by)
         self._save_soon()
         if len(self.ledger.seen) > SEEN_LIMIT and not self._catching_up:
             self._start_catch_up()
+
+    def _emit_recalled(self, conversation_id: int, msg_id: int, recalled_by: str | None) -> None:
+        """Once per message: a 1.2 server says it twice (``changed`` and ``recalled``)."""
+        if msg_id not in self._recalled:
+            self._recalled.add(msg_id)
+            self._emit(Recalled(conversation_id, msg_id, recalled_by))
 
     def _on_ack(self, frame: dict[str, Any]) -> None:
         cmid = frame.get("client_msg_id") or ""
@@ -426,7 +438,7 @@ class ChatClient:
         waiter = self._waiters.pop(entry.client_msg_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
-        self._emit(ErrorReceived(error, frame.get("ref"), entry.client_msg_id))
+        self._emit(SendFailed(entry.client_msg_id, entry.to, error))
 
     def _on_pong(self, frame: dict[str, Any]) -> None:
         ref = frame.get("ref")
@@ -504,11 +516,16 @@ class ChatClient:
         # Nobody may wait for it (queued, then the app quit): its refusal is an event too.
         waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._save_now()
+        self._emit(SendQueued(entry))
         self._schedule_flush(0)
         return entry
 
     async def wait_ack(self, client_msg_id: str) -> Message:
         """The acked Message of an outbox entry; ChatError if the server refused it."""
+        code, reason = self._last_close
+        if self.state == "disconnected" and code == CLOSE_UNAUTHENTICATED:
+            # Kept in the store's outbox: a client with a new token sends it.
+            raise ChatError("not_authenticated", reason or "the server closed the socket with 4401")
         waiter = self._waiters.get(client_msg_id)
         if waiter is None:
             if client_msg_id not in self._outbox:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from .errors import ChatError
-from .models import Message, Profile
+from .models import Message, OutboxEntry, Profile
 
 State = Literal["disconnected", "connecting", "connected"]
 
@@ -90,9 +90,27 @@ class CaughtUp:
 
 
 @dataclass(frozen=True)
+class SendQueued:
+    """A message entered the outbox (``send()`` or ``queue()``): show it as pending."""
+
+    kind: ClassVar[str] = "pending"
+    entry: OutboxEntry
+
+
+@dataclass(frozen=True)
+class SendFailed:
+    """The server refused a queued message (not rate_limited / unavailable, which are retried)."""
+
+    kind: ClassVar[str] = "failed"
+    client_msg_id: str
+    to: int
+    error: ChatError
+
+
+@dataclass(frozen=True)
 class ErrorReceived:
-    """An error that is no call's answer: an ``error`` frame (``ref`` names its frame), a failed catch-up, a
-    queued send refused (``client_msg_id``)."""
+    """An error that is no call's answer: an ``error`` frame (``ref`` names its frame: a read, typing or
+    watch), a failed catch-up."""
 
     kind: ClassVar[str] = "error"
     error: ChatError
@@ -111,5 +129,7 @@ Event = (
     | Presence
     | ProfileChanged
     | CaughtUp
+    | SendQueued
+    | SendFailed
     | ErrorReceived
 )

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Literal
 
 from .errors import ChatError
 from .events import (
-    ErrorReceived,
     Event,
     MessageChanged,
     MessageReceived,
@@ -14,6 +13,8 @@ from .events import (
     ProfileChanged,
     ReadReceipt,
     Recalled,
+    SendFailed,
+    SendQueued,
     UnreadChanged,
 )
 from .models import Conversation, ConversationPage, Message, OutboxEntry
@@ -42,10 +43,12 @@ class Entry:
 
 class MessageList:
     """One conversation's messages: one entry per ``msg_id`` (the copy with the largest rev), ordered by
-    ``msg_id``, then the local echoes still pending or failed, in the order they were sent."""
+    ``msg_id``, then the local echoes still pending or failed, in the order they were sent. With ``peer_id``,
+    sends to that user (``SendQueued`` events) show up as local echoes by themselves."""
 
-    def __init__(self, conversation_id: int) -> None:
+    def __init__(self, conversation_id: int, peer_id: int | None = None) -> None:
         self.conversation_id = conversation_id
+        self.peer_id = peer_id
         self._by_id: dict[int, Entry] = {}
         self._local: dict[str, Entry] = {}
 
@@ -99,7 +102,11 @@ class MessageList:
             return self.upsert(event.message)
         if isinstance(event, Recalled) and event.conversation_id == self.conversation_id:
             return self.recall(event.msg_id, event.recalled_by)
-        if isinstance(event, ErrorReceived) and event.client_msg_id in self._local:
+        if isinstance(event, SendQueued) and self.peer_id is not None and event.entry.to == self.peer_id:
+            if event.entry.client_msg_id not in self._local:
+                self.add_pending(event.entry)
+            return True
+        if isinstance(event, SendFailed) and event.client_msg_id in self._local:
             self.fail(event.client_msg_id, event.error)
             return True
         return False
@@ -114,7 +121,8 @@ class MessageList:
     ) -> Message:
         """``client.send`` with a local echo: ``pending`` at once, then ``sent`` (or ``failed``)."""
         entry = client.queue(to, content, reply_to, attachments)
-        self.add_pending(entry)
+        if entry.client_msg_id not in self._local:
+            self.add_pending(entry)
         try:
             message = await client.wait_ack(entry.client_msg_id)
         except ChatError as error:
