@@ -378,11 +378,30 @@ def test_a_recall_made_while_away_is_applied_on_reconnect(daphne, celery_worker,
 
 def test_an_edit_made_while_away_is_applied_on_reconnect(daphne, alice, bob):
     first = alice.send(bob, "soon edited")
-    answer = alice.patch(f"messages/{first['msg_id']}", {"content": "edited"})
-    if answer.status_code == 405:
+    if alice.patch(f"messages/{first['msg_id']}", {"content": "soon edited"}).status_code == 405:
         pytest.skip("the server answers 405 to PATCH messages/{id}: editing (PROTOCOL 1.2) is not built yet")
-    assert answer.status_code == 200, answer.content
-    pytest.skip("edit is served now: write this scenario like the recall one above")
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        store.save(Saved(cursor=0))
+        client = ChatClient(base_url(daphne), bob.token, store=store)
+        async with client:
+            await client.ready(15)
+        rest = Rest(base_url(daphne), alice.token)
+        edited = await rest.edit(first["msg_id"], "edited while bob was away")
+        await rest.aclose()
+        assert edited.rev > edited.msg_id and edited.edited_at
+        again = ChatClient(base_url(daphne), bob.token, store=store)
+        events = collect(again)
+        async with again:
+            await again.ready(15)
+        changed = [e.message for e in events if isinstance(e, MessageChanged)]
+        assert [(m.msg_id, m.content, m.rev) for m in changed] == [
+            (first["msg_id"], "edited while bob was away", edited.rev)
+        ]
+        assert received(events) == []
+
+    run(scenario())
 
 
 # --- the command-line client ------------------------------------------------------------------------
