@@ -132,7 +132,8 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.messages: dict[int, dict[str, Any]] = {}  # msg_id -> Message, as sync returns them (by rev)
-        self.position = 0
+        self.position: int | None = 0  # None: a server without sync/position
+        self.conversations: list[dict[str, Any]] = []
         self.sync_calls: list[int] = []
         self.sync_delay = 0.0
         self.connections: list[ServerConnection] = []
@@ -176,8 +177,10 @@ class FakeServer:
 
     async def rest(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix("/api/v1/")
-        if path == "sync/position":
+        if path == "sync/position" and self.position is not None:
             return httpx.Response(200, json={"position": self.position})
+        if path == "conversations":
+            return httpx.Response(200, json={"results": self.conversations, "next_before": None})
         if path == "sync":
             since = int(request.url.params["since"])
             self.sync_calls.append(since)
@@ -632,6 +635,23 @@ def test_queued_and_refused_sends_are_events_and_a_recall_is_told_once():
         await until(lambda: any(isinstance(e, UnreadChanged) for e in events))
         assert len([e for e in events if isinstance(e, Recalled)]) == 1
         assert [(e.msg_id, e.content) for e in messages.items()] == [(5, ""), (None, "to a user who blocks me")]
+        await client.aclose()
+
+    run(scenario)
+
+
+def test_a_new_client_of_a_server_without_sync_position_starts_at_the_newest_message_it_can_see():
+    async def scenario(server: FakeServer) -> None:
+        server.position = None
+        peer = {"user_id": 7, "username": "alice"}
+        server.conversations = [{"conversation_id": 45, "peer": peer, "last_message": msg(30), "unread": 0}]
+        server.messages = {30: msg(30), 31: msg(31)}
+        client = server.client()
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        assert server.sync_calls == [30]
+        assert received_ids(events) == [31]
         await client.aclose()
 
     run(scenario)

@@ -479,10 +479,21 @@ class ChatClient:
         self._set_state("connected")
         await self._flush_outbox()
 
+    async def _start_position(self) -> int:
+        try:
+            return await self.rest.sync_position()
+        except ChatError as error:
+            if error.code not in ("not_found", "method_not_allowed"):
+                raise
+        # A server before sync/position (1.2) numbers messages in commit order: continuing from the newest
+        # msg_id the user can see misses nothing after it.
+        page = await self.rest.conversations(limit=100)
+        return max((c.last_message.msg_id for c in page.results if c.last_message is not None), default=0)
+
     async def _catch_up_once(self) -> None:
         if self.ledger.cursor is None:
             # A new client: from where the user's stream stands now, not the whole history.
-            self.ledger.advance(await self.rest.sync_position())
+            self.ledger.advance(await self._start_position())
             self._save_now()
 
         async def fetch(since: int) -> SyncPage:
