@@ -12,9 +12,11 @@ outside it.
 import asyncio
 import contextlib
 import json
-import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -407,14 +409,13 @@ def test_an_edit_made_while_away_is_applied_on_reconnect(daphne, alice, bob):
 # --- the command-line client ------------------------------------------------------------------------
 
 
-def test_the_cli_logs_in_sends_and_shows_history_and_conversations(daphne, celery_worker, alice, bob, tmp_path, capsys):
+def test_the_cli_logs_in_sends_and_shows_history_and_conversations(
+    daphne, celery_worker, alice, bob, tmp_path, capsys, monkeypatch
+):
     config = str(tmp_path / "cli.json")
     server = base_url(daphne)
-    os.environ["CHAT_PASSWORD"] = PASSWORD
-    try:
-        assert cli(["--config", config, "login", "--server", server, "alice"]) == 0
-    finally:
-        del os.environ["CHAT_PASSWORD"]
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    assert cli(["--config", config, "login", "--server", server, "alice"]) == 0
     saved = json.loads(Path(config).read_text())
     assert saved["token"] == alice.token and saved["user_id"] == alice.id
     assert oct(Path(config).stat().st_mode & 0o777) == "0o600"
@@ -436,6 +437,41 @@ def test_the_cli_logs_in_sends_and_shows_history_and_conversations(daphne, celer
     # A refused send is an error message and exit code 1, not a traceback.
     assert cli(["--config", config, "send", str(alice.id), "to myself"]) == 1
     assert "validation_error" in capsys.readouterr().err
+
+
+def test_the_cli_follows_a_conversation_live_and_stops_on_ctrl_c(
+    daphne, celery_worker, alice, bob, tmp_path, monkeypatch
+):
+    config = tmp_path / "cli.json"
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    assert cli(["--config", str(config), "login", "--server", base_url(daphne), "alice"]) == 0
+    first = bob.send(alice, "before following")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "chat_sdk.cli", "--config", str(config), "follow", str(first["conversation_id"])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    for stream in (follower.stdout, follower.stderr):
+        threading.Thread(target=lambda s=stream: [lines.put(line) for line in s], daemon=True).start()
+
+    def wait_line(part: str) -> str:
+        while True:
+            line = lines.get(timeout=30)
+            if part in line:
+                return line
+
+    try:
+        wait_line("-- connected")
+        sent = bob.send(alice, "hello follower")
+        assert wait_line("hello follower").startswith(f"{sent['msg_id']}  ")
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(15) == 0
+    finally:
+        follower.kill()
+    # Its cursor is kept beside the config: the next run starts after what this one showed.
+    assert json.loads((tmp_path / "cli.follow.json").read_text())["cursor"] >= first["msg_id"]
 
 
 def test_the_cli_without_a_login_says_how_to_log_in(tmp_path):
