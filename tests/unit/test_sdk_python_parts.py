@@ -655,3 +655,38 @@ def test_a_new_client_of_a_server_without_sync_position_starts_at_the_newest_mes
         await client.aclose()
 
     run(scenario)
+
+
+def test_a_garbled_first_frame_or_sync_answer_means_reconnect_not_a_dead_client():
+    async def scenario(server: FakeServer) -> None:
+        garbled = iter([True, False, False])
+
+        async def on_connect(ws: ServerConnection) -> None:
+            await ws.send("not json" if next(garbled) else json.dumps({"type": "ready", "user_id": 9}))
+
+        server.on_connect = on_connect
+        answers = iter([httpx.Response(200, text="<html>a proxy's error page</html>")])
+        normal = server.rest
+
+        async def rest(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/sync"):
+                for answer in answers:
+                    return answer
+            return await normal(request)
+
+        client = ChatClient(
+            server.base_url,
+            "tok",
+            transport=httpx.MockTransport(rest),
+            min_reconnect_delay=0.01,
+            max_reconnect_delay=0.02,
+        )
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        assert len(server.connections) == 3
+        errors = [e.error.code for e in events if type(e).__name__ == "ErrorReceived"]
+        assert errors == ["invalid_answer"]
+        await client.aclose()
+
+    run(scenario)

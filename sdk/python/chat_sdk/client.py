@@ -307,6 +307,10 @@ class ChatClient:
             pass
         except TimeoutError:
             self._lost = self._lost or (None, "no ready frame in time")
+        except Exception as exc:
+            # Whatever went wrong with this socket, the next one may work: reconnect with backoff.
+            logger.warning("the socket failed", exc_info=True)
+            self._lost = self._lost or (None, f"socket failed: {exc!r}")
         finally:
             for task in (pinger, self._catch_up_task):
                 if task is not None and not task.done():
@@ -463,7 +467,8 @@ class ChatClient:
             self._again = False
             try:
                 await self._catch_up_once()
-            except ChatError as error:
+            except Exception as exc:
+                error = exc if isinstance(exc, ChatError) else ChatError("invalid_answer", f"sync: {exc!r}")
                 self._emit(ErrorReceived(error))
                 code = CLOSE_UNAUTHENTICATED if error.code == "not_authenticated" else None
                 self._drop(ws, code, f"catch-up failed: {error}")
@@ -554,9 +559,14 @@ class ChatClient:
         return await self.wait_ack(entry.client_msg_id)
 
     def _schedule_flush(self, delay: float) -> None:
-        if self._flush_timer is not None:
+        """A flush after ``delay`` seconds, unless one is due sooner (a flush reschedules what is not due)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + max(0.0, delay)
+        if self._flush_timer is not None and not self._flush_timer.cancelled():
+            if self._flush_timer.when() <= due and self._flush_timer.when() >= loop.time():
+                return
             self._flush_timer.cancel()
-        self._flush_timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._flush_in_task)
+        self._flush_timer = loop.call_at(due, self._flush_in_task)
 
     def _flush_in_task(self) -> None:
         task = asyncio.ensure_future(self._flush_outbox())
