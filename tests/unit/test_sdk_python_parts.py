@@ -690,3 +690,24 @@ def test_a_garbled_first_frame_or_sync_answer_means_reconnect_not_a_dead_client(
         await client.aclose()
 
     run(scenario)
+
+
+def test_many_live_messages_beyond_the_cursor_start_a_quiet_catch_up_that_moves_it(monkeypatch):
+    monkeypatch.setattr("chat_sdk.client.SEEN_LIMIT", 3)
+
+    async def scenario(server: FakeServer) -> None:
+        client = server.client()
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        for msg_id in (11, 12, 13, 14):
+            server.messages[msg_id] = msg(msg_id)
+            await server.push({"type": "message", "message": msg(msg_id)})
+        await until(lambda: len(server.sync_calls) == 2)
+        await until(lambda: client.ledger.cursor == 14)
+        assert client.ledger.seen == {}, "what the cursor passed needs no remembering"
+        assert received_ids(events) == [11, 12, 13, 14]
+        assert client.state == "connected" and len(server.connections) == 1
+        await client.aclose()
+
+    run(scenario)
