@@ -295,6 +295,35 @@ def test_a_revoked_token_closes_the_connected_client_for_good(daphne, alice):
     run(scenario())
 
 
+def test_a_frozen_server_is_noticed_by_the_missing_pong_and_reconnected_to(start_daphne, bob):
+    server = start_daphne()  # a daphne of this test's own, to freeze (SIGSTOP) and thaw
+
+    async def scenario() -> None:
+        client = ChatClient(
+            f"http://{server.address}",
+            bob.token,
+            ping_interval=0.5,
+            pong_timeout=1.0,
+            open_timeout=2.0,
+            min_reconnect_delay=0.1,
+            max_reconnect_delay=0.5,
+        )
+        events = collect(client)
+        async with client:
+            await client.ready(15)
+            server.proc.send_signal(signal.SIGSTOP)
+            try:
+                await until(lambda: client.state == "connecting", within=10)
+            finally:
+                server.proc.send_signal(signal.SIGCONT)
+            await client.ready(30)
+        lost = [e for e in events if isinstance(e, StateChanged) and e.state == "connecting" and e.reason]
+        assert lost[0].reason == "no pong within 1 s"
+        assert len([e for e in events if isinstance(e, CaughtUp)]) >= 2
+
+    run(scenario())
+
+
 # --- restart --------------------------------------------------------------------------------------
 
 
