@@ -213,7 +213,11 @@ def test_a_message_pushed_and_then_synced_surfaces_once(daphne, celery_worker, a
             await in_thread(push_resync, bob.id)
             await until(lambda: len([e for e in events if isinstance(e, CaughtUp)]) == 2)
             await asyncio.sleep(0.3)
+            # The conversation as both calls see it.
+            by_id = await client.conversation(sent.conversation_id)
+            by_peer = await client.conversation_with(alice.id)
         assert received(events) == [sent.msg_id]
+        assert by_id == by_peer and by_id.last_message == sent
 
     run(scenario())
 

@@ -651,6 +651,9 @@ class ChatClient:
         """Up to 20 active users whose username or nickname starts with ``q``."""
         return await self.rest.users(q)
 
+    async def conversation(self, conversation_id: int) -> Conversation:
+        return await self.rest.conversation(conversation_id)
+
     async def conversation_with(self, user_id: int) -> Conversation:
         """The conversation with that user; ChatError ``not_found`` before their first message."""
         return await self.rest.conversation_with(user_id)

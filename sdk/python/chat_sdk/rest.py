@@ -94,6 +94,9 @@ class Rest:
         body = await self.call("GET", "conversations", params=params)
         return ConversationPage([Conversation.from_dict(c) for c in body["results"]], body.get("next_before"))
 
+    async def conversation(self, conversation_id: int) -> Conversation:
+        return Conversation.from_dict(await self.call("GET", f"conversations/{conversation_id}"))
+
     async def conversation_with(self, user_id: int) -> Conversation:
         return Conversation.from_dict(await self.call("GET", f"conversations/with/{user_id}"))
 
