@@ -31,9 +31,13 @@ from chat_sdk import (
     MessageChanged,
     MessageList,
     MessageReceived,
+    Presence,
+    ReadReceipt,
     Rest,
     Saved,
     StateChanged,
+    Typing,
+    UnreadChanged,
 )
 from chat_sdk.cli import main as cli
 
@@ -324,6 +328,39 @@ def test_a_frozen_server_is_noticed_by_the_missing_pong_and_reconnected_to(start
         lost = [e for e in events if isinstance(e, StateChanged) and e.state == "connecting" and e.reason]
         assert lost[0].reason == "no pong within 1 s"
         assert len([e for e in events if isinstance(e, CaughtUp)]) >= 2
+
+    run(scenario())
+
+
+def test_watch_typing_read_and_the_rest_calls_against_the_live_server(daphne, celery_worker, alice, bob):
+    async def scenario() -> None:
+        a = ChatClient(base_url(daphne), alice.token)
+        b = ChatClient(base_url(daphne), bob.token)
+        seen_by_a, seen_by_b = collect(a), collect(b)
+        async with b:
+            await b.ready(15)
+            await b.watch([alice.id])
+            await until(lambda: [e for e in seen_by_b if isinstance(e, Presence)])
+            async with a:
+                await a.ready(15)
+                await until(lambda: [e for e in seen_by_b if isinstance(e, Presence) and e.online])
+                sent = await a.send(bob.id, "are you there?")
+                await until(lambda: [e for e in seen_by_b if isinstance(e, UnreadChanged) and e.unread == 1])
+                assert await a.typing(sent.conversation_id) is True
+                await until(lambda: [e for e in seen_by_b if isinstance(e, Typing)])
+                await b.mark_read(sent.conversation_id)
+                await until(lambda: [e for e in seen_by_a if isinstance(e, ReadReceipt)])
+                await until(lambda: [e for e in seen_by_b if isinstance(e, UnreadChanged) and e.unread == 0])
+                page = await b.conversations()
+                history = await b.history(sent.conversation_id, limit=10)
+                assert [c.conversation_id for c in page.results] == [sent.conversation_id]
+                assert page.results[0].peer.username == "alice" and page.results[0].unread == 0
+                assert history.results == [sent] and history.has_more is False
+                assert (await b.me()).user_id == bob.id and [p.user_id for p in await b.users("ali")] == [alice.id]
+            await until(lambda: [e for e in seen_by_b if isinstance(e, Presence) and not e.online])
+        receipt = next(e for e in seen_by_a if isinstance(e, ReadReceipt))
+        assert (receipt.reader_id, receipt.up_to) == (bob.id, sent.msg_id)
+        assert next(e for e in seen_by_b if isinstance(e, Typing)).user_id == alice.id
 
     run(scenario())
 
