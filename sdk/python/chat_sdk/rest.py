@@ -1,0 +1,207 @@
+"""The REST half (``/api/v1/``) over httpx: one method per endpoint, answers as dataclasses, errors as ChatError."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .errors import NETWORK_ERROR, ChatError
+from .models import (
+    Attachment,
+    Conversation,
+    ConversationPage,
+    HistoryPage,
+    Login,
+    Message,
+    Profile,
+    SearchPage,
+    SyncPage,
+)
+
+UPLOAD_CHUNK = 64 * 1024
+ProgressCallback = Callable[[int, int], object]
+
+
+def api_root(base_url: str) -> str:
+    return base_url.rstrip("/") + "/api/v1/"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+class Rest:
+    """An authenticated REST session. ``transport`` replaces the network (httpx.MockTransport in tests)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        self.http = httpx.AsyncClient(
+            base_url=api_root(base_url), headers=headers, transport=transport, timeout=timeout
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ChatError(NETWORK_ERROR, f"{method} {path}: {exc!r}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            raise ChatError.from_body(body, response.status_code, _retry_after(response))
+        return response.json() if response.content else None
+
+    # --- accounts ----------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> Login:
+        body = await self.call("POST", "auth/token", json={"username": username, "password": password})
+        return Login(body["user_id"], body["token"])
+
+    async def me(self) -> Profile:
+        return Profile.from_dict(await self.call("GET", "me"))
+
+    async def user(self, user_id: int) -> Profile:
+        return Profile.from_dict(await self.call("GET", f"users/{user_id}"))
+
+    async def users(self, q: str) -> list[Profile]:
+        body = await self.call("GET", "users", params={"q": q})
+        return [Profile.from_dict(p) for p in body["results"]]
+
+    # --- conversations and messages ------------------------------------------------
+
+    async def conversations(
+        self, limit: int | None = None, before: int | None = None, archived: bool | None = None
+    ) -> ConversationPage:
+        params = _params(limit=limit, before=before, archived=None if archived is None else str(archived).lower())
+        body = await self.call("GET", "conversations", params=params)
+        return ConversationPage([Conversation.from_dict(c) for c in body["results"]], body.get("next_before"))
+
+    async def conversation(self, conversation_id: int) -> Conversation:
+        return Conversation.from_dict(await self.call("GET", f"conversations/{conversation_id}"))
+
+    async def conversation_with(self, user_id: int) -> Conversation:
+        return Conversation.from_dict(await self.call("GET", f"conversations/with/{user_id}"))
+
+    async def history(
+        self, conversation_id: int, before: int | None = None, after: int | None = None, limit: int | None = None
+    ) -> HistoryPage:
+        if before is not None and after is not None:
+            raise ValueError("history takes at most one of before and after")
+        params = _params(before=before, after=after, limit=limit)
+        body = await self.call("GET", f"conversations/{conversation_id}/messages", params=params)
+        return HistoryPage([Message.from_dict(m) for m in body["results"]], bool(body["has_more"]))
+
+    async def send(
+        self,
+        to: int,
+        content: str,
+        client_msg_id: str,
+        reply_to: int | None = None,
+        attachments: list[int] | None = None,
+    ) -> Message:
+        body: dict[str, Any] = {"to": to, "content": content, "client_msg_id": client_msg_id}
+        if reply_to is not None:
+            body["reply_to"] = reply_to
+        if attachments:
+            body["attachments"] = attachments
+        return Message.from_dict(await self.call("POST", "messages", json=body))
+
+    async def edit(self, msg_id: int, content: str) -> Message:
+        return Message.from_dict(await self.call("PATCH", f"messages/{msg_id}", json={"content": content}))
+
+    async def recall(self, msg_id: int) -> None:
+        await self.call("DELETE", f"messages/{msg_id}")
+
+    async def react(self, msg_id: int, emoji: str | None) -> Message:
+        if emoji is None:
+            return Message.from_dict(await self.call("DELETE", f"messages/{msg_id}/reaction"))
+        return Message.from_dict(await self.call("PUT", f"messages/{msg_id}/reaction", json={"emoji": emoji}))
+
+    async def mark_read(self, conversation_id: int, up_to: int | None = None) -> int:
+        body = {} if up_to is None else {"up_to": up_to}
+        answer = await self.call("POST", f"conversations/{conversation_id}/read", json=body)
+        return int(answer["unread"])
+
+    async def search(
+        self, q: str, conversation_id: int | None = None, before: int | None = None, limit: int | None = None
+    ) -> SearchPage:
+        params = _params(q=q, conversation_id=conversation_id, before=before, limit=limit)
+        body = await self.call("GET", "search", params=params)
+        return SearchPage([Message.from_dict(m) for m in body["results"]], body.get("next_before"))
+
+    # --- sync ----------------------------------------------------------------------
+
+    async def sync(self, since: int, limit: int | None = None) -> SyncPage:
+        body = await self.call("GET", "sync", params=_params(since=since, limit=limit))
+        return SyncPage([Message.from_dict(m) for m in body["results"]], bool(body["has_more"]), body["next_since"])
+
+    async def sync_position(self) -> int:
+        return int((await self.call("GET", "sync/position"))["position"])
+
+    # --- attachments -----------------------------------------------------------------
+
+    async def upload(self, path: str | os.PathLike[str], on_progress: ProgressCallback | None = None) -> Attachment:
+        """``POST attachments`` (multipart, field ``file``), streamed from disk; ``on_progress(sent, total)``."""
+        path = Path(path)
+        size = await asyncio.to_thread(lambda: path.stat().st_size)
+        boundary = uuid.uuid4().hex
+        name = path.name.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        total = len(head) + size + len(tail)
+
+        async def body() -> AsyncIterator[bytes]:
+            sent = 0
+
+            def progress(chunk: bytes) -> bytes:
+                nonlocal sent
+                sent += len(chunk)
+                if on_progress is not None:
+                    on_progress(sent, total)
+                return chunk
+
+            yield progress(head)
+            handle = await asyncio.to_thread(path.open, "rb")
+            try:
+                while chunk := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
+                    yield progress(chunk)
+            finally:
+                handle.close()
+            yield progress(tail)
+
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(total)}
+        return Attachment.from_dict(await self.call("POST", "attachments", content=body(), headers=headers))
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+async def login(base_url: str, username: str, password: str, **kwargs: Any) -> Login:
+    """Exchange a username and password for the user's token (``POST auth/token``)."""
+    rest = Rest(base_url, **kwargs)
+    try:
+        return await rest.login(username, password)
+    finally:
+        await rest.aclose()
