@@ -7,9 +7,11 @@
 //
 // Never lose, never repeat: one cursor, always the last `next_since`, saved only after its page was
 // emitted; live frames that arrive during a catch-up wait for it; every message is emitted once per
-// (msg_id, rev) (dedupe.js).
+// (msg_id, rev) (dedupe.js). A live message does not move the cursor (a push can be lost, so it proves
+// nothing about what came before it); what was emitted above the cursor is stored beside it, so that
+// the next run's catch-up, which returns those messages again, does not emit them twice.
 import { backoff } from "./backoff.js";
-import { Seen } from "./dedupe.js";
+import { Seen, revOf } from "./dedupe.js";
 import { ChatError, RETRYABLE_CODES } from "./errors.js";
 import { Emitter } from "./emitter.js";
 import { Outbox } from "./outbox.js";
@@ -61,6 +63,10 @@ export class ChatClient extends Emitter {
     };
     this._storage = toStorage(storage);
     this._cursorKey = `${this.options.storageKey}:cursor`;
+    this._seenKey = `${this.options.storageKey}:seen`;
+    this._aboveCursor = new Map(); // msg_id -> rev emitted with rev > cursor: stored under _seenKey
+    this._writes = Promise.resolve();
+    this._seenSaveQueued = false;
     this._outbox = new Outbox(this._storage, `${this.options.storageKey}:outbox`);
     this._seen = new Seen();
 
@@ -89,7 +95,18 @@ export class ChatClient extends Emitter {
   async _load() {
     const cursor = await this._storage.get(this._cursorKey);
     this._cursor = typeof cursor === "number" ? cursor : null;
+    for (const [msgId, rev] of (await this._storage.get(this._seenKey)) || []) {
+      this._aboveCursor.set(msgId, rev);
+      this._seen.restore(msgId, rev);
+    }
     await this._outbox.load();
+  }
+
+  /** Resolves once everything written so far (cursor, outbox, what was emitted) is in the storage. */
+  async flush() {
+    await this._loaded;
+    await this._writes;
+    await this._outbox.flushed();
   }
 
   /** The cursor the next catch-up starts from (null: a new client, which asks sync/position). */
@@ -296,6 +313,7 @@ export class ChatClient extends Emitter {
     if (!message || typeof message.msg_id !== "number") return;
     this._settle(message);
     const kind = this._seen.classify(message);
+    if (kind) this._emittedAboveCursor(message);
     if (kind === "new") {
       this.emit("message", message);
     } else if (kind === "changed") {
@@ -379,7 +397,38 @@ export class ChatClient extends Emitter {
 
   async _saveCursor(cursor) {
     this._cursor = cursor;
-    await this._storage.set(this._cursorKey, cursor);
+    let pruned = false;
+    for (const [msgId, rev] of this._aboveCursor) {
+      if (rev <= cursor) {
+        this._aboveCursor.delete(msgId);
+        pruned = true;
+      }
+    }
+    this._write(() => this._storage.set(this._cursorKey, cursor));
+    if (pruned) this._saveSeen();
+    await this._writes;
+  }
+
+  _emittedAboveCursor(message) {
+    const rev = revOf(message);
+    if (this._cursor !== null && rev <= this._cursor) return;
+    this._aboveCursor.set(message.msg_id, rev);
+    this._saveSeen();
+  }
+
+  /** One write for everything emitted in the same turn of the event loop. */
+  _saveSeen() {
+    if (this._seenSaveQueued) return;
+    this._seenSaveQueued = true;
+    this._write(() => {
+      this._seenSaveQueued = false;
+      return this._storage.set(this._seenKey, [...this._aboveCursor]);
+    });
+  }
+
+  /** Storage writes run one after the other; a failed one is reported, the next ones still run. */
+  _write(fn) {
+    this._writes = this._writes.then(fn).catch((exc) => this.emit("error", exc));
   }
 
   // --- the outbox ----------------------------------------------------------------------------

@@ -41,6 +41,11 @@ export class Seen {
     this.classify(message);
   }
 
+  /** Take back what an earlier run emitted (persisted by the client above its cursor). */
+  restore(msgId, rev) {
+    if (!(rev <= (this._revs.get(msgId) ?? -1))) this._revs.set(msgId, rev);
+  }
+
   /** True the first time a recall of msg_id is seen. */
   recall(msgId) {
     if (this._recalled.has(msgId)) return false;

@@ -298,6 +298,8 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   connect(): void;
   disconnect(): void;
+  /** Resolves once every write so far (cursor, outbox, what was emitted) reached the storage. */
+  flush(): Promise<void>;
   ready(timeout?: number): Promise<void>;
 
   send(to: number, content: string, options?: { replyTo?: number | null; attachments?: number[] | null }): Promise<Message>;

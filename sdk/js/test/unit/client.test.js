@@ -265,6 +265,28 @@ describe("catch-up", () => {
     assert.equal(t.events.recalled.length, 1);
   });
 
+  it("a restart emits nothing the last run emitted, though its cursor is older", async () => {
+    const storage = new MemoryStorage();
+    const first = setup({ storage, position: 0 });
+    first.client.connect();
+    const ws = await becomeReady(first);
+    first.server.messages.push(message(1), message(2));
+    ws.receive({ type: "message", message: message(1) });
+    ws.receive({ type: "message", message: message(2) });
+    await first.client.flush();
+    first.client.disconnect();
+    assert.equal(first.client.cursor, 0, "a live message does not move the cursor");
+
+    const second = setup({ storage });
+    second.server.messages.push(message(1), message(2), message(3));
+    second.client.connect();
+    await becomeReady(second);
+    assert.equal(second.server.syncCalls()[0].query.since, "0");
+    assert.deepEqual(second.events.message.map((m) => m.msg_id), [3]);
+    await second.client.flush();
+    assert.deepEqual(await storage.get("chat:seen"), [], "pruned once the cursor passed them");
+  });
+
   it("live frames that arrive during a catch-up wait for it", async () => {
     const t = setup({ position: 0 });
     t.server.pages = [{ results: [message(1), message(2)], has_more: false, next_since: 2 }];
