@@ -70,6 +70,24 @@ def node_has_websocket() -> bool:
     return check.returncode == 0 or (SDK / "node_modules" / "ws").is_dir()
 
 
+@pytest.mark.unit
+def test_sdk_js_unit_tests():
+    """sdk/js/test/unit under node --test: backoff, states, catch-up, dedupe, outbox, lists (no server)."""
+    units = sorted(str(path) for path in (SDK / "test" / "unit").glob("*.test.js"))
+    result = subprocess.run(
+        ["node", "--test", "--test-reporter=tap", *units],
+        cwd=SDK,
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT_SECONDS,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    counts = dict(re.findall(r"^# (pass|fail|skipped) (\d+)$", output, re.M))
+    assert counts.get("fail") == "0" and counts.get("skipped") == "0" and int(counts.get("pass", 0)) > 20, output
+
+
 def test_the_scenarios_are_there():
     assert SCENARIOS, "no scenario files in sdk/js/test/e2e"
 
