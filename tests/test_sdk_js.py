@@ -88,6 +88,13 @@ def test_sdk_js_unit_tests():
     assert counts.get("fail") == "0" and counts.get("skipped") == "0" and int(counts.get("pass", 0)) > 20, output
 
 
+@pytest.mark.unit
+def test_the_readme_shows_the_example_that_is_run():
+    """sdk/js/README.md's 30-line client is examples/chat.js, which example.test.js runs."""
+    readme = (SDK / "README.md").read_text()
+    assert (SDK / "examples" / "chat.js").read_text() in readme
+
+
 def test_the_scenarios_are_there():
     assert SCENARIOS, "no scenario files in sdk/js/test/e2e"
 
