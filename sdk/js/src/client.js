@@ -30,6 +30,7 @@ export const ClientCode = Object.freeze({
 
 const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_SERVICE_RESTART = 1012;
+const MAX_REFS = 1000;
 const LIVE_FRAMES = new Set(["message", "changed", "recalled"]);
 const PASSED_ON = new Set(["unread", "read", "typing", "presence", "profile"]);
 
@@ -250,6 +251,8 @@ export class ChatClient extends Emitter {
   _ref(kind, data) {
     const ref = `r${++this._refs}`;
     this._refKinds.set(ref, { kind, data });
+    // A read, typing or watch frame is answered only when refused: forget the oldest refs.
+    if (this._refKinds.size > MAX_REFS) this._refKinds.delete(this._refKinds.keys().next().value);
     return ref;
   }
 
@@ -560,12 +563,8 @@ export class ChatClient extends Emitter {
     return this.rest.request("GET", `conversations/${conversationId}`);
   }
 
-  async history(conversationId, { before, after, limit } = {}) {
-    const page = await this.rest.request("GET", `conversations/${conversationId}/messages`, {
-      query: { before, after, limit },
-    });
-    for (const message of page.results) this._seen.note(message);
-    return page;
+  history(conversationId, { before, after, limit } = {}) {
+    return this.rest.request("GET", `conversations/${conversationId}/messages`, { query: { before, after, limit } });
   }
 
   search(q, { conversationId, before, limit } = {}) {

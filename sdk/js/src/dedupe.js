@@ -36,11 +36,6 @@ export class Seen {
     return null;
   }
 
-  /** Remember a copy the app fetched itself (history): a later push or sync of it is not news. */
-  note(message) {
-    this.classify(message);
-  }
-
   /** Take back what an earlier run emitted (persisted by the client above its cursor). */
   restore(msgId, rev) {
     if (!(rev <= (this._revs.get(msgId) ?? -1))) this._revs.set(msgId, rev);

@@ -174,6 +174,8 @@ export class ChatError extends Error {
   readonly retryAfter: number | null;
   /** The HTTP status of a REST error. */
   readonly status: number | null;
+  /** On an `error` event from an error frame: the kind of frame it refused ("typing", "watch", "ping"...). */
+  readonly frame?: string | null;
   static fromBody(body: unknown, status?: number | null, retryAfterHeader?: string | null): ChatError;
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { ChatClient, ClientCode, MemoryStorage, MessageList, backoff } from "../../src/index.js";
+import { ChatClient, ClientCode, ConversationList, MemoryStorage, MessageList, backoff } from "../../src/index.js";
 import { FakeTimers, fakeServer, fakeWebSocketClass, message, seeded, settle } from "./fakes.js";
 
 function setup({ storage = new MemoryStorage(), seed = 42, position = 0, options = {} } = {}) {
@@ -449,5 +449,41 @@ describe("MessageList", () => {
     ws.receive({ type: "recalled", conversation_id: 1, msg_id: 20 });
     assert.equal(list.items[0].message.status, "recalled");
     list.dispose();
+  });
+});
+
+describe("ConversationList", () => {
+  it("orders by the newest last message and takes unread counts from unread frames", async () => {
+    const t = setup();
+    t.client.connect();
+    const ws = await becomeReady(t);
+    const list = new ConversationList(t.client);
+    ws.receive({ type: "message", message: message(10, { conversation_id: 1 }) });
+    ws.receive({ type: "message", message: message(11, { conversation_id: 2, sender_id: 7, recipient_id: 12 }) });
+    assert.deepEqual(list.items.map((c) => [c.conversation_id, c.last_message.msg_id, c.peer.user_id]), [
+      [2, 11, 12],
+      [1, 10, 9],
+    ]);
+    ws.receive({ type: "message", message: message(12, { conversation_id: 1 }) });
+    ws.receive({ type: "unread", conversation_id: 1, unread: 2, total: 2 });
+    assert.deepEqual(list.items.map((c) => [c.conversation_id, c.unread]), [[1, 2], [2, 0]]);
+    assert.equal(list.total, 2);
+    ws.receive({ type: "recalled", conversation_id: 1, msg_id: 12 });
+    assert.equal(list.get(1).last_message.status, "recalled");
+    list.dispose();
+  });
+});
+
+describe("refs", () => {
+  it("an error on a typing or watch frame comes out as an error event naming the frame", async () => {
+    const t = setup();
+    t.client.connect();
+    const ws = await becomeReady(t);
+    t.client.watch(["x"]);
+    const [watch] = ws.frames("watch");
+    ws.receive({ type: "error", code: "validation_error", detail: "bad ids", errors: { user_ids: ["no"] }, client_msg_id: null, ref: watch.ref });
+    assert.equal(t.events.error.length, 1);
+    assert.equal(t.events.error[0].code, "validation_error");
+    assert.equal(t.events.error[0].frame, "watch");
   });
 });
