@@ -21,6 +21,8 @@ import pytest
 
 from chat_project.common import push
 
+from .test_browser import quit_all, start_chromium
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (scripts/bootstrap.sh install)"),
@@ -134,3 +136,51 @@ def test_sdk_js_scenario(scenario, daphne, celery_worker, alice, bob, control):
         assert not counts.get("pass"), f"a scenario file holds one test; this one passed some and skipped {reasons}"
         pytest.skip("; ".join(reasons))
     assert counts.get("pass", 0) >= 1, output
+
+
+BROWSER_SCRIPT = """
+const [token, peer, done] = arguments;
+(async () => {
+  const { ChatClient, IndexedDBStorage, ChatError } = await import("/static/sdk/index.js");
+  const storage = new IndexedDBStorage("chat-sdk-test");
+  await storage.set("probe", { n: 1 });
+  const probe = await storage.get("probe");
+  const client = new ChatClient({ baseUrl: "", token, storage });
+  const states = [];
+  client.on("state", (e) => states.push(e.state));
+  client.connect();
+  await client.ready(10000);
+  const sent = await client.send(peer, "from a browser");
+  await client.flush();
+  const cursor = await storage.get("chat:cursor");
+  const progress = [];
+  let upload;
+  try {
+    upload = await client.upload(new Blob(["some bytes"]), { name: "a.txt", onProgress: (p) => progress.push(p) });
+  } catch (error) {
+    upload = error instanceof ChatError ? error.code : String(error);
+  }
+  client.disconnect();
+  done({ probe, states, sent, cursor, upload, xhr: typeof XMLHttpRequest });
+})().catch((error) => done({ failed: String(error && error.stack || error) }));
+"""
+
+
+def test_the_sdk_runs_in_a_browser(daphne, celery_worker, alice, bob):
+    """Chromium imports the SDK from /static/sdk/: it connects, sends, keeps its cursor in IndexedDB, uploads."""
+    started: list = []
+    try:
+        driver = start_chromium(started)
+        driver.set_script_timeout(30)
+        driver.get(f"http://{daphne.address}/healthz")
+        result = driver.execute_async_script(BROWSER_SCRIPT, alice.token, bob.id)
+    finally:
+        quit_all(started)
+    assert "failed" not in result, result.get("failed")
+    assert result["probe"] == {"n": 1}
+    assert result["states"] == ["connecting", "connected", "disconnected"]
+    assert result["sent"]["content"] == "from a browser" and result["sent"]["sender_id"] == alice.id
+    assert isinstance(result["cursor"], int)
+    assert result["xhr"] == "function"
+    # Through XMLHttpRequest: an Attachment, or a ChatError where the server has no attachments yet.
+    assert result["upload"] == "not_found" or result["upload"]["name"] == "a.txt"
