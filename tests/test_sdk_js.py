@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 
 from chat_project.common import push
 
+from .live import Daphne
 from .test_browser import quit_all, start_chromium
 
 pytestmark = [
@@ -34,10 +36,22 @@ NODE_TIMEOUT_SECONDS = 100
 
 
 class Control(BaseHTTPRequestHandler):
-    """POST /close {user_id, code} and POST /resync {user_id}: the server side of a scenario."""
+    """The server side of a scenario: POST /close {user_id, code}, POST /resync {user_id},
+    POST /daphne {env} (another daphne with these settings, for this test; answers {url})."""
+
+    server: "ControlServer"
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/daphne":
+            started = self.server.start_daphne(**body["env"])
+            answer = json.dumps({"url": f"http://{started.address}"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         user_id = int(body["user_id"])
         if self.path == "/close":
             event = {"type": push.CLOSE_EVENT_TYPE, "code": int(body["code"]), "token": None}
@@ -54,9 +68,14 @@ class Control(BaseHTTPRequestHandler):
         pass
 
 
+class ControlServer(ThreadingHTTPServer):
+    start_daphne: Callable[..., Daphne]
+
+
 @pytest.fixture
-def control():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Control)
+def control(start_daphne):
+    server = ControlServer(("127.0.0.1", 0), Control)
+    server.start_daphne = start_daphne
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
