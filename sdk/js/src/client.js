@@ -44,6 +44,7 @@ const DEFAULTS = {
   fullPageWait: 1000,
   typingInterval: 3000,
   storageKey: "chat",
+  ackOffline: true,
 };
 
 export class ChatClient extends Emitter {
@@ -90,6 +91,7 @@ export class ChatClient extends Emitter {
     this._readyWaiters = [];
     this._typingSent = new Map();
     this._watching = [];
+    this._synced = new Map();
     this._loaded = this._load();
   }
 
@@ -357,6 +359,7 @@ export class ChatClient extends Emitter {
   }
 
   async _syncLoop() {
+    this._synced = new Map(); // sender -> the newest msg_id received from them in this catch-up
     do {
       this._again = false;
       let since = this._cursor;
@@ -368,7 +371,12 @@ export class ChatClient extends Emitter {
       for (;;) {
         if (this.state === "disconnected") return;
         const page = await this.rest.request("GET", "sync", { query: { since, limit: this.options.syncLimit } });
-        for (const message of page.results) this._accept(message);
+        for (const message of page.results) {
+          this._accept(message);
+          if (message.recipient_id === this.userId && message.msg_id > (this._synced.get(message.sender_id) ?? 0)) {
+            this._synced.set(message.sender_id, message.msg_id);
+          }
+        }
         if (page.has_more && page.next_since === since) {
           // The full-page rule (1.1): keep the page, wait, ask again from the same place.
           await new Promise((resolve) => this._timers.setTimeout(resolve, this.options.fullPageWait));
@@ -396,6 +404,19 @@ export class ChatClient extends Emitter {
     this._setState("connected", null, "caught up");
     this.emit("caughtUp", { cursor: this._cursor });
     for (const entry of this._outbox.entries()) this._transmit(entry);
+    if (this.options.ackOffline) this._ackOffline();
+  }
+
+  /**
+   * What sync brought needs no `offline` list: ack it per sender, so the server's list stays short
+   * (PROTOCOL.md 1.2, "A client that catches up with sync does not need offline"). Best effort.
+   */
+  _ackOffline() {
+    const synced = this._synced;
+    this._synced = new Map();
+    for (const [senderId, upTo] of synced) {
+      this.rest.request("POST", "offline/ack", { body: { sender_id: senderId, up_to: upTo } }).catch(() => {});
+    }
   }
 
   async _saveCursor(cursor) {

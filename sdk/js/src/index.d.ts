@@ -259,6 +259,8 @@ export interface ChatClientOptions {
   fullPageWait?: number;
   /** At most one typing frame per conversation this often (3000 ms). */
   typingInterval?: number;
+  /** After each catch-up, POST offline/ack per sender up to the newest message synced (true). */
+  ackOffline?: boolean;
 }
 
 export const ClientCode: Readonly<{

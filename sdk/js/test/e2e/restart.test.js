@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, it } from "node:test";
 
 import { FileStorage } from "../../src/node.js";
-import { alice, bob, disconnectAll, recorded, sendRest, serverHistory, skip, waitFor } from "./server.js";
+import { alice, bob, disconnectAll, recorded, rest, sendRest, serverHistory, skip, waitFor } from "./server.js";
 
 after(disconnectAll);
 
@@ -48,6 +48,12 @@ it("a restart with a stored cursor and outbox loses and repeats nothing", { skip
   );
   const mine = second.seen.message.filter((m) => m.sender_id === bob.id);
   assert.deepEqual(mine.map((m) => m.client_msg_id), [entry.client_msg_id]);
+  // What sync brought was acked off the server's offline list.
+  let offline;
+  const deadline = Date.now() + 5000;
+  do offline = (await rest(bob, "GET", "offline")).body.results;
+  while (offline.length && Date.now() < deadline);
+  assert.deepEqual(offline, []);
   const stored = (await serverHistory(bob, before[0].conversation_id)).filter((m) => m.sender_id === bob.id);
   assert.deepEqual(stored.map((m) => [m.msg_id, m.client_msg_id]), [[mine[0].msg_id, entry.client_msg_id]]);
 });

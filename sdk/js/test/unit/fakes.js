@@ -107,6 +107,7 @@ export function fakeServer({ position = 0 } = {}) {
   const server = {
     messages: [],
     calls: [],
+    acks: [],
     position,
     pages: null, // a list of canned sync answers, used first when set
     async fetch(url, init = {}) {
@@ -128,6 +129,9 @@ export function fakeServer({ position = 0 } = {}) {
             next_since: results.length ? results.at(-1).rev ?? results.at(-1).msg_id : since,
           };
         }
+      } else if (path === "offline/ack") {
+        server.acks.push(JSON.parse(init.body));
+        return new Response(null, { status: 204 });
       } else return new Response(JSON.stringify({ code: "not_found", detail: "no" }), { status: 404 });
       return new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
     },
