@@ -5,16 +5,13 @@
 // A close, a missing pong or a failed catch-up goes back to `connecting` and retries with backoff;
 // close code 4401 and disconnect() end in `disconnected`, with no retry.
 //
-// Never lose, never repeat: one cursor, always the last `next_since`, saved only after its page was
-// emitted; live frames that arrive during a catch-up wait for it; every message is emitted once per
-// (msg_id, rev) (dedupe.js). A live message does not move the cursor (a push can be lost, so it proves
-// nothing about what came before it); what was emitted above the cursor is stored beside it, so that
-// the next run's catch-up, which returns those messages again, does not emit them twice.
+// Never lose, never repeat: live frames that arrive during a catch-up wait for it, and every message
+// is emitted once per (msg_id, rev) (dedupe.js); the cursor and its rules are catchup.js's.
 import { backoff } from "./backoff.js";
-import { Seen, revOf } from "./dedupe.js";
+import { CatchUp } from "./catchup.js";
 import { ChatError, RETRYABLE_CODES } from "./errors.js";
 import { Emitter } from "./emitter.js";
-import { Outbox } from "./outbox.js";
+import { Outbox, mintClientMsgId } from "./outbox.js";
 import { Rest } from "./rest.js";
 import { toStorage } from "./storage.js";
 
@@ -64,18 +61,21 @@ export class ChatClient extends Emitter {
       ...timers,
     };
     this._storage = toStorage(storage);
-    this._cursorKey = `${this.options.storageKey}:cursor`;
-    this._seenKey = `${this.options.storageKey}:seen`;
-    this._aboveCursor = new Map(); // msg_id -> rev emitted with rev > cursor: stored under _seenKey
-    this._writes = Promise.resolve();
-    this._seenSaveQueued = false;
     this._outbox = new Outbox(this._storage, `${this.options.storageKey}:outbox`);
-    this._seen = new Seen();
+    this._sync = new CatchUp({
+      rest: this.rest,
+      storage: this._storage,
+      storageKey: this.options.storageKey,
+      timers: this._timers,
+      limit: this.options.syncLimit,
+      fullPageWait: this.options.fullPageWait,
+      onError: (exc) => this.emit("error", exc),
+    });
+    this._seen = this._sync.seen;
 
     /** @type {"disconnected" | "connecting" | "connected"} */
     this.state = "disconnected";
     this.userId = null;
-    this._cursor = null;
     this._gen = 0; // one per socket; callbacks of an older socket are ignored
     this._ws = null;
     this._socketTimers = new Set();
@@ -91,30 +91,24 @@ export class ChatClient extends Emitter {
     this._readyWaiters = [];
     this._typingSent = new Map();
     this._watching = [];
-    this._synced = new Map();
     this._loaded = this._load();
   }
 
   async _load() {
-    const cursor = await this._storage.get(this._cursorKey);
-    this._cursor = typeof cursor === "number" ? cursor : null;
-    for (const [msgId, rev] of (await this._storage.get(this._seenKey)) || []) {
-      this._aboveCursor.set(msgId, rev);
-      this._seen.restore(msgId, rev);
-    }
+    await this._sync.load();
     await this._outbox.load();
   }
 
   /** Resolves once everything written so far (cursor, outbox, what was emitted) is in the storage. */
   async flush() {
     await this._loaded;
-    await this._writes;
+    await this._sync.flushed();
     await this._outbox.flushed();
   }
 
   /** The cursor the next catch-up starts from (null: a new client, which asks sync/position). */
   get cursor() {
-    return this._cursor;
+    return this._sync.cursor;
   }
 
   // --- the connection ------------------------------------------------------------------------
@@ -318,7 +312,7 @@ export class ChatClient extends Emitter {
     if (!message || typeof message.msg_id !== "number") return;
     this._settle(message);
     const kind = this._seen.classify(message);
-    if (kind) this._emittedAboveCursor(message);
+    if (kind) this._sync.emitted(message);
     if (kind === "new") {
       this.emit("message", message);
     } else if (kind === "changed") {
@@ -359,34 +353,14 @@ export class ChatClient extends Emitter {
   }
 
   async _syncLoop() {
-    this._synced = new Map(); // sender -> the newest msg_id received from them in this catch-up
     do {
       this._again = false;
-      let since = this._cursor;
-      if (since === null) {
-        // A new client: start from now, not from the whole history (PROTOCOL.md 1.2 sync/position).
-        since = (await this.rest.request("GET", "sync/position")).position;
-        await this._saveCursor(since);
-      }
-      for (;;) {
-        if (this.state === "disconnected") return;
-        const page = await this.rest.request("GET", "sync", { query: { since, limit: this.options.syncLimit } });
-        for (const message of page.results) {
-          this._accept(message);
-          if (message.recipient_id === this.userId && message.msg_id > (this._synced.get(message.sender_id) ?? 0)) {
-            this._synced.set(message.sender_id, message.msg_id);
-          }
-        }
-        if (page.has_more && page.next_since === since) {
-          // The full-page rule (1.1): keep the page, wait, ask again from the same place.
-          await new Promise((resolve) => this._timers.setTimeout(resolve, this.options.fullPageWait));
-          continue;
-        }
-        since = page.next_since;
-        await this._saveCursor(since); // only now: the page was emitted
-        if (!page.has_more) break;
-      }
-    } while (this._again);
+      await this._sync.run({
+        accept: (message) => this._accept(message),
+        userId: this.userId,
+        stopped: () => this.state === "disconnected",
+      });
+    } while (this._again && this.state !== "disconnected");
   }
 
   _caughtUp(failure) {
@@ -402,7 +376,7 @@ export class ChatClient extends Emitter {
       return;
     }
     this._setState("connected", null, "caught up");
-    this.emit("caughtUp", { cursor: this._cursor });
+    this.emit("caughtUp", { cursor: this._sync.cursor });
     for (const entry of this._outbox.entries()) this._transmit(entry);
     if (this.options.ackOffline) this._ackOffline();
   }
@@ -412,47 +386,9 @@ export class ChatClient extends Emitter {
    * (PROTOCOL.md 1.2, "A client that catches up with sync does not need offline"). Best effort.
    */
   _ackOffline() {
-    const synced = this._synced;
-    this._synced = new Map();
-    for (const [senderId, upTo] of synced) {
+    for (const [senderId, upTo] of this._sync.takeSynced()) {
       this.rest.request("POST", "offline/ack", { body: { sender_id: senderId, up_to: upTo } }).catch(() => {});
     }
-  }
-
-  async _saveCursor(cursor) {
-    this._cursor = cursor;
-    let pruned = false;
-    for (const [msgId, rev] of this._aboveCursor) {
-      if (rev <= cursor) {
-        this._aboveCursor.delete(msgId);
-        pruned = true;
-      }
-    }
-    this._write(() => this._storage.set(this._cursorKey, cursor));
-    if (pruned) this._saveSeen();
-    await this._writes;
-  }
-
-  _emittedAboveCursor(message) {
-    const rev = revOf(message);
-    if (this._cursor !== null && rev <= this._cursor) return;
-    this._aboveCursor.set(message.msg_id, rev);
-    this._saveSeen();
-  }
-
-  /** One write for everything emitted in the same turn of the event loop. */
-  _saveSeen() {
-    if (this._seenSaveQueued) return;
-    this._seenSaveQueued = true;
-    this._write(() => {
-      this._seenSaveQueued = false;
-      return this._storage.set(this._seenKey, [...this._aboveCursor]);
-    });
-  }
-
-  /** Storage writes run one after the other; a failed one is reported, the next ones still run. */
-  _write(fn) {
-    this._writes = this._writes.then(fn).catch((exc) => this.emit("error", exc));
   }
 
   // --- the outbox ----------------------------------------------------------------------------
@@ -469,7 +405,7 @@ export class ChatClient extends Emitter {
   async send(to, content, { replyTo = null, attachments = null } = {}) {
     await this._loaded;
     const entry = {
-      client_msg_id: this._uuid(),
+      client_msg_id: mintClientMsgId(this._random),
       to,
       content,
       reply_to: replyTo,
@@ -515,18 +451,6 @@ export class ChatClient extends Emitter {
     this.emit("failed", { client_msg_id: entry.client_msg_id, to: entry.to, error });
     this._waiting.get(entry.client_msg_id)?.reject(error);
     this._waiting.delete(entry.client_msg_id);
-  }
-
-  _uuid() {
-    const crypto = globalThis.crypto;
-    if (crypto?.randomUUID) return crypto.randomUUID();
-    const bytes = new Uint8Array(16);
-    if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
-    else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(this._random() * 256);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
   // --- other frames --------------------------------------------------------------------------

@@ -503,3 +503,21 @@ describe("refs", () => {
     assert.equal(t.events.error[0].frame, "watch");
   });
 });
+
+describe("client_msg_id", () => {
+  it("is a UUID v4, also where there is no crypto (Node 18 without the global)", async () => {
+    const { mintClientMsgId } = await import("../../src/outbox.js");
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    assert.match(mintClientMsgId(Math.random), uuid);
+    const saved = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+    Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
+    try {
+      const random = seeded(3);
+      const [a, b] = [mintClientMsgId(random), mintClientMsgId(random)];
+      assert.match(a, uuid);
+      assert.notEqual(a, b);
+    } finally {
+      Object.defineProperty(globalThis, "crypto", saved);
+    }
+  });
+});
