@@ -21,9 +21,13 @@ run: setup
 	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
 
 # Lint: ruff, the import contracts of the floors (pyproject.toml), models that
-# changed without a migration, and mypy on the apps and scripts/ ([tool.mypy]).
+# changed without a migration, mypy on the apps and scripts/ ([tool.mypy]), and
+# tsc on the JavaScript SDK's declarations (once bootstrap installed sdk/js's node_modules).
 LINT = $(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports \
-	&& $(MIGRATIONS_CHECK) && $(BIN)/mypy
+	&& $(MIGRATIONS_CHECK) && $(BIN)/mypy && $(SDK_JS_LINT)
+
+SDK_JS_TSC = sdk/js/node_modules/.bin/tsc
+SDK_JS_LINT = { [ ! -x $(SDK_JS_TSC) ] || $(SDK_JS_TSC) --noEmit -p sdk/js; }
 
 # Models that changed without a migration; no database needed (settings_lint).
 MIGRATIONS_CHECK = DJANGO_SETTINGS_MODULE=chat_project.settings_lint \

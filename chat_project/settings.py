@@ -157,7 +157,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# The JavaScript SDK's modules (sdk/js/src) as /static/sdk/, for the UI and other pages to import.
+STATICFILES_DIRS = [BASE_DIR / "static", ("sdk", BASE_DIR / "sdk" / "js" / "src")]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Media: uploaded avatars (profiles/avatars.py; README.md documents each) --

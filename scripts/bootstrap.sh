@@ -2,7 +2,9 @@
 # Make this machine ready for the project; shared by the Makefile and .ci/run.
 #
 #   scripts/bootstrap.sh install   Debian packages and .venv with requirements-dev.txt
-#                                  (the server's requirements.txt, tests and tooling)
+#                                  (the server's requirements.txt, tests and tooling),
+#                                  node and npm, and the JavaScript SDK's dev packages
+#                                  (npm ci in sdk/js: tsc for make lint, ws for its tests)
 #   scripts/bootstrap.sh test      the same, plus chromium for the browser test,
 #                                  and MariaDB and Redis started and answering
 #   scripts/bootstrap.sh run       Debian packages, .venv with requirements.txt only,
@@ -53,6 +55,9 @@ wait_until_answers() {
 install_packages() {
   local packages=(build-essential pkg-config libmariadb-dev python3-venv python3-dev make)
   [ "$mode" != test ] || packages+=(chromium chromium-driver)
+  if [ "$mode" != run ] && ! { command -v node && command -v npm; } >/dev/null; then
+    packages+=(nodejs npm)
+  fi
   if is_local "$DB_HOST" && [ ! -x /usr/sbin/mariadbd ] && ! answers "$DB_HOST" "$DB_PORT"; then
     packages+=(mariadb-server)
   fi
@@ -138,14 +143,27 @@ install_venv() {
   fi
 }
 
+# 4. The JavaScript SDK's dev packages (`install` and `test`), from its package-lock;
+#    again only when the lock changed since the last `npm ci` (its stamp in node_modules).
+install_sdk_js() {
+  [ "$mode" != run ] || return 0
+  if ! command -v npm >/dev/null; then
+    echo "npm not found: make lint skips the JavaScript SDK's type check, its tests skip" >&2
+    return 0
+  fi
+  stale sdk/js/node_modules/.package-lock.json sdk/js/package-lock.json sdk/js/package.json || return 0
+  (cd sdk/js && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 install_packages
 install_venv
+install_sdk_js
 [ "$mode" != install ] || exit 0
 start_services
 if [ "$mode" = test ]; then
   exec "$VENV/bin/python" scripts/check_services.py
 fi
-# 4. The application database, its tables and the demo users.
+# 5. The application database, its tables and the demo users.
 "$VENV/bin/python" scripts/check_services.py --create-db
 "$VENV/bin/python" manage.py migrate --noinput
 "$VENV/bin/python" manage.py seed_demo

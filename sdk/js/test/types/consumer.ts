@@ -1,0 +1,66 @@
+// Compiled by `tsc --noEmit` (make lint), never run: a third-party app's use of the declarations,
+// through the package's own `exports` map.
+import {
+  ChatClient,
+  ChatError,
+  ConversationList,
+  MemoryStorage,
+  MessageList,
+  WebStorage,
+  backoff,
+  revOf,
+  type Message,
+  type StateEvent,
+} from "@chat/sdk";
+import { FileStorage } from "@chat/sdk/node";
+
+declare const WS: new (url: string) => {
+  readyState: number;
+  send(data: string): void;
+  close(code?: number): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code?: number; reason?: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+};
+
+export async function example(): Promise<number> {
+  const client = new ChatClient({ baseUrl: "http://127.0.0.1:8000", token: "t", WebSocket: WS, storage: new MemoryStorage() });
+  new ChatClient({ baseUrl: "", storage: new WebStorage({ getItem: () => null, setItem() {}, removeItem() {} }) });
+  new ChatClient({ baseUrl: "x", storage: new FileStorage("/tmp/chat.json"), random: () => 0.5 });
+  const off = client.on("state", (event: StateEvent) => {
+    const code: number | null = event.code;
+    void code;
+  });
+  off();
+  client.on("message", (m) => {
+    const id: number = m.msg_id;
+    const rev: number = revOf(m);
+    void [id, rev];
+  });
+  client.on("unread", (f) => void f.total);
+  client.on("typing", (f) => void f.user_id);
+  client.on("presence", (f) => void f.online);
+  client.on("recalled", (f) => void f.msg_id);
+  client.on("error", (e) => void (e instanceof ChatError && e.retryAfter));
+  client.connect();
+  await client.ready(5000);
+  const sent: Message = await client.send(9, "hi", { replyTo: 1, attachments: [2] });
+  await client.edit(sent.msg_id, "hi!");
+  await client.react(sent.msg_id, "👍");
+  await client.react(sent.msg_id, null);
+  await client.recall(sent.msg_id);
+  const read = await client.markRead(sent.conversation_id, sent.msg_id);
+  const typed: boolean = client.typing(sent.conversation_id);
+  client.watch([9]);
+  const conversations = await client.conversations({ limit: 20 });
+  const page = await client.history(sent.conversation_id, { before: sent.msg_id, limit: 50 });
+  const found = await client.search("hello");
+  const attachment = await client.upload(new Blob(["x"]), { onProgress: (p) => void p.loaded, name: "a.txt" });
+  const list = new ConversationList(client);
+  list.on("change", (items) => void items[0]?.peer.nickname);
+  const messages = new MessageList(client, { peerId: 9 });
+  messages.on("change", (items) => void items.map((e) => e.status));
+  client.disconnect();
+  void [read.unread, typed, conversations.next_before, page.has_more, found.results, attachment.kind];
+  return backoff(3, 500, 20000, Math.random);
+}
