@@ -41,7 +41,7 @@ const DEFAULTS = {
   fullPageWait: 1000,
   typingInterval: 3000,
   storageKey: "chat",
-  ackOffline: true,
+  ackOffline: false,
 };
 
 export class ChatClient extends Emitter {

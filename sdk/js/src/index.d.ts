@@ -259,7 +259,11 @@ export interface ChatClientOptions {
   fullPageWait?: number;
   /** At most one typing frame per conversation this often (3000 ms). */
   typingInterval?: number;
-  /** After each catch-up, POST offline/ack per sender up to the newest message synced (true). */
+  /**
+   * After each catch-up, POST offline/ack per sender up to the newest message synced (false).
+   * The offline list is the user's, shared by every device: turn this on only in a client that
+   * is the user's one reader of it (the browser UI shows it as "while you were away").
+   */
   ackOffline?: boolean;
 }
 

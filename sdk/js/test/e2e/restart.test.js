@@ -17,7 +17,7 @@ it("a restart with a stored cursor and outbox loses and repeats nothing", { skip
   after(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, "bob.json");
 
-  const first = recorded(bob, { storage: new FileStorage(path) });
+  const first = recorded(bob, { storage: new FileStorage(path), ackOffline: true });
   first.client.connect();
   await first.client.ready(10000);
   const before = [];
@@ -34,7 +34,7 @@ it("a restart with a stored cursor and outbox loses and repeats nothing", { skip
   const away = [];
   for (let i = 0; i < 5; i++) away.push(await sendRest(alice, bob, `away ${i}`));
 
-  const second = recorded(bob, { storage: new FileStorage(path) });
+  const second = recorded(bob, { storage: new FileStorage(path), ackOffline: true });
   second.client.connect();
   await second.client.ready(10000);
   await waitFor(() => second.client.outbox().length === 0, "the outbox sent");

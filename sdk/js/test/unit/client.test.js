@@ -287,8 +287,8 @@ describe("catch-up", () => {
     assert.deepEqual(await storage.get("chat:seen"), [], "pruned once the cursor passed them");
   });
 
-  it("acks the offline list per sender up to the newest message synced", async () => {
-    const t = setup({ position: 0 });
+  it("acks the offline list per sender up to the newest message synced, when asked to", async () => {
+    const t = setup({ position: 0, options: { ackOffline: true } });
     t.server.messages.push(message(1), message(2, { sender_id: 12 }), message(3), message(4, { sender_id: 7, recipient_id: 9 }));
     t.client.connect();
     await becomeReady(t);
@@ -296,7 +296,7 @@ describe("catch-up", () => {
       { sender_id: 9, up_to: 3 },
       { sender_id: 12, up_to: 2 },
     ]);
-    const quiet = setup({ position: 0, options: { ackOffline: false } });
+    const quiet = setup({ position: 0 }); // off by default
     quiet.server.messages.push(message(1));
     quiet.client.connect();
     await becomeReady(quiet);
