@@ -279,6 +279,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # test run) sharing this Redis database sets its own.
     "global_keyprefix": env_str("CELERY_BROKER_PREFIX", ""),
 }
+if CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
+    # RabbitMQ (a failover list: amqp://…/vhost;amqp://…/vhost): quorum queues,
+    # replicated by Raft. They take no global QoS (Celery's
+    # worker_detect_quorum_queues, on by default, switches it off) and no ETA
+    # held in a worker: a countdown goes through Celery's native delayed
+    # delivery (TTL'd quorum queues, RabbitMQ >= 3.10), which needs the queues
+    # behind a topic exchange, not a direct one (docs/architecture.md).
+    from kombu import Exchange, Queue
+
+    _CHAT_EXCHANGE = Exchange("chat", type="topic")
+    CELERY_TASK_QUEUES = [
+        Queue(name, _CHAT_EXCHANGE, routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+        for name in ("realtime", "delayed", "retry")
+    ]
+    CELERY_TASK_DEFAULT_EXCHANGE = "chat"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_TASK_DEFAULT_ROUTING_KEY = "realtime"
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    # Publisher confirms: a send returns once the quorum has the task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery beat runs with the delayed worker on every node; a lease in Redis lets
 # exactly one of them fire the schedule (chat_project/beat.py).
 CELERY_BEAT_SCHEDULER = "chat_project.beat:LeasedScheduler"
