@@ -172,6 +172,11 @@ def test_tokens_rate_limits_id_workers_and_the_beat_lease_on_a_cluster(on_cluste
     # Token cache: the token is looked up once, then served from the cluster.
     assert alice.get("me").status_code == 200
     assert profile_store.cached_token_user(alice.token) == alice.id
+    # Forgetting several tokens deletes keys of several slots: one DEL per slot.
+    profile_store.cache_token_user("another-token", alice.id)
+    profile_store.forget_tokens([alice.token, "another-token"])
+    assert profile_store.cached_token_user(alice.token) is None
+    assert profile_store.cached_token_user("another-token") is None
     # Rate limits: one key per identity and window.
     settings.CHAT_RATE_LIMITS = True
     settings.CHAT_LOGIN_RATE = (2, 60)
