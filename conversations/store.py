@@ -16,7 +16,7 @@ Per conversation (hash tag ``{c:<id>}``):
 
 Every write is idempotent: ZADD GT never lowers a score, a message joins the
 recent window only if its id is absent, a recall replaces the entry only if
-it is there.
+it is there and holds an older ``rev``.
 """
 
 import json
@@ -43,10 +43,18 @@ end
 return 1
 """
 
+# Replace a message's entry only if it is there and holds an older rev
+# (ARGV[3]): changes may be written out of order, the newest state wins.
 _REPLACE_IF_PRESENT = """
-if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+if #found > 0 then
+  local ok, old = pcall(cjson.decode, found[1])
+  local old_rev = 0
+  if ok and type(old) == 'table' and tonumber(old['rev']) then old_rev = tonumber(old['rev']) end
+  if tonumber(ARGV[3]) > old_rev then
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+  end
 end
 return 1
 """
@@ -102,8 +110,12 @@ def _queue_add_recent(pipe, message: dict) -> None:
 
 
 def queue_replace(pipe, message: dict) -> None:
+    """A changed message replaces its recent-window entry, unless the entry already holds a newer rev."""
     queue_script(
-        pipe, _REPLACE_IF_PRESENT, [recent_key(message["conversation_id"])], [message["msg_id"], _encode(message)]
+        pipe,
+        _REPLACE_IF_PRESENT,
+        [recent_key(message["conversation_id"])],
+        [message["msg_id"], _encode(message), message["rev"]],
     )
 
 
@@ -178,6 +190,8 @@ def decode_last(entries: list[str]) -> dict | None:
     # Entries written before version 1.1 lack the field; they were all written
     # before any recall recorded who did it.
     message.setdefault("recalled_by", None)
+    # And entries written before version 1.2: unchanged since, so rev = msg_id.
+    message.setdefault("rev", message["msg_id"])
     return message
 
 

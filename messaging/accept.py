@@ -44,9 +44,10 @@ from profiles.models import User
 from unread import services as unread_services
 from unread.store import CounterCopy
 
+from . import streams
 from .content_filter import filter_content
-from .ids import next_message_id, renew_worker
-from .models import MessageRecord, MessageStream
+from .ids import renew_worker
+from .models import MessageRecord
 from .payloads import message_dict
 from .projection import project_messages
 
@@ -98,7 +99,7 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
     live = _first_of_each_client_msg_id(requests, live, results)
     try:
         conversations = _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
-        _ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
+        streams.ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
         online = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
     except DatabaseError as exc:
         connection.close()  # perhaps a dead connection: the next batch opens a new one
@@ -222,10 +223,8 @@ def _fill_duplicates(requests: Sequence[SendRequest], results: list) -> None:
             )
 
 
-# Conversation ids never change once a pair has one, and a stream row, once
-# there, stays: both are remembered for the life of the process.
+# Conversation ids never change once a pair has one: remembered for the life of the process.
 _conversation_cache: dict[tuple[int, int], int] = {}
-_streams_known: set[int] = set()
 _cache_lock = threading.Lock()
 
 
@@ -258,17 +257,6 @@ def _load_conversations(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], in
     return {(low, high): pk for low, high, pk in rows if (low, high) in pairs}
 
 
-def _ensure_streams(user_ids: set[int]) -> None:
-    with _cache_lock:
-        missing = user_ids - _streams_known
-    if missing:
-        # Outside the send transaction: an INSERT that finds the row takes a shared
-        # lock on it, and two batches upgrading shared locks would deadlock.
-        MessageStream.objects.bulk_create([MessageStream(user_id=u) for u in missing], ignore_conflicts=True)
-        with _cache_lock:
-            _streams_known.update(missing)
-
-
 def _commit(
     rows: list[_Row],
 ) -> tuple[dict[int, MessageRecord], dict[int, MessageRecord], dict[int, list[CounterCopy]]]:
@@ -276,17 +264,11 @@ def _commit(
     now = datetime.now(UTC)
     msg_table = MessageRecord._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        users = sorted({u for row in rows for u in (row.request.sender_id, row.request.recipient_id)})
-        marks = ",".join(["%s"] * len(users))
-        cursor.execute(
-            f"SELECT user_id, last_msg_id FROM t_msg_stream WHERE user_id IN ({marks}) ORDER BY user_id FOR UPDATE",
-            users,
+        last = streams.lock_streams(
+            cursor, [u for row in rows for u in (row.request.sender_id, row.request.recipient_id)]
         )
-        last = dict(cursor.fetchall())
         for row in rows:
-            sender, recipient = row.request.sender_id, row.request.recipient_id
-            row.msg_id = next_message_id(above=max(last.get(sender, 0), last.get(recipient, 0)))
-            last[sender] = last[recipient] = row.msg_id
+            row.msg_id = streams.take_id(last, row.request.sender_id, row.request.recipient_id)
 
         unread_services.add_received(Counter((row.conversation_id, row.request.recipient_id) for row in rows))
 
@@ -294,6 +276,7 @@ def _commit(
         for row in rows:
             values += [
                 row.conversation_id,
+                row.msg_id,
                 row.msg_id,
                 now,
                 row.request.sender_id,
@@ -303,9 +286,9 @@ def _commit(
                 row.offline,
             ]
         cursor.execute(
-            f"INSERT IGNORE INTO {msg_table} (sessionId, msgId, isRead, recordStatus, createTime, sender_id,"
+            f"INSERT IGNORE INTO {msg_table} (sessionId, msgId, rev, isRead, recordStatus, createTime, sender_id,"
             " recipient_id, content, client_msg_id, offline, fan_out_done, recalled_by) VALUES "
-            + ",".join(["(%s, %s, 0, 0, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
+            + ",".join(["(%s, %s, %s, 0, 0, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
             values,
         )
         inserted_rows = rows
@@ -324,11 +307,7 @@ def _commit(
                 f" WHERE id IN ({','.join(['%s'] * len(ids))})",
                 [v for item in newest.items() for v in item] + ids,
             )
-        cases = " ".join(["WHEN %s THEN %s"] * len(users))
-        cursor.execute(
-            f"UPDATE t_msg_stream SET last_msg_id = CASE user_id {cases} END WHERE user_id IN ({marks})",
-            [v for u in users for v in (u, last.get(u, 0))] + users,
-        )
+        streams.write_streams(cursor, last)
         counters = unread_services.counter_copies(
             {(row.conversation_id, row.request.recipient_id) for row in inserted_rows}
         )
@@ -337,6 +316,7 @@ def _commit(
         row.index: MessageRecord(
             session_id=row.conversation_id,
             msg_id=row.msg_id,
+            rev=row.msg_id,
             created_at=now,
             sender_id=row.request.sender_id,
             recipient_id=row.request.recipient_id,

@@ -29,6 +29,13 @@ class MessageRecord(models.Model):
         "conversations.Conversation", on_delete=models.PROTECT, db_column="sessionId", related_name="+"
     )
     msg_id = models.BigIntegerField(unique=True, db_column="msgId")
+    # PROTOCOL.md 1.2: the message's revision, from the msg_id space. A new
+    # message has rev == msg_id; every change both users see (recall, edit,
+    # reaction) takes a fresh, larger one under the users' stream locks
+    # (messaging/changes.py), so sync by rev is gap-free like sync by msg_id
+    # was (docs/architecture.md). db_default: adding the column is instant
+    # (rows written before it are backfilled by migration 0006).
+    rev = models.BigIntegerField(db_default=0)
     is_read = models.BooleanField(default=False, db_column="isRead")
     record_status = models.SmallIntegerField(
         choices=MessageStatus.choices, default=MessageStatus.NORMAL, db_column="recordStatus"
@@ -59,10 +66,10 @@ class MessageRecord(models.Model):
         indexes = [
             # History pages: WHERE sessionId = ? AND msgId < ? ORDER BY msgId DESC LIMIT n.
             models.Index(fields=["session", "msg_id"], name="msg_session_msgid"),
-            # Sync: a user's sent and received messages after a cursor.
-            models.Index(fields=["recipient", "msg_id"], name="msg_recipient_msgid"),
-            # (sender, client_msg_id) above leads with sender; sync needs (sender, msgId).
-            models.Index(fields=["sender", "msg_id"], name="msg_sender_msgid"),
+            # Sync: a user's sent and received messages changed after a cursor (by rev).
+            models.Index(fields=["recipient", "rev"], name="msg_recipient_rev"),
+            # (sender, client_msg_id) above leads with sender; sync needs (sender, rev).
+            models.Index(fields=["sender", "rev"], name="msg_sender_rev"),
             # Mark-read and unread recount: the unread rows of one recipient in one conversation.
             models.Index(fields=["recipient", "session", "is_read", "msg_id"], name="msg_unread"),
             # Offline pull and ack: a recipient's pending rows by sender.
@@ -95,7 +102,7 @@ class SensitiveWord(models.Model):
 
 
 class MessageStream(models.Model):
-    """Per user, the largest msg_id of any message the user sent or received.
+    """Per user, the largest id (msg_id or rev) given to any message the user sent or received.
 
     The send path locks the rows of both users of every message it accepts and
     hands out ids larger than both, inside the transaction that inserts the

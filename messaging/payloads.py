@@ -9,6 +9,8 @@ def message_dict(record: MessageRecord) -> dict:
     recalled = record.record_status == MessageStatus.RECALLED
     return {
         "msg_id": record.msg_id,
+        # Version 1.2: rows older than the column get msg_id until backfilled.
+        "rev": record.rev or record.msg_id,
         "conversation_id": record.session_id,
         "sender_id": record.sender_id,
         "recipient_id": record.recipient_id,
@@ -20,6 +22,11 @@ def message_dict(record: MessageRecord) -> dict:
         # the column existed.
         "recalled_by": (record.recalled_by or None) if recalled else None,
     }
+
+
+def message_dicts(records: list[MessageRecord]) -> list[dict]:
+    """Messages of a page, in the page's order."""
+    return [message_dict(r) for r in records]
 
 
 def messages_by_id(msg_ids: list[int]) -> dict[int, dict]:

@@ -24,12 +24,13 @@ class MessagePageSerializer(serializers.Serializer):
 
 
 class SyncPageSerializer(serializers.Serializer):
-    results = MessageSerializer(many=True, help_text="ascending by msg_id")
+    results = MessageSerializer(many=True, help_text="ascending by rev")
     has_more = serializers.BooleanField(help_text="true: call again at once with next_since")
     next_since = serializers.IntegerField(
         min_value=0,
         max_value=MAX_ID,
-        help_text="the `since` of the next call; never past a message still being written",
+        help_text="the `since` of the next call: the rev of the last result; never past a message or change "
+        "still being written",
     )
 
 

@@ -120,14 +120,15 @@ class ConversationMessagesView(APIView):
 
 class SyncView(APIView):
     @extend_schema(
-        summary="Catch up: every message since a cursor",
-        description="Every message the user sent or received with msg_id > `since`, ascending. Continue from "
-        "`next_since`, never from the largest msg_id held: `next_since` never passes a message still being "
-        "written, so a message may come twice (keep one per msg_id). `has_more` true: call again at once; "
-        "`has_more` true with `next_since` equal to `since` (a full page): keep the page, wait about a second, "
-        "call again with the same `since`.",
+        summary="Catch up: every message new or changed since a cursor",
+        description="Every message the user sent or received with rev > `since`, ascending by rev: new messages "
+        "(rev = msg_id) and changed ones (recalled, edited, reactions; a fresh rev each time) in their current "
+        "state. Replace the copy held under the same msg_id and keep ordering the chat by msg_id. Continue from "
+        "`next_since` (the last result's rev): it never passes a message or change still being written, so one "
+        "may come twice. `has_more` true: call again at once; `has_more` true with `next_since` equal to "
+        "`since` (a full page): keep the page, wait about a second, call again with the same `since`.",
         parameters=[
-            cursor_param("since", "0, the msg_id of a message the client holds, or an earlier next_since"),
+            cursor_param("since", "0, or the next_since of an earlier answer (a rev)"),
             limit_param(SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT),
         ],
         responses=answers(

@@ -49,6 +49,13 @@ def apply(old: dict, user_id: int, frames: list[dict]) -> dict:
                 conversation["last_message"].update(
                     status="recalled", content="", recalled_by=frame.get("recalled_by", "sender")
                 )
+        elif frame["type"] == "changed":
+            # Version 1.2: the message's new state, kept if its rev is newer than the copy held.
+            message = frame["message"]
+            conversation = by_id[message["conversation_id"]]
+            last = conversation["last_message"]
+            if last["msg_id"] == message["msg_id"] and last.get("rev", 0) < message["rev"]:
+                conversation["last_message"] = message
     new["conversations"].sort(key=lambda c: c["last_message"]["msg_id"], reverse=True)
     return new
 

@@ -21,6 +21,13 @@ from .limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_ID
 # message, history, sync, offline, send), so it lives on the ground floor.
 class MessageSerializer(serializers.Serializer):
     msg_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="unique, increases with time")
+    # Version 1.2.
+    rev = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="the message's revision, from the msg_id space: msg_id when new, a fresh larger one on every "
+        "recall, edit or reaction change (version 1.2); sync pages by it",
+    )
     conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     recipient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
@@ -223,6 +230,7 @@ PEER_EXAMPLE = {
 }
 MESSAGE_EXAMPLE = {
     "msg_id": 1042317261824,
+    "rev": 1042317261824,
     "conversation_id": 45,
     "sender_id": 7,
     "recipient_id": 9,
