@@ -315,6 +315,10 @@ CHAT_LOGIN_RATE = parse_rate("CHAT_LOGIN_RATE", env_str("CHAT_LOGIN_RATE", "20/m
 CHAT_REGISTER_RATE = parse_rate("CHAT_REGISTER_RATE", env_str("CHAT_REGISTER_RATE", "10/h"))
 # How long after sending a message its sender may recall it.
 CHAT_RECALL_WINDOW_SECONDS = env_int("CHAT_RECALL_WINDOW_SECONDS", 120)
+# How long after sending a message its sender may edit it (PROTOCOL.md 1.2: 48 hours).
+CHAT_EDIT_WINDOW_SECONDS = env_int("CHAT_EDIT_WINDOW_SECONDS", 172800)
+# Edits per user (PATCH messages/{msg_id}).
+CHAT_EDIT_RATE = parse_rate("CHAT_EDIT_RATE", env_str("CHAT_EDIT_RATE", "30/min"))
 # An accept that cannot commit within this many seconds of taking its message
 # id is abandoned, never acked; sync cursors stay this far behind the clock.
 CHAT_ACCEPT_DEADLINE_SECONDS = env_int("CHAT_ACCEPT_DEADLINE_SECONDS", 5)

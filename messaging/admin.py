@@ -4,7 +4,7 @@ from django.contrib.admin.models import LogEntry
 from chat_project.common.admin_base import ReadOnlyAdmin
 from chat_project.common.errors import ChatError
 
-from .models import MessageRecord, MessageStatus, SensitiveWord
+from .models import MessageRecord, MessageStatus, MessageVersion, SensitiveWord
 from .recall import moderate_recall
 
 
@@ -13,6 +13,23 @@ class SensitiveWordAdmin(admin.ModelAdmin):
     list_display = ("word", "action", "created_at")
     list_filter = ("action",)
     search_fields = ("word",)
+
+
+class MessageVersionInline(admin.TabularInline):
+    """The earlier contents of an edited message (PROTOCOL.md 1.2), oldest first; read-only."""
+
+    model = MessageVersion
+    fields = ("replaced_at", "content")
+    readonly_fields = ("replaced_at", "content")
+    extra = 0
+    can_delete = False
+    verbose_name = "earlier version"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(MessageRecord)
@@ -42,6 +59,7 @@ class MessageRecordAdmin(admin.ModelAdmin):
     raw_id_fields = ("session", "sender", "recipient")
     readonly_fields = [f.name for f in MessageRecord._meta.fields]
     actions = ["recall_selected"]
+    inlines = [MessageVersionInline]
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:

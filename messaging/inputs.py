@@ -24,6 +24,10 @@ class Send(NamedTuple):
     client_msg_id: str | None
 
 
+class Edit(NamedTuple):
+    content: str
+
+
 class MarkRead(NamedTuple):
     up_to: int | None
 
@@ -62,11 +66,8 @@ def _up_to() -> Field:
     )
 
 
-SEND = Input(
-    "Send",
-    Send,
-    to=Field(check_id, _id_field("the recipient's user_id")),
-    content=Field(
+def _content() -> Field:
+    return Field(
         lambda _name, value: check_content(value),
         serializers.CharField(
             min_length=1,
@@ -76,7 +77,14 @@ SEND = Input(
             help_text=f"1..{MAX_CONTENT_CODE_POINTS} code points, not only white space, no U+0000; "
             "stored and returned exactly as sent.",
         ),
-    ),
+    )
+
+
+SEND = Input(
+    "Send",
+    Send,
+    to=Field(check_id, _id_field("the recipient's user_id")),
+    content=_content(),
     client_msg_id=Field(
         lambda _name, value: check_client_msg_id(value),
         serializers.CharField(
@@ -89,6 +97,9 @@ SEND = Input(
         required=False,
     ),
 )
+
+# PATCH messages/{msg_id} (PROTOCOL.md 1.2): the content rules of a send.
+EDIT = Input("Edit", Edit, content=_content())
 
 # POST conversations/{id}/read (the id is in the path).
 MARK_READ = Input("MarkRead", MarkRead, up_to=_up_to())

@@ -55,6 +55,9 @@ class MessageRecord(models.Model):
     recalled_by = models.CharField(max_length=9, choices=RecalledBy.choices, blank=True, default="")
     offline = models.BooleanField(default=False)
     fan_out_done = models.BooleanField(default=False)
+    # PROTOCOL.md 1.2: when the sender last edited the content (null: never);
+    # the earlier contents are MessageVersion rows.
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "t_msg_record_list"
@@ -80,6 +83,22 @@ class MessageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.msg_id} from {self.sender_id} to {self.recipient_id}"
+
+
+class MessageVersion(models.Model):
+    """An earlier content of an edited message, kept for moderators (the admin), never served by the API."""
+
+    message = models.ForeignKey(MessageRecord, on_delete=models.CASCADE, related_name="versions")
+    content = models.TextField()
+    # When this content was replaced by the next one.
+    replaced_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "t_msg_version"
+        ordering = ["replaced_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"earlier version of message {self.message_id}"
 
 
 class SensitiveWord(models.Model):

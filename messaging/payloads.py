@@ -21,6 +21,8 @@ def message_dict(record: MessageRecord) -> dict:
         # Version 1.1; null for a normal message, and for one recalled before
         # the column existed.
         "recalled_by": (record.recalled_by or None) if recalled else None,
+        # Version 1.2.
+        "edited_at": iso_utc(record.edited_at) if record.edited_at is not None else None,
     }
 
 

@@ -10,10 +10,11 @@ from chat_project.common.limits import MAX_ID
 from chat_project.common.schema import MessageSerializer
 from profiles.serializers import ProfileSerializer
 
-from .inputs import MARK_READ, OFFLINE_ACK, SEND
+from .inputs import EDIT, MARK_READ, OFFLINE_ACK, SEND
 
 # Request bodies: generated from their one declaration (messaging/inputs.py).
 SendSerializer = SEND.serializer()
+EditSerializer = EDIT.serializer()
 OfflineAckSerializer = OFFLINE_ACK.serializer()
 MarkReadSerializer = MARK_READ.serializer()
 

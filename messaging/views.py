@@ -17,9 +17,10 @@ from chat_project.common.schema import (
 )
 from unread.serializers import ReadResultSerializer
 
-from . import history, offline, reads, recall, sending
-from .inputs import MARK_READ, OFFLINE_ACK, SEND
+from . import editing, history, offline, reads, recall, sending
+from .inputs import EDIT, MARK_READ, OFFLINE_ACK, SEND
 from .serializers import (
+    EditSerializer,
     MarkReadSerializer,
     MessagePageSerializer,
     MessageSerializer,
@@ -31,6 +32,12 @@ from .serializers import (
 
 MESSAGES_DEFAULT_LIMIT = 50
 SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT = 500, 1000
+EDITED_EXAMPLE = {
+    **MESSAGE_EXAMPLE,
+    "content": "hi 👋 (edited)",
+    "rev": 1042317399040,
+    "edited_at": "2026-11-27T18:01:30.000Z",
+}
 
 
 class SendMessageView(APIView):
@@ -87,6 +94,31 @@ class MessageView(APIView):
     def delete(self, request, msg_id: str):
         recall.recall_message(request.user.pk, path_id(msg_id))
         return Response(status=204)
+
+    @extend_schema(
+        summary="Edit a message",
+        description="Only the sender, within the edit window (`CHAT_EDIT_WINDOW_SECONDS`, default 48 hours), "
+        "and not once recalled. The content rules and the content filter of a send apply. Answers the Message "
+        "with the new content, `edited_at` and a new `rev`; both users get a `changed` frame. The same content "
+        "again answers 200 and changes nothing (no new rev). Earlier versions are kept for moderators only. "
+        "Rate limited per user (`CHAT_EDIT_RATE`, default 30 per minute).",
+        parameters=[id_param("msg_id", "the message's id"), RETRY_AFTER],
+        request=EditSerializer,
+        responses=answers(
+            {200: ok(MessageSerializer, "The edited message.", EDITED_EXAMPLE)},
+            body=True,
+            invalid="`content` is missing or breaks the rules of a send (or holds a rejected word).",
+            invalid_errors={"content": ["The message is empty."]},
+            forbidden="the requester is the recipient, or the sender after the edit window, or the message is "
+            "recalled (or a session request without its CSRF token).",
+            not_found="no such message, or the requester does not take part in its conversation.",
+            rate_limited="The user edited more than the edit rate allows.",
+        ),
+        examples=[OpenApiExample("edit", value={"content": "hi 👋 (edited)"}, request_only=True)],
+    )
+    def patch(self, request, msg_id: str):
+        message_id = path_id(msg_id)
+        return Response(editing.edit_message(request.user.pk, message_id, EDIT.parse(json_body(request))))
 
 
 class ConversationMessagesView(APIView):

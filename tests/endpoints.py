@@ -60,6 +60,8 @@ ENDPOINTS = [
     ),
     Endpoint("POST", "messages", "messages", Call("messages", {"to": BOB, "content": "again"}, 201)),
     Endpoint("DELETE", "messages/{msg_id}", "messages/1", Call("messages/{msg}", None, 204)),
+    # PROTOCOL.md 1.2.
+    Endpoint("PATCH", "messages/{msg_id}", "messages/1", Call("messages/{msg}", {"content": "edited"}, 200)),
     Endpoint("GET", "unread", "unread", Call("unread", None, 200)),
     Endpoint("GET", "offline", "offline", Call("offline", None, 200)),
     Endpoint("POST", "offline/ack", "offline/ack", Call("offline/ack", {"sender_id": BOB, "up_to": 1}, 204)),

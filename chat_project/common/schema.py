@@ -45,6 +45,9 @@ class MessageSerializer(serializers.Serializer):
         allow_null=True,
         help_text="who recalled it; null unless status is recalled (version 1.1)",
     )
+    edited_at = serializers.DateTimeField(
+        allow_null=True, help_text="UTC; when the sender last edited the content, null if never (version 1.2)"
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -239,6 +242,7 @@ MESSAGE_EXAMPLE = {
     "created_at": "2026-11-27T18:00:00.123Z",
     "status": "normal",
     "recalled_by": None,
+    "edited_at": None,
 }
 CONVERSATION_EXAMPLE = {
     "conversation_id": 45,
