@@ -7,6 +7,7 @@ from conversations.views import ConversationListView, ConversationView, Conversa
 from messaging.views import (
     ConversationMessagesView,
     MarkReadView,
+    MessageReactionView,
     MessageView,
     OfflineAckView,
     OfflineView,
@@ -49,6 +50,7 @@ api_v1 = [
     re_path(r"^conversations/(?P<conversation_id>[0-9]+)/read/?$", MarkReadView.as_view()),
     re_path(r"^messages/?$", SendMessageView.as_view()),
     re_path(r"^messages/(?P<msg_id>[0-9]+)/?$", MessageView.as_view()),
+    re_path(r"^messages/(?P<msg_id>[0-9]+)/reaction/?$", MessageReactionView.as_view()),
     re_path(r"^unread/?$", UnreadView.as_view()),
     re_path(r"^offline/?$", OfflineView.as_view()),
     re_path(r"^offline/ack/?$", OfflineAckView.as_view()),

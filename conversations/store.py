@@ -192,6 +192,8 @@ def decode_last(entries: list[str]) -> dict | None:
     message.setdefault("recalled_by", None)
     # And entries written before version 1.2: unchanged since, so rev = msg_id.
     message.setdefault("rev", message["msg_id"])
+    message.setdefault("edited_at", None)
+    message.setdefault("reply_to", None)
     return message
 
 

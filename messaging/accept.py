@@ -36,7 +36,7 @@ from typing import cast
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 
-from chat_project.common.errors import ChatError, NotFound, RateLimited, Unavailable
+from chat_project.common.errors import ChatError, InvalidInput, NotFound, RateLimited, Unavailable
 from chat_project.common.ratelimit import count_events
 from conversations.models import Conversation
 from profiles import store as profile_store
@@ -67,6 +67,7 @@ class SendRequest:
     recipient_id: int
     content: str
     client_msg_id: str | None
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,16 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
         if requests[i].recipient_id not in active:
             results[i] = NotFound("No such user.")
     live = [i for i in live if results[i] is None]
+
     if not live:
         return _answered(results)
     live = _first_of_each_client_msg_id(requests, live, results)
     try:
         conversations = _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
+        quoted = _check_replies(requests, live, conversations, results)
+        live = [i for i in live if results[i] is None]
+        if not live:
+            return _answered(results)
         streams.ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
         online = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
     except DatabaseError as exc:
@@ -135,10 +141,10 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
 
     for row in rows:
         record = accepted.get(row.index) or existing[row.index]  # each row is one or the other
-        results[row.index] = SendResult(message_dict(record), created=row.index in accepted)
+        results[row.index] = SendResult(message_dict(record, quoted), created=row.index in accepted)
     _fill_duplicates(requests, results)
     if accepted:
-        _after_commit(list(accepted.values()), counters)
+        _after_commit(list(accepted.values()), counters, quoted)
     return _answered(results)
 
 
@@ -187,6 +193,28 @@ def _filter_and_limit(requests: Sequence[SendRequest], results: list) -> dict[in
             if count - wanted[sender] + seen[sender] > limit:
                 results[i] = RateLimited(retry_after=retry_after)
     return contents
+
+
+def _check_replies(
+    requests: Sequence[SendRequest], live: list[int], conversations: dict[tuple[int, int], int], results: list
+) -> dict[int, MessageRecord]:
+    """The quoted messages of the batch, in one query (none without a reply); a bad reply_to fails its send alone.
+
+    A send may quote a message of its own conversation (PROTOCOL.md 1.2),
+    whatever its state: a recalled one is still in both users' history.
+    """
+    wanted = {requests[i].reply_to for i in live if requests[i].reply_to is not None}
+    if not wanted:
+        return {}
+    quoted = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted)}
+    for i in live:
+        request = requests[i]
+        if request.reply_to is None:
+            continue
+        record = quoted.get(request.reply_to)
+        if record is None or record.session_id != conversations[_pair(request.sender_id, request.recipient_id)]:
+            results[i] = InvalidInput.field("reply_to", "No such message in this conversation.")
+    return quoted
 
 
 def _active_recipients(user_ids: set[int]) -> set[int]:
@@ -284,11 +312,12 @@ def _commit(
                 row.content,
                 row.request.client_msg_id,
                 row.offline,
+                row.request.reply_to,
             ]
         cursor.execute(
             f"INSERT IGNORE INTO {msg_table} (sessionId, msgId, rev, isRead, recordStatus, createTime, sender_id,"
-            " recipient_id, content, client_msg_id, offline, fan_out_done, recalled_by) VALUES "
-            + ",".join(["(%s, %s, %s, 0, 0, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
+            " recipient_id, content, client_msg_id, offline, reply_to, fan_out_done, recalled_by) VALUES "
+            + ",".join(["(%s, %s, %s, 0, 0, %s, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
             values,
         )
         inserted_rows = rows
@@ -323,6 +352,7 @@ def _commit(
             content=row.content,
             client_msg_id=row.request.client_msg_id,
             offline=row.offline,
+            reply_to_msg_id=row.request.reply_to,
         )
         for row in inserted_rows
     }
@@ -406,9 +436,11 @@ def _fill_unresolved(results: list) -> list:
     return [Unavailable("Send it again.") if r is None or r is _SAME_AS_EARLIER else r for r in results]
 
 
-def _after_commit(records: list[MessageRecord], counters: dict[int, list[CounterCopy]]) -> None:
+def _after_commit(
+    records: list[MessageRecord], counters: dict[int, list[CounterCopy]], quoted: dict[int, MessageRecord]
+) -> None:
     """Write the Redis copies (read-your-writes); the fan-out task re-applies them if this fails."""
     try:
-        project_messages(records, counters)
+        project_messages(records, counters, quoted)
     except Exception:
         logger.warning("projecting %d message(s) to Redis failed; the fan-out will retry", len(records), exc_info=True)

@@ -58,6 +58,15 @@ class MessageRecord(models.Model):
     # PROTOCOL.md 1.2: when the sender last edited the content (null: never);
     # the earlier contents are MessageVersion rows.
     edited_at = models.DateTimeField(null=True, blank=True)
+    # PROTOCOL.md 1.2: the msg_id of the message this one quotes (same
+    # conversation, checked by the send batch); null when it quotes none.
+    reply_to_msg_id = models.BigIntegerField(null=True, blank=True, db_column="reply_to")
+    # PROTOCOL.md 1.2: [{"user_id", "emoji"}] ordered by user_id, null when
+    # none. In the row, not a table of their own: a one-to-one message has at
+    # most two (one per user), every Message answer carries them, and a
+    # change rewrites them under the row lock it takes anyway for the new rev
+    # (messaging/reactions.py), so no read path pays a join or a query.
+    reactions = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "t_msg_record_list"

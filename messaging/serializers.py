@@ -10,11 +10,12 @@ from chat_project.common.limits import MAX_ID
 from chat_project.common.schema import MessageSerializer
 from profiles.serializers import ProfileSerializer
 
-from .inputs import EDIT, MARK_READ, OFFLINE_ACK, SEND
+from .inputs import EDIT, MARK_READ, OFFLINE_ACK, REACTION, SEND
 
 # Request bodies: generated from their one declaration (messaging/inputs.py).
 SendSerializer = SEND.serializer()
 EditSerializer = EDIT.serializer()
+ReactionSerializer = REACTION.serializer()
 OfflineAckSerializer = OFFLINE_ACK.serializer()
 MarkReadSerializer = MARK_READ.serializer()
 

@@ -17,8 +17,8 @@ from chat_project.common.schema import (
 )
 from unread.serializers import ReadResultSerializer
 
-from . import editing, history, offline, reads, recall, sending
-from .inputs import EDIT, MARK_READ, OFFLINE_ACK, SEND
+from . import editing, history, offline, reactions, reads, recall, sending
+from .inputs import EDIT, MARK_READ, OFFLINE_ACK, REACTION, SEND
 from .serializers import (
     EditSerializer,
     MarkReadSerializer,
@@ -26,6 +26,7 @@ from .serializers import (
     MessageSerializer,
     OfflineAckSerializer,
     OfflineSerializer,
+    ReactionSerializer,
     SendSerializer,
     SyncPageSerializer,
 )
@@ -119,6 +120,54 @@ class MessageView(APIView):
     def patch(self, request, msg_id: str):
         message_id = path_id(msg_id)
         return Response(editing.edit_message(request.user.pk, message_id, EDIT.parse(json_body(request))))
+
+
+REACTED_EXAMPLE = {**MESSAGE_EXAMPLE, "rev": 1042317430272, "reactions": [{"user_id": 9, "emoji": "👍"}]}
+
+
+class MessageReactionView(APIView):
+    """The requester's reaction to a message (PROTOCOL.md 1.2): at most one per user and message."""
+
+    @extend_schema(
+        summary="Set my reaction to a message",
+        description="Either participant; sets the requester's one reaction (a new one replaces it). Answers "
+        "the Message with its `reactions` (ordered by user_id) and a new `rev`; both users get a `changed` "
+        "frame. The same emoji again changes nothing. Rate limited per user (`CHAT_REACTION_RATE`, default "
+        "60 per minute).",
+        parameters=[id_param("msg_id", "the message's id"), RETRY_AFTER],
+        request=ReactionSerializer,
+        responses=answers(
+            {200: ok(MessageSerializer, "The message with the reaction.", REACTED_EXAMPLE)},
+            body=True,
+            invalid="`emoji` is missing or not an emoji (1..8 code points, no letter, digit, ASCII punctuation "
+            "or white space).",
+            invalid_errors={"emoji": ["Not an emoji: letters, digits, punctuation and spaces are not."]},
+            forbidden="the message is recalled (or a session request without its CSRF token).",
+            not_found="no such message, or the requester does not take part in its conversation.",
+            rate_limited="The user reacted more than the reaction rate allows.",
+        ),
+        examples=[OpenApiExample("thumbs up", value={"emoji": "👍"}, request_only=True)],
+    )
+    def put(self, request, msg_id: str):
+        message_id = path_id(msg_id)
+        emoji = REACTION.parse(json_body(request)).emoji
+        return Response(reactions.set_reaction(request.user.pk, message_id, emoji))
+
+    @extend_schema(
+        summary="Remove my reaction from a message",
+        description="Either participant; removes the requester's reaction (a body, if any, is ignored). "
+        "Answers the Message with a new `rev`, and both users get a `changed` frame; removing a reaction that "
+        "is not there changes nothing.",
+        parameters=[id_param("msg_id", "the message's id"), RETRY_AFTER],
+        responses=answers(
+            {200: ok(MessageSerializer, "The message without the reaction.", MESSAGE_EXAMPLE)},
+            forbidden="the message is recalled (or a session request without its CSRF token).",
+            not_found="no such message, or the requester does not take part in its conversation.",
+            rate_limited="The user reacted more than the reaction rate allows.",
+        ),
+    )
+    def delete(self, request, msg_id: str):
+        return Response(reactions.set_reaction(request.user.pk, path_id(msg_id), None))
 
 
 class ConversationMessagesView(APIView):

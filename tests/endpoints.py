@@ -62,6 +62,13 @@ ENDPOINTS = [
     Endpoint("DELETE", "messages/{msg_id}", "messages/1", Call("messages/{msg}", None, 204)),
     # PROTOCOL.md 1.2.
     Endpoint("PATCH", "messages/{msg_id}", "messages/1", Call("messages/{msg}", {"content": "edited"}, 200)),
+    Endpoint(
+        "PUT",
+        "messages/{msg_id}/reaction",
+        "messages/1/reaction",
+        Call("messages/{msg}/reaction", {"emoji": "👍"}, 200),
+    ),
+    Endpoint("DELETE", "messages/{msg_id}/reaction", "messages/1/reaction", Call("messages/{msg}/reaction", None, 200)),
     Endpoint("GET", "unread", "unread", Call("unread", None, 200)),
     Endpoint("GET", "offline", "offline", Call("offline", None, 200)),
     Endpoint("POST", "offline/ack", "offline/ack", Call("offline/ack", {"sender_id": BOB, "up_to": 1}, 204)),

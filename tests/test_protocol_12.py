@@ -150,3 +150,150 @@ def test_admin_shows_the_earlier_versions_read_only(chat):
     text = page.content.decode()
     assert "earlier version" in text and "first" in text
     assert 'name="versions-0-content"' not in text  # read-only: no form field
+
+
+# --- reply -----------------------------------------------------------------------
+
+
+def reply(user, to, reply_to, content: str = "a reply"):
+    return user.post("messages", {"to": to.id, "content": content, "reply_to": reply_to})
+
+
+def test_a_reply_quotes_a_message_of_the_same_conversation(chat):
+    alice, bob = chat["alice"], chat["bob"]
+    response = reply(bob, alice, chat["msg"])
+    assert response.status_code == 201, response.content
+    message = assert_message(response.json(), content="a reply")
+    assert message["reply_to"] == {"msg_id": chat["msg"], "sender_id": alice.id, "preview": "first", "status": "normal"}
+    for user in (alice, bob):
+        assert history_of(user, chat["conv"])[-1] == message
+        assert user.get("sync").json()["results"][-1] == message
+    assert alice.get("offline").json()["results"][0]["messages"][-1] == message
+    assert history_of(alice, chat["conv"])[0]["reply_to"] is None
+
+
+def test_the_preview_is_the_quoted_messages_current_content(chat):
+    alice, bob = chat["alice"], chat["bob"]
+    long = "👋" * 150
+    quoted = alice.send(bob, long)
+    answer = reply(bob, alice, quoted["msg_id"]).json()
+    assert answer["reply_to"]["preview"] == "👋" * 100
+    assert alice.patch(f"messages/{quoted['msg_id']}", {"content": "short now"}).status_code == 200
+    assert history_of(bob, chat["conv"])[-1]["reply_to"]["preview"] == "short now"
+    recall(alice, quoted)
+    now = history_of(bob, chat["conv"])[-1]
+    assert now["reply_to"] == {"msg_id": quoted["msg_id"], "sender_id": alice.id, "preview": "", "status": "recalled"}
+    # The quoting message itself did not change: same rev.
+    assert now["rev"] == answer["rev"]
+
+
+@pytest.mark.parametrize("reply_to", ["other conversation", "unknown", "x", -1, 1.5, True])
+def test_reply_to_anything_else_is_a_validation_error(chat, reply_to):
+    alice, bob, carol = chat["alice"], chat["bob"], chat["carol"]
+    elsewhere = carol.send(bob, "not in alice's conversation with bob")
+    value = {"other conversation": elsewhere["msg_id"], "unknown": 2**53 - 1}.get(reply_to, reply_to)
+    assert_error(reply(alice, bob, value), 400, "validation_error", "reply_to")
+    assert len(history_of(alice, chat["conv"])) == 1
+
+
+def test_a_batch_of_replies_fetches_the_quoted_messages_once(make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.accept import SendRequest, SendResult, accept_batch
+
+    alice = make_user("alice")
+    peers = [make_user(f"peer{i}") for i in range(10)]
+    firsts = accept_batch([SendRequest(alice.id, p.id, "hello", None) for p in peers])
+    quoted = [r.message["msg_id"] for r in firsts if isinstance(r, SendResult)]
+
+    def replies(n: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            results = accept_batch(
+                [SendRequest(p.id, alice.id, "re", None, quoted[i]) for i, p in enumerate(peers[:n])]
+            )
+        assert all(isinstance(r, SendResult) and r.message["reply_to"]["msg_id"] for r in results), results
+        return len(captured)
+
+    assert replies(1) == replies(10)
+
+
+def test_a_socket_send_may_reply(connect, chat):
+    alice, bob = chat["alice"], chat["bob"]
+    sock = connect(bob)
+    sock.expect("ready")
+    sock.send({"type": "send", "to": alice.id, "content": "re", "client_msg_id": "r-1", "reply_to": chat["msg"]})
+    ack = sock.expect("ack", client_msg_id="r-1")
+    assert ack["message"]["reply_to"]["msg_id"] == chat["msg"]
+    sock.send({"type": "send", "to": alice.id, "content": "re", "client_msg_id": "r-2", "reply_to": 12345})
+    error = sock.expect("error", client_msg_id="r-2")
+    assert error["code"] == "validation_error" and "reply_to" in error["errors"]
+
+
+# --- reactions -------------------------------------------------------------------
+
+
+def react(user, msg_id: int, emoji):
+    return user.client.put(f"/api/v1/messages/{msg_id}/reaction", {"emoji": emoji}, format="json")
+
+
+def unreact(user, msg_id: int):
+    return user.delete(f"messages/{msg_id}/reaction")
+
+
+def test_both_users_react_and_see_the_reactions_ordered_by_user(chat, pushed_frames):
+    alice, bob, conv = chat["alice"], chat["bob"], chat["conv"]
+    first = react(bob, chat["msg"], "👍🏽")
+    assert first.status_code == 200, first.content
+    assert first.json()["reactions"] == [{"user_id": bob.id, "emoji": "👍🏽"}]
+    second = react(alice, chat["msg"], "❤️").json()
+    assert second["reactions"] == [{"user_id": alice.id, "emoji": "❤️"}, {"user_id": bob.id, "emoji": "👍🏽"}]
+    assert chat["msg"] < first.json()["rev"] < second["rev"]
+    for user in (alice, bob):
+        assert history_of(user, conv) == [second] == [last_message(user, conv)]
+        assert [f["message"] for f in frames_to(pushed_frames, user, "changed")] == [first.json(), second]
+
+
+def test_a_new_reaction_replaces_the_users_own_and_delete_removes_it(chat):
+    bob = chat["bob"]
+    react(bob, chat["msg"], "👍")
+    replaced = react(bob, chat["msg"], "😂").json()
+    assert replaced["reactions"] == [{"user_id": bob.id, "emoji": "😂"}]
+    removed = unreact(bob, chat["msg"])
+    assert removed.status_code == 200
+    assert removed.json()["reactions"] == [] and removed.json()["rev"] > replaced["rev"]
+
+
+def test_the_same_reaction_again_or_removing_none_changes_nothing(chat, pushed_frames):
+    bob = chat["bob"]
+    set_once = react(bob, chat["msg"], "👍").json()
+    assert react(bob, chat["msg"], "👍").json() == set_once
+    assert unreact(chat["alice"], chat["msg"]).json() == set_once
+    assert len(frames_to(pushed_frames, bob, "changed")) == 1
+
+
+def test_reactions_to_recalled_messages_are_forbidden_and_strangers_get_404(chat):
+    assert_error(react(chat["carol"], chat["msg"], "👍"), 404, "not_found")
+    assert_error(unreact(chat["carol"], chat["msg"]), 404, "not_found")
+    recall(chat["alice"], {"msg_id": chat["msg"]})
+    assert_error(react(chat["bob"], chat["msg"], "👍"), 403, "forbidden")
+    assert_error(unreact(chat["bob"], chat["msg"]), 403, "forbidden")
+
+
+@pytest.mark.parametrize("emoji", ["👍", "👍🏽", "❤️", "🇫🇷", "👨‍👩‍👧‍👦", "✔"])
+def test_emoji_are_accepted(chat, emoji):
+    assert react(chat["bob"], chat["msg"], emoji).json()["reactions"][0]["emoji"] == emoji
+
+
+@pytest.mark.parametrize("emoji", ["a", "", "7", "!", " ", "👍 ", "é", "中", "👍" * 9, None, 5, ["👍"], "\x00"])
+def test_anything_else_is_not_an_emoji(chat, emoji):
+    assert_error(react(chat["bob"], chat["msg"], emoji), 400, "validation_error", "emoji")
+
+
+def test_reactions_are_rate_limited(chat, settings):
+    settings.CHAT_RATE_LIMITS = True
+    settings.CHAT_REACTION_RATE = (2, 60)
+    avoid_window_edge(60)
+    assert react(chat["bob"], chat["msg"], "👍").status_code == 200
+    assert unreact(chat["bob"], chat["msg"]).status_code == 200
+    assert_error(react(chat["bob"], chat["msg"], "👍"), 429, "rate_limited")

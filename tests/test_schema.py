@@ -29,6 +29,8 @@ RATE_LIMITED = {
     ("post", "/api/v1/auth/token"),
     ("post", "/api/v1/messages"),
     ("patch", "/api/v1/messages/{msg_id}"),
+    ("put", "/api/v1/messages/{msg_id}/reaction"),
+    ("delete", "/api/v1/messages/{msg_id}/reaction"),
 }
 ERROR_REF = "#/components/schemas/Error"
 # Schemathesis: examples per operation, and a fixed seed so the suite does the same thing every run.

@@ -17,6 +17,28 @@ from .limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_ID
 # Every id (and every cursor) is below 2^53 (PROTOCOL.md "Identifiers").
 
 
+class ReplyToSerializer(serializers.Serializer):
+    """The message a reply quotes, as it is now (version 1.2)."""
+
+    msg_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    preview = serializers.CharField(
+        allow_blank=True, max_length=100, help_text='the first 100 code points of its current content; "" once recalled'
+    )
+    status = serializers.ChoiceField(choices=["normal", "recalled"])
+
+    class Meta:
+        ref_name = "ReplyTo"
+
+
+class ReactionSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    emoji = serializers.CharField(max_length=8)
+
+    class Meta:
+        ref_name = "MessageReaction"
+
+
 # PROTOCOL.md's Message: the answer of several apps (a conversation's last
 # message, history, sync, offline, send), so it lives on the ground floor.
 class MessageSerializer(serializers.Serializer):
@@ -48,6 +70,8 @@ class MessageSerializer(serializers.Serializer):
     edited_at = serializers.DateTimeField(
         allow_null=True, help_text="UTC; when the sender last edited the content, null if never (version 1.2)"
     )
+    reply_to = ReplyToSerializer(allow_null=True, help_text="the message this one quotes; null if none (version 1.2)")
+    reactions = ReactionSerializer(many=True, help_text="one per user at most, ordered by user_id (version 1.2)")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -243,6 +267,8 @@ MESSAGE_EXAMPLE = {
     "status": "normal",
     "recalled_by": None,
     "edited_at": None,
+    "reply_to": None,
+    "reactions": [],
 }
 CONVERSATION_EXAMPLE = {
     "conversation_id": 45,
