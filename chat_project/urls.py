@@ -15,7 +15,16 @@ from messaging.views import (
     SyncView,
 )
 from profiles.avatars import media_urlpatterns
-from profiles.views import AvatarView, MeView, RegisterView, TokenView, UserSearchView, UserView
+from profiles.views import (
+    AvatarView,
+    BlockListView,
+    BlockView,
+    MeView,
+    RegisterView,
+    TokenView,
+    UserSearchView,
+    UserView,
+)
 from unread.views import UnreadView
 
 from . import pages
@@ -43,6 +52,8 @@ api_v1 = [
     re_path(r"^me/avatar/?$", AvatarView.as_view()),
     re_path(r"^users/?$", UserSearchView.as_view()),
     re_path(r"^users/(?P<user_id>[0-9]+)/?$", UserView.as_view()),
+    re_path(r"^users/(?P<user_id>[0-9]+)/block/?$", BlockView.as_view()),
+    re_path(r"^blocks/?$", BlockListView.as_view()),
     re_path(r"^conversations/?$", ConversationListView.as_view()),
     re_path(r"^conversations/(?P<conversation_id>[0-9]+)/?$", ConversationView.as_view()),
     re_path(r"^conversations/with/(?P<user_id>[0-9]+)/?$", ConversationWithView.as_view()),

@@ -20,6 +20,8 @@ class ConversationSerializer(serializers.Serializer):
         help_text="the largest msg_id of the requesting user's own messages here that the peer has read; "
         "null when none (version 1.1)",
     )
+    # Version 1.2.
+    blocked = serializers.BooleanField(help_text="either of the two users blocks the other (version 1.2)")
 
 
 class ConversationPageSerializer(serializers.Serializer):

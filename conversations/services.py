@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from chat_project.common.errors import NotFound
 from chat_project.common.redis_client import Reads, get_redis
+from profiles import blocks
 from profiles import store as profile_store
 from profiles.services import complete_profile_fields, profile_from_fields
 from unread import store as unread_store
@@ -108,6 +109,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     peers_and_lasts = reads.add(store.queue_peer_and_last_reads, user_id, ids)
     unread_counts = reads.add(unread_store.queue_reads, user_id)
     peer_reads = reads.add(store.queue_peer_read_reads, user_id, ids)
+    block_reads = reads.add(profile_store.queue_block_reads, user_id)
     reads.execute()
     peers, lasts = store.parse_peer_and_last(ids, reads[peers_and_lasts])
     rebuilt_peer_reads = None
@@ -129,6 +131,11 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
             rebuilt_peer_reads if rebuilt_peer_reads is not None else hooks.message_reads().rebuild_peer_reads(user_id)
         )
 
+    blocks_version, relations = profile_store.parse_block_reads(reads[block_reads])
+    if relations is None:
+        relations = blocks.rebuild_blocks(user_id, blocks_version)
+    blocking, blocked_by = relations
+
     peer_list = list(dict.fromkeys(peer_of.values()))
     reads = Reads()
     cached_profiles = reads.add(profile_store.queue_profile_reads, peer_list)
@@ -139,10 +146,14 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     return [
         {
             "conversation_id": cid,
-            "peer": profile_from_fields(peer_of[cid], fields[peer_of[cid]], online[peer_of[cid]]),
+            "peer": blocks.profile_for(
+                user_id, profile_from_fields(peer_of[cid], fields[peer_of[cid]], online[peer_of[cid]]), relations
+            ),
             "last_message": lasts.get(cid),
             "unread": unread.get(cid, 0),
             "peer_read_up_to": peer_read.get(cid),
+            # Version 1.2: either of the two blocks the other.
+            "blocked": peer_of[cid] in blocking or peer_of[cid] in blocked_by,
         }
         for cid in ids
     ]

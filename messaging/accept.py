@@ -36,10 +36,11 @@ from typing import cast
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
 
-from chat_project.common.errors import ChatError, InvalidInput, NotFound, RateLimited, Unavailable
+from chat_project.common.errors import ChatError, Forbidden, InvalidInput, NotFound, RateLimited, Unavailable
 from chat_project.common.ratelimit import count_events
 from conversations.models import Conversation
 from profiles import store as profile_store
+from profiles.blocks import blocked_pairs
 from profiles.models import User
 from unread import services as unread_services
 from unread.store import CounterCopy
@@ -95,7 +96,13 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
         if requests[i].recipient_id not in active:
             results[i] = NotFound("No such user.")
     live = [i for i in live if results[i] is None]
-
+    if not live:
+        return _answered(results)
+    blocked = blocked_pairs({(requests[i].sender_id, requests[i].recipient_id) for i in live})
+    for i in live:
+        if (requests[i].sender_id, requests[i].recipient_id) in blocked:
+            results[i] = Forbidden("One of you blocks the other: messages cannot be sent between you.")
+    live = [i for i in live if results[i] is None]
     if not live:
         return _answered(results)
     live = _first_of_each_client_msg_id(requests, live, results)

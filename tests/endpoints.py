@@ -42,6 +42,10 @@ ENDPOINTS = [
     Endpoint("POST", "me/avatar", None, None, extension=True),
     Endpoint("GET", "users/{user_id}", "users/1", Call("users/{bob}", None, 200)),
     Endpoint("GET", "users", "users?q=a", Call("users?q=bo", None, 200)),
+    # PROTOCOL.md 1.2.
+    Endpoint("PUT", "users/{user_id}/block", "users/1/block", Call("users/{bob}/block", None, 204)),
+    Endpoint("DELETE", "users/{user_id}/block", "users/1/block", Call("users/{bob}/block", None, 204)),
+    Endpoint("GET", "blocks", "blocks", Call("blocks", None, 200)),
     Endpoint("GET", "conversations", "conversations", Call("conversations", None, 200)),
     Endpoint("GET", "conversations/{conversation_id}", "conversations/1", Call("conversations/{conv}", None, 200)),
     # PROTOCOL.md 1.1: credentials in test_protocol_11.py (test_conversation_with_needs_credentials).

@@ -31,6 +31,8 @@ RATE_LIMITED = {
     ("patch", "/api/v1/messages/{msg_id}"),
     ("put", "/api/v1/messages/{msg_id}/reaction"),
     ("delete", "/api/v1/messages/{msg_id}/reaction"),
+    ("put", "/api/v1/users/{user_id}/block"),
+    ("delete", "/api/v1/users/{user_id}/block"),
 }
 ERROR_REF = "#/components/schemas/Error"
 # Schemathesis: examples per operation, and a fixed seed so the suite does the same thing every run.

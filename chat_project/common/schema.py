@@ -245,6 +245,7 @@ PROFILE_EXAMPLE = {
     "online": True,
     "is_active": True,
     "last_seen": None,
+    "blocked": False,
 }
 PEER_EXAMPLE = {
     "user_id": 9,
@@ -254,6 +255,7 @@ PEER_EXAMPLE = {
     "online": False,
     "is_active": True,
     "last_seen": "2026-11-27T17:55:02.018Z",
+    "blocked": False,
 }
 MESSAGE_EXAMPLE = {
     "msg_id": 1042317261824,
@@ -276,6 +278,7 @@ CONVERSATION_EXAMPLE = {
     "last_message": MESSAGE_EXAMPLE,
     "unread": 0,
     "peer_read_up_to": 1042317261824,
+    "blocked": False,
 }
 
 
