@@ -48,6 +48,13 @@ ENDPOINTS = [
     Endpoint("GET", "blocks", "blocks", Call("blocks", None, 200)),
     Endpoint("GET", "conversations", "conversations", Call("conversations", None, 200)),
     Endpoint("GET", "conversations/{conversation_id}", "conversations/1", Call("conversations/{conv}", None, 200)),
+    # PROTOCOL.md 1.2.
+    Endpoint(
+        "PATCH",
+        "conversations/{conversation_id}",
+        "conversations/1",
+        Call("conversations/{conv}", {"muted": True}, 200),
+    ),
     # PROTOCOL.md 1.1: credentials in test_protocol_11.py (test_conversation_with_needs_credentials).
     Endpoint("GET", "conversations/with/{user_id}", None, None),
     Endpoint(

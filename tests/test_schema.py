@@ -33,6 +33,7 @@ RATE_LIMITED = {
     ("delete", "/api/v1/messages/{msg_id}/reaction"),
     ("put", "/api/v1/users/{user_id}/block"),
     ("delete", "/api/v1/users/{user_id}/block"),
+    ("patch", "/api/v1/conversations/{conversation_id}"),
 }
 ERROR_REF = "#/components/schemas/Error"
 # Schemathesis: examples per operation, and a fixed seed so the suite does the same thing every run.

@@ -279,6 +279,9 @@ CONVERSATION_EXAMPLE = {
     "unread": 0,
     "peer_read_up_to": 1042317261824,
     "blocked": False,
+    "muted": False,
+    "pinned": False,
+    "archived": False,
 }
 
 
