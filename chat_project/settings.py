@@ -323,6 +323,8 @@ CHAT_EDIT_RATE = parse_rate("CHAT_EDIT_RATE", env_str("CHAT_EDIT_RATE", "30/min"
 CHAT_REACTION_RATE = parse_rate("CHAT_REACTION_RATE", env_str("CHAT_REACTION_RATE", "60/min"))
 # Blocks and unblocks per user (PUT/DELETE users/{user_id}/block).
 CHAT_BLOCK_RATE = parse_rate("CHAT_BLOCK_RATE", env_str("CHAT_BLOCK_RATE", "30/min"))
+# Searches per user (GET search).
+CHAT_SEARCH_RATE = parse_rate("CHAT_SEARCH_RATE", env_str("CHAT_SEARCH_RATE", "30/min"))
 # Conversation settings changes per user (PATCH conversations/{id}).
 CHAT_CONVERSATION_SETTINGS_RATE = parse_rate(
     "CHAT_CONVERSATION_SETTINGS_RATE", env_str("CHAT_CONVERSATION_SETTINGS_RATE", "60/min")

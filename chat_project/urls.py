@@ -11,6 +11,7 @@ from messaging.views import (
     MessageView,
     OfflineAckView,
     OfflineView,
+    SearchView,
     SendMessageView,
     SyncView,
 )
@@ -66,6 +67,7 @@ api_v1 = [
     re_path(r"^offline/?$", OfflineView.as_view()),
     re_path(r"^offline/ack/?$", OfflineAckView.as_view()),
     re_path(r"^sync/?$", SyncView.as_view()),
+    re_path(r"^search/?$", SearchView.as_view()),
 ]
 
 urlpatterns = [

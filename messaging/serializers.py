@@ -36,6 +36,13 @@ class SyncPageSerializer(serializers.Serializer):
     )
 
 
+class SearchPageSerializer(serializers.Serializer):
+    results = MessageSerializer(many=True, help_text="newest first")
+    next_before = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, allow_null=True, help_text="the `before` of the next page; null when none"
+    )
+
+
 class OfflineGroupSerializer(serializers.Serializer):
     sender = ProfileSerializer()
     messages = MessageSerializer(many=True, help_text="ascending by msg_id")

@@ -1,10 +1,10 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat_project.common.api import json_body, path_id, query_cursor, query_limit
 from chat_project.common.errors import InvalidInput
-from chat_project.common.limits import MAX_CONTENT_CODE_POINTS
+from chat_project.common.limits import MAX_CONTENT_CODE_POINTS, MAX_ID
 from chat_project.common.schema import (
     MESSAGE_EXAMPLE,
     PEER_EXAMPLE,
@@ -17,7 +17,7 @@ from chat_project.common.schema import (
 )
 from unread.serializers import ReadResultSerializer
 
-from . import editing, history, offline, reactions, reads, recall, sending
+from . import editing, history, offline, reactions, reads, recall, search, sending
 from .inputs import EDIT, MARK_READ, OFFLINE_ACK, REACTION, SEND
 from .serializers import (
     EditSerializer,
@@ -27,12 +27,14 @@ from .serializers import (
     OfflineAckSerializer,
     OfflineSerializer,
     ReactionSerializer,
+    SearchPageSerializer,
     SendSerializer,
     SyncPageSerializer,
 )
 
 MESSAGES_DEFAULT_LIMIT = 50
 SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT = 500, 1000
+SEARCH_DEFAULT_LIMIT = 20
 EDITED_EXAMPLE = {
     **MESSAGE_EXAMPLE,
     "content": "hi 👋 (edited)",
@@ -227,6 +229,53 @@ class SyncView(APIView):
         since = query_cursor(request, "since") or 0
         limit = query_limit(request, SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT)
         return Response(history.sync_messages(request.user.pk, since, limit))
+
+
+class SearchView(APIView):
+    @extend_schema(
+        summary="Search my messages",
+        description="Messages of the user's own conversations whose current content contains every word of "
+        "`q`, case-insensitively (text without spaces, as in Chinese or Japanese, matches any substring), "
+        "newest first (version 1.2). Recalled messages never match; an edited one matches its new content "
+        "only. Continue with `before=<next_before>` until it is null. Rate limited per user "
+        "(`CHAT_SEARCH_RATE`, default 30 per minute).",
+        parameters=[
+            OpenApiParameter(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": 100},
+                required=True,
+                description="1..100 code points, not only white space; every word must occur",
+            ),
+            OpenApiParameter(
+                "conversation_id",
+                {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID},
+                description="only this conversation",
+            ),
+            cursor_param("before", "only messages with a smaller msg_id (the next_before of a page)"),
+            limit_param(SEARCH_DEFAULT_LIMIT, 100),
+            RETRY_AFTER,
+        ],
+        responses=answers(
+            {
+                200: ok(
+                    SearchPageSerializer,
+                    "The messages found, newest first.",
+                    {"results": [MESSAGE_EXAMPLE], "next_before": None},
+                )
+            },
+            query=True,
+            invalid="`q` is missing, empty, only white space or over 100 code points, or a parameter is malformed.",
+            invalid_errors={"q": ["Give the text to search for."]},
+            not_found="`conversation_id` names no conversation of the requester.",
+            rate_limited="The user searched more than the search rate allows.",
+        ),
+    )
+    def get(self, request):
+        conversation_id = query_cursor(request, "conversation_id")
+        before = query_cursor(request, "before")
+        limit = query_limit(request, SEARCH_DEFAULT_LIMIT, 100)
+        q = request.query_params.get("q")
+        return Response(search.search_messages(request.user.pk, q, conversation_id, before, limit))
 
 
 class OfflineView(APIView):

@@ -84,6 +84,8 @@ ENDPOINTS = [
     Endpoint("GET", "offline", "offline", Call("offline", None, 200)),
     Endpoint("POST", "offline/ack", "offline/ack", Call("offline/ack", {"sender_id": BOB, "up_to": 1}, 204)),
     Endpoint("GET", "sync", "sync", Call("sync", None, 200)),
+    # PROTOCOL.md 1.2.
+    Endpoint("GET", "search", "search?q=a", Call("search?q=first", None, 200)),
 ]
 
 # (method, path) asked without credentials.

@@ -34,6 +34,7 @@ RATE_LIMITED = {
     ("put", "/api/v1/users/{user_id}/block"),
     ("delete", "/api/v1/users/{user_id}/block"),
     ("patch", "/api/v1/conversations/{conversation_id}"),
+    ("get", "/api/v1/search"),
 }
 ERROR_REF = "#/components/schemas/Error"
 # Schemathesis: examples per operation, and a fixed seed so the suite does the same thing every run.
