@@ -195,6 +195,7 @@ def decode_last(entries: list[str]) -> dict | None:
     message.setdefault("rev", message["msg_id"])
     message.setdefault("edited_at", None)
     message.setdefault("reply_to", None)
+    message.setdefault("reactions", [])
     return message
 
 

@@ -149,3 +149,17 @@ def test_applying_sync_pages_gives_the_fresh_history(alice, bob):
     conversation = sent[0]["conversation_id"]
     fresh = bob.get(f"conversations/{conversation}/messages").json()["results"]
     assert [held[m] for m in sorted(held)] == fresh
+
+
+def test_reaction_frames_update_both_users(alice, bob, pushed_frames):
+    """PROTOCOL.md 1.2: a reaction set, replaced and removed is one ``changed`` frame each."""
+    last = alice.send(bob, "react to me")
+    fan_out_everything()
+    before = {u.id: state(u) for u in (alice, bob)}
+    pushed_frames.clear()
+    path = f"/api/v1/messages/{last['msg_id']}/reaction"
+    assert bob.client.put(path, {"emoji": "👍"}, format="json").status_code == 200
+    assert alice.client.put(path, {"emoji": "❤️"}, format="json").status_code == 200
+    assert bob.client.put(path, {"emoji": "😂"}, format="json").status_code == 200
+    assert bob.client.delete(path).status_code == 200
+    check([alice, bob], pushed_frames, before)

@@ -297,3 +297,15 @@ def test_reactions_are_rate_limited(chat, settings):
     assert react(chat["bob"], chat["msg"], "👍").status_code == 200
     assert unreact(chat["bob"], chat["msg"]).status_code == 200
     assert_error(react(chat["bob"], chat["msg"], "👍"), 429, "rate_limited")
+
+
+def test_changed_frames_reach_every_socket_of_both_users(connect, chat):
+    alice, bob = chat["alice"], chat["bob"]
+    sockets = [connect(alice), connect(alice), connect(bob)]
+    for sock in sockets:
+        sock.expect("ready")
+    edited = edit(alice, chat["msg"], "first, edited").json()
+    reacted = react(bob, chat["msg"], "👍").json()
+    for sock in sockets:
+        assert sock.expect("changed")["message"] == edited
+        assert sock.expect("changed")["message"] == reacted
