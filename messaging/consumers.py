@@ -330,7 +330,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_blocks(self, event: dict) -> None:
         """This user's blocks changed: reload them; watched users blocked now look offline, unblocked ones real."""
         before = self.blocked
-        self.blocked = await with_db(blocks.blocked_with)(self.user_id)
+        try:
+            self.blocked = await with_db(blocks.blocked_with)(self.user_id)
+        except Exception:
+            # Redis or the database did not answer: keep the old set rather than drop the socket.
+            logger.warning("could not reload the blocks of user %s", self.user_id, exc_info=True)
+            return
         for user_id in [u for u in self.watching if u in (before ^ self.blocked)]:
             if user_id in self.blocked:
                 if self.watching[user_id]:
