@@ -392,6 +392,20 @@ CHAT_LOGIN_RATE = parse_rate("CHAT_LOGIN_RATE", env_str("CHAT_LOGIN_RATE", "20/m
 CHAT_REGISTER_RATE = parse_rate("CHAT_REGISTER_RATE", env_str("CHAT_REGISTER_RATE", "10/h"))
 # How long after sending a message its sender may recall it.
 CHAT_RECALL_WINDOW_SECONDS = env_int("CHAT_RECALL_WINDOW_SECONDS", 120)
+# How long after sending a message its sender may edit it (PROTOCOL.md 1.2: 48 hours).
+CHAT_EDIT_WINDOW_SECONDS = env_int("CHAT_EDIT_WINDOW_SECONDS", 172800)
+# Edits per user (PATCH messages/{msg_id}).
+CHAT_EDIT_RATE = parse_rate("CHAT_EDIT_RATE", env_str("CHAT_EDIT_RATE", "30/min"))
+# Reactions set or removed per user (PUT/DELETE messages/{msg_id}/reaction).
+CHAT_REACTION_RATE = parse_rate("CHAT_REACTION_RATE", env_str("CHAT_REACTION_RATE", "60/min"))
+# Blocks and unblocks per user (PUT/DELETE users/{user_id}/block).
+CHAT_BLOCK_RATE = parse_rate("CHAT_BLOCK_RATE", env_str("CHAT_BLOCK_RATE", "30/min"))
+# Searches per user (GET search).
+CHAT_SEARCH_RATE = parse_rate("CHAT_SEARCH_RATE", env_str("CHAT_SEARCH_RATE", "30/min"))
+# Conversation settings changes per user (PATCH conversations/{id}).
+CHAT_CONVERSATION_SETTINGS_RATE = parse_rate(
+    "CHAT_CONVERSATION_SETTINGS_RATE", env_str("CHAT_CONVERSATION_SETTINGS_RATE", "60/min")
+)
 # An accept that cannot commit within this many seconds of taking its message
 # id is abandoned, never acked; sync cursors stay this far behind the clock.
 CHAT_ACCEPT_DEADLINE_SECONDS = env_int("CHAT_ACCEPT_DEADLINE_SECONDS", 5)

@@ -8,15 +8,26 @@ from messaging.attachment_views import AttachmentThumbnailView, AttachmentUpload
 from messaging.views import (
     ConversationMessagesView,
     MarkReadView,
+    MessageReactionView,
     MessageView,
     OfflineAckView,
     OfflineView,
+    SearchView,
     SendMessageView,
     SyncPositionView,
     SyncView,
 )
 from profiles.avatars import media_urlpatterns
-from profiles.views import AvatarView, MeView, RegisterView, TokenView, UserSearchView, UserView
+from profiles.views import (
+    AvatarView,
+    BlockListView,
+    BlockView,
+    MeView,
+    RegisterView,
+    TokenView,
+    UserSearchView,
+    UserView,
+)
 from unread.views import UnreadView
 
 from . import pages
@@ -44,6 +55,8 @@ api_v1 = [
     re_path(r"^me/avatar/?$", AvatarView.as_view()),
     re_path(r"^users/?$", UserSearchView.as_view()),
     re_path(r"^users/(?P<user_id>[0-9]+)/?$", UserView.as_view()),
+    re_path(r"^users/(?P<user_id>[0-9]+)/block/?$", BlockView.as_view()),
+    re_path(r"^blocks/?$", BlockListView.as_view()),
     re_path(r"^conversations/?$", ConversationListView.as_view()),
     re_path(r"^conversations/(?P<conversation_id>[0-9]+)/?$", ConversationView.as_view()),
     re_path(r"^conversations/with/(?P<user_id>[0-9]+)/?$", ConversationWithView.as_view()),
@@ -51,6 +64,7 @@ api_v1 = [
     re_path(r"^conversations/(?P<conversation_id>[0-9]+)/read/?$", MarkReadView.as_view()),
     re_path(r"^messages/?$", SendMessageView.as_view()),
     re_path(r"^messages/(?P<msg_id>[0-9]+)/?$", MessageView.as_view()),
+    re_path(r"^messages/(?P<msg_id>[0-9]+)/reaction/?$", MessageReactionView.as_view()),
     re_path(r"^unread/?$", UnreadView.as_view()),
     re_path(r"^offline/?$", OfflineView.as_view()),
     re_path(r"^offline/ack/?$", OfflineAckView.as_view()),
@@ -59,6 +73,7 @@ api_v1 = [
     re_path(r"^attachments/?$", AttachmentUploadView.as_view()),
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/?$", AttachmentView.as_view()),
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/thumbnail/?$", AttachmentThumbnailView.as_view()),
+    re_path(r"^search/?$", SearchView.as_view()),
 ]
 
 urlpatterns = [

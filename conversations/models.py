@@ -30,3 +30,21 @@ class Conversation(models.Model):
 
     def peer_id(self, user_id: int) -> int:
         return self.user_high_id if user_id == self.user_low_id else self.user_low_id
+
+
+class ConversationSetting(models.Model):
+    """One user's settings of one conversation (PROTOCOL.md 1.2); no row means all false."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    muted = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False)
+    archived = models.BooleanField(default=False)
+    pinned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "t_conversation_setting"
+        constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="conversation_setting_unique")]
+
+    def __str__(self) -> str:
+        return f"settings of conversation {self.conversation_id} for user {self.user_id}"

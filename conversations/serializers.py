@@ -6,6 +6,8 @@ from chat_project.common.limits import MAX_ID
 from chat_project.common.schema import MessageSerializer
 from profiles.serializers import ProfileSerializer
 
+from .inputs import CONVERSATION_SETTINGS
+
 
 class ConversationSerializer(serializers.Serializer):
     conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="the same for both users")
@@ -20,6 +22,15 @@ class ConversationSerializer(serializers.Serializer):
         help_text="the largest msg_id of the requesting user's own messages here that the peer has read; "
         "null when none (version 1.1)",
     )
+    # Version 1.2.
+    blocked = serializers.BooleanField(help_text="either of the two users blocks the other (version 1.2)")
+    muted = serializers.BooleanField(help_text="the requester muted it (version 1.2)")
+    pinned = serializers.BooleanField(help_text="the requester pinned it (version 1.2)")
+    archived = serializers.BooleanField(help_text="the requester archived it (version 1.2)")
+
+
+# PATCH conversations/{id}: generated from its one declaration (conversations/inputs.py).
+ConversationSettingsSerializer = CONVERSATION_SETTINGS.serializer()
 
 
 class ConversationPageSerializer(serializers.Serializer):

@@ -7,12 +7,15 @@ from django.db.models import Q
 
 from chat_project.common.errors import NotFound
 from chat_project.common.redis_client import Reads, get_redis
+from profiles import blocks
 from profiles import store as profile_store
 from profiles.services import complete_profile_fields, profile_from_fields
 from unread import store as unread_store
 from unread.services import rebuild_unread
 
+from . import conversation_settings as settings_service
 from . import hooks, store
+from .inputs import ConversationSettings
 from .models import Conversation
 
 
@@ -71,43 +74,82 @@ def rebuild_conversation_list(user_id: int) -> dict[int, int]:
     return hooks.message_reads().rebuild_peer_reads(user_id)
 
 
-def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
-    """A page of the user's conversations, newest last message first.
+def list_conversations(user_id: int, limit: int, before: int | None, archived: bool = False) -> dict:
+    """A page of the user's conversations, newest last message first (PROTOCOL.md 1.2 settings applied).
 
-    Warm path: three pipelined Redis round trips and no SQL whatever the page
-    size. Cold pieces (after a Redis flush) are refilled from the database:
-    the list itself, the unread hash, missing last messages and profiles.
+    Without ``before``: the pinned conversations first (newest first, on top of
+    ``limit`` others), then the newest others; ``before`` pages through the
+    unpinned ones. Archived conversations are left out; ``archived`` lists
+    only them. Warm path: four pipelined Redis round trips (the settings, the
+    page, then the page's pieces) and no SQL whatever the page size. Cold
+    pieces (after a Redis flush) are refilled from the database: the list
+    itself, the settings, the unread hash, missing last messages and profiles.
     """
     client = get_redis()
     pipe = client.pipeline(transaction=False)
-    store.queue_page_read(pipe, user_id, limit, before)
-    ready, rows = pipe.execute()
+    pipe.exists(store.ready_key(user_id))
+    store.queue_settings_reads(pipe, user_id)
+    ready, *settings_replies = pipe.execute()
     if not ready:
         rebuild_conversation_list(user_id)
+    settings = user_settings(user_id, settings_replies)
+    archived_ids = {cid for cid, s in settings.items() if s.archived}
+    pinned_ids = {cid for cid, s in settings.items() if s.pinned and not s.archived}
+    if archived:
+        listed = sorted(store.scores(user_id, sorted(archived_ids)).items(), key=lambda item: -item[1])
+        rows = [(cid, score) for cid, score in listed if before is None or score < before]
+        pinned: list[tuple[int, int]] = []
+    else:
         pipe = client.pipeline(transaction=False)
-        store.queue_page_read(pipe, user_id, limit, before)
-        _, rows = pipe.execute()
+        # Over-fetch by the conversations left out, so that a page is still full.
+        store.queue_page_read(pipe, user_id, limit + len(archived_ids | pinned_ids), before)
+        _, page = pipe.execute()
+        rows = [(int(m), int(s)) for m, s in page if int(m) not in archived_ids and int(m) not in pinned_ids]
+        pinned = []
+        if before is None and pinned_ids:
+            pinned = sorted(store.scores(user_id, sorted(pinned_ids)).items(), key=lambda item: -item[1])
     has_more = len(rows) > limit
-    rows = rows[:limit]
-    ids = [int(member) for member, _ in rows]
-    last_ids = {int(member): int(score) for member, score in rows}
-    if not ids:
+    rows = pinned + rows[:limit]
+    if not rows:
         return {"results": [], "next_before": None}
-    conversations = _assemble(user_id, ids, last_ids)
-    next_before = last_ids[ids[-1]] if has_more else None
+    ids = [cid for cid, _ in rows]
+    last_ids = dict(rows)
+    conversations = _assemble(user_id, ids, last_ids, settings)
+    next_before = rows[-1][1] if has_more else None
     return {"results": conversations, "next_before": next_before}
+
+
+def user_settings(user_id: int, replies: list | None = None) -> dict[int, store.Setting]:
+    """The user's conversation settings (only those changed from the defaults), cached or rebuilt."""
+    if replies is None:
+        pipe = get_redis().pipeline(transaction=False)
+        store.queue_settings_reads(pipe, user_id)
+        replies = pipe.execute()
+    version, settings = store.parse_settings_reads(replies)
+    if settings is None:
+        settings = settings_service.rebuild_settings(user_id, version)
+    return settings
 
 
 def conversation_view(user_id: int, conversation: Conversation) -> dict:
     # cast: get_conversation_for/_with answer only conversations with a last message.
-    return _assemble(user_id, [conversation.pk], {conversation.pk: cast(int, conversation.last_msg_id)})[0]
+    last_ids = {conversation.pk: cast(int, conversation.last_msg_id)}
+    return _assemble(user_id, [conversation.pk], last_ids, user_settings(user_id))[0]
 
 
-def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[dict]:
+def update_conversation(user_id: int, conversation_id: int, changes: ConversationSettings) -> dict:
+    """``PATCH conversations/{id}`` (PROTOCOL.md 1.2): the requester's settings of it; the Conversation."""
+    conversation = get_conversation_for(user_id, conversation_id)
+    settings_service.update_settings(user_id, conversation.pk, changes)
+    return conversation_view(user_id, conversation)
+
+
+def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int], settings: dict[int, store.Setting]) -> list[dict]:
     reads = Reads()
     peers_and_lasts = reads.add(store.queue_peer_and_last_reads, user_id, ids)
     unread_counts = reads.add(unread_store.queue_reads, user_id)
     peer_reads = reads.add(store.queue_peer_read_reads, user_id, ids)
+    block_reads = reads.add(profile_store.queue_block_reads, user_id)
     reads.execute()
     peers, lasts = store.parse_peer_and_last(ids, reads[peers_and_lasts])
     rebuilt_peer_reads = None
@@ -129,6 +171,11 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
             rebuilt_peer_reads if rebuilt_peer_reads is not None else hooks.message_reads().rebuild_peer_reads(user_id)
         )
 
+    blocks_version, relations = profile_store.parse_block_reads(reads[block_reads])
+    if relations is None:
+        relations = blocks.rebuild_blocks(user_id, blocks_version)
+    blocking, blocked_by = relations
+
     peer_list = list(dict.fromkeys(peer_of.values()))
     reads = Reads()
     cached_profiles = reads.add(profile_store.queue_profile_reads, peer_list)
@@ -139,10 +186,15 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int]) -> list[di
     return [
         {
             "conversation_id": cid,
-            "peer": profile_from_fields(peer_of[cid], fields[peer_of[cid]], online[peer_of[cid]]),
+            "peer": blocks.profile_for(
+                user_id, profile_from_fields(peer_of[cid], fields[peer_of[cid]], online[peer_of[cid]]), relations
+            ),
             "last_message": lasts.get(cid),
             "unread": unread.get(cid, 0),
             "peer_read_up_to": peer_read.get(cid),
+            # Version 1.2: either of the two blocks the other; the requester's settings.
+            "blocked": peer_of[cid] in blocking or peer_of[cid] in blocked_by,
+            **settings.get(cid, store.DEFAULT_SETTING)._asdict(),
         }
         for cid in ids
     ]

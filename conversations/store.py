@@ -19,10 +19,11 @@ Per conversation (hash tag ``{c:<id>}``):
 
 Every write is idempotent: ZADD GT never lowers a score, a message joins the
 recent window only if its id is absent, a recall replaces the entry only if
-it is there.
+it is there and holds an older ``rev``.
 """
 
 import json
+from typing import NamedTuple, cast
 
 from django.conf import settings
 
@@ -47,10 +48,18 @@ end
 return 1
 """
 
+# Replace a message's entry only if it is there and holds an older rev
+# (ARGV[3]): changes may be written out of order, the newest state wins.
 _REPLACE_IF_PRESENT = """
-if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1]) > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local found = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+if #found > 0 then
+  local ok, old = pcall(cjson.decode, found[1])
+  local old_rev = 0
+  if ok and type(old) == 'table' and tonumber(old['rev']) then old_rev = tonumber(old['rev']) end
+  if tonumber(ARGV[3]) > old_rev then
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+  end
 end
 return 1
 """
@@ -106,8 +115,12 @@ def _queue_add_recent(pipe, message: dict) -> None:
 
 
 def queue_replace(pipe, message: dict) -> None:
+    """A changed message replaces its recent-window entry, unless the entry already holds a newer rev."""
     queue_script(
-        pipe, _REPLACE_IF_PRESENT, [recent_key(message["conversation_id"])], [message["msg_id"], _encode(message)]
+        pipe,
+        _REPLACE_IF_PRESENT,
+        [recent_key(message["conversation_id"])],
+        [message["msg_id"], _encode(message), message["rev"]],
     )
 
 
@@ -182,6 +195,11 @@ def decode_last(entries: list[str]) -> dict | None:
     # Entries written before version 1.1 lack the field; they were all written
     # before any recall recorded who did it.
     message.setdefault("recalled_by", None)
+    # And entries written before version 1.2: unchanged since, so rev = msg_id.
+    message.setdefault("rev", message["msg_id"])
+    message.setdefault("edited_at", None)
+    message.setdefault("reply_to", None)
+    message.setdefault("reactions", [])
     return message
 
 
@@ -210,4 +228,77 @@ DERIVED_KEY_PATTERNS = (
     "{u:*}:peer_read",
     "{u:*}:peer_read:ready",
     "{c:*}:recent",
+    "{u:*}:convset",
 )
+
+
+# --- conversation settings (PROTOCOL.md 1.2) --------------------------------------
+# ``{u:<id>}:convset``: hash caching the user's settings from
+# t_conversation_setting, conversation id -> "<muted><pinned><archived>" as
+# 0/1 digits, plus "ready" once built. ``{u:<id>}:convset:v`` counts changes: a
+# change bumps it and drops the hash, and a rebuild writes only if the counter
+# is still the one it read before reading the database (a rebuild that raced
+# a change never stores the old state).
+
+
+class Setting(NamedTuple):
+    muted: bool
+    pinned: bool
+    archived: bool
+
+
+DEFAULT_SETTING = Setting(False, False, False)
+
+_WRITE_SETTINGS_IF_UNCHANGED = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+"""
+
+
+def settings_key(user_id: int) -> str:
+    return key(user_tag(user_id), "convset")
+
+
+def settings_version_key(user_id: int) -> str:
+    return key(user_tag(user_id), "convset", "v")
+
+
+def queue_settings_reads(pipe, user_id: int) -> None:
+    pipe.get(settings_version_key(user_id))
+    pipe.hgetall(settings_key(user_id))
+
+
+def parse_settings_reads(replies: list) -> tuple[str, dict[int, Setting] | None]:
+    """(the change counter, {conversation_id: Setting} or None when the hash must be rebuilt)."""
+    version, fields = replies
+    if "ready" not in fields:
+        return version or "0", None
+    return version or "0", {
+        int(cid): Setting(*(flag == "1" for flag in value)) for cid, value in fields.items() if cid != "ready"
+    }
+
+
+def write_settings(user_id: int, version: str, found: dict[int, Setting]) -> None:
+    args: list[str | int] = ["ready", 1]
+    for cid, setting in found.items():
+        args += [cid, "".join("1" if flag else "0" for flag in setting)]
+    get_redis().eval(
+        _WRITE_SETTINGS_IF_UNCHANGED, 2, settings_key(user_id), settings_version_key(user_id), version, *args
+    )
+
+
+def forget_settings(user_id: int) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.incr(settings_version_key(user_id))
+    pipe.delete(settings_key(user_id))
+    pipe.execute()
+
+
+def scores(user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+    """The newest msg id of each of these conversations in the user's list (those listed)."""
+    if not conversation_ids:
+        return {}
+    values = cast("list[float | None]", get_redis().zmscore(convs_key(user_id), [str(c) for c in conversation_ids]))
+    return {cid: int(score) for cid, score in zip(conversation_ids, values, strict=True) if score is not None}

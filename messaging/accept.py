@@ -37,17 +37,19 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from chat_project.common import dbretry
-from chat_project.common.errors import ChatError, NotFound, RateLimited, Unavailable
+from chat_project.common.errors import ChatError, Forbidden, InvalidInput, NotFound, RateLimited, Unavailable
 from chat_project.common.ratelimit import count_events
 from conversations.models import Conversation
 from profiles import store as profile_store
+from profiles.blocks import blocked_pairs
 from profiles.models import User
 from unread import services as unread_services
 from unread.store import CounterCopy
 
+from . import streams
 from .content_filter import filter_content
-from .ids import next_message_id, renew_worker
-from .models import MessageRecord, MessageStream
+from .ids import renew_worker
+from .models import MessageRecord
 from .payloads import message_dict
 from .projection import project_messages
 
@@ -67,6 +69,7 @@ class SendRequest:
     recipient_id: int
     content: str
     client_msg_id: str | None
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,25 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
     live = [i for i in live if results[i] is None]
     if not live:
         return _answered(results)
+    blocked = blocked_pairs({(requests[i].sender_id, requests[i].recipient_id) for i in live})
+    for i in live:
+        if (requests[i].sender_id, requests[i].recipient_id) in blocked:
+            results[i] = Forbidden("One of you blocks the other: messages cannot be sent between you.")
+    live = [i for i in live if results[i] is None]
+    if not live:
+        return _answered(results)
     live = _first_of_each_client_msg_id(requests, live, results)
     try:
         conversations = _retrying(
             lambda: _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
         )
-        _retrying(lambda: _ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)}))
+        quoted = _retrying(lambda: _check_replies(requests, live, conversations, results))
+        live = [i for i in live if results[i] is None]
+        if not live:
+            return _answered(results)
+        _retrying(
+            lambda: streams.ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
+        )
         online = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
     except DatabaseError as exc:
         connection.close()  # perhaps a dead connection: the next batch opens a new one
@@ -147,22 +163,22 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
             renew_worker()
         except DatabaseError as exc:
             if not dbretry.is_retryable(exc) or attempt + 1 == ACCEPT_ATTEMPTS:
-                _keep_recovered(recovered, results)
+                _keep_recovered(recovered, results, quoted)
                 return _resolve_unknown(pending, results, exc)
             logger.info("send batch of %d: %s; trying again", len(pending), exc)
             unsure = unsure or dbretry.error_code(exc) in dbretry.CONNECTION_LOST_CODES or _is_closed(exc)
             dbretry.recover(exc, attempt)
     else:
-        _keep_recovered(recovered, results)
+        _keep_recovered(recovered, results, quoted)
         return _fail_all(results, Unavailable("The message could not be stored right now; send it again."))
 
     for row in pending:
         record = accepted.get(row.index) or existing[row.index]  # each row is one or the other
-        results[row.index] = SendResult(message_dict(record), created=row.index in accepted)
-    _keep_recovered(recovered, results)
+        results[row.index] = SendResult(message_dict(record, quoted), created=row.index in accepted)
+    _keep_recovered(recovered, results, quoted)
     _fill_duplicates(requests, results)
     if accepted:
-        _after_commit(list(accepted.values()), counters)
+        _after_commit(list(accepted.values()), counters, quoted)
     if recovered:
         # Their try's counter copies were lost with its answer: read them again.
         records = list(recovered.values())
@@ -173,7 +189,7 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
         except DatabaseError:
             logger.warning("could not read the counters of %d recovered message(s)", len(records), exc_info=True)
         else:
-            _after_commit(records, copies)
+            _after_commit(records, copies, quoted)
     return _answered(results)
 
 
@@ -234,9 +250,9 @@ def _set_sync_wait(cursor, value: int) -> bool:
     return True
 
 
-def _keep_recovered(recovered: dict[int, MessageRecord], results: list) -> None:
+def _keep_recovered(recovered: dict[int, MessageRecord], results: list, quoted: dict[int, MessageRecord]) -> None:
     for index, record in recovered.items():
-        results[index] = SendResult(message_dict(record), created=True)
+        results[index] = SendResult(message_dict(record, quoted), created=True)
 
 
 def _answered(results: list[SendResult | ChatError | None]) -> list[SendResult | ChatError]:
@@ -286,6 +302,28 @@ def _filter_and_limit(requests: Sequence[SendRequest], results: list) -> dict[in
     return contents
 
 
+def _check_replies(
+    requests: Sequence[SendRequest], live: list[int], conversations: dict[tuple[int, int], int], results: list
+) -> dict[int, MessageRecord]:
+    """The quoted messages of the batch, in one query (none without a reply); a bad reply_to fails its send alone.
+
+    A send may quote a message of its own conversation (PROTOCOL.md 1.2),
+    whatever its state: a recalled one is still in both users' history.
+    """
+    wanted = {requests[i].reply_to for i in live if requests[i].reply_to is not None}
+    if not wanted:
+        return {}
+    quoted = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted)}
+    for i in live:
+        request = requests[i]
+        if request.reply_to is None:
+            continue
+        record = quoted.get(request.reply_to)
+        if record is None or record.session_id != conversations[_pair(request.sender_id, request.recipient_id)]:
+            results[i] = InvalidInput.field("reply_to", "No such message in this conversation.")
+    return quoted
+
+
 def _active_recipients(user_ids: set[int]) -> set[int]:
     return set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
 
@@ -320,10 +358,8 @@ def _fill_duplicates(requests: Sequence[SendRequest], results: list) -> None:
             )
 
 
-# Conversation ids never change once a pair has one, and a stream row, once
-# there, stays: both are remembered for the life of the process.
+# Conversation ids never change once a pair has one: remembered for the life of the process.
 _conversation_cache: dict[tuple[int, int], int] = {}
-_streams_known: set[int] = set()
 _cache_lock = threading.Lock()
 
 
@@ -356,17 +392,6 @@ def _load_conversations(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], in
     return {(low, high): pk for low, high, pk in rows if (low, high) in pairs}
 
 
-def _ensure_streams(user_ids: set[int]) -> None:
-    with _cache_lock:
-        missing = user_ids - _streams_known
-    if missing:
-        # Outside the send transaction: an INSERT that finds the row takes a shared
-        # lock on it, and two batches upgrading shared locks would deadlock.
-        MessageStream.objects.bulk_create([MessageStream(user_id=u) for u in missing], ignore_conflicts=True)
-        with _cache_lock:
-            _streams_known.update(missing)
-
-
 def _commit(
     rows: list[_Row],
 ) -> tuple[dict[int, MessageRecord], dict[int, MessageRecord], dict[int, list[CounterCopy]]]:
@@ -374,17 +399,11 @@ def _commit(
     now = datetime.now(UTC)
     msg_table = MessageRecord._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        users = sorted({u for row in rows for u in (row.request.sender_id, row.request.recipient_id)})
-        marks = ",".join(["%s"] * len(users))
-        cursor.execute(
-            f"SELECT user_id, last_msg_id FROM t_msg_stream WHERE user_id IN ({marks}) ORDER BY user_id FOR UPDATE",
-            users,
+        last = streams.lock_streams(
+            cursor, [u for row in rows for u in (row.request.sender_id, row.request.recipient_id)]
         )
-        last = dict(cursor.fetchall())
         for row in rows:
-            sender, recipient = row.request.sender_id, row.request.recipient_id
-            row.msg_id = next_message_id(above=max(last.get(sender, 0), last.get(recipient, 0)))
-            last[sender] = last[recipient] = row.msg_id
+            row.msg_id = streams.take_id(last, row.request.sender_id, row.request.recipient_id)
 
         unread_services.add_received(Counter((row.conversation_id, row.request.recipient_id) for row in rows))
 
@@ -393,17 +412,19 @@ def _commit(
             values += [
                 row.conversation_id,
                 row.msg_id,
+                row.msg_id,
                 now,
                 row.request.sender_id,
                 row.request.recipient_id,
                 row.content,
                 row.request.client_msg_id,
                 row.offline,
+                row.request.reply_to,
             ]
         cursor.execute(
-            f"INSERT IGNORE INTO {msg_table} (sessionId, msgId, isRead, recordStatus, createTime, sender_id,"
-            " recipient_id, content, client_msg_id, offline, fan_out_done, recalled_by) VALUES "
-            + ",".join(["(%s, %s, 0, 0, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
+            f"INSERT IGNORE INTO {msg_table} (sessionId, msgId, rev, isRead, recordStatus, createTime, sender_id,"
+            " recipient_id, content, client_msg_id, offline, reply_to, fan_out_done, recalled_by) VALUES "
+            + ",".join(["(%s, %s, %s, 0, 0, %s, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
             values,
         )
         inserted_rows = rows
@@ -422,11 +443,7 @@ def _commit(
                 f" WHERE id IN ({','.join(['%s'] * len(ids))})",
                 [v for item in newest.items() for v in item] + ids,
             )
-        cases = " ".join(["WHEN %s THEN %s"] * len(users))
-        cursor.execute(
-            f"UPDATE t_msg_stream SET last_msg_id = CASE user_id {cases} END WHERE user_id IN ({marks})",
-            [v for u in users for v in (u, last.get(u, 0))] + users,
-        )
+        streams.write_streams(cursor, last)
         counters = unread_services.counter_copies(
             {(row.conversation_id, row.request.recipient_id) for row in inserted_rows}
         )
@@ -435,12 +452,14 @@ def _commit(
         row.index: MessageRecord(
             session_id=row.conversation_id,
             msg_id=row.msg_id,
+            rev=row.msg_id,
             created_at=now,
             sender_id=row.request.sender_id,
             recipient_id=row.request.recipient_id,
             content=row.content,
             client_msg_id=row.request.client_msg_id,
             offline=row.offline,
+            reply_to_msg_id=row.request.reply_to,
         )
         for row in inserted_rows
     }
@@ -522,9 +541,11 @@ def _fill_unresolved(results: list) -> list:
     return [Unavailable("Send it again.") if r is None or r is _SAME_AS_EARLIER else r for r in results]
 
 
-def _after_commit(records: list[MessageRecord], counters: dict[int, list[CounterCopy]]) -> None:
+def _after_commit(
+    records: list[MessageRecord], counters: dict[int, list[CounterCopy]], quoted: dict[int, MessageRecord]
+) -> None:
     """Write the Redis copies (read-your-writes); the fan-out task re-applies them if this fails."""
     try:
-        project_messages(records, counters)
+        project_messages(records, counters, quoted)
     except Exception:
         logger.warning("projecting %d message(s) to Redis failed; the fan-out will retry", len(records), exc_info=True)

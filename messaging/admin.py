@@ -9,7 +9,7 @@ from chat_project.common.errors import ChatError
 from chat_project.common.images import SAFE_FILE_HEADERS
 
 from . import attachments
-from .models import Attachment, MessageRecord, MessageStatus, SensitiveWord
+from .models import Attachment, MessageRecord, MessageStatus, MessageVersion, SensitiveWord
 from .recall import moderate_recall
 
 
@@ -46,6 +46,23 @@ class SensitiveWordAdmin(admin.ModelAdmin):
     search_fields = ("word",)
 
 
+class MessageVersionInline(admin.TabularInline):
+    """The earlier contents of an edited message (PROTOCOL.md 1.2), oldest first; read-only."""
+
+    model = MessageVersion
+    fields = ("replaced_at", "content")
+    readonly_fields = ("replaced_at", "content")
+    extra = 0
+    can_delete = False
+    verbose_name = "earlier version"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(MessageRecord)
 class MessageRecordAdmin(admin.ModelAdmin):
     """Moderators read messages and recall them; nobody edits or deletes a record here.
@@ -73,8 +90,8 @@ class MessageRecordAdmin(admin.ModelAdmin):
     raw_id_fields = ("session", "sender", "recipient")
     readonly_fields = [f.name for f in MessageRecord._meta.fields]
     actions = ["recall_selected"]
+    inlines = [MessageVersionInline, AttachmentInline]
     show_full_result_count = False
-    inlines = [AttachmentInline]
 
     def get_urls(self):
         # A moderator fetches any attachment as a download (never inline: it is the users' content).

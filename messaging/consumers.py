@@ -36,10 +36,10 @@ from chat_project.common.limits import CLOSE_SERVICE_RESTART, CLOSE_UNAUTHENTICA
 from chat_project.common.push import user_group, watch_group
 from chat_project.common.ratelimit import check_frame_rate
 from conversations.services import get_conversation_for
-from profiles import presence
+from profiles import blocks, presence
 
 # Channel-layer events (chat_project/common/push.py): "chat.event" -> chat_event,
-# "chat.watched" -> chat_watched, "chat.close" -> chat_close.
+# "chat.watched" -> chat_watched, "chat.close" -> chat_close, "chat.blocks" -> chat_blocks.
 from . import store as messaging_store
 from .drain import process_drain
 from .heartbeat import process_heartbeat
@@ -132,6 +132,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.watching: dict[int, bool] = {}
         self.groups_joined_at = time.monotonic()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
+        # Users this one blocks or is blocked by (PROTOCOL.md 1.2): no typing,
+        # presence or profile frames between them; reloaded on ``chat.blocks``.
+        self.blocked: set[int] = await with_db(blocks.blocked_with)(self.user_id)
         self.push_sequence = PushSequence(await in_thread(messaging_store.push_seq)(self.user_id))
         registration = await in_thread(presence.register_socket)(self.user_id, self.channel_name)
         await self._after_register(registration)
@@ -289,8 +292,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         conversation = await database_sync_to_async(get_conversation_for)(self.user_id, conversation_id)
         self.typing_sent[conversation_id] = now
+        peer_id = conversation.peer_id(self.user_id)
+        if peer_id in self.blocked:
+            return  # withheld (PROTOCOL.md 1.2 blocking), without telling either side
         frame = {"type": "typing", "conversation_id": conversation_id, "user_id": self.user_id}
-        await push.asend([push.to_user(conversation.peer_id(self.user_id), [frame])])
+        await push.asend([push.to_user(peer_id, [frame])])
 
     async def _on_ping(self, frame: dict) -> None:
         await self._send_frame(_with_ref({"type": "pong"}, frame))
@@ -306,6 +312,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not user_ids:
             return
         for presence_frame in await with_db(presence.watch_snapshot)(user_ids):
+            if presence_frame["user_id"] in self.blocked:
+                # Blocked either way: seen offline, last_seen null.
+                presence_frame = presence.presence_frame(presence_frame["user_id"], False, None)
             self.watching[presence_frame["user_id"]] = presence_frame["online"]
             await self._send_frame(presence_frame)
 
@@ -330,7 +339,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A presence or profile frame about a user some socket watches (push.watch_group)."""
         await self._tell_watched(event["frame"])
 
+    async def chat_blocks(self, event: dict) -> None:
+        """This user's blocks changed: reload them; watched users blocked now look offline, unblocked ones real."""
+        before = self.blocked
+        try:
+            self.blocked = await with_db(blocks.blocked_with)(self.user_id)
+        except Exception:
+            # Redis or the database did not answer: keep the old set rather than drop the socket.
+            logger.warning("could not reload the blocks of user %s", self.user_id, exc_info=True)
+            return
+        for user_id in [u for u in self.watching if u in (before ^ self.blocked)]:
+            if user_id in self.blocked:
+                if self.watching[user_id]:
+                    self.watching[user_id] = False
+                    await self._send_frame(presence.presence_frame(user_id, False, None))
+            else:
+                for frame in await with_db(presence.watch_snapshot)([user_id]):
+                    self.watching[user_id] = frame["online"]
+                    await self._send_frame(frame)
+
     async def _tell_watched(self, frame: dict) -> None:
+        about = frame["user_id"] if frame["type"] == "presence" else frame["profile"]["user_id"]
+        if about in self.blocked:
+            return  # withheld both ways (PROTOCOL.md 1.2 blocking)
         if frame["type"] == "presence":
             user_id = frame["user_id"]
             # Only news: a snapshot or a heartbeat check may already have said it.

@@ -19,7 +19,7 @@ from unread.services import counter_copies, unread_counts_many, unread_frame
 from . import store
 from .ids import id_floor_for_time
 from .models import MessageRecord
-from .payloads import message_dict
+from .payloads import message_dicts
 from .projection import project_messages
 
 
@@ -50,10 +50,10 @@ def _frames(records: list[MessageRecord]) -> dict[int, list[dict]]:
     # Read at push time, so a late fan-out still tells the current count.
     unread = unread_counts_many(recipients)
     frames: dict[int, list[dict]] = defaultdict(list)
-    for record in records:
+    for record, message in zip(records, message_dicts(records), strict=True):
         # ``sender`` is an extension of the message frame: the recipient's UI
         # can show a new peer without fetching the profile.
-        frame = {"type": "message", "message": message_dict(record), "sender": senders.get(record.sender_id)}
+        frame = {"type": "message", "message": message, "sender": senders.get(record.sender_id)}
         frames[record.recipient_id].append(frame)
         frames[record.sender_id].append(frame)
     for recipient_id, conversation_id in dict.fromkeys((r.recipient_id, r.session_id) for r in records):

@@ -15,13 +15,22 @@ from chat_project.common.checks import check_id, check_id_list
 from chat_project.common.inputs import Field, Input
 from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_ID, MAX_WATCHED_USERS
 
-from .validation import check_client_msg_id, check_content
+from .validation import MAX_EMOJI_CODE_POINTS, check_client_msg_id, check_content, check_emoji
 
 
 class Send(NamedTuple):
     to: int
     content: str
     client_msg_id: str | None
+    reply_to: int | None = None
+
+
+class Edit(NamedTuple):
+    content: str
+
+
+class Reaction(NamedTuple):
+    emoji: str
 
 
 class MarkRead(NamedTuple):
@@ -62,11 +71,8 @@ def _up_to() -> Field:
     )
 
 
-SEND = Input(
-    "Send",
-    Send,
-    to=Field(check_id, _id_field("the recipient's user_id")),
-    content=Field(
+def _content() -> Field:
+    return Field(
         lambda _name, value: check_content(value),
         serializers.CharField(
             min_length=1,
@@ -76,7 +82,14 @@ SEND = Input(
             help_text=f"1..{MAX_CONTENT_CODE_POINTS} code points, not only white space, no U+0000; "
             "stored and returned exactly as sent.",
         ),
-    ),
+    )
+
+
+SEND = Input(
+    "Send",
+    Send,
+    to=Field(check_id, _id_field("the recipient's user_id")),
+    content=_content(),
     client_msg_id=Field(
         lambda _name, value: check_client_msg_id(value),
         serializers.CharField(
@@ -87,6 +100,33 @@ SEND = Input(
             "Omitted or null: not deduplicated.",
         ),
         required=False,
+    ),
+    reply_to=Field(
+        partial(check_id, required=False),
+        _id_field(
+            "PROTOCOL.md 1.2: the msg_id of a message of the same conversation to quote; omitted or null: none",
+            allow_null=True,
+        ),
+        required=False,
+    ),
+)
+
+# PATCH messages/{msg_id} (PROTOCOL.md 1.2): the content rules of a send.
+EDIT = Input("Edit", Edit, content=_content())
+
+# PUT messages/{msg_id}/reaction (PROTOCOL.md 1.2).
+REACTION = Input(
+    "Reaction",
+    Reaction,
+    emoji=Field(
+        lambda _name, value: check_emoji(value),
+        serializers.CharField(
+            min_length=1,
+            max_length=MAX_EMOJI_CODE_POINTS,
+            trim_whitespace=False,
+            help_text=f"1..{MAX_EMOJI_CODE_POINTS} code points with no letter, digit, ASCII punctuation or "
+            'white space: "👍", "👍🏽" and "❤️" are emoji, "a" is not.',
+        ),
     ),
 )
 

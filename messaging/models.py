@@ -29,6 +29,13 @@ class MessageRecord(models.Model):
         "conversations.Conversation", on_delete=models.PROTECT, db_column="sessionId", related_name="+"
     )
     msg_id = models.BigIntegerField(unique=True, db_column="msgId")
+    # PROTOCOL.md 1.2: the message's revision, from the msg_id space. A new
+    # message has rev == msg_id; every change both users see (recall, edit,
+    # reaction) takes a fresh, larger one under the users' stream locks
+    # (messaging/changes.py), so sync by rev is gap-free like sync by msg_id
+    # was (docs/architecture.md). db_default: adding the column is instant
+    # (rows written before it are backfilled by migration 0006).
+    rev = models.BigIntegerField(db_default=0)
     is_read = models.BooleanField(default=False, db_column="isRead")
     record_status = models.SmallIntegerField(
         choices=MessageStatus.choices, default=MessageStatus.NORMAL, db_column="recordStatus"
@@ -48,6 +55,18 @@ class MessageRecord(models.Model):
     recalled_by = models.CharField(max_length=9, choices=RecalledBy.choices, blank=True, default="")
     offline = models.BooleanField(default=False)
     fan_out_done = models.BooleanField(default=False)
+    # PROTOCOL.md 1.2: when the sender last edited the content (null: never);
+    # the earlier contents are MessageVersion rows.
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # PROTOCOL.md 1.2: the msg_id of the message this one quotes (same
+    # conversation, checked by the send batch); null when it quotes none.
+    reply_to_msg_id = models.BigIntegerField(null=True, blank=True, db_column="reply_to")
+    # PROTOCOL.md 1.2: [{"user_id", "emoji"}] ordered by user_id, null when
+    # none. In the row, not a table of their own: a one-to-one message has at
+    # most two (one per user), every Message answer carries them, and a
+    # change rewrites them under the row lock it takes anyway for the new rev
+    # (messaging/reactions.py), so no read path pays a join or a query.
+    reactions = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "t_msg_record_list"
@@ -59,10 +78,10 @@ class MessageRecord(models.Model):
         indexes = [
             # History pages: WHERE sessionId = ? AND msgId < ? ORDER BY msgId DESC LIMIT n.
             models.Index(fields=["session", "msg_id"], name="msg_session_msgid"),
-            # Sync: a user's sent and received messages after a cursor.
-            models.Index(fields=["recipient", "msg_id"], name="msg_recipient_msgid"),
-            # (sender, client_msg_id) above leads with sender; sync needs (sender, msgId).
-            models.Index(fields=["sender", "msg_id"], name="msg_sender_msgid"),
+            # Sync: a user's sent and received messages changed after a cursor (by rev).
+            models.Index(fields=["recipient", "rev"], name="msg_recipient_rev"),
+            # (sender, client_msg_id) above leads with sender; sync needs (sender, rev).
+            models.Index(fields=["sender", "rev"], name="msg_sender_rev"),
             # Mark-read and unread recount: the unread rows of one recipient in one conversation.
             models.Index(fields=["recipient", "session", "is_read", "msg_id"], name="msg_unread"),
             # Offline pull and ack: a recipient's pending rows by sender.
@@ -75,6 +94,22 @@ class MessageRecord(models.Model):
         # Moderators read this in the admin log (LogEntry.object_repr): usernames, not ids.
         # Callers that print many records select_related("sender", "recipient").
         return f"message {self.msg_id} from {self.sender.username} to {self.recipient.username}"
+
+
+class MessageVersion(models.Model):
+    """An earlier content of an edited message, kept for moderators (the admin), never served by the API."""
+
+    message = models.ForeignKey(MessageRecord, on_delete=models.CASCADE, related_name="versions")
+    content = models.TextField()
+    # When this content was replaced by the next one.
+    replaced_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "t_msg_version"
+        ordering = ["replaced_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"earlier version of message {self.message_id}"
 
 
 class SensitiveWord(models.Model):
@@ -97,7 +132,7 @@ class SensitiveWord(models.Model):
 
 
 class MessageStream(models.Model):
-    """Per user, the largest msg_id of any message the user sent or received.
+    """Per user, the largest id (msg_id or rev) given to any message the user sent or received.
 
     The send path locks the rows of both users of every message it accepts and
     hands out ids larger than both, inside the transaction that inserts the

@@ -1,14 +1,22 @@
 """The Message object of PROTOCOL.md, built from a ``t_msg_record_list`` row."""
 
+from collections.abc import Mapping
+
 from chat_project.common.timefmt import iso_utc
 
 from .models import MessageRecord, MessageStatus
 
+# PROTOCOL.md 1.2: a reply shows this many code points of the quoted message.
+REPLY_PREVIEW_CODE_POINTS = 100
 
-def message_dict(record: MessageRecord) -> dict:
+
+def message_dict(record: MessageRecord, quoted: Mapping[int, MessageRecord] | None = None) -> dict:
+    """``quoted``: the messages replies may quote, by msg_id (``quoted_messages``); one missing is looked up."""
     recalled = record.record_status == MessageStatus.RECALLED
     return {
         "msg_id": record.msg_id,
+        # Version 1.2: rows older than the column get msg_id until backfilled.
+        "rev": record.rev or record.msg_id,
         "conversation_id": record.session_id,
         "sender_id": record.sender_id,
         "recipient_id": record.recipient_id,
@@ -19,8 +27,46 @@ def message_dict(record: MessageRecord) -> dict:
         # Version 1.1; null for a normal message, and for one recalled before
         # the column existed.
         "recalled_by": (record.recalled_by or None) if recalled else None,
+        # Version 1.2.
+        "edited_at": iso_utc(record.edited_at) if record.edited_at is not None else None,
+        "reply_to": _reply_to(record, quoted or {}),
+        "reactions": record.reactions or [],
     }
 
 
+def _reply_to(record: MessageRecord, quoted: Mapping[int, MessageRecord]) -> dict | None:
+    """The quoted message as it is now: its current content's start ("" once recalled) and status."""
+    if record.reply_to_msg_id is None:
+        return None
+    original = quoted.get(record.reply_to_msg_id)
+    if original is None:
+        original = MessageRecord.objects.filter(msg_id=record.reply_to_msg_id).first()
+        if original is None:  # never happens: messages are not deleted
+            return None
+    recalled = original.record_status == MessageStatus.RECALLED
+    return {
+        "msg_id": original.msg_id,
+        "sender_id": original.sender_id,
+        "preview": "" if recalled else original.content[:REPLY_PREVIEW_CODE_POINTS],
+        "status": "recalled" if recalled else "normal",
+    }
+
+
+def quoted_messages(records: list[MessageRecord]) -> dict[int, MessageRecord]:
+    """The messages the records quote, in one query (none when no record is a reply)."""
+    wanted = {r.reply_to_msg_id for r in records if r.reply_to_msg_id is not None}
+    if not wanted:
+        return {}
+    return {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted)}
+
+
+def message_dicts(records: list[MessageRecord], quoted: Mapping[int, MessageRecord] | None = None) -> list[dict]:
+    """Messages of a page (or batch), in its order, with the quoted messages fetched once for all."""
+    if quoted is None:
+        quoted = quoted_messages(records)
+    return [message_dict(r, quoted) for r in records]
+
+
 def messages_by_id(msg_ids: list[int]) -> dict[int, dict]:
-    return {r.msg_id: message_dict(r) for r in MessageRecord.objects.filter(msg_id__in=msg_ids)}
+    records = list(MessageRecord.objects.filter(msg_id__in=msg_ids))
+    return {message["msg_id"]: message for message in message_dicts(records)}

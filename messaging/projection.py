@@ -12,18 +12,23 @@ from unread.store import CounterCopy
 
 from . import store
 from .models import MessageRecord
-from .payloads import message_dict
+from .payloads import message_dicts
 
 
-def project_messages(records: list[MessageRecord], counters: dict[int, list[CounterCopy]]) -> None:
+def project_messages(
+    records: list[MessageRecord],
+    counters: dict[int, list[CounterCopy]],
+    quoted: dict[int, MessageRecord] | None = None,
+) -> None:
     """Both users' conversation lists, the recent windows, offline entries and unread copies.
 
     ``counters`` are the recipients' counter copies by user, read in (or
-    after) the accepting transaction.
+    after) the accepting transaction; ``quoted`` the messages replies quote
+    (fetched here when not given).
     """
     pipe = get_redis().pipeline(transaction=False)
-    for record in records:
-        conversation_store.queue_message(pipe, message_dict(record))
+    for record, message in zip(records, message_dicts(records, quoted), strict=True):
+        conversation_store.queue_message(pipe, message)
         if record.offline:
             store.queue_offline_add(pipe, record.recipient_id, record.sender_id, record.msg_id)
     for user_id, copies in counters.items():

@@ -5,7 +5,6 @@ import time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 
 from chat_project.common import push
 from chat_project.common.dbretry import run_transaction
@@ -17,7 +16,8 @@ from unread import store as unread_store
 from unread.models import UnreadCounter
 from unread.store import CounterCopy
 
-from . import attachments
+from . import attachments, changes, streams
+from .changes import message_for
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dict
 
@@ -26,9 +26,7 @@ logger = logging.getLogger(__name__)
 
 def recall_message(user_id: int, msg_id: int) -> None:
     """The sender takes a message back within the recall window; it becomes ``recalled`` everywhere."""
-    record = MessageRecord.objects.filter(msg_id=msg_id).filter(Q(sender_id=user_id) | Q(recipient_id=user_id)).first()
-    if record is None:
-        raise NotFound("No such message.")
+    record = message_for(user_id, msg_id)
     if record.sender_id != user_id:
         raise Forbidden("Only the sender can recall a message.")
     if record.record_status == MessageStatus.RECALLED:
@@ -51,7 +49,12 @@ def moderate_recall(msg_id: int) -> bool:
 
 
 def _recall(record: MessageRecord, recalled_by: str) -> bool:
-    """``recalled_by`` is a ``RecalledBy`` value: "sender" or "moderator"."""
+    """``recalled_by`` is a ``RecalledBy`` value: "sender" or "moderator".
+
+    Lock order (messaging/streams.py): both users' stream rows (the new rev),
+    the recipient's counter, the message row.
+    """
+    streams.ensure_streams({record.sender_id, record.recipient_id})
     tries: list[int] = []
 
     def recall() -> bool:
@@ -60,6 +63,7 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
         # Redis copies and frames (on_commit, dropped with the failed try) are still owed.
         retried = bool(tries)
         tries.append(1)
+        last = changes.lock_participants(record)
         counter = unread_services.lock_counter(record.session_id, record.recipient_id)
         locked = MessageRecord.objects.select_for_update().get(pk=record.pk)
         if locked.record_status == MessageStatus.RECALLED:
@@ -69,7 +73,8 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
             return False
         locked.record_status = MessageStatus.RECALLED
         locked.recalled_by = recalled_by
-        fields = ["record_status", "recalled_by"]
+        locked.rev = changes.take_rev(last, locked)
+        fields = ["record_status", "recalled_by", "rev"]
         if not locked.is_read:
             # A recalled unread message stops counting: it counts as read.
             locked.is_read = True
@@ -118,11 +123,14 @@ def _after_recall(record: MessageRecord, counter: CounterCopy, receipt: bool = F
         "msg_id": record.msg_id,
         "recalled_by": message["recalled_by"],
     }
+    # ``recalled`` for 1.1 clients, ``changed`` (the new rev) for 1.2 ones.
+    changed = changes.changed_frame(message)
     push.send(
         [
-            push.to_user(record.sender_id, [frame]),
+            push.to_user(record.sender_id, [frame, changed]),
             push.to_user(
-                record.recipient_id, [frame, unread_services.unread_frame(record.recipient_id, record.session_id)]
+                record.recipient_id,
+                [frame, changed, unread_services.unread_frame(record.recipient_id, record.session_id)],
             ),
         ],
         quiet=True,

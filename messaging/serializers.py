@@ -10,10 +10,12 @@ from chat_project.common.limits import MAX_ID
 from chat_project.common.schema import MessageSerializer
 from profiles.serializers import ProfileSerializer
 
-from .inputs import MARK_READ, OFFLINE_ACK, SEND
+from .inputs import EDIT, MARK_READ, OFFLINE_ACK, REACTION, SEND
 
 # Request bodies: generated from their one declaration (messaging/inputs.py).
 SendSerializer = SEND.serializer()
+EditSerializer = EDIT.serializer()
+ReactionSerializer = REACTION.serializer()
 OfflineAckSerializer = OFFLINE_ACK.serializer()
 MarkReadSerializer = MARK_READ.serializer()
 
@@ -24,12 +26,20 @@ class MessagePageSerializer(serializers.Serializer):
 
 
 class SyncPageSerializer(serializers.Serializer):
-    results = MessageSerializer(many=True, help_text="ascending by msg_id")
+    results = MessageSerializer(many=True, help_text="ascending by rev")
     has_more = serializers.BooleanField(help_text="true: call again at once with next_since")
     next_since = serializers.IntegerField(
         min_value=0,
         max_value=MAX_ID,
-        help_text="the `since` of the next call; never past a message still being written",
+        help_text="the `since` of the next call: the rev of the last result; never past a message or change "
+        "still being written",
+    )
+
+
+class SearchPageSerializer(serializers.Serializer):
+    results = MessageSerializer(many=True, help_text="newest first")
+    next_before = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, allow_null=True, help_text="the `before` of the next page; null when none"
     )
 
 

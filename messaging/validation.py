@@ -1,5 +1,8 @@
 """Checks on a message clients send, shared by REST and WebSocket (PROTOCOL.md)."""
 
+import string
+import unicodedata
+
 from chat_project.common.errors import InvalidInput
 from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_FRAME_REF
 from chat_project.common.text import has_unpaired_surrogate
@@ -19,6 +22,30 @@ def check_content(content: object) -> str:
     if _has_bad_code_point(content):
         raise InvalidInput.field("content", "U+0000 and unpaired surrogates are not allowed.")
     return content
+
+
+# ASCII punctuation: no emoji is made of it (PROTOCOL.md 1.2 reactions).
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+MAX_EMOJI_CODE_POINTS = 8
+
+
+def check_emoji(value: object) -> str:
+    """1..8 code points with no letter, digit, ASCII punctuation, white space or control character."""
+    if not isinstance(value, str):
+        raise InvalidInput.field("emoji", "Must be a string.")
+    if not 1 <= len(value) <= MAX_EMOJI_CODE_POINTS:
+        raise InvalidInput.field("emoji", f"An emoji is 1 to {MAX_EMOJI_CODE_POINTS} code points.")
+    for ch in value:
+        category = unicodedata.category(ch)
+        if (
+            category[0] == "L"
+            or category == "Nd"
+            or category in ("Cc", "Cs")
+            or ch.isspace()
+            or ch in _ASCII_PUNCTUATION
+        ):
+            raise InvalidInput.field("emoji", "Not an emoji: letters, digits, punctuation and spaces are not.")
+    return value
 
 
 def _check_client_tag(field: str, value: object, limit: int) -> str | None:

@@ -1,10 +1,10 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat_project.common.api import json_body, path_id, query_cursor, query_limit
 from chat_project.common.errors import InvalidInput
-from chat_project.common.limits import MAX_CONTENT_CODE_POINTS
+from chat_project.common.limits import MAX_CONTENT_CODE_POINTS, MAX_ID
 from chat_project.common.schema import (
     MESSAGE_EXAMPLE,
     PEER_EXAMPLE,
@@ -17,14 +17,17 @@ from chat_project.common.schema import (
 )
 from unread.serializers import ReadResultSerializer
 
-from . import history, offline, reads, recall, sending
-from .inputs import MARK_READ, OFFLINE_ACK, SEND
+from . import editing, history, offline, reactions, reads, recall, search, sending
+from .inputs import EDIT, MARK_READ, OFFLINE_ACK, REACTION, SEND
 from .serializers import (
+    EditSerializer,
     MarkReadSerializer,
     MessagePageSerializer,
     MessageSerializer,
     OfflineAckSerializer,
     OfflineSerializer,
+    ReactionSerializer,
+    SearchPageSerializer,
     SendSerializer,
     SyncPageSerializer,
     SyncPositionSerializer,
@@ -32,6 +35,13 @@ from .serializers import (
 
 MESSAGES_DEFAULT_LIMIT = 50
 SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT = 500, 1000
+SEARCH_DEFAULT_LIMIT = 20
+EDITED_EXAMPLE = {
+    **MESSAGE_EXAMPLE,
+    "content": "hi 👋 (edited)",
+    "rev": 1042317399040,
+    "edited_at": "2026-11-27T18:01:30.000Z",
+}
 
 
 class SendMessageView(APIView):
@@ -89,6 +99,79 @@ class MessageView(APIView):
         recall.recall_message(request.user.pk, path_id(msg_id))
         return Response(status=204)
 
+    @extend_schema(
+        summary="Edit a message",
+        description="Only the sender, within the edit window (`CHAT_EDIT_WINDOW_SECONDS`, default 48 hours), "
+        "and not once recalled. The content rules and the content filter of a send apply. Answers the Message "
+        "with the new content, `edited_at` and a new `rev`; both users get a `changed` frame. The same content "
+        "again answers 200 and changes nothing (no new rev). Earlier versions are kept for moderators only. "
+        "Rate limited per user (`CHAT_EDIT_RATE`, default 30 per minute).",
+        parameters=[id_param("msg_id", "the message's id"), RETRY_AFTER],
+        request=EditSerializer,
+        responses=answers(
+            {200: ok(MessageSerializer, "The edited message.", EDITED_EXAMPLE)},
+            body=True,
+            invalid="`content` is missing or breaks the rules of a send (or holds a rejected word).",
+            invalid_errors={"content": ["The message is empty."]},
+            forbidden="the requester is the recipient, or the sender after the edit window, or the message is "
+            "recalled (or a session request without its CSRF token).",
+            not_found="no such message, or the requester does not take part in its conversation.",
+            rate_limited="The user edited more than the edit rate allows.",
+        ),
+        examples=[OpenApiExample("edit", value={"content": "hi 👋 (edited)"}, request_only=True)],
+    )
+    def patch(self, request, msg_id: str):
+        message_id = path_id(msg_id)
+        return Response(editing.edit_message(request.user.pk, message_id, EDIT.parse(json_body(request))))
+
+
+REACTED_EXAMPLE = {**MESSAGE_EXAMPLE, "rev": 1042317430272, "reactions": [{"user_id": 9, "emoji": "👍"}]}
+
+
+class MessageReactionView(APIView):
+    """The requester's reaction to a message (PROTOCOL.md 1.2): at most one per user and message."""
+
+    @extend_schema(
+        summary="Set my reaction to a message",
+        description="Either participant; sets the requester's one reaction (a new one replaces it). Answers "
+        "the Message with its `reactions` (ordered by user_id) and a new `rev`; both users get a `changed` "
+        "frame. The same emoji again changes nothing. Rate limited per user (`CHAT_REACTION_RATE`, default "
+        "60 per minute).",
+        parameters=[id_param("msg_id", "the message's id"), RETRY_AFTER],
+        request=ReactionSerializer,
+        responses=answers(
+            {200: ok(MessageSerializer, "The message with the reaction.", REACTED_EXAMPLE)},
+            body=True,
+            invalid="`emoji` is missing or not an emoji (1..8 code points, no letter, digit, ASCII punctuation "
+            "or white space).",
+            invalid_errors={"emoji": ["Not an emoji: letters, digits, punctuation and spaces are not."]},
+            forbidden="the message is recalled (or a session request without its CSRF token).",
+            not_found="no such message, or the requester does not take part in its conversation.",
+            rate_limited="The user reacted more than the reaction rate allows.",
+        ),
+        examples=[OpenApiExample("thumbs up", value={"emoji": "👍"}, request_only=True)],
+    )
+    def put(self, request, msg_id: str):
+        message_id = path_id(msg_id)
+        emoji = REACTION.parse(json_body(request)).emoji
+        return Response(reactions.set_reaction(request.user.pk, message_id, emoji))
+
+    @extend_schema(
+        summary="Remove my reaction from a message",
+        description="Either participant; removes the requester's reaction (a body, if any, is ignored). "
+        "Answers the Message with a new `rev`, and both users get a `changed` frame; removing a reaction that "
+        "is not there changes nothing.",
+        parameters=[id_param("msg_id", "the message's id"), RETRY_AFTER],
+        responses=answers(
+            {200: ok(MessageSerializer, "The message without the reaction.", MESSAGE_EXAMPLE)},
+            forbidden="the message is recalled (or a session request without its CSRF token).",
+            not_found="no such message, or the requester does not take part in its conversation.",
+            rate_limited="The user reacted more than the reaction rate allows.",
+        ),
+    )
+    def delete(self, request, msg_id: str):
+        return Response(reactions.set_reaction(request.user.pk, path_id(msg_id), None))
+
 
 class ConversationMessagesView(APIView):
     @extend_schema(
@@ -121,17 +204,19 @@ class ConversationMessagesView(APIView):
 
 class SyncView(APIView):
     @extend_schema(
-        summary="Catch up: every message since a cursor",
-        description="Every message the user sent or received with msg_id > `since`, ascending. `next_since` is "
-        "the msg_id of the page's last message (or `since` when the page is empty): a user's message ids are "
-        "handed out in commit order, so nothing below it can still appear. Continue from `next_since`; a "
-        "message may also reach you by push or `offline` (keep one copy per msg_id). `has_more` true: call "
-        "again at once. The full-page rule of protocol 1.1 (`has_more` true with `next_since` equal to `since`: "
-        "keep the page, wait about a second, call again with the same `since`) never triggers on this server; "
-        "clients that implement it lose nothing.",
+        summary="Catch up: every message new or changed since a cursor",
+        description="Every message the user sent or received with rev > `since`, ascending by rev: new messages "
+        "(rev = msg_id) and changed ones (recalled, edited, reactions; a fresh rev each time) in their current "
+        "state. Replace the copy held under the same msg_id and keep ordering the chat by msg_id. `next_since` "
+        "is the rev of the page's last message (or `since` when the page is empty): a user's revs are handed "
+        "out in commit order, so nothing below it can still appear. Continue from `next_since`; a message may "
+        "also reach you by push or `offline` (keep one copy per msg_id, the one with the largest rev). "
+        "`has_more` true: call again at once. The full-page rule of protocol 1.1 (`has_more` true with "
+        "`next_since` equal to `since`: keep the page, wait about a second, call again with the same `since`) "
+        "never triggers on this server; clients that implement it lose nothing.",
         parameters=[
             cursor_param(
-                "since", "0, an earlier `next_since`, the `position` of `sync/position`, or a msg_id the client holds"
+                "since", "0, an earlier `next_since`, or the `position` of `sync/position` (a rev, in commit order)"
             ),
             limit_param(SYNC_DEFAULT_LIMIT, SYNC_MAX_LIMIT),
         ],
@@ -162,6 +247,53 @@ class SyncPositionView(APIView):
     )
     def get(self, request):
         return Response({"position": history.sync_position(request.user.pk)})
+
+
+class SearchView(APIView):
+    @extend_schema(
+        summary="Search my messages",
+        description="Messages of the user's own conversations whose current content contains every word of "
+        "`q`, case-insensitively (text without spaces, as in Chinese or Japanese, matches any substring), "
+        "newest first (version 1.2). Recalled messages never match; an edited one matches its new content "
+        "only. Continue with `before=<next_before>` until it is null. Rate limited per user "
+        "(`CHAT_SEARCH_RATE`, default 30 per minute).",
+        parameters=[
+            OpenApiParameter(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": 100},
+                required=True,
+                description="1..100 code points, not only white space; every word must occur",
+            ),
+            OpenApiParameter(
+                "conversation_id",
+                {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_ID},
+                description="only this conversation",
+            ),
+            cursor_param("before", "only messages with a smaller msg_id (the next_before of a page)"),
+            limit_param(SEARCH_DEFAULT_LIMIT, 100),
+            RETRY_AFTER,
+        ],
+        responses=answers(
+            {
+                200: ok(
+                    SearchPageSerializer,
+                    "The messages found, newest first.",
+                    {"results": [MESSAGE_EXAMPLE], "next_before": None},
+                )
+            },
+            query=True,
+            invalid="`q` is missing, empty, only white space or over 100 code points, or a parameter is malformed.",
+            invalid_errors={"q": ["Give the text to search for."]},
+            not_found="`conversation_id` names no conversation of the requester.",
+            rate_limited="The user searched more than the search rate allows.",
+        ),
+    )
+    def get(self, request):
+        conversation_id = query_cursor(request, "conversation_id")
+        before = query_cursor(request, "before")
+        limit = query_limit(request, SEARCH_DEFAULT_LIMIT, 100)
+        q = request.query_params.get("q")
+        return Response(search.search_messages(request.user.pk, q, conversation_id, before, limit))
 
 
 class OfflineView(APIView):

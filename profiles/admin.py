@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import User
+from chat_project.common.admin_base import ReadOnlyAdmin
+
+from .models import Block, User
 
 
 @admin.register(User)
@@ -10,3 +12,12 @@ class ChatUserAdmin(UserAdmin):
     search_fields = ("username", "nickname")
     # UserAdmin.fieldsets is a tuple; the stubs type the ModelAdmin default (None too).
     fieldsets = (*(UserAdmin.fieldsets or ()), ("Profile", {"fields": ("nickname", "avatar_url")}))
+
+
+@admin.register(Block)
+class BlockAdmin(ReadOnlyAdmin):
+    """Read-only: who blocks whom (PROTOCOL.md 1.2); only the users themselves block and unblock."""
+
+    list_display = ("blocker", "blocked", "created_at")
+    raw_id_fields = ("blocker", "blocked")
+    search_fields = ("blocker__username", "blocked__username")

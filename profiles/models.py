@@ -38,3 +38,20 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+
+class Block(models.Model):
+    """``blocker`` blocks ``blocked`` (PROTOCOL.md 1.2): no sends either way, no typing or presence between them."""
+
+    blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "t_block"
+        constraints = [models.UniqueConstraint(fields=["blocker", "blocked"], name="block_pair_unique")]
+        # (blocker, blocked) is the unique key; who blocks a user is found by this one.
+        indexes = [models.Index(fields=["blocked", "blocker"], name="block_blocked")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"

@@ -26,10 +26,19 @@ class ProfileSerializer(serializers.Serializer):
         help_text="the last moment a socket of the user was registered; null while online or if never "
         "connected (version 1.1)",
     )
+    # Version 1.2.
+    blocked = serializers.BooleanField(
+        help_text="true when the requesting user blocks this one; a user blocked either way is seen offline "
+        "with last_seen null (version 1.2)"
+    )
 
 
 class ProfileListSerializer(serializers.Serializer):
     results = ProfileSerializer(many=True, max_length=20)  # type: ignore[call-arg]  # many=True passes it on to ListSerializer
+
+
+class BlockListSerializer(serializers.Serializer):
+    results = ProfileSerializer(many=True, help_text="the users the requester blocks, in the order blocked")
 
 
 class TokenSerializer(serializers.Serializer):

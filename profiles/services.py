@@ -36,6 +36,9 @@ def profile_from_fields(user_id: int, fields: dict, online: bool) -> dict:
         "is_active": fields["is_active"] in ("1", 1, True),
         # Version 1.1: null while online, and for a user who never connected.
         "last_seen": None if online else (fields["last_seen"] or None),
+        # Version 1.2: whether the requesting user blocks this one; answers that
+        # know the requester set it (profiles.blocks.profile_for).
+        "blocked": False,
     }
 
 

@@ -190,6 +190,59 @@ def forget_tokens(tokens: list[str]) -> None:
         get_redis().delete(*[token_cache_key(t) for t in tokens])
 
 
-# What ``rebuild_redis`` drops: the profile cache. Presence (``sockets``) is
-# live state and the token cache forgets by itself; neither comes from rows.
-DERIVED_KEY_PATTERNS = ("{p:*}:profile",)
+# --- blocks (PROTOCOL.md 1.2) -----------------------------------------------------
+# ``{u:<id>}:blocks``: a set caching the user's blocks from t_block, members
+# "out:<id>" (this user blocks them) and "in:<id>" (they block this user),
+# plus "ready" once built. ``{u:<id>}:blocks:v`` counts the changes: a block
+# or unblock bumps both users' counters and drops their sets, and a rebuild
+# writes its set only if the counter is still the one it read before reading
+# the database, so a rebuild that raced a change never stores the old state.
+
+_WRITE_BLOCKS_IF_UNCHANGED = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+return 1
+"""
+
+
+def blocks_key(user_id: int) -> str:
+    return key(user_tag(user_id), "blocks")
+
+
+def blocks_version_key(user_id: int) -> str:
+    return key(user_tag(user_id), "blocks", "v")
+
+
+def queue_block_reads(pipe, user_id: int) -> None:
+    pipe.get(blocks_version_key(user_id))
+    pipe.smembers(blocks_key(user_id))
+
+
+def parse_block_reads(replies: list) -> tuple[str, tuple[set[int], set[int]] | None]:
+    """(the change counter, (blocking, blocked_by) or None when the set must be rebuilt)."""
+    version, members = replies
+    if "ready" not in members:
+        return version or "0", None
+    blocking = {int(m[4:]) for m in members if m.startswith("out:")}
+    blocked_by = {int(m[3:]) for m in members if m.startswith("in:")}
+    return version or "0", (blocking, blocked_by)
+
+
+def write_blocks(user_id: int, version: str, blocking: set[int], blocked_by: set[int]) -> None:
+    members = ["ready", *(f"out:{u}" for u in blocking), *(f"in:{u}" for u in blocked_by)]
+    get_redis().eval(_WRITE_BLOCKS_IF_UNCHANGED, 2, blocks_key(user_id), blocks_version_key(user_id), version, *members)
+
+
+def forget_blocks(user_ids: Iterable[int]) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.incr(blocks_version_key(user_id))
+        pipe.delete(blocks_key(user_id))
+    pipe.execute()
+
+
+# What ``rebuild_redis`` drops: the profile cache and the block sets. Presence
+# (``sockets``) is live state and the token cache forgets by itself; neither
+# comes from rows.
+DERIVED_KEY_PATTERNS = ("{p:*}:profile", "{u:*}:blocks")

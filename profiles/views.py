@@ -13,9 +13,10 @@ from chat_project.common.errors import InvalidInput
 from chat_project.common.ratelimit import check_rate
 from chat_project.common.schema import PEER_EXAMPLE, PROFILE_EXAMPLE, RETRY_AFTER, answers, id_param, ok
 
-from . import accounts, services
+from . import accounts, blocks, services
 from .inputs import LOGIN, REGISTER, parse_profile_update
 from .serializers import (
+    BlockListSerializer,
     ErrorSerializer,
     LoginSerializer,
     ProfileListSerializer,
@@ -133,7 +134,9 @@ class UserView(APIView):
         ),
     )
     def get(self, request, user_id: str):
-        return Response(services.get_visible_profile(request.user.pk, path_id(user_id)))
+        viewer = request.user.pk
+        profile = services.get_visible_profile(viewer, path_id(user_id))
+        return Response(blocks.profile_for(viewer, profile, blocks.block_relations(viewer)))
 
 
 class UserSearchView(APIView):
@@ -157,7 +160,70 @@ class UserSearchView(APIView):
         ),
     )
     def get(self, request):
-        return Response({"results": services.search_users(request.query_params.get("q", ""))})
+        found = services.search_users(request.query_params.get("q", ""))
+        if found:
+            relations = blocks.block_relations(request.user.pk)
+            found = [blocks.profile_for(request.user.pk, profile, relations) for profile in found]
+        return Response({"results": found})
+
+
+# --- Blocking (PROTOCOL.md 1.2, profiles/blocks.py) ----------------------------
+
+
+class BlockView(APIView):
+    @extend_schema(
+        summary="Block a user",
+        description="Idempotent. While either of two users blocks the other, sends between them (either way) "
+        "are 403 `forbidden`, typing, presence and profile frames between them are withheld (each sees the "
+        "other offline, `last_seen` null); their history stays readable. Rate limited per user "
+        "(`CHAT_BLOCK_RATE`, default 30 per minute, blocks and unblocks together).",
+        parameters=[id_param("user_id", "the user's id"), RETRY_AFTER],
+        request=None,
+        responses=answers(
+            {204: None},
+            invalid="the user is the requester.",
+            invalid_errors={"user_id": ["You cannot block yourself."]},
+            not_found="no such user (or deactivated, and no conversation with the requester).",
+            rate_limited="The user blocked or unblocked more than the block rate allows.",
+        ),
+    )
+    def put(self, request, user_id: str):
+        blocks.block_user(request.user.pk, path_id(user_id))
+        return Response(status=204)
+
+    @extend_schema(
+        summary="Unblock a user",
+        description="Idempotent: unblocking a user not blocked answers 204 too. Rate limited with blocks.",
+        parameters=[id_param("user_id", "the user's id"), RETRY_AFTER],
+        responses=answers(
+            {204: None},
+            invalid="the user is the requester.",
+            invalid_errors={"user_id": ["You cannot block yourself."]},
+            not_found="no such user (or deactivated, and no conversation with the requester).",
+            rate_limited="The user blocked or unblocked more than the block rate allows.",
+        ),
+    )
+    def delete(self, request, user_id: str):
+        blocks.unblock_user(request.user.pk, path_id(user_id))
+        return Response(status=204)
+
+
+class BlockListView(APIView):
+    @extend_schema(
+        summary="The users I block",
+        description="Their Profiles, in the order they were blocked (`blocked` true, seen offline).",
+        responses=answers(
+            {
+                200: ok(
+                    BlockListSerializer,
+                    "The users blocked.",
+                    {"results": [{**PEER_EXAMPLE, "last_seen": None, "blocked": True}]},
+                )
+            }
+        ),
+    )
+    def get(self, request):
+        return Response({"results": blocks.list_blocks(request.user.pk)})
 
 
 # --- Avatar upload (profiles/avatars.py) ---------------------------------------

@@ -42,8 +42,19 @@ ENDPOINTS = [
     Endpoint("POST", "me/avatar", None, None, extension=True),
     Endpoint("GET", "users/{user_id}", "users/1", Call("users/{bob}", None, 200)),
     Endpoint("GET", "users", "users?q=a", Call("users?q=bo", None, 200)),
+    # PROTOCOL.md 1.2.
+    Endpoint("PUT", "users/{user_id}/block", "users/1/block", Call("users/{bob}/block", None, 204)),
+    Endpoint("DELETE", "users/{user_id}/block", "users/1/block", Call("users/{bob}/block", None, 204)),
+    Endpoint("GET", "blocks", "blocks", Call("blocks", None, 200)),
     Endpoint("GET", "conversations", "conversations", Call("conversations", None, 200)),
     Endpoint("GET", "conversations/{conversation_id}", "conversations/1", Call("conversations/{conv}", None, 200)),
+    # PROTOCOL.md 1.2.
+    Endpoint(
+        "PATCH",
+        "conversations/{conversation_id}",
+        "conversations/1",
+        Call("conversations/{conv}", {"muted": True}, 200),
+    ),
     # PROTOCOL.md 1.1: credentials in test_protocol_11.py (test_conversation_with_needs_credentials).
     Endpoint("GET", "conversations/with/{user_id}", None, None),
     Endpoint(
@@ -60,6 +71,15 @@ ENDPOINTS = [
     ),
     Endpoint("POST", "messages", "messages", Call("messages", {"to": BOB, "content": "again"}, 201)),
     Endpoint("DELETE", "messages/{msg_id}", "messages/1", Call("messages/{msg}", None, 204)),
+    # PROTOCOL.md 1.2.
+    Endpoint("PATCH", "messages/{msg_id}", "messages/1", Call("messages/{msg}", {"content": "edited"}, 200)),
+    Endpoint(
+        "PUT",
+        "messages/{msg_id}/reaction",
+        "messages/1/reaction",
+        Call("messages/{msg}/reaction", {"emoji": "👍"}, 200),
+    ),
+    Endpoint("DELETE", "messages/{msg_id}/reaction", "messages/1/reaction", Call("messages/{msg}/reaction", None, 200)),
     Endpoint("GET", "unread", "unread", Call("unread", None, 200)),
     Endpoint("GET", "offline", "offline", Call("offline", None, 200)),
     Endpoint("POST", "offline/ack", "offline/ack", Call("offline/ack", {"sender_id": BOB, "up_to": 1}, 204)),
@@ -70,6 +90,8 @@ ENDPOINTS = [
     Endpoint("POST", "attachments", "attachments", None),
     Endpoint("GET", "attachments/{attachment_id}", "attachments/1", None),
     Endpoint("GET", "attachments/{attachment_id}/thumbnail", "attachments/1/thumbnail", None),
+    # PROTOCOL.md 1.2.
+    Endpoint("GET", "search", "search?q=a", Call("search?q=first", None, 200)),
 ]
 
 # (method, path) asked without credentials.

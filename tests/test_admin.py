@@ -33,6 +33,8 @@ def moderator(transactional_db) -> Client:
         "/admin/messaging/messagerecord/",
         "/admin/messaging/sensitiveword/",
         "/admin/unread/unreadcounter/",
+        "/admin/profiles/block/",
+        "/admin/conversations/conversationsetting/",
         "/admin/admin/logentry/",
     ],
 )

@@ -202,7 +202,10 @@ MALFORMED = [
     case("PUT", "me", {"nickname": "x"}, 405, "method_not_allowed"),
     case("DELETE", "me", None, 405, "method_not_allowed"),
     case("GET", "messages", None, 405, "method_not_allowed"),
-    case("PATCH", "messages/{msg}", {}, 405, "method_not_allowed"),
+    case("PUT", "messages/{msg}", {}, 405, "method_not_allowed"),
+    # PROTOCOL.md 1.2: PATCH messages/{msg_id} is an edit.
+    case("PATCH", "messages/{msg}", {}, field="content", id="edit without content"),
+    case("PATCH", "messages/{msg}", Raw("{"), id="edit non-json"),
     case("POST", "unread", {}, 405, "method_not_allowed"),
     case("GET", "auth/register", None, 405, "method_not_allowed"),
     case("POST", "conversations", {}, 405, "method_not_allowed"),

@@ -49,6 +49,13 @@ def apply(old: dict, user_id: int, frames: list[dict]) -> dict:
                 conversation["last_message"].update(
                     status="recalled", content="", recalled_by=frame.get("recalled_by", "sender")
                 )
+        elif frame["type"] == "changed":
+            # Version 1.2: the message's new state, kept if its rev is newer than the copy held.
+            message = frame["message"]
+            conversation = by_id[message["conversation_id"]]
+            last = conversation["last_message"]
+            if last["msg_id"] == message["msg_id"] and last.get("rev", 0) < message["rev"]:
+                conversation["last_message"] = message
     new["conversations"].sort(key=lambda c: c["last_message"]["msg_id"], reverse=True)
     return new
 
@@ -103,4 +110,56 @@ def test_recall_frames_update_both_users(alice, bob, pushed_frames):
     before = {u.id: state(u) for u in (alice, bob)}
     pushed_frames.clear()
     assert alice.delete(f"messages/{last['msg_id']}").status_code == 204
+    check([alice, bob], pushed_frames, before)
+
+
+def test_edit_frames_update_both_users(alice, bob, pushed_frames):
+    """PROTOCOL.md 1.2: an edit is one ``changed`` frame to each user."""
+    alice.send(bob, "keep")
+    last = alice.send(bob, "tpyo")
+    fan_out_everything()
+    before = {u.id: state(u) for u in (alice, bob)}
+    pushed_frames.clear()
+    assert alice.patch(f"messages/{last['msg_id']}", {"content": "typo"}).status_code == 200
+    check([alice, bob], pushed_frames, before)
+
+
+def test_applying_sync_pages_gives_the_fresh_history(alice, bob):
+    """A 1.2 client that keeps one copy per msg_id (the largest rev) and syncs by rev holds what GET shows."""
+    sent = [alice.send(bob, f"m{i}") for i in range(5)] + [bob.send(alice, "reply")]
+    held: dict[int, dict] = {}
+    since = 0
+
+    def catch_up() -> None:
+        nonlocal since
+        while True:
+            page = bob.get("sync", {"since": since, "limit": 2}).json()
+            for message in page["results"]:
+                if message["msg_id"] not in held or held[message["msg_id"]]["rev"] < message["rev"]:
+                    held[message["msg_id"]] = message
+            since = page["next_since"]
+            if not page["has_more"]:
+                return
+
+    catch_up()
+    assert alice.patch(f"messages/{sent[1]['msg_id']}", {"content": "m1, edited"}).status_code == 200
+    assert alice.delete(f"messages/{sent[3]['msg_id']}").status_code == 204
+    assert alice.patch(f"messages/{sent[1]['msg_id']}", {"content": "m1, edited twice"}).status_code == 200
+    catch_up()
+    conversation = sent[0]["conversation_id"]
+    fresh = bob.get(f"conversations/{conversation}/messages").json()["results"]
+    assert [held[m] for m in sorted(held)] == fresh
+
+
+def test_reaction_frames_update_both_users(alice, bob, pushed_frames):
+    """PROTOCOL.md 1.2: a reaction set, replaced and removed is one ``changed`` frame each."""
+    last = alice.send(bob, "react to me")
+    fan_out_everything()
+    before = {u.id: state(u) for u in (alice, bob)}
+    pushed_frames.clear()
+    path = f"/api/v1/messages/{last['msg_id']}/reaction"
+    assert bob.client.put(path, {"emoji": "👍"}, format="json").status_code == 200
+    assert alice.client.put(path, {"emoji": "❤️"}, format="json").status_code == 200
+    assert bob.client.put(path, {"emoji": "😂"}, format="json").status_code == 200
+    assert bob.client.delete(path).status_code == 200
     check([alice, bob], pushed_frames, before)

@@ -2,8 +2,8 @@
 
 - Any Unicode content either round-trips exactly (stored, answered and read
   back unchanged) or is refused with validation_error; nothing else.
-- Unread arithmetic under any interleaving of send, read and recall never
-  goes negative and always equals a recount from t_msg_record_list, in the
+- Unread arithmetic under any interleaving of send, read, recall, edit and
+  react never goes negative and always equals a recount from t_msg_record_list, in the
   database and in the Redis copy.
 """
 
@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chat_project.common.errors import ChatError, InvalidInput
-from messaging import recall, sending
-from messaging.inputs import SEND, Send
+from messaging import editing, reactions, recall, sending
+from messaging.history import list_messages, sync_messages
+from messaging.inputs import SEND, Edit, Send
 from messaging.models import MessageRecord
 from messaging.reads import mark_read
 from profiles.services import register_user
@@ -66,6 +67,9 @@ operation = st.one_of(
     st.tuples(st.just("send"), st.booleans()),
     st.tuples(st.just("read"), st.booleans(), st.none() | st.integers(min_value=0, max_value=30)),
     st.tuples(st.just("recall"), st.integers(min_value=0, max_value=30)),
+    # PROTOCOL.md 1.2: changes that give a message a new rev must not move any count.
+    st.tuples(st.just("edit"), st.integers(min_value=0, max_value=30), st.sampled_from(["x", "y"])),
+    st.tuples(st.just("react"), st.booleans(), st.integers(min_value=0, max_value=30), st.none() | st.just("👍")),
 )
 
 
@@ -86,6 +90,11 @@ def test_unread_equals_the_recount_after_any_interleaving(transactional_db, oper
             elif op[0] == "recall" and sent:
                 message = sent[op[1] % len(sent)]
                 recall.recall_message(message["sender_id"], message["msg_id"])
+            elif op[0] == "edit" and sent:
+                message = sent[op[1] % len(sent)]
+                editing.edit_message(message["sender_id"], message["msg_id"], Edit(op[2]))
+            elif op[0] == "react" and sent:
+                reactions.set_reaction(users[op[1]].pk, sent[op[2] % len(sent)]["msg_id"], op[3])
         except ChatError as exc:  # e.g. reading before any message exists
             assert exc.status < 500
         for user in (alice, bob):
@@ -94,3 +103,10 @@ def test_unread_equals_the_recount_after_any_interleaving(transactional_db, oper
             stored = 0 if counter is None else counter.received - counter.read
             assert stored == truth >= 0
             assert unread_summary(user.pk)["total"] == truth
+    if sent:
+        # And sync by rev holds every message once, in its current state (the history's).
+        page = sync_messages(alice.pk, 0, 1000)
+        revs = [m["rev"] for m in page["results"]]
+        assert revs == sorted(revs) and page["next_since"] == revs[-1]
+        history = list_messages(alice.pk, sent[0]["conversation_id"], 100, None, None)["results"]
+        assert sorted(page["results"], key=lambda m: m["msg_id"]) == history

@@ -29,6 +29,13 @@ RATE_LIMITED = {
     ("post", "/api/v1/auth/token"),
     ("post", "/api/v1/messages"),
     ("post", "/api/v1/attachments"),
+    ("patch", "/api/v1/messages/{msg_id}"),
+    ("put", "/api/v1/messages/{msg_id}/reaction"),
+    ("delete", "/api/v1/messages/{msg_id}/reaction"),
+    ("put", "/api/v1/users/{user_id}/block"),
+    ("delete", "/api/v1/users/{user_id}/block"),
+    ("patch", "/api/v1/conversations/{conversation_id}"),
+    ("get", "/api/v1/search"),
 }
 ERROR_REF = "#/components/schemas/Error"
 # Schemathesis: examples per operation, and a fixed seed so the suite does the same thing every run.

@@ -2,15 +2,15 @@
 
 from django.db import OperationalError
 
-from messaging import accept
+from messaging import accept, streams
 from messaging.models import MessageRecord
 
 
 def test_a_message_id_handed_out_twice_is_refused_by_the_database_and_retried(monkeypatch, alice, bob):
     first = alice.send(bob, "first")
-    real_next = accept.next_message_id
+    real_next = streams.next_message_id
     ids = iter([first["msg_id"]])
-    monkeypatch.setattr(accept, "next_message_id", lambda above=0: next(ids, None) or real_next(above))
+    monkeypatch.setattr(streams, "next_message_id", lambda above=0: next(ids, None) or real_next(above))
 
     second = alice.send(bob, "second")
     assert second["msg_id"] > first["msg_id"]

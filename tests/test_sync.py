@@ -1,4 +1,4 @@
-"""GET sync: every sent and received message, in id order, paged without gaps or repeats."""
+"""GET sync: every sent and received message, in rev order (1.2), paged without gaps or repeats."""
 
 import time
 
@@ -109,12 +109,14 @@ def test_sync_in_small_pages_returns_every_message_once_in_order(alice, bob, car
         response = alice.get("sync", {"since": since, "limit": 2})
         assert response.status_code == 200, response.content
         page = response.json()
+        # Version 1.2: pages go by rev (the recalled message has a new, larger one).
         ids = [m["msg_id"] for m in page["results"]]
-        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        revs = [m["rev"] for m in page["results"]]
+        assert revs == sorted(revs) and len(set(ids)) == len(ids)
         assert len(ids) <= 2
-        assert all(i > since for i in ids)
+        assert all(r > since for r in revs)
         assert not set(ids) & set(received), "a message came twice"
-        assert page["next_since"] == (ids[-1] if ids else since)
+        assert page["next_since"] == (revs[-1] if revs else since)
         for message in page["results"]:
             received[message["msg_id"]] = message
         since = page["next_since"]
@@ -125,3 +127,49 @@ def test_sync_in_small_pages_returns_every_message_once_in_order(alice, bob, car
     assert received[mine[0]["msg_id"]]["content"] == ""
     tail = alice.get("sync", {"since": since}).json()
     assert tail == {"results": [], "has_more": False, "next_since": since}
+
+
+# --- version 1.2: sync by rev ------------------------------------------------------
+
+
+def test_new_message_has_rev_equal_to_msg_id(alice, bob):
+    message = alice.send(bob, "hi")
+    assert message["rev"] == message["msg_id"]
+    assert alice.get("sync", {"since": 0}).json()["results"] == [message]
+
+
+def test_recall_gives_a_larger_rev_and_a_later_sync_returns_it(alice, bob):
+    """A recall made while the peer's device was away reaches that device's next sync."""
+    first = alice.send(bob, "oops")
+    second = bob.send(alice, "later")
+    page = bob.get("sync", {"since": 0}).json()
+    assert [m["msg_id"] for m in page["results"]] == [first["msg_id"], second["msg_id"]]
+    since = page["next_since"]
+    recall(alice, first)
+    page = bob.get("sync", {"since": since}).json()
+    [changed] = page["results"]
+    assert changed["msg_id"] == first["msg_id"]
+    assert changed["rev"] > second["msg_id"] and changed["rev"] > first["rev"]
+    assert changed["status"] == "recalled" and changed["content"] == ""
+    assert page["next_since"] == changed["rev"] and page["has_more"] is False
+    assert bob.get("sync", {"since": page["next_since"]}).json()["results"] == []
+    # The history shows the same state (one copy per msg_id, ordered by msg_id).
+    conversation = first["conversation_id"]
+    assert bob.get(f"conversations/{conversation}/messages").json()["results"][0] == changed
+
+
+def test_sync_pages_follow_rev_across_changes(alice, bob, carol):
+    sent = [alice.send(bob, f"m{i}") for i in range(4)] + [carol.send(alice, "c")]
+    recall(alice, sent[1])
+    recall(alice, sent[0])
+    revs = []
+    since = 0
+    while True:
+        page = alice.get("sync", {"since": since, "limit": 2}).json()
+        revs += [m["rev"] for m in page["results"]]
+        since = page["next_since"]
+        if not page["has_more"]:
+            break
+    assert revs == sorted(revs) and len(revs) == len(sent)
+    order = [m["msg_id"] for m in alice.get("sync", {"since": 0}).json()["results"]]
+    assert order == [sent[2]["msg_id"], sent[3]["msg_id"], sent[4]["msg_id"], sent[1]["msg_id"], sent[0]["msg_id"]]

@@ -36,10 +36,12 @@ from .limits import CLOSE_UNAUTHENTICATED
 logger = logging.getLogger(__name__)
 
 # Channel-layer event types, handled by messaging.consumers.ChatConsumer:
-# "chat.event" -> chat_event, "chat.watched" -> chat_watched, "chat.close" -> chat_close.
+# "chat.event" -> chat_event, "chat.watched" -> chat_watched, "chat.close" -> chat_close,
+# "chat.blocks" -> chat_blocks.
 EVENT_TYPE = "chat.event"
 WATCHED_EVENT_TYPE = "chat.watched"
 CLOSE_EVENT_TYPE = "chat.close"
+BLOCKS_EVENT_TYPE = "chat.blocks"
 
 PUSH_TIMEOUT_SECONDS = 10
 
@@ -76,6 +78,11 @@ def close_sockets(user_id: int, token: str | None = None) -> Out:
     """Close the user's sockets with 4401: all of them, or those opened with ``token`` (a revoked token)."""
     event = {"type": CLOSE_EVENT_TYPE, "code": CLOSE_UNAUTHENTICATED, "token": token}
     return Out(user_group(user_id), event, [(user_id, {"type": "close", "code": CLOSE_UNAUTHENTICATED})])
+
+
+def blocks_changed(user_id: int) -> Out:
+    """The user's blocks changed (PROTOCOL.md 1.2): their sockets reload them; nothing reaches the client."""
+    return Out(user_group(user_id), {"type": BLOCKS_EVENT_TYPE}, [])
 
 
 def to_watchers(user_id: int, frame: dict) -> Out:

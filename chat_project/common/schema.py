@@ -17,10 +17,39 @@ from .limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_ID
 # Every id (and every cursor) is below 2^53 (PROTOCOL.md "Identifiers").
 
 
+class ReplyToSerializer(serializers.Serializer):
+    """The message a reply quotes, as it is now (version 1.2)."""
+
+    msg_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    preview = serializers.CharField(
+        allow_blank=True, max_length=100, help_text='the first 100 code points of its current content; "" once recalled'
+    )
+    status = serializers.ChoiceField(choices=["normal", "recalled"])
+
+    class Meta:
+        ref_name = "ReplyTo"
+
+
+class ReactionSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    emoji = serializers.CharField(max_length=8)
+
+    class Meta:
+        ref_name = "MessageReaction"
+
+
 # PROTOCOL.md's Message: the answer of several apps (a conversation's last
 # message, history, sync, offline, send), so it lives on the ground floor.
 class MessageSerializer(serializers.Serializer):
     msg_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="unique, increases with time")
+    # Version 1.2.
+    rev = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="the message's revision, from the msg_id space: msg_id when new, a fresh larger one on every "
+        "recall, edit or reaction change (version 1.2); sync pages by it",
+    )
     conversation_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     recipient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
@@ -38,6 +67,11 @@ class MessageSerializer(serializers.Serializer):
         allow_null=True,
         help_text="who recalled it; null unless status is recalled (version 1.1)",
     )
+    edited_at = serializers.DateTimeField(
+        allow_null=True, help_text="UTC; when the sender last edited the content, null if never (version 1.2)"
+    )
+    reply_to = ReplyToSerializer(allow_null=True, help_text="the message this one quotes; null if none (version 1.2)")
+    reactions = ReactionSerializer(many=True, help_text="one per user at most, ordered by user_id (version 1.2)")
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -211,6 +245,7 @@ PROFILE_EXAMPLE = {
     "online": True,
     "is_active": True,
     "last_seen": None,
+    "blocked": False,
 }
 PEER_EXAMPLE = {
     "user_id": 9,
@@ -220,9 +255,11 @@ PEER_EXAMPLE = {
     "online": False,
     "is_active": True,
     "last_seen": "2026-11-27T17:55:02.018Z",
+    "blocked": False,
 }
 MESSAGE_EXAMPLE = {
     "msg_id": 1042317261824,
+    "rev": 1042317261824,
     "conversation_id": 45,
     "sender_id": 7,
     "recipient_id": 9,
@@ -231,6 +268,9 @@ MESSAGE_EXAMPLE = {
     "created_at": "2026-11-27T18:00:00.123Z",
     "status": "normal",
     "recalled_by": None,
+    "edited_at": None,
+    "reply_to": None,
+    "reactions": [],
 }
 CONVERSATION_EXAMPLE = {
     "conversation_id": 45,
@@ -238,6 +278,10 @@ CONVERSATION_EXAMPLE = {
     "last_message": MESSAGE_EXAMPLE,
     "unread": 0,
     "peer_read_up_to": 1042317261824,
+    "blocked": False,
+    "muted": False,
+    "pinned": False,
+    "archived": False,
 }
 
 
