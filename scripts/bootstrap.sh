@@ -9,6 +9,12 @@
 #                                  services, then the database (utf8mb4), migrations
 #                                  and demo users (also for bench, whose Makefile
 #                                  target adds requirements-dev.txt with `install`)
+#   scripts/bootstrap.sh cluster   for `make cluster`: root only; the engines of the
+#                                  local cluster (haproxy, galera-4, MariaDB, Redis,
+#                                  RabbitMQ, rsync for Galera's state transfer,
+#                                  iproute2 and util-linux for the namespaces) and
+#                                  .venv with requirements.txt; no service is started
+#                                  here (scripts/cluster.py starts its own)
 #
 # Packages are installed with apt-get when running as root; otherwise it stops
 # and prints the exact command to run. Services are started when they do not
@@ -19,8 +25,8 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-run}
 case "$mode" in
-  install | test | run) ;;
-  *) echo "usage: $0 install|test|run" >&2; exit 2 ;;
+  install | test | run | cluster) ;;
+  *) echo "usage: $0 install|test|run|cluster" >&2; exit 2 ;;
 esac
 
 PYTHON=${PYTHON:-python3}
@@ -53,6 +59,10 @@ wait_until_answers() {
 install_packages() {
   local packages=(build-essential pkg-config libmariadb-dev python3-venv python3-dev make)
   [ "$mode" != test ] || packages+=(chromium chromium-driver)
+  if [ "$mode" = cluster ]; then
+    packages+=(haproxy galera-4 mariadb-server mariadb-client rsync redis-server redis-tools rabbitmq-server
+      iproute2 util-linux)
+  fi
   if is_local "$DB_HOST" && [ ! -x /usr/sbin/mariadbd ] && ! answers "$DB_HOST" "$DB_PORT"; then
     packages+=(mariadb-server)
   fi
@@ -125,7 +135,7 @@ stale() {
 }
 install_venv() {
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  if [ "$mode" = run ]; then
+  if [ "$mode" = run ] || [ "$mode" = cluster ]; then
     stale "$VENV/.installed" requirements.txt || return 0
     "$VENV/bin/pip" install --quiet --upgrade pip
     "$VENV/bin/pip" install --quiet -r requirements.txt
@@ -138,9 +148,14 @@ install_venv() {
   fi
 }
 
+if [ "$mode" = cluster ] && ! is_root; then
+  echo "make cluster needs root: scripts/cluster.py creates network namespaces, a bridge and veth pairs," >&2
+  echo "and starts MariaDB Galera, Redis, RabbitMQ and haproxy in them. Run it as root (sudo make cluster)." >&2
+  exit 1
+fi
 install_packages
 install_venv
-[ "$mode" != install ] || exit 0
+[ "$mode" != install ] && [ "$mode" != cluster ] || exit 0
 start_services
 if [ "$mode" = test ]; then
   exec "$VENV/bin/python" scripts/check_services.py
