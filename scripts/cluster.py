@@ -602,14 +602,20 @@ def app_servers_up() -> bool:
     return len(states) == HOSTS and all(state == "UP" for state in states)
 
 
+def seed_demo(cluster: Cluster) -> None:
+    """The demo users, as `make run` makes them (scripts/bootstrap.sh), unless in production."""
+    first = hosts()[0]
+    env = app_env(first, cluster.state)
+    if env.get("CHAT_ENV", "dev") != "production":
+        cluster.run([str(PYTHON), "manage.py", "seed_demo"], first, env=env, cwd=ROOT)
+        cluster.say("Demo users: alice, bob, carol, admin (password chat-demo-pass)")
+
+
 def start_apps(cluster: Cluster) -> None:
     first = hosts()[0]
     env = app_env(first, cluster.state)
     cluster.run([str(PYTHON), "manage.py", "migrate", "--noinput"], first, env=env, cwd=ROOT)
     cluster.say("Database migrated")
-    if env.get("CHAT_ENV", "dev") != "production":
-        cluster.run([str(PYTHON), "manage.py", "seed_demo"], first, env=env, cwd=ROOT)
-        cluster.say("Demo users: alice, bob, carol, admin (password chat-demo-pass)")
     for host in hosts():
         (host.dir / "app").mkdir(parents=True, exist_ok=True)
         cluster.start(
@@ -699,7 +705,7 @@ def up(args: argparse.Namespace) -> int:
         rabbit_thread = in_thread(cluster, errors, start_rabbitmq)
         join(cluster, [in_thread(cluster, errors, start_galera), redis_thread], errors)
         start_apps(cluster)
-        join(cluster, [rabbit_thread], errors)
+        join(cluster, [rabbit_thread, in_thread(cluster, errors, seed_demo)], errors)
         cluster.wait(
             "app nodes behind haproxy", app_servers_up, APP_TIMEOUT, names=tuple(f"app-{h.name}" for h in hosts())
         )

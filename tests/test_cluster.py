@@ -1,0 +1,376 @@
+"""`make cluster`: three hosts (network namespaces) behind haproxy, tested from outside.
+
+The module starts the whole topology once with `scripts/cluster.py up` (as
+`make cluster` does), talks to it only as clients do (through haproxy, or
+straight to one host's daphne to pin a socket to that host) and reads the
+engines' own views of their members. Stopping it must leave no namespace,
+bridge or data behind. It needs root (namespaces, veth pairs); without root
+every test here is skipped and says so.
+
+The app's side of the cluster contract (docs/deployment.md) is set with
+CHAT_CLUSTER_APP: ``contract`` (the default) or ``single-redis`` (an app that
+does not speak it yet: one plain Redis for data and channel layer).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import MySQLdb
+import pytest
+from websockets.sync.client import connect
+
+from .conftest import wait_for
+from .live import ROOT, Socket, free_port
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.cluster,
+    # Start-up (about a minute on two cores) counts against the first test.
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(
+        os.geteuid() != 0,
+        reason="the cluster needs root (network namespaces, a bridge, veth pairs): run make test as root",
+    ),
+]
+
+CLUSTER = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "scripts" / "cluster.py")]
+STATE_FILE = Path(os.environ.get("CHAT_CLUSTER_DIR", "/var/lib/chat-cluster")) / "state.json"
+PREFIX = os.environ.get("CHAT_CLUSTER_PREFIX", "chatc")
+START_TIMEOUT = 300
+STOP_TIMEOUT = 120
+PASSWORD = "correct-horse-battery"
+
+
+def our_namespaces() -> list[str]:
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return [line.split()[0] for line in listed.splitlines() if line.startswith(PREFIX)]
+
+
+class Cluster:
+    """`scripts/cluster.py up` in the background, and what its state file says."""
+
+    def __init__(self) -> None:
+        assert not our_namespaces(), f"namespaces {our_namespaces()} exist: is a make cluster running?"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ROOT / ".pytest-cluster.log"
+        # Not the test run's environment (its databases and Redis prefixes): a clean one.
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/root"),
+            "LANG": "C.UTF-8",
+            "CHAT_RATE_LIMITS": "off",
+            "CHAT_CLUSTER_APP": os.environ.get("CHAT_CLUSTER_APP", "contract"),
+        }
+        for name in ("CHAT_CLUSTER_DIR", "CHAT_CLUSTER_PREFIX", "CHAT_CLUSTER_SUBNET"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [*CLUSTER, "up", "--port", str(self.port)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.env = env
+        wait_for(self.ready, timeout=START_TIMEOUT, interval=0.5)
+        self.state = json.loads(STATE_FILE.read_text())
+        self.hosts = self.state["hosts"]  # name -> address
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"cluster.py up exited with {self.proc.returncode}:\n{self.log()[-5000:]}")
+        return "Serving http://" in self.log()
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(STOP_TIMEOUT)
+
+    def host_url(self, index: int) -> str:
+        """One host's daphne, bypassing haproxy (1-based)."""
+        return f"http://{self.host_ip(index)}:8000"
+
+    def host_ip(self, index: int) -> str:
+        return self.hosts[f"{PREFIX}{index}"]
+
+    def status(self) -> dict:
+        out = subprocess.run([*CLUSTER, "status", "--json"], capture_output=True, text=True, timeout=60, check=True)
+        return json.loads(out.stdout)
+
+    def exec(self, host: int, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*CLUSTER, "exec", str(host), "--", *argv],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def db(self):
+        """MariaDB through haproxy's single-writer frontend, as the app nodes reach it."""
+        net = self.state["subnet"].split("/")[0].rsplit(".", 1)[0]
+        return MySQLdb.connect(
+            host=f"{net}.1", port=3306, user="chat", passwd=self.state["secrets"]["db"], db="chat", autocommit=True
+        )
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = time.monotonic()
+    running = Cluster()
+    print(f"cluster up in {time.monotonic() - started:.1f} s")  # noqa: T201 - the start-up figure, with -s
+    try:
+        yield running
+    finally:
+        running.stop()
+        assert running.proc.returncode == 0, running.log()[-3000:]
+        assert our_namespaces() == []
+        links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=True).stdout
+        assert f"{PREFIX}-" not in links
+        assert not STATE_FILE.exists()
+
+
+# --- clients -------------------------------------------------------------------------
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, method=method, data=data)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+class User:
+    def __init__(self, base: str, user_id: int, token: str, username: str) -> None:
+        self.base, self.id, self.token, self.username = base, user_id, token, username
+
+    def call(self, method: str, path: str, body: dict | None = None, base: str | None = None) -> dict:
+        status, answer = http(method, f"{base or self.base}/api/v1/{path}", body, self.token)
+        assert status in (200, 201), (status, answer)
+        return answer
+
+    def send(self, to: "User", content: str = "hi", base: str | None = None) -> dict:
+        return self.call("POST", "messages", {"to": to.id, "content": content, "client_msg_id": uuid.uuid4().hex}, base)
+
+    def socket(self, base: str) -> Socket:
+        url = base.replace("http://", "ws://") + f"/ws/chat/?token={self.token}"
+        sock = Socket(connect(url, open_timeout=15, max_size=None))
+        sock.expect("ready")
+        return sock
+
+
+def new_user(cluster: Cluster, name: str) -> User:
+    username = f"{name}{uuid.uuid4().hex[:8]}"
+    status, body = http("POST", f"{cluster.url}/api/v1/auth/register", {"username": username, "password": PASSWORD})
+    assert status == 201, body
+    return User(cluster.url, body["user_id"], body["token"], username)
+
+
+def recount(cluster: Cluster, user: User) -> dict[str, int]:
+    """Unread per conversation from the message rows themselves."""
+    connection = cluster.db()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT sessionId, COUNT(*) FROM t_msg_record_list WHERE recipient_id = %s AND isRead = 0 "
+            "GROUP BY sessionId",
+            [user.id],
+        )
+        return {str(cid): n for cid, n in cursor.fetchall() if n}
+    finally:
+        connection.close()
+
+
+def sync_all(user: User, base: str | None = None) -> list[dict]:
+    seen: dict[int, dict] = {}
+    since = 0
+    while True:
+        page = user.call("GET", f"sync?since={since}&limit=1000", base=base)
+        for message in page["results"]:
+            seen[message["msg_id"]] = message
+        if not page["has_more"]:
+            return [seen[k] for k in sorted(seen)]
+        if page["next_since"] == since:
+            time.sleep(1)
+        since = page["next_since"]
+
+
+# --- the engines -------------------------------------------------------------------
+
+
+def test_every_engine_has_all_its_members(cluster):
+    status = cluster.status()
+    assert all(p["alive"] for p in status["processes"].values()), status["processes"]
+    for name, galera in status["galera"].items():
+        assert galera["wsrep_cluster_size"] == "3", (name, galera)
+        assert galera["wsrep_local_state_comment"] == "Synced", (name, galera)
+        assert galera["wsrep_cluster_status"] == "Primary", (name, galera)
+    nodes = [line.split() for line in status["redis_cluster_nodes"].strip().splitlines()]
+    assert len(nodes) == 6
+    masters = {n[0]: n[1].split(":")[0] for n in nodes if "master" in n[2]}
+    replicas = [(n[1].split(":")[0], n[3]) for n in nodes if "slave" in n[2]]
+    assert len(masters) == 3 and len(replicas) == 3
+    assert len(set(masters.values())) == 3, "one master per host"
+    for replica_ip, master_id in replicas:
+        assert masters[master_id] != replica_ip, "each master's replica lives on another host"
+    assert all("connected" in n for n in nodes)
+    for name, masters_seen in status["sentinel_masters"].items():
+        assert sorted(m["name"] for m in masters_seen) == ["layer0", "layer1", "layer2"], name
+        for master in masters_seen:
+            assert master["flags"] == "master" and master["num-slaves"] == 1, (name, master)
+            assert master["num-other-sentinels"] == 2, (name, master)
+    rabbit = status["rabbitmq"]
+    assert sorted(rabbit["running_nodes"]) == [f"rabbit@{PREFIX}{i}" for i in (1, 2, 3)], rabbit
+    servers = {(s["pxname"], s["svname"]): s for s in status["haproxy"]}
+    for index in (1, 2, 3):
+        assert servers[("app", f"{PREFIX}{index}")]["status"] == "UP"
+        assert servers[("mysql", f"{PREFIX}{index}")]["status"] == "UP"
+
+
+def test_health_and_rest_through_haproxy(cluster):
+    status, body = http("GET", f"{cluster.url}/healthz")
+    assert status == 200 and body["status"] == "ok"
+    status, alice = http(
+        "POST", f"{cluster.url}/api/v1/auth/token", {"username": "alice", "password": "chat-demo-pass"}
+    )
+    assert status == 200, alice
+    status, bob = http("POST", f"{cluster.url}/api/v1/auth/token", {"username": "bob", "password": "chat-demo-pass"})
+    assert status == 200, bob
+    status, message = http(
+        "POST", f"{cluster.url}/api/v1/messages", {"to": bob["user_id"], "content": "hi"}, alice["token"]
+    )
+    assert status == 201, message
+    assert message["content"] == "hi"
+    # Every host's daphne answers, and haproxy spreads requests over them.
+    for index in (1, 2, 3):
+        assert http("GET", f"{cluster.host_url(index)}/healthz")[0] == 200
+
+
+def test_websocket_through_haproxy(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    sock = bob.socket(cluster.url)
+    try:
+        sent = alice.send(bob, "through haproxy")
+        assert sock.expect("message")["message"]["msg_id"] == sent["msg_id"]
+    finally:
+        sock.close()
+
+
+# --- across hosts ----------------------------------------------------------------------
+
+
+def test_users_on_different_hosts_exchange_messages_receipts_typing_and_presence(cluster):
+    alice, bob, carol = (new_user(cluster, n) for n in ("alice", "bob", "carol"))
+    on1, on2 = alice.socket(cluster.host_url(1)), bob.socket(cluster.host_url(2))
+    try:
+        on1.send({"type": "send", "to": bob.id, "content": "from host 1", "client_msg_id": "c1"})
+        message = on1.expect("ack", client_msg_id="c1")["message"]
+        assert on2.expect("message")["message"]["msg_id"] == message["msg_id"]
+        on2.expect("unread", conversation_id=message["conversation_id"], unread=1)
+        on2.send({"type": "read", "conversation_id": message["conversation_id"], "up_to": message["msg_id"]})
+        receipt = on1.expect("read", conversation_id=message["conversation_id"])
+        assert receipt["reader_id"] == bob.id and receipt["up_to"] == message["msg_id"]
+        on2.send({"type": "typing", "conversation_id": message["conversation_id"]})
+        assert on1.expect("typing", conversation_id=message["conversation_id"])["user_id"] == bob.id
+        # Presence: alice (host 1) watches carol, who comes and goes on host 3.
+        on1.send({"type": "watch", "user_ids": [carol.id]})
+        assert on1.expect("presence", user_id=carol.id)["online"] is False
+        on3 = carol.socket(cluster.host_url(3))
+        assert on1.expect("presence", user_id=carol.id, online=True)["last_seen"] is None
+        on3.close()
+        assert on1.expect("presence", user_id=carol.id, online=False, timeout=20)["last_seen"]
+    finally:
+        on1.close()
+        on2.close()
+
+
+def test_a_user_with_sockets_on_two_hosts_gets_every_event_on_both(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    sender = alice.socket(cluster.host_url(1))
+    on2, on3 = bob.socket(cluster.host_url(2)), bob.socket(cluster.host_url(3))
+    try:
+        sent = [alice.send(bob, f"m{i}", base=cluster.host_url(1 + i % 3)) for i in range(6)]
+        conversation = sent[0]["conversation_id"]
+        for sock in (on2, on3):
+            got = [sock.expect("message", timeout=15)["message"]["msg_id"] for _ in sent]
+            assert sorted(got) == sorted(m["msg_id"] for m in sent)
+            sock.expect("unread", conversation_id=conversation, unread=6, timeout=15)
+        # A read on one of bob's hosts reaches his other socket and alice.
+        on2.send({"type": "read", "conversation_id": conversation})
+        on3.expect("unread", conversation_id=conversation, unread=0)
+        sender.expect("read", conversation_id=conversation, reader_id=bob.id)
+    finally:
+        for sock in (sender, on2, on3):
+            sock.close()
+
+
+def test_sync_is_gap_free_across_hosts(cluster):
+    bob = new_user(cluster, "bob")
+    senders = [new_user(cluster, f"s{i}") for i in range(3)]
+    sent = []
+    for round_ in range(10):
+        for index, sender in enumerate(senders, start=1):
+            sent.append(sender.send(bob, f"r{round_}", base=cluster.host_url(index))["msg_id"])
+    for index in (1, 2, 3):
+        synced = [m["msg_id"] for m in sync_all(bob, base=cluster.host_url(index))]
+        assert synced == sorted(sent), f"sync through host {index}"
+
+
+def test_unread_counts_equal_the_database_after_a_burst_over_all_hosts(cluster):
+    receivers = [new_user(cluster, f"r{i}") for i in range(3)]
+    senders = [new_user(cluster, f"s{i}") for i in range(3)]
+    for round_ in range(8):
+        for index, sender in enumerate(senders, start=1):
+            for receiver in receivers:
+                sender.send(receiver, f"burst {round_}", base=cluster.host_url(index))
+    some = receivers[0]
+    conversation = some.call("GET", "conversations")["results"][0]["conversation_id"]
+    some.call("POST", f"conversations/{conversation}/read", {}, base=cluster.host_url(2))
+
+    def matches() -> bool:
+        return all(r.call("GET", "unread")["conversations"] == recount(cluster, r) for r in receivers)
+
+    wait_for(matches, timeout=20, interval=0.5)
+    for receiver in receivers:
+        truth = recount(cluster, receiver)
+        assert receiver.call("GET", "unread") == {"total": sum(truth.values()), "conversations": truth}
+
+
+def test_rebuild_redis_works_on_the_cluster(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    for i in range(3):
+        alice.send(bob, f"before rebuild {i}", base=cluster.host_url(1 + i))
+    before = bob.call("GET", "unread")
+    done = cluster.exec(2, str(ROOT / ".venv" / "bin" / "python"), "manage.py", "rebuild_redis")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rebuilt" in done.stdout
+    assert (
+        bob.call("GET", "unread")
+        == before
+        == {
+            "total": 3,
+            "conversations": recount(cluster, bob),
+        }
+    )
+    assert [c["conversation_id"] for c in bob.call("GET", "conversations")["results"]] == [
+        int(k) for k in before["conversations"]
+    ]
