@@ -38,6 +38,29 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def sentinel_layer_hosts(name: str, sentinels: list[str], masters: list[str], **options) -> list[dict]:
+    """channels-redis ``hosts``: one Sentinel-managed master per shard, in the order given.
+
+    ``sentinels`` are ``host:port`` strings; ``options`` go to every connection
+    (channels_redis.utils.create_pool turns a dict with ``master_name`` into a
+    SentinelConnectionPool and passes the other keys on).
+    """
+    try:
+        addresses = [(h.rsplit(":", 1)[0].strip("[]"), int(h.rsplit(":", 1)[1])) for h in sentinels]
+    except (IndexError, ValueError):
+        raise ImproperlyConfigured(f"{name} must be host:port,host:port,..., got {sentinels!r}") from None
+    return [
+        {
+            "sentinels": addresses,
+            "master_name": master,
+            # A sentinel that does not answer is skipped quickly.
+            "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2},
+            **options,
+        }
+        for master in masters
+    ]
+
+
 def parse_rate(name: str, raw: str) -> tuple[int, int]:
     """Parse a rate such as ``30/10s``, ``10/min`` or ``1000/h`` into (count, seconds)."""
     units = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}

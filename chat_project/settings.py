@@ -5,13 +5,14 @@ work on a developer machine (MariaDB ``chat`` on 127.0.0.1:3306 as root,
 Redis on 127.0.0.1:6379). README.md lists every variable.
 """
 
+import socket
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .common.client_ip import parse_networks
-from .env import env_bool, env_int, env_list, env_str, parse_rate
+from .env import env_bool, env_int, env_list, env_str, parse_rate, sentinel_layer_hosts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -193,7 +194,7 @@ CHAT_REDIS_CLUSTER = env_bool("CHAT_REDIS_CLUSTER", False)
 # share one Redis.
 CHAT_REDIS_PREFIX = env_str("CHAT_REDIS_PREFIX", "chat")
 
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": CHAT_REDIS_URL,
@@ -201,6 +202,16 @@ CACHES = {
         "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
     }
 }
+if CHAT_REDIS_CLUSTER:
+    # django-redis has no cluster client: Django's RedisCache with a RedisCluster
+    # client (chat_project/common/cluster_cache.py); LOCATION lists the startup nodes.
+    CACHES["default"] = {
+        "BACKEND": "chat_project.common.cluster_cache.ClusterRedisCache",
+        "LOCATION": CHAT_REDIS_URL,
+        "KEY_PREFIX": CHAT_REDIS_PREFIX + ":{cache}",
+    }
+# This host's name in the cluster (drain_sockets reaches the daphnes of one host).
+CHAT_NODE_NAME = env_str("CHAT_NODE_NAME", "") or socket.gethostname()
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Channels --------------------------------------------------------------
@@ -210,10 +221,23 @@ CHAT_CHANNEL_LAYER_URL = env_str("CHAT_CHANNEL_LAYER_URL", "redis://127.0.0.1:63
 # PUBLISH/SUBSCRIBE (1 round trip per group_send, events pushed to the
 # process; nothing queued in Redis, so nothing waits out a restart).
 CHAT_CHANNEL_LAYER_BACKEND = env_str("CHAT_CHANNEL_LAYER_BACKEND", "pubsub")
+# Several Redis masters, each failed over by Sentinel: the layer shards channels
+# and groups over them (channels-redis hashes each name onto one host of the
+# list, so every node must list the same masters in the same order).
+CHAT_CHANNEL_LAYER_SENTINELS = env_list("CHAT_CHANNEL_LAYER_SENTINELS", [])
+CHAT_CHANNEL_LAYER_MASTERS = env_list("CHAT_CHANNEL_LAYER_MASTERS", [])
+# redis-py's default socket timeouts break idle blocking receives
+# (channels_redis issue 422); None means wait as long as needed.
+_LAYER_TIMEOUTS = {"socket_timeout": None, "socket_connect_timeout": 5}
+_LAYER_HOSTS: list[dict[str, Any]] = [{"address": CHAT_CHANNEL_LAYER_URL, **_LAYER_TIMEOUTS}]
+if CHAT_CHANNEL_LAYER_SENTINELS or CHAT_CHANNEL_LAYER_MASTERS:
+    if not (CHAT_CHANNEL_LAYER_SENTINELS and CHAT_CHANNEL_LAYER_MASTERS):
+        raise ImproperlyConfigured("CHAT_CHANNEL_LAYER_SENTINELS and CHAT_CHANNEL_LAYER_MASTERS go together")
+    _LAYER_HOSTS = sentinel_layer_hosts(
+        "CHAT_CHANNEL_LAYER_SENTINELS", CHAT_CHANNEL_LAYER_SENTINELS, CHAT_CHANNEL_LAYER_MASTERS, **_LAYER_TIMEOUTS
+    )
 _LAYER_CONFIG: dict = {
-    # redis-py's default socket timeouts break idle blocking receives
-    # (channels_redis issue 422); None means wait as long as needed.
-    "hosts": [{"address": CHAT_CHANNEL_LAYER_URL, "socket_timeout": None, "socket_connect_timeout": 5}],
+    "hosts": _LAYER_HOSTS,
     # Prefix of the layer's keys: a second instance (or a test run)
     # sharing this Redis sets its own.
     "prefix": env_str("CHAT_CHANNEL_PREFIX", "asgi"),
@@ -255,6 +279,33 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # test run) sharing this Redis database sets its own.
     "global_keyprefix": env_str("CELERY_BROKER_PREFIX", ""),
 }
+if CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
+    # RabbitMQ (a failover list: amqp://…/vhost;amqp://…/vhost): quorum queues,
+    # replicated by Raft. They take no global QoS (Celery's
+    # worker_detect_quorum_queues, on by default, switches it off) and no ETA
+    # held in a worker: a countdown goes through Celery's native delayed
+    # delivery (TTL'd quorum queues, RabbitMQ >= 3.10), which needs the queues
+    # behind a topic exchange, not a direct one (docs/architecture.md).
+    from kombu import Exchange, Queue
+
+    _CHAT_EXCHANGE = Exchange("chat", type="topic")
+    CELERY_TASK_QUEUES = [
+        Queue(name, _CHAT_EXCHANGE, routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+        for name in ("realtime", "delayed", "retry")
+    ]
+    CELERY_TASK_DEFAULT_EXCHANGE = "chat"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_TASK_DEFAULT_ROUTING_KEY = "realtime"
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    # Publisher confirms: a send returns once the quorum has the task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery beat runs with the delayed worker on every node; a lease in Redis lets
+# exactly one of them fire the schedule (chat_project/beat.py).
+CELERY_BEAT_SCHEDULER = "chat_project.beat:LeasedScheduler"
+# How long the beat lease lives unless its holder renews it (each tick, at
+# least every third of it): a stopped node's beat is replaced within this.
+CHAT_BEAT_LEASE_SECONDS = env_int("CHAT_BEAT_LEASE_SECONDS", 15)
 CELERY_BEAT_SCHEDULE = {
     "sweep-unfinished-fan-out": {
         "task": "messaging.tasks.sweep_unfinished_fan_out",

@@ -2,7 +2,9 @@
 
 Starts supervisord with scripts/supervisord.conf: CHAT_WEB_PROCESSES daphne
 processes sharing one socket on BIND:PORT (one per core by default), and one
-Celery worker per queue. supervisord restarts whichever crashes.
+Celery worker per queue. supervisord restarts whichever crashes. On a cluster
+CHAT_ROLES (``web,realtime,delayed,retry``, all by default) names the programs
+this host runs; the others are left out of the configuration it is given.
 
 Stops everything (supervisord stops each program's whole process group) on
 SIGTERM, SIGINT or SIGHUP to this process, and also when the parent goes away
@@ -32,6 +34,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Signals after which GNU make waits for its recipe and exits.
 MAKE_FATAL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 SUPERVISORD_STOP_TIMEOUT = 60
+ROLES = ("web", "realtime", "delayed", "retry")
+# The supervisord section of each role.
+ROLE_SECTIONS = {"web": "fcgi-program:web", "realtime": "program:realtime", "delayed": "program:delayed",
+                 "retry": "program:retry"}  # fmt: skip
 
 
 def die_with_parent() -> None:
@@ -87,6 +93,41 @@ def web_processes() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def roles() -> list[str]:
+    """CHAT_ROLES, checked: the programs this host runs, in their usual order."""
+    wanted = {r.strip() for r in os.environ.get("CHAT_ROLES", ",".join(ROLES)).split(",") if r.strip()}
+    unknown = wanted - set(ROLES)
+    if unknown or not wanted:
+        raise SystemExit(f"CHAT_ROLES must be a comma list of {', '.join(ROLES)}; got {os.environ.get('CHAT_ROLES')!r}")
+    return [r for r in ROLES if r in wanted]
+
+
+def render_config(chosen: list[str], run_dir: str) -> Path:
+    """scripts/supervisord.conf with only the chosen roles' programs (all roles: the file itself).
+
+    Sections are cut whole, so every program keeps exactly the settings it has
+    under `make run`; ``%(here)s`` is spelled out because the copy lives in the run directory.
+    """
+    if chosen == list(ROLES):
+        return CONFIG
+    dropped = {ROLE_SECTIONS[r] for r in ROLES if r not in chosen}
+    workers = [r for r in chosen if r != "web"]
+    out: list[str] = []
+    keep = True
+    section = ""
+    for line in CONFIG.read_text().splitlines():
+        if line.startswith("["):
+            section = line.strip()[1:-1]
+            keep = section not in dropped and not (section == "group:workers" and not workers)
+        if keep and section == "group:workers" and line.startswith("programs="):
+            line = "programs=" + ",".join(workers)
+        if keep:
+            out.append(line.replace("%(here)s", str(CONFIG.parent)))
+    rendered = Path(run_dir) / "supervisord.conf"
+    rendered.write_text("\n".join(out) + "\n")
+    return rendered
+
+
 def port_in_use(bind: str, port: int) -> str | None:
     """Why ``bind:port`` cannot be listened on, or None if it can."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
@@ -110,7 +151,8 @@ def main() -> int:
     die_with_parent()
     parent = ParentWatch()
     args = parse_args()
-    problem = port_in_use(args.bind, args.port)
+    chosen = roles()
+    problem = port_in_use(args.bind, args.port) if "web" in chosen else None
     if problem:
         print(f"Cannot listen on {args.bind}:{args.port}: {problem}. Choose another with PORT=… (or BIND=…).")
         return 1
@@ -128,17 +170,25 @@ def main() -> int:
         "CHAT_REALTIME_CONCURRENCY": os.environ.get("CHAT_REALTIME_CONCURRENCY", "4"),
         "CHAT_BEAT_SCHEDULE": os.environ.get("CHAT_BEAT_SCHEDULE", str(ROOT / ".venv" / "celerybeat-schedule")),
         "CHAT_RUN_DIR": run_dir,
+        "CHAT_NODE_NAME": os.environ.get("CHAT_NODE_NAME") or socket.gethostname(),
         "PYTHONUNBUFFERED": "1",
     }
-    print(
+    config = render_config(chosen, run_dir)
+    workers = ", ".join(r for r in chosen if r != "web") or "none"
+    serving = (
         f"Serving http://{args.bind}:{args.port}/ (REST /api/v1/, WebSocket /ws/chat/) with "
-        f"{env['CHAT_WEB_PROCESSES']} web processes and workers for realtime, delayed, retry. "
-        f"Ctrl-C stops everything. Status: .venv/bin/supervisorctl -s unix://{run_dir}/supervisor.sock status",
+        f"{env['CHAT_WEB_PROCESSES']} web processes and workers for {workers}."
+        if "web" in chosen
+        else f"Not serving HTTP (CHAT_ROLES); workers for {workers}."
+    )
+    print(
+        f"{serving} Ctrl-C stops everything. "
+        f"Status: .venv/bin/supervisorctl -s unix://{run_dir}/supervisor.sock status",
         flush=True,
     )
     # Its own session, so that a Ctrl-C reaches supervisord once, from here.
     supervisord = subprocess.Popen(
-        [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(CONFIG)],
+        [str(Path(sys.executable).parent / "supervisord"), "-n", "-c", str(config)],
         cwd=ROOT,
         env=env,
         start_new_session=True,

@@ -3,25 +3,55 @@
 Each app spells its own keys (``<app>/store.py``); this module only hands out
 the client. With CHAT_REDIS_CLUSTER=on it is a RedisCluster client, which is
 why every key carries a hash tag: the commands of one operation land in one
-slot.
+slot. CHAT_REDIS_URL may then list several startup nodes, comma-separated
+(``redis://10.0.0.1:7000,redis://10.0.0.2:7000``): the client needs one that
+answers to learn the whole cluster.
 """
 
 from collections.abc import Callable, Iterable, Sequence
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 from django.conf import settings
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
+
+TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 5}
 
 
 @lru_cache(maxsize=1)
 def get_redis() -> "redis.Redis | RedisCluster":
     url = settings.CHAT_REDIS_URL
     if settings.CHAT_REDIS_CLUSTER:
-        return RedisCluster.from_url(url, decode_responses=True)
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+        return cluster_client(url, decode_responses=True)
+    return redis.Redis.from_url(url, decode_responses=True, **TIMEOUTS)
+
+
+def cluster_client(urls: str, **options: Any) -> RedisCluster:
+    """A RedisCluster client from ``redis://[user:pass@]host:port[,redis://host:port…]`` (startup nodes).
+
+    The credentials of the first URL apply to every node; a cluster has a single
+    database, so a ``/db`` path is ignored.
+    """
+    nodes = []
+    auth: dict[str, Any] = {}
+    for index, url in enumerate(u.strip() for u in urls.split(",") if u.strip()):
+        parts = urlsplit(url if "://" in url else f"redis://{url}")
+        if parts.hostname is None:
+            raise ValueError(f"not a Redis URL: {url!r}")
+        nodes.append(ClusterNode(parts.hostname, parts.port or 6379))
+        if index == 0:
+            if parts.username:
+                auth["username"] = unquote(parts.username)
+            if parts.password:
+                auth["password"] = unquote(parts.password)
+            if parts.scheme == "rediss":
+                options.setdefault("ssl", True)
+    if not nodes:
+        raise ValueError("no Redis Cluster startup node given")
+    return RedisCluster(startup_nodes=nodes, **{**TIMEOUTS, **auth, **options})
 
 
 def key(*parts: object) -> str:

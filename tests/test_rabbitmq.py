@@ -1,0 +1,146 @@
+"""Celery on RabbitMQ: quorum queues, publisher confirms, countdowns through native delayed delivery.
+
+Against the RabbitMQ on 127.0.0.1:5672, in a vhost and with a user of this
+test's own (made with rabbitmqctl, deleted afterwards). A real daphne sends
+through the committer, which enqueues fan-out on RabbitMQ; a real worker
+process consumes it. CELERY_BROKER_URL is a failover list whose second
+broker does not answer.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from chat_project.common.redis_client import get_redis
+from messaging import store
+from messaging.models import MessageRecord
+
+from .conftest import wait_for
+from .live import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+QUEUES = ("realtime", "delayed", "retry")
+
+
+def rabbitmqctl(*args: str) -> str:
+    done = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def broker_url():
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("rabbitmq-server is not installed")
+    name = f"chat-test-{os.getpid()}"
+    password = secrets.token_hex(12)
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("add_user", name, password)
+        rabbitmqctl("set_permissions", "-p", name, name, ".*", ".*", ".*")
+        dead = free_port()
+        yield name, f"amqp://{name}:{password}@127.0.0.1:5672/{name};amqp://{name}:{password}@127.0.0.1:{dead}/{name}"
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
+        subprocess.run(["rabbitmqctl", "delete_user", name], capture_output=True, timeout=60)
+
+
+def queue_types(vhost: str) -> dict[str, str]:
+    lines = rabbitmqctl("list_queues", "-q", "-p", vhost, "--formatter", "json", "name", "type")
+    return {q["name"]: q["type"] for q in json.loads(lines)}
+
+
+def process_env(broker: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chat_project.settings_test",
+        "CHAT_DB_NAME": settings.DATABASES["default"]["NAME"],
+        "CHAT_REDIS_URL": settings.CHAT_REDIS_URL,
+        "CHAT_CHANNEL_LAYER_URL": settings.CHAT_CHANNEL_LAYER_URL,
+        "CELERY_BROKER_URL": broker,
+    }
+
+
+@pytest.fixture
+def rabbit_worker(broker_url):
+    """A real worker process on the three queues; its log, read at will."""
+    _, url = broker_url
+    log = Path(ROOT / f".pytest-rabbit-worker-{os.getpid()}.log")
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "-Q", ",".join(QUEUES),
+             "-n", f"rabbit-test-{os.getpid()}@%h", "--pool", "solo", "--loglevel", "INFO"],
+            cwd=ROOT, env=process_env(url), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for(lambda: "ready." in log.read_text() or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, log.read_text()
+        yield log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.unlink(missing_ok=True)
+
+
+def rest_send(server, user, to, content: str, client_msg_id: str) -> dict:
+    body = json.dumps({"to": to.id, "content": content, "client_msg_id": client_msg_id}).encode()
+    request = urllib.request.Request(
+        f"http://{server.address}/api/v1/messages",
+        data=body,
+        headers={"Authorization": f"Token {user.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_fan_out_runs_on_quorum_queues_and_a_countdown_is_delivered(broker_url, start_daphne, alice, bob, request):
+    vhost, url = broker_url
+    server = start_daphne(CELERY_BROKER_URL=url)
+    bob_socket = server.socket(bob.token)
+    bob_socket.expect("ready")
+
+    # Sent before any worker runs: the fan-out waits in the realtime queue, declared quorum.
+    first = rest_send(server, alice, bob, "via rabbit", "r-1")
+    types = queue_types(vhost)
+    assert types["realtime"] == "quorum", types
+
+    log = request.getfixturevalue("rabbit_worker")
+    assert bob_socket.expect("message", timeout=20)["message"]["msg_id"] == first["msg_id"]
+    types = queue_types(vhost)
+    assert all(types[q] == "quorum" for q in QUEUES), types
+    # Native delayed delivery's levels are quorum queues too.
+    assert any(name.startswith("celery_delayed_") and kind == "quorum" for name, kind in types.items()), types
+    # Quorum queues take no global QoS: the worker noticed them and switched it off.
+    assert "Global QoS is disabled" in log.read_text()
+
+    # A retry's publish (queue retry, countdown) through the delayed exchanges: undo the
+    # message's fan-out, then have it retried in 3 s by another process.
+    MessageRecord.objects.filter(msg_id=first["msg_id"]).update(fan_out_done=False)
+    get_redis().delete(store.pushed_key(first["msg_id"]))
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from messaging.tasks import fan_out_batch; "
+         f"fan_out_batch.apply_async(([{first['msg_id']}], False), queue='retry', countdown=3)"],
+        cwd=ROOT, env=process_env(url), check=True, timeout=60,
+    )  # fmt: skip
+    again = bob_socket.expect("message", timeout=30)
+    waited = time.monotonic() - started
+    assert again["message"]["msg_id"] == first["msg_id"]
+    assert waited >= 2.5, f"delivered after {waited:.1f} s, before its countdown"
+    wait_for(lambda: MessageRecord.objects.get(msg_id=first["msg_id"]).fan_out_done)
+    # The broker held it (native delayed delivery), not the worker: no task arrived with an ETA.
+    assert "ETA:" not in log.read_text()
+    bob_socket.close()
