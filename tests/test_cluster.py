@@ -374,3 +374,44 @@ def test_rebuild_redis_works_on_the_cluster(cluster):
     assert [c["conversation_id"] for c in bob.call("GET", "conversations")["results"]] == [
         int(k) for k in before["conversations"]
     ]
+
+
+def haproxy(command: str) -> str:
+    """One command on haproxy's runtime socket (what `socat stdio SOCKET` does)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(str(STATE_FILE.parent / "haproxy" / "haproxy.sock"))
+        client.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def sessions_per_server() -> dict[str, int]:
+    lines = haproxy("show stat").splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
+    return {row["svname"]: int(row["stot"]) for row in rows if row["pxname"] == "app" and row["svname"] != "BACKEND"}
+
+
+def test_a_drained_node_gets_no_new_connections_and_keeps_its_sockets(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    pinned = bob.socket(cluster.host_url(1))
+    drained = f"{PREFIX}1"
+    assert haproxy(f"set server app/{drained} state drain").strip() == ""
+    try:
+        before = sessions_per_server()
+        for _ in range(12):
+            assert http("GET", f"{cluster.url}/healthz")[0] == 200
+        after = sessions_per_server()
+        assert after[drained] == before[drained], (before, after)
+        assert sum(after.values()) - sum(before.values()) >= 12
+        # The drained host's open socket still gets its events.
+        sent = alice.send(bob, "still here")
+        assert pinned.expect("message")["message"]["msg_id"] == sent["msg_id"]
+    finally:
+        haproxy(f"set server app/{drained} state ready")
+        pinned.close()
