@@ -376,6 +376,7 @@ def galera_synced(host: Host) -> bool:
 
 
 def start_galera(cluster: Cluster) -> None:
+    """The first node bootstraps a new cluster; the app's database and users."""
     address = "gcomm://" + ",".join(h.ip for h in hosts())
     for host in hosts():
         data, run_dir = host.dir / "mysql", host.dir / "mysql-run"
@@ -384,7 +385,7 @@ def start_galera(cluster: Cluster) -> None:
             shutil.chown(path, "mysql", "mysql")
         values = {"host": host.name, "ip": host.ip, "cluster_address": address, "data_dir": data, "run_dir": run_dir}
         render("galera.cnf", values, host.dir / "galera.cnf")
-    first, *others = hosts()
+    first = hosts()[0]
     cluster.run(
         [
             "mariadb-install-db",
@@ -416,7 +417,11 @@ def start_galera(cluster: Cluster) -> None:
         f"CREATE USER IF NOT EXISTS 'haproxy'@'{network}'",
     ):
         galera_query(first, sql)
-    # Joiners start with an empty data directory and receive a copy (rsync SST).
+
+
+def join_galera(cluster: Cluster) -> None:
+    """The other nodes join with an empty data directory and receive a copy (rsync SST)."""
+    first, *others = hosts()
     for host in others:
         cluster.start(f"galera-{host.name}", ["/usr/sbin/mariadbd", f"--defaults-file={host.dir / 'galera.cnf'}"], host)
     for host in others:
@@ -611,11 +616,16 @@ def seed_demo(cluster: Cluster) -> None:
         cluster.say("Demo users: alice, bob, carol, admin (password chat-demo-pass)")
 
 
-def start_apps(cluster: Cluster) -> None:
+def migrate(cluster: Cluster) -> None:
+    """Migrations, once, from the first host straight to its Galera node (before the others join:
+    their copy then has the tables, and no DDL runs during a state transfer)."""
     first = hosts()[0]
-    env = app_env(first, cluster.state)
+    env = {**app_env(first, cluster.state), "CHAT_DB_HOST": first.ip, "CHAT_DB_PORT": str(DB_PORT)}
     cluster.run([str(PYTHON), "manage.py", "migrate", "--noinput"], first, env=env, cwd=ROOT)
     cluster.say("Database migrated")
+
+
+def start_apps(cluster: Cluster) -> None:
     for host in hosts():
         (host.dir / "app").mkdir(parents=True, exist_ok=True)
         cluster.start(
@@ -703,9 +713,12 @@ def up(args: argparse.Namespace) -> int:
         errors: list[BaseException] = []
         redis_thread = in_thread(cluster, errors, start_redis)
         rabbit_thread = in_thread(cluster, errors, start_rabbitmq)
-        join(cluster, [in_thread(cluster, errors, start_galera), redis_thread], errors)
+        start_galera(cluster)
+        migrate(cluster)
+        galera_thread = in_thread(cluster, errors, join_galera)
+        join(cluster, [redis_thread], errors)
         start_apps(cluster)
-        join(cluster, [rabbit_thread, in_thread(cluster, errors, seed_demo)], errors)
+        join(cluster, [rabbit_thread, galera_thread, in_thread(cluster, errors, seed_demo)], errors)
         cluster.wait(
             "app nodes behind haproxy", app_servers_up, APP_TIMEOUT, names=tuple(f"app-{h.name}" for h in hosts())
         )
