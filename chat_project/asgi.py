@@ -20,6 +20,7 @@ from django.db import connections  # noqa: E402
 
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
 from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
+from .daphne_close import allow_service_restart_close  # noqa: E402
 from .dbpool import base as dbpool  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
@@ -35,6 +36,8 @@ body_limited_app = BodyLimitMiddleware(
     django_asgi_app, settings.CHAT_MAX_BODY_BYTES, settings.CHAT_MAX_BODY_BYTES_BY_PATH
 )
 cap_daphne_request_bodies(body_limited_app.largest)
+# A drained host closes its sockets with 1012 (messaging/drain.py).
+allow_service_restart_close()
 http_app = TrustedProxyMiddleware(body_limited_app)
 
 application = ProtocolTypeRouter(

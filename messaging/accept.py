@@ -34,8 +34,9 @@ from datetime import UTC, datetime
 from typing import cast
 
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
+from chat_project.common import dbretry
 from chat_project.common.errors import ChatError, NotFound, RateLimited, Unavailable
 from chat_project.common.ratelimit import count_events
 from conversations.models import Conversation
@@ -52,10 +53,10 @@ from .projection import project_messages
 
 logger = logging.getLogger(__name__)
 
-# Deadlock (1213) and lock wait timeout (1205): the transaction was rolled
-# back whole, so the batch simply runs again with new ids.
-RETRYABLE_MYSQL_ERRORS = (1205, 1213)
-ACCEPT_ATTEMPTS = 3
+# Tries of one batch's transaction (chat_project/common/dbretry.py says which
+# errors allow another); each after a back-off.
+ACCEPT_ATTEMPTS = dbretry.ATTEMPTS
+UNKNOWN_SYSTEM_VARIABLE = 1193
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
     live = [i for i in range(len(requests)) if results[i] is None]
     if not live:
         return _answered(results)
-    active = _active_recipients({requests[i].recipient_id for i in live})
+    active = _retrying(lambda: _active_recipients({requests[i].recipient_id for i in live}))
     for i in live:
         if requests[i].recipient_id not in active:
             results[i] = NotFound("No such user.")
@@ -97,8 +98,10 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
         return _answered(results)
     live = _first_of_each_client_msg_id(requests, live, results)
     try:
-        conversations = _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
-        _ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)})
+        conversations = _retrying(
+            lambda: _conversation_ids([(requests[i].sender_id, requests[i].recipient_id) for i in live])
+        )
+        _retrying(lambda: _ensure_streams({u for i in live for u in (requests[i].sender_id, requests[i].recipient_id)}))
         online = profile_store.online_flags(list({requests[i].recipient_id for i in live}))
     except DatabaseError as exc:
         connection.close()  # perhaps a dead connection: the next batch opens a new one
@@ -117,28 +120,123 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
         )
         for i in live
     ]
+    # The transaction runs again whole on a deadlock, a Galera certification
+    # failure or a lost database (chat_project/common/dbretry.py). A lost
+    # connection may have taken the answer to a COMMIT that was applied: before
+    # the next try, the rows of the failed one that are stored are kept (they
+    # are accepted) and only the others run again, with ids taken anew under
+    # the next try's stream locks, so a user's ids still follow commit order.
+    pending = rows
+    recovered: dict[int, MessageRecord] = {}
+    accepted: dict[int, MessageRecord] = {}
+    existing: dict[int, MessageRecord] = {}
+    counters: dict[int, list[CounterCopy]] = {}
+    unsure = False
     for attempt in range(ACCEPT_ATTEMPTS):
         try:
-            accepted, existing, counters = _commit(rows)
+            if unsure:
+                stored = _stored(pending)
+                recovered.update(stored)
+                pending = [row for row in pending if row.index not in stored]
+                unsure = False
+                if not pending:
+                    break
+            accepted, existing, counters = _commit(pending)
             break
         except _RedoBatch:
             renew_worker()
-        except OperationalError as exc:
-            if exc.args and exc.args[0] in RETRYABLE_MYSQL_ERRORS and attempt + 1 < ACCEPT_ATTEMPTS:
-                continue
-            return _resolve_unknown(rows, results, exc)
         except DatabaseError as exc:
-            return _resolve_unknown(rows, results, exc)
+            if not dbretry.is_retryable(exc) or attempt + 1 == ACCEPT_ATTEMPTS:
+                _keep_recovered(recovered, results)
+                return _resolve_unknown(pending, results, exc)
+            logger.info("send batch of %d: %s; trying again", len(pending), exc)
+            unsure = unsure or dbretry.error_code(exc) in dbretry.CONNECTION_LOST_CODES or _is_closed(exc)
+            dbretry.recover(exc, attempt)
     else:
+        _keep_recovered(recovered, results)
         return _fail_all(results, Unavailable("The message could not be stored right now; send it again."))
 
-    for row in rows:
+    for row in pending:
         record = accepted.get(row.index) or existing[row.index]  # each row is one or the other
         results[row.index] = SendResult(message_dict(record), created=row.index in accepted)
+    _keep_recovered(recovered, results)
     _fill_duplicates(requests, results)
     if accepted:
         _after_commit(list(accepted.values()), counters)
+    if recovered:
+        # Their try's counter copies were lost with its answer: read them again.
+        records = list(recovered.values())
+        try:
+            copies = _retrying(
+                lambda: unread_services.counter_copies({(r.session_id, r.recipient_id) for r in records})
+            )
+        except DatabaseError:
+            logger.warning("could not read the counters of %d recovered message(s)", len(records), exc_info=True)
+        else:
+            _after_commit(records, copies)
     return _answered(results)
+
+
+def _retrying(step):
+    """A statement outside the batch's transaction (idempotent), tried again like the transaction."""
+    for attempt in range(dbretry.ATTEMPTS):
+        try:
+            return step()
+        except DatabaseError as exc:
+            if not dbretry.is_retryable(exc) or attempt + 1 == dbretry.ATTEMPTS:
+                raise
+            dbretry.recover(exc, attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_closed(exc: Exception) -> bool:
+    return isinstance(exc, InterfaceError)
+
+
+def _stored(rows: "list[_Row]") -> dict[int, MessageRecord]:
+    """The rows of a try whose outcome is unknown that are stored, by index: that try committed them.
+
+    On Galera the read waits for every write-set the cluster committed
+    (``wsrep_sync_wait``): after haproxy moved to another node, a commit of the
+    old one may not be applied here yet.
+    """
+    ids = [row.msg_id for row in rows if row.msg_id]
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        waits = _set_sync_wait(cursor, 1)
+        try:
+            found = {record.msg_id: record for record in MessageRecord.objects.filter(msg_id__in=ids)}
+        finally:
+            if waits:
+                _set_sync_wait(cursor, 0)
+    ours = {}
+    for row in rows:
+        record = found.get(row.msg_id)
+        # A row with our id is ours only if it says what we wrote (a duplicate id
+        # from a lost worker lease finds another message there).
+        if record is not None and (record.sender_id, record.client_msg_id, record.content) == (
+            row.request.sender_id,
+            row.request.client_msg_id,
+            row.content,
+        ):
+            ours[row.index] = record
+    return ours
+
+
+def _set_sync_wait(cursor, value: int) -> bool:
+    try:
+        cursor.execute("SET SESSION wsrep_sync_wait = %s", [value])
+    except OperationalError as exc:
+        if dbretry.error_code(exc) == UNKNOWN_SYSTEM_VARIABLE:  # a server built without Galera
+            return False
+        raise
+    return True
+
+
+def _keep_recovered(recovered: dict[int, MessageRecord], results: list) -> None:
+    for index, record in recovered.items():
+        results[index] = SendResult(message_dict(record), created=True)
 
 
 def _answered(results: list[SendResult | ChatError | None]) -> list[SendResult | ChatError]:
@@ -397,9 +495,7 @@ def _resolve_unknown(rows: list[_Row], results: list, exc: Exception) -> list:
     logger.warning("send batch failed (%s); checking which messages were stored", exc)
     try:
         connection.close()
-        found = {
-            r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=[row.msg_id for row in rows if row.msg_id])
-        }
+        found = _stored(rows)
     except Exception:
         for row in rows:
             results[row.index] = Unavailable(
@@ -412,7 +508,7 @@ def _resolve_unknown(rows: list[_Row], results: list, exc: Exception) -> list:
             )
         return _fill_unresolved(results)
     for row in rows:
-        record = found.get(row.msg_id)
+        record = found.get(row.index)
         if record is not None:
             results[row.index] = SendResult(message_dict(record), created=True)
         else:

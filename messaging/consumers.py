@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from chat_project.common import push
 from chat_project.common.errors import ChatError, InvalidInput, outage_error
-from chat_project.common.limits import CLOSE_UNAUTHENTICATED
+from chat_project.common.limits import CLOSE_SERVICE_RESTART, CLOSE_UNAUTHENTICATED
 from chat_project.common.push import user_group, watch_group
 from chat_project.common.ratelimit import check_frame_rate
 from conversations.services import get_conversation_for
@@ -41,6 +41,7 @@ from profiles import presence
 # Channel-layer events (chat_project/common/push.py): "chat.event" -> chat_event,
 # "chat.watched" -> chat_watched, "chat.close" -> chat_close.
 from . import store as messaging_store
+from .drain import process_drain
 from .heartbeat import process_heartbeat
 from .inputs import READ_FRAME, SEND, TYPING_FRAME, WATCH_FRAME
 from .push_sequence import PushSequence
@@ -119,6 +120,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self._may_connect(user):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if process_drain().draining:
+            # This host is being drained: come back through the load balancer.
+            await self.close(code=CLOSE_SERVICE_RESTART)
+            return
         self.user = user
         self.user_id = user.pk
         self.typing_sent: dict[int, float] = {}
@@ -130,7 +135,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         registration = await in_thread(presence.register_socket)(self.user_id, self.channel_name)
         await self._after_register(registration)
         process_heartbeat().add(self)
+        process_drain().add(self)
         await self._send_frame({"type": "ready", "user_id": self.user_id})
+
+    async def drain_close(self) -> None:
+        """This host is being drained (messaging/drain.py): the client reconnects, elsewhere."""
+        await self.close(code=CLOSE_SERVICE_RESTART)
 
     def _may_connect(self, user) -> TypeGuard[AbstractBaseUser]:
         if user is None or not user.is_authenticated or not user.is_active:
@@ -179,6 +189,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Waits for a beat in progress: its registration, still running in a
         # thread, could land after the unregistration below and keep the user
         # online for a TTL.
+        process_drain().remove(self)
         await process_heartbeat().remove(self)
         try:
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)

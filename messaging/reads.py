@@ -10,15 +10,16 @@ a ``read`` receipt, once it has committed.
 import logging
 from typing import cast
 
-from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from chat_project.common import push
+from chat_project.common.dbretry import run_transaction
 from conversations import store as conversation_store
 from conversations.models import Conversation
 from conversations.services import get_conversation_for
 from unread import services as unread_services
 from unread.models import UnreadCounter
+from unread.store import CounterCopy
 
 from .models import MessageRecord
 
@@ -30,13 +31,18 @@ def mark_read(user_id: int, conversation_id: int, up_to: int | None) -> dict:
     conversation = get_conversation_for(user_id, conversation_id)
     # cast: get_conversation_for answers only conversations with a last message.
     receipt_up_to = up_to if up_to is not None else cast(int, conversation.last_msg_id)
-    with transaction.atomic():
+
+    def read() -> tuple[UnreadCounter, CounterCopy]:
+        # Run again whole after a deadlock or a lost database (chat_project/common/dbretry.py):
+        # a try that did commit left no unread row to count, so the counts stay right.
         counter = unread_services.lock_counter(conversation.pk, user_id)
         rows = MessageRecord.objects.filter(session_id=conversation.pk, recipient_id=user_id, is_read=False)
         if up_to is not None:
             rows = rows.filter(msg_id__lte=up_to)
         unread_services.count_read(counter, rows.update(is_read=True), receipt_up_to)
-        copy = unread_services.counter_copy(counter)
+        return counter, unread_services.counter_copy(counter)
+
+    counter, copy = run_transaction(read, "mark read")
     try:
         unread_services.publish(user_id, [copy])
         record_read_receipt(conversation, user_id, counter.last_read_msg_id)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from chat_project.common import push
+from chat_project.common.dbretry import run_transaction
 from chat_project.common.errors import Forbidden, NotFound
 from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
@@ -49,27 +50,43 @@ def moderate_recall(msg_id: int) -> bool:
 
 def _recall(record: MessageRecord, recalled_by: str) -> bool:
     """``recalled_by`` is a ``RecalledBy`` value: "sender" or "moderator"."""
-    with transaction.atomic():
+    tries: list[int] = []
+
+    def recall() -> bool:
+        # Run again whole after a deadlock or a lost database (chat_project/common/dbretry.py).
+        # A lost COMMIT may have recalled it already: then this call did it, and its
+        # Redis copies and frames (on_commit, dropped with the failed try) are still owed.
+        retried = bool(tries)
+        tries.append(1)
         counter = unread_services.lock_counter(record.session_id, record.recipient_id)
-        record = MessageRecord.objects.select_for_update().get(pk=record.pk)
-        if record.record_status == MessageStatus.RECALLED:
+        locked = MessageRecord.objects.select_for_update().get(pk=record.pk)
+        if locked.record_status == MessageStatus.RECALLED:
+            if retried and locked.recalled_by == recalled_by:
+                _on_commit_after_recall(locked, counter)
+                return True
             return False
-        record.record_status = MessageStatus.RECALLED
-        record.recalled_by = recalled_by
+        locked.record_status = MessageStatus.RECALLED
+        locked.recalled_by = recalled_by
         fields = ["record_status", "recalled_by"]
-        if not record.is_read:
+        if not locked.is_read:
             # A recalled unread message stops counting: it counts as read.
-            record.is_read = True
+            locked.is_read = True
             fields.append("is_read")
             unread_services.count_read(counter, 1)
-        record.save(update_fields=fields)
-        copy = unread_services.counter_copy(counter)
-        # Now read and at or below the recipient's read position (a position a
-        # client set beyond the newest message): the sender's peer_read_up_to
-        # counts it, as its rebuild from the database would.
-        receipt = record.msg_id <= counter.last_read_msg_id
-        transaction.on_commit(lambda: _after_recall(record, copy, receipt))
-    return True
+        locked.save(update_fields=fields)
+        _on_commit_after_recall(locked, counter)
+        return True
+
+    return run_transaction(recall, "recall")
+
+
+def _on_commit_after_recall(record: MessageRecord, counter) -> None:
+    copy = unread_services.counter_copy(counter)
+    # Now read and at or below the recipient's read position (a position a
+    # client set beyond the newest message): the sender's peer_read_up_to
+    # counts it, as its rebuild from the database would.
+    receipt = record.msg_id <= counter.last_read_msg_id
+    transaction.on_commit(lambda: _after_recall(record, copy, receipt))
 
 
 def _after_recall(record: MessageRecord, counter: CounterCopy, receipt: bool = False) -> None:

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from rest_framework.authtoken.models import Token
 
+from chat_project.common.dbretry import run_transaction
 from chat_project.common.errors import InvalidInput, NotFound
 from chat_project.common.limits import USERNAME_MAX
 from chat_project.common.redis_client import get_redis
@@ -152,8 +153,9 @@ def update_profile(user: User, changes: ProfileUpdate) -> dict:
         user.avatar_url = changes.avatar_url
         update_fields.append("avatar_url")
     if update_fields:
-        # The post_save signal drops the cached profile once this commits.
-        user.save(update_fields=update_fields)
+        # The post_save signal drops the cached profile once this commits; the
+        # save is run again after a deadlock or a lost database (dbretry).
+        run_transaction(lambda: user.save(update_fields=update_fields), "profile update")
     if user.avatar_url != previous_avatar:
         # An uploaded avatar replaced by a URL (or cleared): its file goes.
         avatars.delete_uploaded(user.pk, previous_avatar)
@@ -170,13 +172,18 @@ def upload_avatar(user: User, upload) -> dict:
     data = avatars.render_avatar(upload)
     name = avatars.store(user.pk, data)
     try:
-        with transaction.atomic():
+
+        def replace() -> User:
             # Locked: two uploads at once each delete the file the other replaced, none is left behind.
             locked = User.objects.select_for_update().get(pk=user.pk)
             previous = locked.avatar_url
             locked.avatar_url = avatars.url_of(name)
             locked.save(update_fields=["avatar_url"])
-            transaction.on_commit(lambda: avatars.delete_uploaded(user.pk, previous))
+            if previous != locked.avatar_url:  # a retried try whose first one committed keeps its file
+                transaction.on_commit(lambda: avatars.delete_uploaded(user.pk, previous))
+            return locked
+
+        locked = run_transaction(replace, "avatar upload")
     except BaseException:
         avatars.discard(name)
         raise

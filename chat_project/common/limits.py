@@ -20,3 +20,6 @@ PASSWORD_MAX = 128
 
 # The close code of a socket that is not (or no longer) authenticated.
 CLOSE_UNAUTHENTICATED = 4401
+# The close code of a socket its server is draining (RFC 6455 "Service Restart"):
+# reconnect, and the load balancer picks another host.
+CLOSE_SERVICE_RESTART = 1012

@@ -1,0 +1,28 @@
+"""Let daphne send the close code 1012 (service restart) when a drained host closes its sockets.
+
+RFC 6455 lets a server close with 1012 (IANA's registry: "Service Restart"),
+the code clients read as "reconnect, the service restarts". daphne closes a
+socket through autobahn's ``sendClose``, which lets an application send only
+1000 and 3000-4999 and raises on anything else, so the close never reaches
+the client. For 1012 alone this sends the same close frame ``sendClose`` would
+have sent (``sendCloseFrame``, not as a reply), without the check.
+"""
+
+from .common.limits import CLOSE_SERVICE_RESTART
+
+
+def allow_service_restart_close() -> None:
+    try:
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:  # another ASGI server: its own rules
+        return
+    original = getattr(WebSocketProtocol, "_chat_original_server_close", WebSocketProtocol.serverClose)
+
+    def serverClose(self, code=None) -> None:  # noqa: N802 - daphne's name
+        if code == CLOSE_SERVICE_RESTART:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            original(self, code)
+
+    WebSocketProtocol._chat_original_server_close = original
+    WebSocketProtocol.serverClose = serverClose

@@ -1,0 +1,88 @@
+"""Draining a host: `manage.py drain_sockets` closes the sockets of this host's daphnes, in batches, with 1012.
+
+Two daphnes of host ``drain-a`` and one of ``drain-b`` (CHAT_NODE_NAME) share
+the channel layer, as the hosts of a cluster do.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from chat_project.common.limits import CLOSE_SERVICE_RESTART
+
+from .live import ROOT
+
+pytestmark = pytest.mark.e2e
+
+PER_PROCESS = 5
+
+
+def drain_sockets(node: str, *args: str) -> str:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chat_project.settings_test", "CHAT_NODE_NAME": node}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "drain_sockets", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+class CloseWatch:
+    """Waits for every socket to be closed by the server, all at once, from before the drain: (code, when)."""
+
+    def __init__(self, sockets) -> None:
+        self.sockets = sockets
+        self.closes: list = [None] * len(sockets)
+        self.threads = [threading.Thread(target=self._wait, args=(i,)) for i in range(len(sockets))]
+        for thread in self.threads:
+            thread.start()
+
+    def _wait(self, index: int) -> None:
+        code = self.sockets[index].close_code(timeout=30)
+        self.closes[index] = (code, time.monotonic())
+
+    def result(self) -> list[tuple[int | None, float]]:
+        for thread in self.threads:
+            thread.join(40)
+        return self.closes
+
+
+def test_drain_closes_this_hosts_sockets_in_batches_with_1012_and_no_other_hosts(start_daphne, make_user):
+    users = [make_user(f"drain{n}") for n in range(2 * PER_PROCESS + 2)]
+    a1, a2 = start_daphne(CHAT_NODE_NAME="drain-a"), start_daphne(CHAT_NODE_NAME="drain-a")
+    b = start_daphne(CHAT_NODE_NAME="drain-b")
+    on_a1 = [a1.socket(u.token) for u in users[:PER_PROCESS]]
+    on_a2 = [a2.socket(u.token) for u in users[PER_PROCESS : 2 * PER_PROCESS]]
+    on_b = [b.socket(u.token) for u in users[2 * PER_PROCESS :]]
+    for sock in on_a1 + on_a2 + on_b:
+        sock.expect("ready")
+
+    watches = [CloseWatch(on_a1), CloseWatch(on_a2)]
+    started = time.monotonic()
+    assert "drain-a" in drain_sockets("drain-a", "--batch", "2", "--interval", "1")
+    for watch in watches:
+        closes = watch.result()
+        assert [code for code, _ in closes] == [CLOSE_SERVICE_RESTART] * PER_PROCESS
+        times = sorted(when - started for _, when in closes)
+        # 5 sockets, 2 a batch, one batch a second: three batches, spread over two seconds or more.
+        assert times[-1] - times[0] >= 1.5, times
+        assert times[-1] < 20, times
+
+    # Another host's sockets stay open and working.
+    for sock in on_b:
+        sock.send({"type": "ping"})
+        sock.expect("pong")
+    # A socket that reaches a draining daphne is sent on its way at once.
+    late = a1.socket(users[0].token)
+    assert late.close_code(timeout=10) == CLOSE_SERVICE_RESTART
+
+    # Cancelled: the host takes sockets again.
+    drain_sockets("drain-a", "--cancel")
+    time.sleep(0.5)
+    again = a1.socket(users[0].token)
+    again.expect("ready")
+    for sock in [*on_b, again]:
+        sock.close()
