@@ -397,7 +397,7 @@ def sessions_per_server() -> dict[str, int]:
     return {row["svname"]: int(row["stot"]) for row in rows if row["pxname"] == "app" and row["svname"] != "BACKEND"}
 
 
-def test_a_drained_node_gets_no_new_connections_and_keeps_its_sockets(cluster):
+def test_draining_a_node_haproxy_then_the_app_closes_its_sockets(cluster):
     alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
     pinned = bob.socket(cluster.host_url(1))
     drained = f"{PREFIX}1"
@@ -412,6 +412,19 @@ def test_a_drained_node_gets_no_new_connections_and_keeps_its_sockets(cluster):
         # The drained host's open socket still gets its events.
         sent = alice.send(bob, "still here")
         assert pinned.expect("message")["message"]["msg_id"] == sent["msg_id"]
+        # Then the app closes that host's sockets (1012); the client reconnects through haproxy,
+        # which sends it to another host, and catches up with sync.
+        python = str(ROOT / ".venv" / "bin" / "python")
+        done = cluster.exec(1, python, "manage.py", "drain_sockets", "--batch", "10", "--interval", "0.2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert pinned.close_code(timeout=15) == 1012
+        before = sessions_per_server()
+        again = bob.socket(cluster.url)
+        missed = alice.send(bob, "while reconnecting")
+        assert again.expect("message")["message"]["msg_id"] == missed["msg_id"]
+        assert sessions_per_server()[drained] == before[drained]
+        again.close()
     finally:
+        cluster.exec(1, str(ROOT / ".venv" / "bin" / "python"), "manage.py", "drain_sockets", "--cancel")
         haproxy(f"set server app/{drained} state ready")
         pinned.close()
