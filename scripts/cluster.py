@@ -482,10 +482,26 @@ def start_redis(cluster: Cluster) -> None:
     cluster.say("Redis: cluster of 3 masters + 3 replicas, 3 channel-layer shards with replicas, 3 sentinels")
 
 
-def redis_cluster_nodes(host: Host) -> str:
-    """`redis-cli cluster nodes`, as seen from ``host``'s first node."""
-    argv = ["redis-cli", "-h", host.ip, "-p", str(REDIS_CLUSTER_PORTS[0]), "cluster", "nodes"]
-    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=10).stdout
+def redis_cluster_nodes() -> str:
+    """`redis-cli cluster nodes`, as seen from the first node that answers."""
+    for host in hosts():
+        for port in REDIS_CLUSTER_PORTS:
+            argv = ["redis-cli", "-h", host.ip, "-p", str(port), "cluster", "nodes"]
+            answer = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
+            if answer.returncode == 0 and answer.stdout.strip() and "ERR" not in answer.stdout:
+                return answer.stdout
+    raise RuntimeError("no Redis Cluster node answers")
+
+
+def rabbitmq_cluster_status(cluster: Cluster) -> dict[str, Any]:
+    """`rabbitmqctl cluster_status`, from the first node that answers."""
+    problems = []
+    for host in hosts():
+        try:
+            return json.loads(rabbitmqctl(cluster, host, "cluster_status", "--formatter", "json"))
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+            problems.append(f"{host.name}: {exc}")
+    raise RuntimeError("; ".join(problems))
 
 
 def sentinel_masters(host: Host) -> list[dict[str, Any]]:
@@ -808,11 +824,9 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
             name: {**entry, "alive": cluster.alive(name)} for name, entry in cluster.state["processes"].items()
         },
         "galera": {h.name: attempt(partial(galera_status, h)) for h in hosts()},
-        "redis_cluster_nodes": attempt(partial(redis_cluster_nodes, hosts()[0])),
+        "redis_cluster_nodes": attempt(redis_cluster_nodes),
         "sentinel_masters": {h.name: attempt(partial(sentinel_masters, h)) for h in hosts()},
-        "rabbitmq": attempt(
-            lambda: json.loads(rabbitmqctl(cluster, hosts()[0], "cluster_status", "--formatter", "json"))
-        ),
+        "rabbitmq": attempt(partial(rabbitmq_cluster_status, cluster)),
         "haproxy": attempt(
             lambda: [
                 {k: row.get(k) for k in ("pxname", "svname", "status", "check_status", "scur", "weight")}

@@ -428,3 +428,100 @@ def test_draining_a_node_haproxy_then_the_app_closes_its_sockets(cluster):
         cluster.exec(1, str(ROOT / ".venv" / "bin" / "python"), "manage.py", "drain_sockets", "--cancel")
         haproxy(f"set server app/{drained} state ready")
         pinned.close()
+
+
+def test_an_avatar_uploaded_on_one_host_is_served_by_the_others(cluster):
+    import io
+
+    import requests
+    from PIL import Image
+
+    alice = new_user(cluster, "alice")
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, "PNG")
+    response = requests.post(
+        f"{cluster.host_url(1)}/api/v1/me/avatar",
+        files={"avatar": ("me.png", buffer.getvalue(), "image/png")},
+        headers={"Authorization": f"Token {alice.token}"},
+        timeout=20,
+    )
+    assert response.status_code == 200, response.text
+    url = response.json()["avatar_url"]
+    for index in (2, 3):
+        served = requests.get(f"{cluster.host_url(index)}{url}", timeout=20)
+        assert served.status_code == 200, (index, url)
+        assert Image.open(io.BytesIO(served.content)).format == "PNG"
+
+
+# --- failover (last: each leaves a dead server behind) --------------------------------------
+
+
+def kill(cluster: Cluster, name: str) -> None:
+    """SIGKILL one recorded process, as a crash would."""
+    os.kill(json.loads(STATE_FILE.read_text())["processes"][name]["pid"], signal.SIGKILL)
+
+
+def eventually_send(sender: User, to: User, content: str, base: str | None = None, timeout: float = 40) -> dict:
+    """A send that succeeds once the cluster has recovered (every failed attempt retried, same client_msg_id)."""
+    body = {"to": to.id, "content": content, "client_msg_id": uuid.uuid4().hex}
+    deadline = time.monotonic() + timeout
+    while True:
+        status, answer = http("POST", f"{base or sender.base}/api/v1/messages", body, sender.token)
+        if status in (200, 201):
+            return answer
+        assert time.monotonic() < deadline, (status, answer)
+        time.sleep(0.5)
+
+
+def test_channel_layer_master_failover(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    kill(cluster, f"layer-{PREFIX}1-6379")
+
+    def promoted() -> bool:
+        masters = cluster.status()["sentinel_masters"][f"{PREFIX}2"]
+        layer0 = next(m for m in masters if m["name"] == "layer0")
+        return layer0["ip"] == cluster.host_ip(3)
+
+    wait_for(promoted, timeout=40, interval=1)
+    # New sockets on two hosts exchange messages over the promoted replica.
+    on1, on2 = alice.socket(cluster.host_url(1)), bob.socket(cluster.host_url(2))
+    try:
+        sent = eventually_send(alice, bob, "after the layer failover")
+        assert on2.expect("message", timeout=20)["message"]["msg_id"] == sent["msg_id"]
+    finally:
+        on1.close()
+        on2.close()
+
+
+def test_redis_cluster_master_failover(cluster):
+    senders = [new_user(cluster, f"s{i}") for i in range(3)]
+    receivers = [new_user(cluster, f"r{i}") for i in range(6)]
+    kill(cluster, f"redis-{PREFIX}1-7000")
+
+    def promoted() -> bool:
+        nodes = cluster.status()["redis_cluster_nodes"]
+        return any(f"{cluster.host_ip(3)}:7001" in line and "master" in line for line in nodes.splitlines())
+
+    wait_for(promoted, timeout=40, interval=1)
+    for index, sender in enumerate(senders, start=1):
+        for receiver in receivers:
+            eventually_send(sender, receiver, "after the Redis failover", base=cluster.host_url(index))
+    for receiver in receivers:
+        wait_for(lambda r=receiver: r.call("GET", "unread")["conversations"] == recount(cluster, r), timeout=20)
+
+
+def test_galera_writer_failover(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    kill(cluster, f"galera-{PREFIX}1")
+
+    def moved() -> bool:
+        servers = {(s["pxname"], s["svname"]): s["status"] for s in cluster.status()["haproxy"]}
+        return servers[("mysql", f"{PREFIX}1")].startswith("DOWN")
+
+    wait_for(moved, timeout=40, interval=1)
+    sent = [eventually_send(alice, bob, f"after the writer failover {i}", base=cluster.host_url(i)) for i in (1, 2, 3)]
+    assert [m["msg_id"] for m in sync_all(bob)] == sorted(m["msg_id"] for m in sent)
+    galera = cluster.status()["galera"]
+    for index in (2, 3):
+        assert galera[f"{PREFIX}{index}"]["wsrep_cluster_size"] == "2"
+        assert galera[f"{PREFIX}{index}"]["wsrep_cluster_status"] == "Primary"
