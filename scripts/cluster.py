@@ -308,7 +308,10 @@ class Cluster:
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, check=check)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip() or result.returncode}")
+    return result
 
 
 def create_network(cluster: Cluster) -> None:
@@ -329,6 +332,16 @@ def create_network(cluster: Cluster) -> None:
         etc = Path("/etc/netns") / host.name
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "hosts").write_text(f"127.0.0.1 localhost\n{names}")
+
+
+def leftover_network() -> list[str]:
+    """Our namespaces and bridge, if they exist."""
+    listed = sh("ip", "netns", "list", check=False).stdout.split("\n")
+    names = {line.split()[0] for line in listed if line.strip()}
+    found = [h.name for h in hosts() if h.name in names]
+    if sh("ip", "link", "show", BRIDGE, check=False).returncode == 0:
+        found.append(BRIDGE)
+    return found
 
 
 def remove_network(state: dict) -> None:
@@ -408,7 +421,7 @@ def start_galera(cluster: Cluster) -> None:
     )
     cluster.say(f"Galera: {first.name} bootstrapped a new cluster")
     # The app's user (from the bridge, i.e. through haproxy) and haproxy's check user (no rights).
-    network = str(SUBNET.network_address).rsplit(".", 1)[0] + ".%"
+    network = f"{SUBNET.network_address}/{SUBNET.netmask}"
     password = cluster.state["secrets"]["db"]
     for sql in (
         "CREATE DATABASE IF NOT EXISTS chat CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
@@ -692,6 +705,13 @@ def up(args: argparse.Namespace) -> int:
             )
             return 1
         teardown(old, quiet=True)
+    leftovers = leftover_network()
+    if leftovers:
+        print(
+            f"{', '.join(leftovers)} exist but no running cluster is recorded: remove them with "
+            "scripts/cluster.py down (or choose CHAT_CLUSTER_PREFIX)."
+        )
+        return 1
     if shutil.which("haproxy") is None or not Path("/usr/lib/galera/libgalera_smm.so").exists():
         print("haproxy or galera-4 is missing: run scripts/bootstrap.sh cluster (make cluster does).")
         return 1
