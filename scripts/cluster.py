@@ -420,16 +420,11 @@ def start_galera(cluster: Cluster) -> None:
         names=(f"galera-{first.name}",),
     )
     cluster.say(f"Galera: {first.name} bootstrapped a new cluster")
-    # The app's user (from the bridge, i.e. through haproxy) and haproxy's check user (no rights).
-    network = f"{SUBNET.network_address}/{SUBNET.netmask}"
-    password = cluster.state["secrets"]["db"]
-    for sql in (
-        "CREATE DATABASE IF NOT EXISTS chat CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-        f"CREATE USER IF NOT EXISTS 'chat'@'{network}' IDENTIFIED BY '{password}'",
-        f"GRANT ALL PRIVILEGES ON chat.* TO 'chat'@'{network}'",
-        f"CREATE USER IF NOT EXISTS 'haproxy'@'{network}'",
-    ):
-        galera_query(first, sql)
+    # The database and its users (deploy/galera-init.sql), one statement at a time.
+    values = {"network": f"{SUBNET.network_address}/{SUBNET.netmask}", "password": cluster.state["secrets"]["db"]}
+    script = "\n".join(line for line in render("galera-init.sql", values).splitlines() if not line.startswith("--"))
+    for statement in filter(None, (part.strip() for part in script.split(";"))):
+        galera_query(first, statement)
 
 
 def join_galera(cluster: Cluster) -> None:
@@ -593,7 +588,11 @@ def start_rabbitmq(cluster: Cluster) -> None:
         )
     for host in others:
         cluster.wait(f"RabbitMQ on {host.name}", partial(port_open, host.ip, 5672), names=(f"rabbitmq-{host.name}",))
-    cluster.say(f"RabbitMQ: {HOSTS} nodes up")
+    # Each joined the first node's cluster (not one of its own).
+    running = rabbitmq_cluster_status(cluster).get("running_nodes", [])
+    if len(running) != HOSTS:
+        raise RuntimeError(f"RabbitMQ: running nodes {running}, expected {HOSTS}")
+    cluster.say(f"RabbitMQ: cluster of {HOSTS} nodes")
 
 
 def haproxy_command(command: str) -> str:
