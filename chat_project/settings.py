@@ -208,7 +208,7 @@ if CHAT_REDIS_CLUSTER:
     CACHES["default"] = {
         "BACKEND": "chat_project.common.cluster_cache.ClusterRedisCache",
         "LOCATION": CHAT_REDIS_URL,
-        "KEY_PREFIX": CHAT_REDIS_PREFIX + ":{cache}",
+        "KEY_PREFIX": CHAT_REDIS_PREFIX + ":cache",
     }
 # This host's name in the cluster (drain_sockets reaches the daphnes of one host).
 CHAT_NODE_NAME = env_str("CHAT_NODE_NAME", "") or socket.gethostname()

@@ -4,6 +4,9 @@ Two schedulers share this run's Redis, as the beats of two nodes share the
 cluster's; each records what it would send instead of publishing it.
 """
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -11,6 +14,9 @@ from celery import Celery
 
 from chat_project.beat import LeasedScheduler, lease_key
 from chat_project.common.redis_client import get_redis
+
+from .conftest import wait_for
+from .live import ROOT
 
 SWEEP = "messaging.tasks.sweep_unfinished_fan_out"
 
@@ -80,3 +86,47 @@ def test_a_beat_that_stops_hands_the_lease_over_at_once(beats):
     fired.clear()
     run([second], 0.8)  # its next check, a third of the lease, comes within 0.5 s
     assert "second" in fired
+
+
+@pytest.mark.e2e
+def test_two_real_beat_processes_fire_from_one_and_the_other_takes_over_after_a_kill(tmp_path):
+    """`celery beat` twice on this run's Redis, as on two nodes; the holder is killed with SIGKILL."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chat_project.settings_test",
+        "CHAT_SWEEP_INTERVAL_SECONDS": "1",
+        "CHAT_BEAT_LEASE_SECONDS": "3",
+    }
+    procs, logs = {}, {}
+    for name in ("first", "second"):
+        logs[name] = tmp_path / f"{name}.log"
+        with logs[name].open("w") as out:
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "chat_project", "beat", "--loglevel", "INFO",
+                 "--schedule", str(tmp_path / f"{name}-schedule")],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        if name == "first":
+            wait_for(lambda: "beat lease taken" in logs["first"].read_text(), timeout=30)
+
+    def fired(name: str) -> int:
+        return logs[name].read_text().count("Sending due task")
+
+    try:
+        wait_for(lambda: fired("first") >= 4, timeout=20)
+        assert procs["second"].poll() is None
+        assert fired("second") == 0
+        procs["first"].kill()
+        procs["first"].wait(10)
+        killed_at = time.monotonic()
+        wait_for(lambda: fired("second") >= 2, timeout=20)
+        # Not before the dead holder's lease lapsed (3 s, less the time since its last renewal).
+        assert time.monotonic() - killed_at >= 1
+        assert "beat lease taken" in logs["second"].read_text()
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)
+    # A beat that stops gives its lease back.
+    assert get_redis().get(lease_key()) is None

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from chat_project.common.redis_client import get_redis
-from messaging import store
+from messaging import accept, store
 from messaging.models import MessageRecord
 
 from .conftest import wait_for
@@ -70,16 +71,15 @@ def process_env(broker: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def rabbit_worker(broker_url):
-    """A real worker process on the three queues; its log, read at will."""
-    _, url = broker_url
-    log = Path(ROOT / f".pytest-rabbit-worker-{os.getpid()}.log")
+@contextmanager
+def worker_process(url: str, **extra_env: str):
+    """A real worker process on the three queues; yields its log, read at will."""
+    log = Path(ROOT / f".pytest-rabbit-worker-{os.getpid()}-{secrets.token_hex(3)}.log")
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "-Q", ",".join(QUEUES),
              "-n", f"rabbit-test-{os.getpid()}@%h", "--pool", "solo", "--loglevel", "INFO"],
-            cwd=ROOT, env=process_env(url), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**process_env(url), **extra_env}, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         wait_for(lambda: "ready." in log.read_text() or proc.poll() is not None, timeout=60)
@@ -93,6 +93,18 @@ def rabbit_worker(broker_url):
             proc.kill()
             proc.wait(10)
         log.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def rabbit_worker(broker_url):
+    with worker_process(broker_url[1]) as log:
+        yield log
+
+
+def publish(url: str, call: str) -> None:
+    """Publish a task from another process configured for RabbitMQ."""
+    code = f"import django; django.setup(); from messaging.tasks import fan_out_batch; {call}"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=process_env(url), check=True, timeout=60)
 
 
 def rest_send(server, user, to, content: str, client_msg_id: str) -> dict:
@@ -131,11 +143,7 @@ def test_fan_out_runs_on_quorum_queues_and_a_countdown_is_delivered(broker_url, 
     MessageRecord.objects.filter(msg_id=first["msg_id"]).update(fan_out_done=False)
     get_redis().delete(store.pushed_key(first["msg_id"]))
     started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from messaging.tasks import fan_out_batch; "
-         f"fan_out_batch.apply_async(([{first['msg_id']}], False), queue='retry', countdown=3)"],
-        cwd=ROOT, env=process_env(url), check=True, timeout=60,
-    )  # fmt: skip
+    publish(url, f"fan_out_batch.apply_async(([{first['msg_id']}], False), queue='retry', countdown=3)")
     again = bob_socket.expect("message", timeout=30)
     waited = time.monotonic() - started
     assert again["message"]["msg_id"] == first["msg_id"]
@@ -144,3 +152,30 @@ def test_fan_out_runs_on_quorum_queues_and_a_countdown_is_delivered(broker_url, 
     # The broker held it (native delayed delivery), not the worker: no task arrived with an ETA.
     assert "ETA:" not in log.read_text()
     bob_socket.close()
+
+
+def test_a_failed_fan_out_is_retried_with_back_off_through_the_retry_queue(broker_url, make_user, tmp_path):
+    """The worker's channel layer is down: the task fails and retries (queue retry, countdown 1, 2, …)
+    until a Redis answers on that port; then it completes."""
+    _, url = broker_url
+    alice, bob = make_user("alice"), make_user("bob")
+    [result] = accept.accept_batch([accept.SendRequest(alice.id, bob.id, "retried", "retried-1")])
+    msg_id = result.message["msg_id"]
+    port = free_port()
+    with worker_process(url, CHAT_CHANNEL_LAYER_URL=f"redis://127.0.0.1:{port}/0") as log:
+        publish(url, f"fan_out_batch.delay([{msg_id}], False)")
+        wait_for(lambda: log.read_text().count("retry: Retry in") >= 2, timeout=30)
+        assert not MessageRecord.objects.get(msg_id=msg_id).fan_out_done
+        layer = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: MessageRecord.objects.get(msg_id=msg_id).fan_out_done, timeout=60)
+        finally:
+            layer.kill()
+            layer.wait(10)
+        text = log.read_text()
+    assert "Retry in 1s" in text and "Retry in 2s" in text
+    assert "ETA:" not in text  # held by RabbitMQ's delayed queues, not by the worker

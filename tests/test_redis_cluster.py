@@ -148,11 +148,14 @@ def test_the_django_cache_works_across_slots_and_clear_keeps_the_data(on_cluster
         "default": {
             "BACKEND": "chat_project.common.cluster_cache.ClusterRedisCache",
             "LOCATION": settings.CHAT_REDIS_URL,
-            "KEY_PREFIX": settings.CHAT_REDIS_PREFIX + ":{cache}",
+            "KEY_PREFIX": settings.CHAT_REDIS_PREFIX + ":cache",
         }
     }
     values = {f"k{n}": {"n": n} for n in range(20)}
     cache.set_many(values, 60)
+    # The keys are spread over the masters: every call below crosses slots.
+    names = [cache.make_key(k) for k in values]
+    assert len({on_cluster.get_node_from_key(n).name for n in names}) == 3
     cache.set("alone", [1, 2], 60)
     assert cache.get_many(list(values)) == values
     assert cache.get("alone") == [1, 2]
@@ -172,6 +175,11 @@ def test_tokens_rate_limits_id_workers_and_the_beat_lease_on_a_cluster(on_cluste
     # Token cache: the token is looked up once, then served from the cluster.
     assert alice.get("me").status_code == 200
     assert profile_store.cached_token_user(alice.token) == alice.id
+    # Forgetting several tokens deletes keys of several slots: one DEL per slot.
+    profile_store.cache_token_user("another-token", alice.id)
+    profile_store.forget_tokens([alice.token, "another-token"])
+    assert profile_store.cached_token_user(alice.token) is None
+    assert profile_store.cached_token_user("another-token") is None
     # Rate limits: one key per identity and window.
     settings.CHAT_RATE_LIMITS = True
     settings.CHAT_LOGIN_RATE = (2, 60)
