@@ -720,6 +720,7 @@ def up(args: argparse.Namespace) -> int:
     shutil.rmtree(LOG_DIR, ignore_errors=True)
     state = {
         "pid": os.getpid(),
+        "pid_start": start_time(os.getpid()),
         "bind": args.bind,
         "port": args.port,
         "app": args.app,
@@ -817,14 +818,12 @@ def down(args: argparse.Namespace) -> int:
         remove_network({"network": {"bridge": BRIDGE, "namespaces": [h.name for h in hosts()]}})
         return 0
     owner = cluster.state.get("pid")
-    if owner and owner != os.getpid() and Path(f"/proc/{owner}").exists() and not args.force:
-        cmdline = Path(f"/proc/{owner}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        if "cluster.py" in cmdline:
-            print(
-                f"scripts/cluster.py up (pid {owner}) is still running: stop it (Ctrl-C or kill {owner}), "
-                "or use down --force."
-            )
-            return 1
+    if owner and start_time(owner) == cluster.state.get("pid_start") and not args.force:
+        print(
+            f"scripts/cluster.py up (pid {owner}) is still running: stop it (Ctrl-C or kill {owner}), "
+            "or use down --force."
+        )
+        return 1
     teardown(cluster)
     return 0
 
