@@ -501,12 +501,12 @@ def redis_cluster_nodes() -> str:
     raise RuntimeError("no Redis Cluster node answers")
 
 
-def rabbitmq_cluster_status(cluster: Cluster) -> dict[str, Any]:
-    """`rabbitmqctl cluster_status`, from the first node that answers."""
+def rabbitmq_cluster_status(cluster: Cluster, *command: str) -> Any:
+    """`rabbitmqctl cluster_status` (or ``command``) as JSON, from the first node that answers."""
     problems = []
     for host in hosts():
         try:
-            return json.loads(rabbitmqctl(cluster, host, "cluster_status", "--formatter", "json"))
+            return json.loads(rabbitmqctl(cluster, host, *(command or ("cluster_status",)), "--formatter", "json"))
         except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
             problems.append(f"{host.name}: {exc}")
     raise RuntimeError("; ".join(problems))
@@ -845,6 +845,10 @@ def collect_status(cluster: Cluster) -> dict[str, Any]:
         "redis_cluster_nodes": attempt(redis_cluster_nodes),
         "sentinel_masters": {h.name: attempt(partial(sentinel_masters, h)) for h in hosts()},
         "rabbitmq": attempt(partial(rabbitmq_cluster_status, cluster)),
+        # The app's queues: quorum queues have a leader and members on every node.
+        "rabbitmq_queues": attempt(
+            partial(rabbitmq_cluster_status, cluster, "list_queues", "-p", "chat", "name", "type", "leader", "members")
+        ),
         "haproxy": attempt(
             lambda: [
                 {k: row.get(k) for k in ("pxname", "svname", "status", "check_status", "scur", "weight")}
@@ -887,6 +891,9 @@ def status(args: argparse.Namespace) -> int:
         print(f"  disk nodes: {rabbit.get('disk_nodes')}\n  running: {rabbit.get('running_nodes')}")
     else:
         print(f"  {rabbit}")
+    queues = result["rabbitmq_queues"]
+    for queue in queues if isinstance(queues, list) else [queues]:
+        print(f"  queue {queue}")
     print("\nhaproxy servers:")
     for row in result["haproxy"] if isinstance(result["haproxy"], list) else [result["haproxy"]]:
         print(f"  {row}")

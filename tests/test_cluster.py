@@ -239,7 +239,13 @@ def test_every_engine_has_all_its_members(cluster):
             assert master["flags"] == "master" and master["num-slaves"] == 1, (name, master)
             assert master["num-other-sentinels"] == 2, (name, master)
     rabbit = status["rabbitmq"]
-    assert sorted(rabbit["running_nodes"]) == [f"rabbit@{PREFIX}{i}" for i in (1, 2, 3)], rabbit
+    rabbit_nodes = [f"rabbit@{PREFIX}{i}" for i in (1, 2, 3)]
+    assert sorted(rabbit["running_nodes"]) == rabbit_nodes, rabbit
+    # Celery's queues are quorum queues replicated on every node (once the workers declared them).
+    queues = {q["name"]: q for q in status["rabbitmq_queues"]}
+    for name in ("realtime", "delayed", "retry"):
+        assert queues[name]["type"] == "quorum", queues
+        assert sorted(queues[name]["members"]) == rabbit_nodes, queues[name]
     servers = {(s["pxname"], s["svname"]): s for s in status["haproxy"]}
     for index in (1, 2, 3):
         assert servers[("app", f"{PREFIX}{index}")]["status"] == "UP"
