@@ -60,6 +60,8 @@ ENGINE_TIMEOUT = 120
 APP_TIMEOUT = 120
 APP_STOP_TIMEOUT = 40
 ENGINE_STOP_TIMEOUT = 25
+# Names the host (the UTS namespace's), then becomes the command: sh -c SCRIPT NAME ARGV...
+SET_HOSTNAME = ["/bin/sh", "-c", 'hostname "$0" && exec "$@"']
 
 
 class Stopped(Exception):
@@ -92,20 +94,7 @@ class Host:
         ``ip netns exec`` and ``unshare`` exec in place, and so does the shell: the
         process started is the daemon itself, with the pid Popen returns.
         """
-        return [
-            "ip",
-            "netns",
-            "exec",
-            self.name,
-            "unshare",
-            "--uts",
-            "--",
-            "/bin/sh",
-            "-c",
-            'hostname "$0" && exec "$@"',
-            self.name,
-            *argv,
-        ]
+        return ["ip", "netns", "exec", self.name, "unshare", "--uts", "--", *SET_HOSTNAME, self.name, *argv]
 
 
 def hosts() -> list[Host]:
