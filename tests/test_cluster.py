@@ -1,7 +1,7 @@
 """`make cluster`: three hosts (network namespaces) behind haproxy, tested from outside.
 
-The module starts the whole topology once with `scripts/cluster.py up` (as
-`make cluster` does), talks to it only as clients do (through haproxy, or
+The module runs `scripts/bootstrap.sh cluster`, then starts the whole
+topology once with `scripts/cluster.py up` (as `make cluster` does), talks to it only as clients do (through haproxy, or
 straight to one host's daphne to pin a socket to that host) and reads the
 engines' own views of their members. Stopping it must leave no namespace,
 bridge or data behind. It needs root (namespaces, veth pairs); without root
@@ -129,6 +129,9 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster():
+    # What make cluster installs first (haproxy, galera-4, RabbitMQ, ...): make test's set-up does not.
+    bootstrap = subprocess.run(["bash", "scripts/bootstrap.sh", "cluster"], cwd=ROOT, capture_output=True, text=True)
+    assert bootstrap.returncode == 0, bootstrap.stdout + bootstrap.stderr
     started = time.monotonic()
     running = Cluster()
     print(f"cluster up in {time.monotonic() - started:.1f} s")  # noqa: T201 - the start-up figure, with -s
