@@ -333,15 +333,44 @@ def test_a_user_with_sockets_on_two_hosts_gets_every_event_on_both(cluster):
 
 
 def test_sync_is_gap_free_across_hosts(cluster):
+    """Senders on all three hosts at once while bob follows his cursor through rotating hosts:
+    the cursor never passes a message that becomes visible later."""
+    import threading
+
     bob = new_user(cluster, "bob")
     senders = [new_user(cluster, f"s{i}") for i in range(3)]
-    sent = []
-    for round_ in range(10):
-        for index, sender in enumerate(senders, start=1):
-            sent.append(sender.send(bob, f"r{round_}", base=cluster.host_url(index))["msg_id"])
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send_from(index: int, sender: User) -> None:
+        for i in range(15):
+            msg_id = sender.send(bob, f"m{i}", base=cluster.host_url(index))["msg_id"]
+            with lock:
+                sent.append(msg_id)
+
+    threads = [threading.Thread(target=send_from, args=(i, s)) for i, s in enumerate(senders, start=1)]
+    for thread in threads:
+        thread.start()
+    seen: set[int] = set()
+    since, turn, settled = 0, 0, None
+    # Following the cursor only; after the last send, well past the accept deadline (5 s).
+    while settled is None or time.monotonic() < settled:
+        turn += 1
+        page = bob.call("GET", f"sync?since={since}&limit=1000", base=cluster.host_url(1 + turn % 3))
+        seen.update(m["msg_id"] for m in page["results"])
+        since = page["next_since"]
+        if settled is None and not any(t.is_alive() for t in threads):
+            settled = time.monotonic() + 15
+        if settled is not None and set(sent) <= seen:
+            break
+        if not page["has_more"]:
+            time.sleep(0.2)
+    for thread in threads:
+        thread.join()
+    assert len(sent) == 45
+    assert seen == set(sent), sorted(set(sent) - seen)
     for index in (1, 2, 3):
-        synced = [m["msg_id"] for m in sync_all(bob, base=cluster.host_url(index))]
-        assert synced == sorted(sent), f"sync through host {index}"
+        assert [m["msg_id"] for m in sync_all(bob, base=cluster.host_url(index))] == sorted(sent)
 
 
 def test_unread_counts_equal_the_database_after_a_burst_over_all_hosts(cluster):
