@@ -376,10 +376,19 @@ def test_sync_is_gap_free_across_hosts(cluster):
 def test_unread_counts_equal_the_database_after_a_burst_over_all_hosts(cluster):
     receivers = [new_user(cluster, f"r{i}") for i in range(3)]
     senders = [new_user(cluster, f"s{i}") for i in range(3)]
-    for round_ in range(8):
-        for index, sender in enumerate(senders, start=1):
+    import threading
+
+    def burst(index: int, sender: User) -> None:
+        for round_ in range(8):
             for receiver in receivers:
                 sender.send(receiver, f"burst {round_}", base=cluster.host_url(index))
+
+    # The three senders at once, each through another host.
+    threads = [threading.Thread(target=burst, args=(i, s)) for i, s in enumerate(senders, start=1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     some = receivers[0]
     conversation = some.call("GET", "conversations")["results"][0]["conversation_id"]
     some.call("POST", f"conversations/{conversation}/read", {}, base=cluster.host_url(2))
@@ -391,6 +400,8 @@ def test_unread_counts_equal_the_database_after_a_burst_over_all_hosts(cluster):
     for receiver in receivers:
         truth = recount(cluster, receiver)
         assert receiver.call("GET", "unread") == {"total": sum(truth.values()), "conversations": truth}
+    # Every send of the burst went through (a failed one would be missing on both sides).
+    assert [sum(recount(cluster, r).values()) for r in receivers[1:]] == [24, 24]
 
 
 def test_rebuild_redis_works_on_the_cluster(cluster):
