@@ -14,6 +14,7 @@ from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
 from unread import services as unread_services
 from unread import store as unread_store
+from unread.models import UnreadCounter
 from unread.store import CounterCopy
 
 from .models import MessageRecord, MessageStatus
@@ -80,7 +81,7 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
     return run_transaction(recall, "recall")
 
 
-def _on_commit_after_recall(record: MessageRecord, counter) -> None:
+def _on_commit_after_recall(record: MessageRecord, counter: UnreadCounter) -> None:
     copy = unread_services.counter_copy(counter)
     # Now read and at or below the recipient's read position (a position a
     # client set beyond the newest message): the sender's peer_read_up_to

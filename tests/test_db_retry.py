@@ -167,6 +167,9 @@ def test_a_real_deadlock_makes_the_batch_run_again(users, monkeypatch):
 
         try:
             outcome["results"] = accept_batch(requests)
+        except BaseException as exc:
+            outcome["error"] = exc
+            raise
         finally:
             connections.close_all()
 
@@ -176,11 +179,16 @@ def test_a_real_deadlock_makes_the_batch_run_again(users, monkeypatch):
     try:
 
         def batch_waits() -> bool:
+            """The batch's counter upsert is waiting for the row this transaction holds."""
+            assert sender.is_alive(), outcome
             watch = watcher.cursor()
-            watch.execute("SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
-            return watch.fetchone()[0] >= 1
+            watch.execute("SHOW FULL PROCESSLIST")
+            return any(
+                row[3] == settings.DATABASES["default"]["NAME"] and (row[7] or "").startswith("INSERT INTO t_unread")
+                for row in watch.fetchall()
+            )
 
-        wait_for(batch_waits, timeout=10)
+        wait_for(batch_waits, timeout=30)
         # Now the cycle: the batch holds bob's stream row and waits for the counter.
         cursor.execute("SELECT * FROM t_msg_stream WHERE user_id = %s FOR UPDATE", [bob.id])
     finally:
