@@ -502,6 +502,20 @@ def test_an_avatar_uploaded_on_one_host_is_served_by_the_others(cluster):
         assert Image.open(io.BytesIO(served.content)).format == "PNG"
 
 
+def test_beat_runs_on_every_host_and_fires_on_one(cluster):
+    """Every host's delayed worker runs beat; the lease lets one of them send the schedule."""
+    logs = STATE_FILE.parent / "logs"
+
+    def firing_hosts() -> set[int]:
+        return {i for i in (1, 2, 3) if "Sending due task" in (logs / f"app-{PREFIX}{i}.log").read_text()}
+
+    wait_for(firing_hosts, timeout=30, interval=1)
+    time.sleep(12)  # two more sweep intervals (5 s)
+    assert len(firing_hosts()) == 1
+    for index in (1, 2, 3):
+        assert "beat: Starting..." in (logs / f"app-{PREFIX}{index}.log").read_text()
+
+
 # --- failover (last: each leaves a dead server behind) --------------------------------------
 
 
