@@ -50,7 +50,7 @@ LOG_DIR = DIR / "logs"
 # Names of everything created in the root namespace; the hosts are PREFIX1..3.
 PREFIX = os.environ.get("CHAT_CLUSTER_PREFIX", "chatc")
 BRIDGE = f"{PREFIX}-br0"
-SUBNET = ipaddress.ip_network(os.environ.get("CHAT_CLUSTER_SUBNET", "10.231.7.0/24"))
+SUBNET = ipaddress.ip_network(os.environ.get("CHAT_CLUSTER_SUBNET", "10.231.7.0/25"))
 HOSTS = 3
 DB_PORT = 3306
 REDIS_CLUSTER_PORTS = (7000, 7001)

@@ -12,6 +12,7 @@ CHAT_CLUSTER_APP: ``contract`` (the default) or ``single-redis`` (an app that
 does not speak it yet: one plain Redis for data and channel layer).
 """
 
+import ipaddress
 import json
 import os
 import signal
@@ -41,8 +42,14 @@ pytestmark = [
 ]
 
 CLUSTER = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "scripts" / "cluster.py")]
-STATE_FILE = Path(os.environ.get("CHAT_CLUSTER_DIR", "/var/lib/chat-cluster")) / "state.json"
-PREFIX = os.environ.get("CHAT_CLUSTER_PREFIX", "chatc")
+# Names, addresses and directory of their own, beside a `make cluster` (chatc*, 10.231.7.0/25).
+CLUSTER_ENV = {
+    "CHAT_CLUSTER_DIR": os.environ.get("CHAT_TEST_CLUSTER_DIR", "/var/lib/chat-cluster-test"),
+    "CHAT_CLUSTER_PREFIX": os.environ.get("CHAT_TEST_CLUSTER_PREFIX", "ctest"),
+    "CHAT_CLUSTER_SUBNET": os.environ.get("CHAT_TEST_CLUSTER_SUBNET", "10.231.7.128/25"),
+}
+STATE_FILE = Path(CLUSTER_ENV["CHAT_CLUSTER_DIR"]) / "state.json"
+PREFIX = CLUSTER_ENV["CHAT_CLUSTER_PREFIX"]
 START_TIMEOUT = 300
 STOP_TIMEOUT = 120
 PASSWORD = "correct-horse-battery"
@@ -69,9 +76,7 @@ class Cluster:
             "CHAT_RATE_LIMITS": "off",
             "CHAT_CLUSTER_APP": os.environ.get("CHAT_CLUSTER_APP", "contract"),
         }
-        for name in ("CHAT_CLUSTER_DIR", "CHAT_CLUSTER_PREFIX", "CHAT_CLUSTER_SUBNET"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+        env.update(CLUSTER_ENV)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [*CLUSTER, "up", "--port", str(self.port)],
@@ -106,7 +111,9 @@ class Cluster:
         return self.hosts[f"{PREFIX}{index}"]
 
     def status(self) -> dict:
-        out = subprocess.run([*CLUSTER, "status", "--json"], capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run(
+            [*CLUSTER, "status", "--json"], env=self.env, capture_output=True, text=True, timeout=60, check=True
+        )
         return json.loads(out.stdout)
 
     def exec(self, host: int, *argv: str) -> subprocess.CompletedProcess:
@@ -121,9 +128,9 @@ class Cluster:
 
     def db(self):
         """MariaDB through haproxy's single-writer frontend, as the app nodes reach it."""
-        net = self.state["subnet"].split("/")[0].rsplit(".", 1)[0]
+        haproxy_ip = ipaddress.ip_network(self.state["subnet"]).network_address + 1
         return MySQLdb.connect(
-            host=f"{net}.1", port=3306, user="chat", passwd=self.state["secrets"]["db"], db="chat", autocommit=True
+            host=str(haproxy_ip), port=3306, user="chat", passwd=self.state["secrets"]["db"], db="chat", autocommit=True
         )
 
 
