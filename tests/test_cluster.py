@@ -527,8 +527,8 @@ def test_beat_runs_on_every_host_and_fires_on_one(cluster):
 
 
 def kill(cluster: Cluster, name: str) -> None:
-    """SIGKILL one recorded process, as a crash would."""
-    os.kill(json.loads(STATE_FILE.read_text())["processes"][name]["pid"], signal.SIGKILL)
+    """SIGKILL one recorded process and its children (its own process group), as a crash would."""
+    os.killpg(json.loads(STATE_FILE.read_text())["processes"][name]["pid"], signal.SIGKILL)
 
 
 def eventually_send(sender: User, to: User, content: str, base: str | None = None, timeout: float = 40) -> dict:
@@ -543,18 +543,35 @@ def eventually_send(sender: User, to: User, content: str, base: str | None = Non
         time.sleep(0.5)
 
 
+def reconnecting_socket(user: User, base: str, timeout: float = 30) -> Socket:
+    """A socket that answers a ping, reconnecting (as clients do) while the server closes it."""
+    from websockets.exceptions import ConnectionClosed
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock = user.socket(base)
+            sock.send({"type": "ping"})
+            sock.expect("pong")
+            return sock
+        except (ConnectionClosed, OSError, AssertionError):
+            assert time.monotonic() < deadline, "no socket stayed open"
+            time.sleep(1)
+
+
 def test_channel_layer_master_failover(cluster):
     alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
     kill(cluster, f"layer-{PREFIX}1-6379")
 
     def promoted() -> bool:
-        masters = cluster.status()["sentinel_masters"][f"{PREFIX}2"]
-        layer0 = next(m for m in masters if m["name"] == "layer0")
-        return layer0["ip"] == cluster.host_ip(3)
+        views = cluster.status()["sentinel_masters"].values()
+        layer0 = [next(m for m in masters if m["name"] == "layer0") for masters in views]
+        return all(m["ip"] == cluster.host_ip(3) for m in layer0)
 
     wait_for(promoted, timeout=40, interval=1)
-    # New sockets on two hosts exchange messages over the promoted replica.
-    on1, on2 = alice.socket(cluster.host_url(1)), bob.socket(cluster.host_url(2))
+    # New sockets on two hosts exchange messages over the promoted replica (a socket refused
+    # while a process still looks for the new master is reconnected, as a client would).
+    on1, on2 = reconnecting_socket(alice, cluster.host_url(1)), reconnecting_socket(bob, cluster.host_url(2))
     try:
         sent = eventually_send(alice, bob, "after the layer failover")
         assert on2.expect("message", timeout=20)["message"]["msg_id"] == sent["msg_id"]
@@ -595,3 +612,28 @@ def test_galera_writer_failover(cluster):
     for index in (2, 3):
         assert galera[f"{PREFIX}{index}"]["wsrep_cluster_size"] == "2"
         assert galera[f"{PREFIX}{index}"]["wsrep_cluster_status"] == "Primary"
+
+
+def test_rabbitmq_node_failure(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    kill(cluster, f"rabbitmq-{PREFIX}1")
+
+    def failed_over() -> bool:
+        status = cluster.status()
+        queues = {q["name"]: q for q in status["rabbitmq_queues"]}
+        return len(status["rabbitmq"]["running_nodes"]) == 2 and all(
+            queues[name]["leader"] != f"rabbit@{PREFIX}1" for name in ("realtime", "delayed", "retry")
+        )
+
+    wait_for(failed_over, timeout=60, interval=2)
+    on3 = bob.socket(cluster.host_url(3))
+    try:
+        sent = [
+            eventually_send(alice, bob, f"after the broker failover {i}", base=cluster.host_url(i)) for i in (1, 2, 3)
+        ]
+        got = {on3.expect("message", timeout=30)["message"]["msg_id"] for _ in sent}
+        assert got == {m["msg_id"] for m in sent}
+        # The fan-out (Celery, through the remaining nodes) brought Redis' unread copy to the truth.
+        wait_for(lambda: bob.call("GET", "unread")["conversations"] == recount(cluster, bob), timeout=30)
+    finally:
+        on3.close()
