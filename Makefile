@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 BIND ?= 127.0.0.1
 
-.PHONY: run test setup lint check-migrations format bench rebuild-redis clean
+.PHONY: run test setup lint check-migrations format bench rebuild-redis clean cluster
 
 # System packages, services, .venv, database, migrations, demo users.
 setup:
@@ -19,6 +19,13 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 # The launcher must be make's own child (exec): it notices make being stopped.
 run: setup
 	exec $(BIN)/python scripts/run.py --port $(PORT) --bind $(BIND)
+
+# The same server on three hosts simulated with network namespaces (root only):
+# Galera, Redis Cluster, Sentinel, RabbitMQ and an app node per host, haproxy
+# in front on BIND:PORT (docs/deployment.md). Ctrl-C removes all of it.
+cluster:
+	@bash scripts/bootstrap.sh cluster
+	exec $(BIN)/python scripts/cluster.py up --port $(PORT) --bind $(BIND)
 
 # Lint: ruff, the import contracts of the floors (pyproject.toml), models that
 # changed without a migration, mypy on the apps and scripts/ ([tool.mypy]), and

@@ -12,6 +12,12 @@
 #                                  services, then the database (utf8mb4), migrations
 #                                  and demo users (also for bench, whose Makefile
 #                                  target adds requirements-dev.txt with `install`)
+#   scripts/bootstrap.sh cluster   for `make cluster`: root only; the engines of the
+#                                  local cluster (haproxy, galera-4, MariaDB, Redis,
+#                                  RabbitMQ, rsync for Galera's state transfer,
+#                                  iproute2 and util-linux for the namespaces) and
+#                                  .venv with requirements.txt; no service is started
+#                                  here (scripts/cluster.py starts its own)
 #
 # Packages are installed with apt-get when running as root; otherwise it stops
 # and prints the exact command to run. Services are started when they do not
@@ -22,8 +28,8 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-run}
 case "$mode" in
-  install | test | run) ;;
-  *) echo "usage: $0 install|test|run" >&2; exit 2 ;;
+  install | test | run | cluster) ;;
+  *) echo "usage: $0 install|test|run|cluster" >&2; exit 2 ;;
 esac
 
 PYTHON=${PYTHON:-python3}
@@ -56,8 +62,12 @@ wait_until_answers() {
 install_packages() {
   local packages=(build-essential pkg-config libmariadb-dev python3-venv python3-dev make)
   [ "$mode" != test ] || packages+=(chromium chromium-driver)
-  if [ "$mode" != run ] && ! { command -v node && command -v npm; } >/dev/null; then
+  if [ "$mode" != run ] && [ "$mode" != cluster ] && ! { command -v node && command -v npm; } >/dev/null; then
     packages+=(nodejs npm)
+  fi
+  if [ "$mode" = cluster ]; then
+    packages+=(haproxy galera-4 mariadb-server mariadb-client rsync redis-server redis-tools rabbitmq-server
+      iproute2 util-linux)
   fi
   # tests/test_rabbitmq.py: Celery on RabbitMQ's quorum queues, on the local server.
   if [ "$mode" = test ] && ! command -v rabbitmqctl >/dev/null && ! answers 127.0.0.1 5672; then
@@ -140,7 +150,7 @@ stale() {
 }
 install_venv() {
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  if [ "$mode" = run ]; then
+  if [ "$mode" = run ] || [ "$mode" = cluster ]; then
     stale "$VENV/.installed" requirements.txt || return 0
     "$VENV/bin/pip" install --quiet --upgrade pip
     "$VENV/bin/pip" install --quiet -r requirements.txt
@@ -156,7 +166,7 @@ install_venv() {
 # 4. The JavaScript SDK's dev packages (`install` and `test`), from its package-lock;
 #    again only when the lock changed since the last `npm ci` (its stamp in node_modules).
 install_sdk_js() {
-  [ "$mode" != run ] || return 0
+  [ "$mode" != run ] && [ "$mode" != cluster ] || return 0
   if ! command -v npm >/dev/null; then
     echo "npm not found: make lint skips the JavaScript SDK's type check, its tests skip" >&2
     return 0
@@ -165,10 +175,15 @@ install_sdk_js() {
   (cd sdk/js && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+if [ "$mode" = cluster ] && ! is_root; then
+  echo "make cluster needs root: scripts/cluster.py creates network namespaces, a bridge and veth pairs," >&2
+  echo "and starts MariaDB Galera, Redis, RabbitMQ and haproxy in them. Run it as root (sudo make cluster)." >&2
+  exit 1
+fi
 install_packages
 install_venv
 install_sdk_js
-[ "$mode" != install ] || exit 0
+[ "$mode" != install ] && [ "$mode" != cluster ] || exit 0
 start_services
 if [ "$mode" = test ]; then
   exec "$VENV/bin/python" scripts/check_services.py
