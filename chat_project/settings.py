@@ -297,6 +297,8 @@ if CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
     CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
     CELERY_TASK_DEFAULT_ROUTING_KEY = "realtime"
     CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    # Celery's default, spelled out: it sees the quorum queues and turns global QoS off.
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
     # Publisher confirms: a send returns once the quorum has the task.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
     CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

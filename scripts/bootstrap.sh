@@ -3,8 +3,9 @@
 #
 #   scripts/bootstrap.sh install   Debian packages and .venv with requirements-dev.txt
 #                                  (the server's requirements.txt, tests and tooling)
-#   scripts/bootstrap.sh test      the same, plus chromium for the browser test,
-#                                  and MariaDB and Redis started and answering
+#   scripts/bootstrap.sh test      the same, plus chromium for the browser test and
+#                                  rabbitmq-server for the RabbitMQ broker test, and
+#                                  MariaDB, Redis and RabbitMQ started and answering
 #   scripts/bootstrap.sh run       Debian packages, .venv with requirements.txt only,
 #                                  services, then the database (utf8mb4), migrations
 #                                  and demo users (also for bench, whose Makefile
@@ -63,6 +64,10 @@ install_packages() {
     packages+=(haproxy galera-4 mariadb-server mariadb-client rsync redis-server redis-tools rabbitmq-server
       iproute2 util-linux)
   fi
+  # tests/test_rabbitmq.py: Celery on RabbitMQ's quorum queues, on the local server.
+  if [ "$mode" = test ] && ! command -v rabbitmqctl >/dev/null && ! answers 127.0.0.1 5672; then
+    packages+=(rabbitmq-server)
+  fi
   if is_local "$DB_HOST" && [ ! -x /usr/sbin/mariadbd ] && ! answers "$DB_HOST" "$DB_PORT"; then
     packages+=(mariadb-server)
   fi
@@ -104,6 +109,11 @@ start_services() {
     echo "Starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >/dev/null
     wait_until_answers Redis "$REDIS_HOST" "$REDIS_PORT" || true
+  fi
+  if [ "$mode" = test ] && ! answers 127.0.0.1 5672 && is_root && [ -x /etc/init.d/rabbitmq-server ]; then
+    echo "Starting RabbitMQ"
+    /etc/init.d/rabbitmq-server start >/dev/null || true
+    wait_until_answers RabbitMQ 127.0.0.1 5672 || true
   fi
 }
 

@@ -19,6 +19,14 @@ REDIS_URLS = {
     "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/1"),
     "CHAT_CHANNEL_LAYER_URL": os.environ.get("CHAT_CHANNEL_LAYER_URL", "redis://127.0.0.1:6379/2"),
 }
+# On a cluster (README's table) some of these are not single Redis servers:
+# a Redis Cluster is pinged through its startup nodes, a RabbitMQ broker and
+# a channel layer behind Sentinel are not checked here.
+REDIS_CLUSTER = os.environ.get("CHAT_REDIS_CLUSTER", "").strip().lower() in ("1", "true", "yes", "on")
+if not REDIS_URLS["CELERY_BROKER_URL"].startswith(("redis://", "rediss://", "unix://")):
+    del REDIS_URLS["CELERY_BROKER_URL"]
+if os.environ.get("CHAT_CHANNEL_LAYER_SENTINELS"):
+    del REDIS_URLS["CHAT_CHANNEL_LAYER_URL"]
 
 
 def check_mariadb(create_db: bool) -> str | None:
@@ -40,13 +48,35 @@ def check_mariadb(create_db: bool) -> str | None:
 def check_redis() -> str | None:
     for name, url in REDIS_URLS.items():
         try:
-            redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+            if name == "CHAT_REDIS_URL" and REDIS_CLUSTER:
+                cluster_ping(url)
+            else:
+                redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
         except redis.RedisError as exc:
             return (
                 f"Redis is not reachable at {url} ({name}): {exc}\n"
                 '  Start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
             )
     return None
+
+
+def cluster_ping(urls: str) -> None:
+    """Ping a Redis Cluster through the first of its startup nodes that answers."""
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.exceptions import RedisClusterException
+
+    nodes = []
+    for url in (u.strip() for u in urls.split(",") if u.strip()):
+        parsed = redis.connection.parse_url(url if "://" in url else f"redis://{url}")
+        nodes.append(ClusterNode(parsed.get("host", "127.0.0.1"), parsed.get("port", 6379)))
+    try:
+        client = RedisCluster(startup_nodes=nodes, socket_connect_timeout=3, socket_timeout=3)
+    except RedisClusterException as exc:  # no startup node answered (not a RedisError)
+        raise redis.ConnectionError(str(exc)) from None
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def main() -> int:

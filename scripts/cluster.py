@@ -52,7 +52,7 @@ LOG_DIR = DIR / "logs"
 # Names of everything created in the root namespace; the hosts are PREFIX1..3.
 PREFIX = os.environ.get("CHAT_CLUSTER_PREFIX", "chatc")
 BRIDGE = f"{PREFIX}-br0"
-SUBNET = ipaddress.ip_network(os.environ.get("CHAT_CLUSTER_SUBNET", "10.231.7.0/24"))
+SUBNET = ipaddress.ip_network(os.environ.get("CHAT_CLUSTER_SUBNET", "10.231.7.0/25"))
 HOSTS = 3
 DB_PORT = 3306
 REDIS_CLUSTER_PORTS = (7000, 7001)
@@ -702,12 +702,13 @@ def up(args: argparse.Namespace) -> int:
             "scripts/cluster.py down (or choose CHAT_CLUSTER_PREFIX)."
         )
         return 1
-    if shutil.which("haproxy") is None or not Path("/usr/lib/galera/libgalera_smm.so").exists():
-        print("haproxy or galera-4 is missing: run scripts/bootstrap.sh cluster (make cluster does).")
-        return 1
-    if not PYTHON.exists():
-        print("No .venv: run scripts/bootstrap.sh cluster (make cluster does).")
-        return 1
+    needed = ("/usr/sbin/haproxy", "/usr/lib/galera/libgalera_smm.so", "/usr/lib/rabbitmq/bin/rabbitmq-server",
+              "/usr/bin/redis-server", "/usr/bin/rsync", str(PYTHON))  # fmt: skip
+    if not all(Path(path).exists() for path in needed):
+        # What make cluster installs first; here for a direct `scripts/cluster.py up`.
+        print("Installing what the cluster needs: scripts/bootstrap.sh cluster", flush=True)
+        if subprocess.run(["bash", str(ROOT / "scripts" / "bootstrap.sh"), "cluster"], check=False).returncode:
+            return 1
     shutil.rmtree(LOG_DIR, ignore_errors=True)
     state = {
         "pid": os.getpid(),

@@ -12,6 +12,7 @@ CHAT_CLUSTER_APP: ``contract`` (the default) or ``single-redis`` (an app that
 does not speak it yet: one plain Redis for data and channel layer).
 """
 
+import ipaddress
 import json
 import os
 import signal
@@ -41,8 +42,14 @@ pytestmark = [
 ]
 
 CLUSTER = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "scripts" / "cluster.py")]
-STATE_FILE = Path(os.environ.get("CHAT_CLUSTER_DIR", "/var/lib/chat-cluster")) / "state.json"
-PREFIX = os.environ.get("CHAT_CLUSTER_PREFIX", "chatc")
+# Names, addresses and directory of their own, beside a `make cluster` (chatc*, 10.231.7.0/25).
+CLUSTER_ENV = {
+    "CHAT_CLUSTER_DIR": os.environ.get("CHAT_TEST_CLUSTER_DIR", "/var/lib/chat-cluster-test"),
+    "CHAT_CLUSTER_PREFIX": os.environ.get("CHAT_TEST_CLUSTER_PREFIX", "ctest"),
+    "CHAT_CLUSTER_SUBNET": os.environ.get("CHAT_TEST_CLUSTER_SUBNET", "10.231.7.128/25"),
+}
+STATE_FILE = Path(CLUSTER_ENV["CHAT_CLUSTER_DIR"]) / "state.json"
+PREFIX = CLUSTER_ENV["CHAT_CLUSTER_PREFIX"]
 START_TIMEOUT = 300
 STOP_TIMEOUT = 120
 PASSWORD = "correct-horse-battery"
@@ -69,9 +76,7 @@ class Cluster:
             "CHAT_RATE_LIMITS": "off",
             "CHAT_CLUSTER_APP": os.environ.get("CHAT_CLUSTER_APP", "contract"),
         }
-        for name in ("CHAT_CLUSTER_DIR", "CHAT_CLUSTER_PREFIX", "CHAT_CLUSTER_SUBNET"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+        env.update(CLUSTER_ENV)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [*CLUSTER, "up", "--port", str(self.port)],
@@ -106,7 +111,9 @@ class Cluster:
         return self.hosts[f"{PREFIX}{index}"]
 
     def status(self) -> dict:
-        out = subprocess.run([*CLUSTER, "status", "--json"], capture_output=True, text=True, timeout=60, check=True)
+        out = subprocess.run(
+            [*CLUSTER, "status", "--json"], env=self.env, capture_output=True, text=True, timeout=60, check=True
+        )
         return json.loads(out.stdout)
 
     def exec(self, host: int, *argv: str) -> subprocess.CompletedProcess:
@@ -121,9 +128,9 @@ class Cluster:
 
     def db(self):
         """MariaDB through haproxy's single-writer frontend, as the app nodes reach it."""
-        net = self.state["subnet"].split("/")[0].rsplit(".", 1)[0]
+        haproxy_ip = ipaddress.ip_network(self.state["subnet"]).network_address + 1
         return MySQLdb.connect(
-            host=f"{net}.1", port=3306, user="chat", passwd=self.state["secrets"]["db"], db="chat", autocommit=True
+            host=str(haproxy_ip), port=3306, user="chat", passwd=self.state["secrets"]["db"], db="chat", autocommit=True
         )
 
 
@@ -520,8 +527,8 @@ def test_beat_runs_on_every_host_and_fires_on_one(cluster):
 
 
 def kill(cluster: Cluster, name: str) -> None:
-    """SIGKILL one recorded process, as a crash would."""
-    os.kill(json.loads(STATE_FILE.read_text())["processes"][name]["pid"], signal.SIGKILL)
+    """SIGKILL one recorded process and its children (its own process group), as a crash would."""
+    os.killpg(json.loads(STATE_FILE.read_text())["processes"][name]["pid"], signal.SIGKILL)
 
 
 def eventually_send(sender: User, to: User, content: str, base: str | None = None, timeout: float = 40) -> dict:
@@ -536,18 +543,35 @@ def eventually_send(sender: User, to: User, content: str, base: str | None = Non
         time.sleep(0.5)
 
 
+def reconnecting_socket(user: User, base: str, timeout: float = 30) -> Socket:
+    """A socket that answers a ping, reconnecting (as clients do) while the server closes it."""
+    from websockets.exceptions import ConnectionClosed
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock = user.socket(base)
+            sock.send({"type": "ping"})
+            sock.expect("pong")
+            return sock
+        except (ConnectionClosed, OSError, AssertionError):
+            assert time.monotonic() < deadline, "no socket stayed open"
+            time.sleep(1)
+
+
 def test_channel_layer_master_failover(cluster):
     alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
     kill(cluster, f"layer-{PREFIX}1-6379")
 
     def promoted() -> bool:
-        masters = cluster.status()["sentinel_masters"][f"{PREFIX}2"]
-        layer0 = next(m for m in masters if m["name"] == "layer0")
-        return layer0["ip"] == cluster.host_ip(3)
+        views = cluster.status()["sentinel_masters"].values()
+        layer0 = [next(m for m in masters if m["name"] == "layer0") for masters in views]
+        return all(m["ip"] == cluster.host_ip(3) for m in layer0)
 
     wait_for(promoted, timeout=40, interval=1)
-    # New sockets on two hosts exchange messages over the promoted replica.
-    on1, on2 = alice.socket(cluster.host_url(1)), bob.socket(cluster.host_url(2))
+    # New sockets on two hosts exchange messages over the promoted replica (a socket refused
+    # while a process still looks for the new master is reconnected, as a client would).
+    on1, on2 = reconnecting_socket(alice, cluster.host_url(1)), reconnecting_socket(bob, cluster.host_url(2))
     try:
         sent = eventually_send(alice, bob, "after the layer failover")
         assert on2.expect("message", timeout=20)["message"]["msg_id"] == sent["msg_id"]
@@ -588,3 +612,28 @@ def test_galera_writer_failover(cluster):
     for index in (2, 3):
         assert galera[f"{PREFIX}{index}"]["wsrep_cluster_size"] == "2"
         assert galera[f"{PREFIX}{index}"]["wsrep_cluster_status"] == "Primary"
+
+
+def test_rabbitmq_node_failure(cluster):
+    alice, bob = new_user(cluster, "alice"), new_user(cluster, "bob")
+    kill(cluster, f"rabbitmq-{PREFIX}1")
+
+    def failed_over() -> bool:
+        status = cluster.status()
+        queues = {q["name"]: q for q in status["rabbitmq_queues"]}
+        return len(status["rabbitmq"]["running_nodes"]) == 2 and all(
+            queues[name]["leader"] != f"rabbit@{PREFIX}1" for name in ("realtime", "delayed", "retry")
+        )
+
+    wait_for(failed_over, timeout=60, interval=2)
+    on3 = bob.socket(cluster.host_url(3))
+    try:
+        sent = [
+            eventually_send(alice, bob, f"after the broker failover {i}", base=cluster.host_url(i)) for i in (1, 2, 3)
+        ]
+        got = {on3.expect("message", timeout=30)["message"]["msg_id"] for _ in sent}
+        assert got == {m["msg_id"] for m in sent}
+        # The fan-out (Celery, through the remaining nodes) brought Redis' unread copy to the truth.
+        wait_for(lambda: bob.call("GET", "unread")["conversations"] == recount(cluster, bob), timeout=30)
+    finally:
+        on3.close()

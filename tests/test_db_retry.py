@@ -238,3 +238,49 @@ def test_a_database_that_stays_away_answers_unavailable_with_retry_after(users, 
     assert int(response["Retry-After"]) >= 1
     assert len(tries) == dbretry.ATTEMPTS
     assert time.monotonic() - started < 5  # bounded back-off
+
+
+class LoseTheFirstCommitsAnswer:
+    """``transaction.atomic`` whose first block commits, then fails as a connection lost during COMMIT would.
+
+    The COMMIT applied but the caller never heard: its ``on_commit`` callbacks do not run.
+    """
+
+    def __init__(self) -> None:
+        self.lost = False
+
+    def atomic(self):
+        from django.db import transaction
+
+        block = transaction.atomic()
+        outer = self
+
+        class Block:
+            def __enter__(self):
+                return block.__enter__()
+
+            def __exit__(self, *exc):
+                if exc[0] is not None or outer.lost:
+                    return block.__exit__(*exc)
+                outer.lost = True
+                connection.run_on_commit = []  # never run: the answer to COMMIT was lost
+                block.__exit__(None, None, None)
+                raise OperationalError(2013, "Lost connection to server during query")
+
+        return Block()
+
+
+def test_a_recall_whose_commit_answer_was_lost_still_updates_redis_and_pushes(users, monkeypatch, pushed_frames):
+    alice, bob, _carol = users
+    sent = alice.send(bob, "take it back")
+    fake = LoseTheFirstCommitsAnswer()
+    monkeypatch.setattr(dbretry, "transaction", fake)
+    assert alice.delete(f"messages/{sent['msg_id']}").status_code == 204
+    assert fake.lost
+    assert MessageRecord.objects.get(msg_id=sent["msg_id"]).recalled_by == "sender"
+    # The retry found its own recall applied and did what the lost try owed.
+    recalled = [frame for user_id, frame in pushed_frames if frame["type"] == "recalled"]
+    assert {frame["msg_id"] for frame in recalled} == {sent["msg_id"]}
+    assert len(recalled) == 2  # to the sender and to the recipient
+    page = bob.get(f"conversations/{sent['conversation_id']}/messages").json()["results"]
+    assert next(m for m in page if m["msg_id"] == sent["msg_id"])["status"] == "recalled"

@@ -6,10 +6,12 @@ here, on free local ports, and shut down afterwards. CHAT_REDIS_URL lists
 every node (startup nodes, comma-separated), as a cluster deployment does.
 """
 
+import os
 import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -25,6 +27,7 @@ from messaging import ids
 from profiles import store as profile_store
 
 from .conftest import API, PASSWORD, wait_for
+from .live import ROOT
 
 
 def cluster_port() -> int:
@@ -219,3 +222,27 @@ def test_presence_and_numbered_pushes_through_a_daphne_on_the_cluster(
     finally:
         bob_socket.close()
     wait_for(lambda: alice.get(f"users/{bob.id}").json()["online"] is False, timeout=10)
+
+
+def test_check_services_pings_the_cluster_and_skips_what_is_not_a_single_redis(cluster_url):
+    """scripts/check_services.py (bootstrap) on a cluster host's environment."""
+    env = {
+        **os.environ,
+        "CHAT_REDIS_CLUSTER": "on",
+        "CHAT_REDIS_URL": cluster_url,
+        "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:1/chat;amqp://guest:guest@127.0.0.1:2/chat",
+        "CHAT_CHANNEL_LAYER_SENTINELS": "127.0.0.1:1,127.0.0.1:2",
+    }
+    script = [sys.executable, "scripts/check_services.py"]
+    done = subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    down = subprocess.run(
+        script,
+        cwd=ROOT,
+        env={**env, "CHAT_REDIS_URL": "redis://127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert down.returncode == 1
+    assert "CHAT_REDIS_URL" in down.stderr
