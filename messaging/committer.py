@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 
 from django.conf import settings
 from django.db import connection
@@ -73,14 +73,20 @@ class Committer:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._accept(batch)
+            try:
+                self._accept(batch)
+            except Exception:
+                # This thread must outlive any batch: without it the process accepts no send again.
+                logger.exception("send batch of %d: unexpected failure", len(batch))
+                for pending in batch:
+                    _settle(pending.future, error=Unavailable("Send it again."))
 
     def _accept(self, batch: list[_Pending]) -> None:
         now = time.monotonic()
         # A sender that waited past the deadline was told "unavailable": do not store it now.
         late = [p for p in batch if p.deadline < now]
         for pending in late:
-            pending.future.set_exception(Unavailable("The server is overloaded; send the message again."))
+            _settle(pending.future, error=Unavailable("The server is overloaded; send the message again."))
         batch = [p for p in batch if p.deadline >= now]
         if not batch:
             return
@@ -102,13 +108,25 @@ class Committer:
         accepted = []
         for pending, result in zip(batch, results, strict=True):
             if isinstance(result, SendResult):
-                pending.future.set_result(result)
+                _settle(pending.future, result)
                 if result.created:
                     accepted.append(result.message["msg_id"])
             else:
-                pending.future.set_exception(result)
+                _settle(pending.future, error=result)
         if accepted:
             _enqueue_fan_out(accepted)
+
+
+def _settle(future: Future, result: SendResult | None = None, error: Exception | None = None) -> None:
+    """Answer a waiting sender, unless it gave up: an async sender whose wait timed out
+    cancels the future (asyncio.wrap_future), and setting a cancelled future raises."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def _enqueue_fan_out(msg_ids: list[int]) -> None:

@@ -4,6 +4,8 @@
                                 SIGTERM (or the parent going away) stops it all
     scripts/cluster.py status   every process and engine, and each engine's members
     scripts/cluster.py down     clean up after a crash (what up recorded)
+    scripts/cluster.py fault NAME [--host N] [--restore | --for S]
+                                inject a fault by hand (scripts/cluster_faults.py)
     scripts/cluster.py exec HOST -- CMD ...
                                 run CMD on HOST (1-3 or its name) with its app
                                 environment, e.g. `-- .venv/bin/python manage.py rebuild_redis`
@@ -902,6 +904,12 @@ def exec_on(args: argparse.Namespace) -> int:
     return subprocess.run(host.wrap(command), env=app_env(host, cluster.state), cwd=ROOT, check=False).returncode
 
 
+def fault(args: argparse.Namespace) -> int:
+    import cluster_faults
+
+    return cluster_faults.command(args.fault, args.host, args.restore, args.duration)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command_name", required=True)
@@ -922,6 +930,15 @@ def parse_args() -> argparse.Namespace:
     exec_parser = commands.add_parser("exec", help="run a command on a host with its app environment")
     exec_parser.add_argument("host")
     exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+    fault_parser = commands.add_parser("fault", help="inject a fault by hand (scripts/cluster_faults.py)")
+    fault_parser.add_argument(
+        "fault",
+        help="daphne-kill, drain, redis-master-kill, layer-master-kill, partition, "
+        "db-writer-stop, rabbitmq-kill, netem, galera-rolling-restart",
+    )
+    fault_parser.add_argument("--host", help="the host (1-3 or its name; each fault has a default)")
+    fault_parser.add_argument("--restore", action="store_true", help="undo the fault and wait until healed")
+    fault_parser.add_argument("--for", dest="duration", type=float, help="inject, wait this long, restore")
     return parser.parse_args()
 
 
@@ -939,6 +956,7 @@ def main() -> int:
         "down": down,
         "status": status,
         "exec": exec_on,
+        "fault": fault,
     }
     return commands[args.command_name](args)
 

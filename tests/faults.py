@@ -353,15 +353,18 @@ class FaultSystem:
 # --- HTTP ------------------------------------------------------------------------------
 
 
-def http_call(port: int, method: str, path: str, token: str | None, body=None, timeout: float = 15) -> tuple:
+def netloc(port: int | str) -> str:
+    """A loopback port, or an address "host:port" as it is (the cluster's hosts)."""
+    return port if isinstance(port, str) else f"127.0.0.1:{port}"
+
+
+def http_call(port: int | str, method: str, path: str, token: str | None, body=None, timeout: float = 15) -> tuple:
     """(status, parsed JSON body or None); ConnectionError when the server did not answer."""
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Token {token}"
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1/{path}", data=data, method=method, headers=headers
-    )
+    request = urllib.request.Request(f"http://{netloc(port)}/api/v1/{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read()
@@ -399,12 +402,17 @@ class SendRecord:
     # Two acks for this client_msg_id named different messages.
     conflict: bool = False
     failures: Counter = field(default_factory=Counter)
+    # When the client meant to send it, and when the first ack came (time.monotonic()).
+    created: float = field(default_factory=time.monotonic)
+    acked_at: float | None = None
 
     def take(self, answer: dict) -> bool:
         """Record an answer; True if it was an ack."""
         if answer.get("type") != "ack":
             self.failures[answer.get("code") or answer.get("type")] += 1
             return False
+        if self.acked_at is None:
+            self.acked_at = time.monotonic()
         msg_id = answer["message"]["msg_id"]
         if self.msg_id is None:
             self.msg_id = msg_id
@@ -433,7 +441,7 @@ class Client:
         self.synced: set[int] = set()
         self.cursor = 0
         self.ws = None
-        self.port: int | None = None
+        self.port: int | str | None = None
         self.connected = asyncio.Event()
         self.reading = asyncio.Event()
         self.reading.set()
@@ -446,14 +454,21 @@ class Client:
         self.closed = False
         self.tasks = [asyncio.create_task(self._connection_loop()), asyncio.create_task(self._sync_loop())]
 
-    def url(self, port: int) -> str:
-        return f"ws://127.0.0.1:{port}/ws/chat/?token={self.user.token}"
+    def url(self, port: int | str) -> str:
+        return f"ws://{netloc(port)}/ws/chat/?token={self.user.token}"
+
+    async def next_port(self, attempt: int) -> int | str:
+        """Where to (re)connect: the home daphne, the other after a failed attempt."""
+        ports = self.traffic.ports
+        return ports[(self.home + attempt) % len(ports)]
+
+    def rest_port(self) -> int | str:
+        return self.traffic.ports[self.home % 2]
 
     async def _connection_loop(self) -> None:
         attempt = 0
         while not self.closed:
-            ports = self.traffic.ports
-            port = ports[(self.home + attempt) % len(ports)]
+            port = await self.next_port(attempt)
             try:
                 ws = await connect(self.url(port), open_timeout=5, ping_interval=None, max_size=None, close_timeout=2)
             except Exception:
@@ -477,7 +492,10 @@ class Client:
                 while True:
                     await self.reading.wait()
                     self._on_frame(json.loads(await ws.recv()))
-            except (ConnectionClosed, OSError):
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None:
+                    self.counts[f"close:{exc.rcvd.code}"] += 1
+            except OSError:
                 pass
             except Exception:
                 self.counts["client_error"] += 1
@@ -596,7 +614,7 @@ class Client:
                 "messages",
                 self.user.token,
                 {"to": to, "content": content, "client_msg_id": client_msg_id},
-                prefer=self.traffic.ports[self.home % 2],
+                prefer=self.rest_port(),
             )
         except ConnectionError:
             return {"type": "dropped"}
@@ -638,6 +656,10 @@ class Client:
 class Traffic:
     """Clients and senders on an asyncio loop in a thread of their own; the test thread drives faults."""
 
+    client_class = Client
+    # Clients' home servers: the first ``homes`` of ``ports``.
+    homes = 2
+
     def __init__(self, system: FaultSystem, interval: float) -> None:
         self.system = system
         self.interval = interval
@@ -653,7 +675,7 @@ class Traffic:
         self.thread.start()
 
     @property
-    def ports(self) -> list[int]:
+    def ports(self) -> list:
         return self.system.ports
 
     def call(self, coro: Awaitable, timeout: float | None = None):
@@ -686,14 +708,14 @@ class Traffic:
     def open_clients(self, users: list[User]) -> None:
         async def open_all() -> None:
             for index, user in enumerate(users):
-                self.clients[user.id] = Client(self, user, home=index % 2)
+                self.clients[user.id] = self.client_class(self, user, home=index % self.homes)
 
         self.call(open_all())
         wait_until(lambda: all(c.connected.is_set() and c.sync_done for c in self.clients.values()), 60, "clients up")
 
     def open_extra(self, user: User, home: int) -> Client:
         async def open_one() -> Client:
-            client = Client(self, user, home)
+            client = self.client_class(self, user, home)
             self.extra_clients.append(client)
             return client
 

@@ -181,3 +181,25 @@ def test_sends_over_rest_answer_with_the_stored_message(make_user):
     again = alice.post("messages", {"to": bob.id, "content": "hi 👋", "client_msg_id": "x1"})
     assert again.status_code == 200 and again.json() == first.json()
     assert MessageRecord.objects.get(msg_id=first.json()["msg_id"]).content == "hi 👋"
+
+
+def test_a_sender_that_gave_up_does_not_stop_the_committer(make_user, monkeypatch):
+    """An async sender whose wait timed out cancels its future (asyncio.wrap_future); answering it
+    must not end the committer thread, or the process would accept no send again (the cluster
+    fault suite's database-writer stop found it)."""
+    from messaging.committer import committer
+
+    alice, bob = make_user("alice"), make_user("bob")
+    gate = threading.Event()
+    real_accept_batch = accept.accept_batch
+
+    def held(requests):
+        gate.wait(10)
+        return real_accept_batch(requests)
+
+    monkeypatch.setattr(accept, "accept_batch", held)
+    gave_up = committer.submit(SendRequest(alice.id, bob.id, "slow", "gave-up-1"))
+    assert gave_up.cancel()
+    gate.set()
+    result = sending.send_message(alice.id, Send(bob.id, "next", "gave-up-2"))
+    assert result.message["content"] == "next"
