@@ -18,6 +18,7 @@ from messaging.views import (
 from profiles.avatars import media_urlpatterns
 from profiles.views import AvatarView, MeView, RegisterView, TokenView, UserSearchView, UserView
 from unread.views import UnreadView
+from webpush.views import PushKeyView, PushSubscriptionsView
 
 from . import pages
 from .common import api_errors
@@ -59,6 +60,8 @@ api_v1 = [
     re_path(r"^attachments/?$", AttachmentUploadView.as_view()),
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/?$", AttachmentView.as_view()),
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/thumbnail/?$", AttachmentThumbnailView.as_view()),
+    re_path(r"^push/key/?$", PushKeyView.as_view()),
+    re_path(r"^push/subscriptions/?$", PushSubscriptionsView.as_view()),
 ]
 
 urlpatterns = [

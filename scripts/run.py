@@ -128,7 +128,7 @@ def main() -> int:
     }
     print(
         f"Serving http://{args.bind}:{args.port}/ (REST /api/v1/, WebSocket /ws/chat/) with "
-        f"{env['CHAT_WEB_PROCESSES']} web processes and workers for realtime, delayed, retry. "
+        f"{env['CHAT_WEB_PROCESSES']} web processes and workers for realtime, delayed, retry, webpush. "
         f"Ctrl-C stops everything. Status: .venv/bin/supervisorctl -s unix://{run_dir}/supervisor.sock status",
         flush=True,
     )

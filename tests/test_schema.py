@@ -29,6 +29,8 @@ RATE_LIMITED = {
     ("post", "/api/v1/auth/token"),
     ("post", "/api/v1/messages"),
     ("post", "/api/v1/attachments"),
+    ("post", "/api/v1/push/subscriptions"),
+    ("delete", "/api/v1/push/subscriptions"),
 }
 ERROR_REF = "#/components/schemas/Error"
 # Schemathesis: examples per operation, and a fixed seed so the suite does the same thing every run.
