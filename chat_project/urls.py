@@ -22,7 +22,7 @@ from webpush.views import PushKeyView, PushSubscriptionsView
 
 from . import pages
 from .common import api_errors
-from .ui import web
+from .ui import app, web
 
 
 class SchemaFormatNegotiation(DefaultContentNegotiation):
@@ -83,6 +83,9 @@ urlpatterns = [
     path("logout/", web.logout_page, name="logout"),
     path("signup/", web.signup, name="signup"),
     path("", web.chat, name="index"),
+    # The installable app (chat_project/ui/app.py): at the root, so the worker's scope is the whole site.
+    path("manifest.webmanifest", app.manifest, name="manifest"),
+    path("sw.js", app.service_worker, name="service-worker"),
 ]
 
 handler400 = "chat_project.pages.bad_request"
