@@ -4,6 +4,8 @@ Headless Chromium has no push service to subscribe with, so the push button's
 flow runs against a stubbed ``PushManager`` (a subscription the test made,
 with real keys): what is checked is that the page asks with the server's
 VAPID key and that the subscription reaches the server, then leaves it.
+The worker's push handler gets pushes through CDP's
+``ServiceWorker.deliverPushMessage``, as a push service would deliver them.
 """
 
 import base64
@@ -19,7 +21,15 @@ from selenium.webdriver.common.keys import Keys
 from webpush.models import PushSubscription
 
 from .conftest import wait_for
-from .test_browser import css, log_in, quit_all, screenshot, severe_console_entries, start_chromium, wait
+from .test_browser import (
+    css,
+    log_in,
+    quit_all,
+    screenshot,
+    severe_console_entries,
+    start_chromium,
+    wait,
+)
 from .test_browser_daily import run_axe, serious
 
 pytestmark = pytest.mark.e2e
@@ -158,3 +168,32 @@ def test_the_push_button_subscribes_and_unsubscribes_with_the_keyboard(page, ali
     wait_for(lambda: not PushSubscription.objects.filter(user_id=alice.id).exists())
     assert driver.execute_script("return window.pushStub.subscription") is None
     assert severe_console_entries(driver) == []
+
+
+def test_a_push_shows_one_notification_per_conversation(daphne, alice):
+    """Pushes delivered to the worker as a push service would (CDP ServiceWorker.deliverPushMessage)."""
+    base = f"http://{daphne.address}"
+    started: list = []
+    driver = start_chromium(started)
+    try:
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["notifications"], "origin": base})
+        log_in(driver, base, alice.username)
+        worker_ready(driver)
+        wait(driver, lambda d: worker_ready(d)["controlled"])
+        driver.execute_cdp_cmd("ServiceWorker.enable", {})
+        for msg_id, preview in ((1, "first"), (2, "second")):
+            data = {"conversation_id": 45, "msg_id": msg_id, "sender_id": 7, "sender_nickname": "Bob"}
+            driver.execute_cdp_cmd(
+                "ServiceWorker.deliverPushMessage",
+                # "0": the only registration of a fresh profile (chromedriver's logs do not carry the
+                # ServiceWorker domain's events, which would name it).
+                {"origin": base, "registrationId": "0", "data": json.dumps({**data, "preview": preview})},
+            )
+        shown = (
+            "navigator.serviceWorker.ready.then((r) => r.getNotifications())"
+            ".then((ns) => done(ns.map((n) => [n.title, n.body, n.tag, n.data.conversation_id])))"
+        )
+        # One per conversation: the second replaced the first (same tag).
+        wait(driver, lambda d: run_async(d, shown) == [["Bob", "second", "conversation-45", 45]], timeout=30)
+    finally:
+        quit_all(started)
