@@ -360,3 +360,13 @@ def test_a_stored_endpoint_that_moved_inside_the_network_is_not_contacted(bob, m
     monkeypatch.setattr(delivery.requests, "post", lambda *a, **k: posted.append(a))
     report = delivery.deliver_batch([note(bob.id, 100)])
     assert (report.sent, report.failed, posted) == (0, 1, [])
+
+
+def test_a_broker_that_refuses_the_push_task_does_not_fail_the_fan_out(monkeypatch, db):
+    from webpush import tasks
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.deliver, "apply_async", refuse)
+    tasks.notify_offline([note(1, 100)])  # logged, not raised

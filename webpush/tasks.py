@@ -21,7 +21,16 @@ def notify_offline(notifications: Iterable[Notification]) -> None:
     """One ``deliver`` task for these messages, enqueued once the current transaction commits."""
     payloads = [list(n) for n in notifications]
     if payloads:
-        transaction.on_commit(lambda: deliver.apply_async((payloads,), queue="webpush"))
+        transaction.on_commit(lambda: _enqueue(payloads))
+
+
+def _enqueue(payloads: list[list]) -> None:
+    # Best effort: a broker that cannot take the task costs these notifications,
+    # never the realtime fan-out that called (it must not fail and push again).
+    try:
+        deliver.apply_async((payloads,), queue="webpush")
+    except Exception:
+        logger.warning("web push of %d message(s) not enqueued", len(payloads), exc_info=True)
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
