@@ -15,6 +15,7 @@ import os
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -155,7 +156,8 @@ def test_the_push_button_subscribes_and_unsubscribes_with_the_keyboard(page, ali
         subscription["keys"]["p256dh"],
         subscription["keys"]["auth"],
     )
-    key = alice.get("push/key").json()["public_key"]
+    # The key as the page's server answers it (its process caches the one in the database).
+    key = run_async(driver, "fetch('/api/v1/push/key').then((r) => r.json()).then((b) => done(b.public_key))")
     asked = bytes(driver.execute_script("return window.pushStub.asked"))
     assert base64.urlsafe_b64encode(asked).rstrip(b"=").decode() == key
     assert "on" in css(driver, "#push-toggle").get_attribute("title")
@@ -181,19 +183,28 @@ def test_a_push_shows_one_notification_per_conversation(daphne, alice):
         worker_ready(driver)
         wait(driver, lambda d: worker_ready(d)["controlled"])
         driver.execute_cdp_cmd("ServiceWorker.enable", {})
-        for msg_id, preview in ((1, "first"), (2, "second")):
-            data = {"conversation_id": 45, "msg_id": msg_id, "sender_id": 7, "sender_nickname": "Bob"}
-            driver.execute_cdp_cmd(
-                "ServiceWorker.deliverPushMessage",
-                # "0": the only registration of a fresh profile (chromedriver's logs do not carry the
-                # ServiceWorker domain's events, which would name it).
-                {"origin": base, "registrationId": "0", "data": json.dumps({**data, "preview": preview})},
-            )
         shown = (
             "navigator.serviceWorker.ready.then((r) => r.getNotifications())"
             ".then((ns) => done(ns.map((n) => [n.title, n.body, n.tag, n.data.conversation_id])))"
         )
-        # One per conversation: the second replaced the first (same tag).
-        wait(driver, lambda d: run_async(d, shown) == [["Bob", "second", "conversation-45", 45]], timeout=30)
+        # One per conversation: the later replaced the earlier (the worker may take two pushes in either order).
+        expected = ([["Bob", "second", "conversation-45", 45]], [["Bob", "first", "conversation-45", 45]])
+        # CDP's delivery is fire-and-forget: on a busy machine one was seen lost, so deliver again
+        # (the same tag, so a repeat changes nothing that is shown).
+        for _attempt in range(3):
+            for msg_id, preview in ((1, "first"), (2, "second")):
+                data = {"conversation_id": 45, "msg_id": msg_id, "sender_id": 7, "sender_nickname": "Bob"}
+                driver.execute_cdp_cmd(
+                    "ServiceWorker.deliverPushMessage",
+                    # "0": the only registration of a fresh profile (chromedriver's logs do not carry
+                    # the ServiceWorker domain's events, which would name it).
+                    {"origin": base, "registrationId": "0", "data": json.dumps({**data, "preview": preview})},
+                )
+            try:
+                wait(driver, lambda d: run_async(d, shown) in expected, timeout=10)
+                break
+            except TimeoutException:
+                continue
+        assert run_async(driver, shown) in expected
     finally:
         quit_all(started)

@@ -86,6 +86,14 @@ class PushService:
         return [r for r in self.received if r[0] == path]
 
 
+@pytest.fixture(autouse=True)
+def fresh_vapid_key():
+    """Each test's database starts without the key row: forget this process's copy of an earlier one."""
+    keys.forget_cached_key()
+    yield
+    keys.forget_cached_key()
+
+
 @pytest.fixture
 def push_service(settings):
     settings.CHAT_WEBPUSH_ALLOW_LOOPBACK = True
