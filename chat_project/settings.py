@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "conversations",
     "messaging",
     "unread",
+    "webpush",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +290,8 @@ CELERY_TASK_ROUTES = {
     "messaging.tasks.fan_out_message": {"queue": "realtime"},
     "messaging.tasks.sweep_unfinished_fan_out": {"queue": "delayed"},
     "messaging.tasks.sweep_attachments": {"queue": "delayed"},
+    # Its own queue and worker: a slow push service never holds a realtime worker (webpush/tasks.py).
+    "webpush.tasks.deliver": {"queue": "webpush"},
 }
 # Redelivery of an unacknowledged task happens after this many seconds; keep
 # every countdown well below it (DESIGN.md).
@@ -310,7 +313,7 @@ if CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
     _CHAT_EXCHANGE = Exchange("chat", type="topic")
     CELERY_TASK_QUEUES = [
         Queue(name, _CHAT_EXCHANGE, routing_key=name, queue_arguments={"x-queue-type": "quorum"})
-        for name in ("realtime", "delayed", "retry")
+        for name in ("realtime", "delayed", "retry", "webpush")
     ]
     CELERY_TASK_DEFAULT_EXCHANGE = "chat"
     CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
@@ -406,6 +409,31 @@ CHAT_SEARCH_RATE = parse_rate("CHAT_SEARCH_RATE", env_str("CHAT_SEARCH_RATE", "3
 CHAT_CONVERSATION_SETTINGS_RATE = parse_rate(
     "CHAT_CONVERSATION_SETTINGS_RATE", env_str("CHAT_CONVERSATION_SETTINGS_RATE", "60/min")
 )
+
+# --- Web Push (PROTOCOL.md 1.2; webpush/, README "Web Push") -----------------
+# The VAPID ``sub`` claim (RFC 8292): how a push service reaches the operator,
+# mailto: or https:. The key pair itself is made on first use and kept in the
+# database (t_webpush_vapid_key), shared by every node.
+CHAT_WEBPUSH_SUBJECT = env_str("CHAT_WEBPUSH_SUBJECT", "mailto:webpush@example.invalid")
+# off: pushes carry only the ids, no nickname and no preview of the content.
+CHAT_WEBPUSH_PREVIEW = env_bool("CHAT_WEBPUSH_PREVIEW", True)
+# Lets subscriptions name a push service on 127.0.0.1/::1 (tests, local
+# development). Every other loopback, private or link-local host stays refused.
+CHAT_WEBPUSH_ALLOW_LOOPBACK = env_bool("CHAT_WEBPUSH_ALLOW_LOOPBACK", False)
+# The test suite's guard: no name resolved outside (only *.test and localhost,
+# which tests resolve themselves) and nothing POSTed anywhere but loopback.
+CHAT_WEBPUSH_LOCAL_ONLY = env_bool("CHAT_WEBPUSH_LOCAL_ONLY", False)
+# Subscriptions kept per user (the oldest go), and how often a user may change them.
+CHAT_WEBPUSH_MAX_SUBSCRIPTIONS = env_int("CHAT_WEBPUSH_MAX_SUBSCRIPTIONS", 10)
+CHAT_WEBPUSH_SUBSCRIBE_RATE = parse_rate("CHAT_WEBPUSH_SUBSCRIBE_RATE", env_str("CHAT_WEBPUSH_SUBSCRIBE_RATE", "30/h"))
+# Pushes per recipient (every subscription of one message counts once); over it, left out.
+CHAT_WEBPUSH_RATE = parse_rate("CHAT_WEBPUSH_RATE", env_str("CHAT_WEBPUSH_RATE", "20/min"))
+# How long a push service keeps an undelivered message, and how long the worker waits for one.
+CHAT_WEBPUSH_TTL_SECONDS = env_int("CHAT_WEBPUSH_TTL_SECONDS", 24 * 3600)
+CHAT_WEBPUSH_CONNECT_TIMEOUT_SECONDS = env_int("CHAT_WEBPUSH_CONNECT_TIMEOUT_SECONDS", 3)
+CHAT_WEBPUSH_TIMEOUT_SECONDS = env_int("CHAT_WEBPUSH_TIMEOUT_SECONDS", 5)
+# Requests one deliver task has in flight at once.
+CHAT_WEBPUSH_CONCURRENCY = env_int("CHAT_WEBPUSH_CONCURRENCY", 8)
 # An accept that cannot commit within this many seconds of taking its message
 # id is abandoned, never acked; sync cursors stay this far behind the clock.
 CHAT_ACCEPT_DEADLINE_SECONDS = env_int("CHAT_ACCEPT_DEADLINE_SECONDS", 5)

@@ -22,6 +22,9 @@ os.environ.setdefault("CHAT_MEDIA_ROOT", f"/tmp/chat-test-media-{RUN}")  # noqa:
 # Tests register many users from one address; the rate-limit tests switch
 # the limits back on with the `settings` fixture.
 os.environ.setdefault("CHAT_RATE_LIMITS", "off")
+# Web Push never reaches outside this machine from a test: no outside name is
+# resolved, no push is POSTed but to loopback (schemathesis makes up endpoints).
+os.environ.setdefault("CHAT_WEBPUSH_LOCAL_ONLY", "on")
 
 from .settings import *  # noqa: E402,F403
 

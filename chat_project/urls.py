@@ -29,10 +29,11 @@ from profiles.views import (
     UserView,
 )
 from unread.views import UnreadView
+from webpush.views import PushKeyView, PushSubscriptionsView
 
 from . import pages
 from .common import api_errors
-from .ui import web
+from .ui import app, web
 
 
 class SchemaFormatNegotiation(DefaultContentNegotiation):
@@ -74,6 +75,8 @@ api_v1 = [
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/?$", AttachmentView.as_view()),
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/thumbnail/?$", AttachmentThumbnailView.as_view()),
     re_path(r"^search/?$", SearchView.as_view()),
+    re_path(r"^push/key/?$", PushKeyView.as_view()),
+    re_path(r"^push/subscriptions/?$", PushSubscriptionsView.as_view()),
 ]
 
 urlpatterns = [
@@ -95,6 +98,9 @@ urlpatterns = [
     path("logout/", web.logout_page, name="logout"),
     path("signup/", web.signup, name="signup"),
     path("", web.chat, name="index"),
+    # The installable app (chat_project/ui/app.py): at the root, so the worker's scope is the whole site.
+    path("manifest.webmanifest", app.manifest, name="manifest"),
+    path("sw.js", app.service_worker, name="service-worker"),
 ]
 
 handler400 = "chat_project.pages.bad_request"

@@ -15,10 +15,12 @@ from collections import defaultdict
 from chat_project.common import push
 from profiles.services import get_profiles
 from unread.services import counter_copies, unread_counts_many, unread_frame
+from webpush.services import Notification
+from webpush.tasks import notify_offline
 
 from . import store
 from .ids import id_floor_for_time
-from .models import MessageRecord
+from .models import MessageRecord, MessageStatus
 from .payloads import message_dicts
 from .projection import project_messages
 
@@ -33,9 +35,12 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
     pushed = store.pushed_flags([r.msg_id for r in records])
     to_push = [r for r in records if not pushed[r.msg_id]]
     if to_push:
-        frames = _frames(to_push)
+        senders = get_profiles({r.sender_id for r in to_push})
+        frames = _frames(to_push, senders)
         seqs = store.next_push_seqs(list(frames))
         push.send(push.to_user(user_id, user_frames, seqs[user_id]) for user_id, user_frames in frames.items())
+        # Recipients with no socket when the message arrived: Web Push, on its own queue.
+        notify_offline(_notifications(to_push, senders))
         store.mark_pushed([r.msg_id for r in to_push])
     done = [r.msg_id for r in records]
     MessageRecord.objects.filter(msg_id__in=done).update(fan_out_done=True)
@@ -43,9 +48,8 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
     return len(to_push)
 
 
-def _frames(records: list[MessageRecord]) -> dict[int, list[dict]]:
+def _frames(records: list[MessageRecord], senders: dict[int, dict]) -> dict[int, list[dict]]:
     """Per user, in msg_id order: each message (to both users), then the recipients' unread counts."""
-    senders = get_profiles({r.sender_id for r in records})
     recipients = list(dict.fromkeys(r.recipient_id for r in records))
     # Read at push time, so a late fan-out still tells the current count.
     unread = unread_counts_many(recipients)
@@ -61,6 +65,21 @@ def _frames(records: list[MessageRecord]) -> dict[int, list[dict]]:
     return frames
 
 
+def _notifications(records: list[MessageRecord], senders: dict[int, dict]) -> list[Notification]:
+    return [
+        Notification(
+            recipient_id=r.recipient_id,
+            conversation_id=r.session_id,
+            msg_id=r.msg_id,
+            sender_id=r.sender_id,
+            sender_nickname=_display_name(senders.get(r.sender_id)),
+            content=r.content,
+        )
+        for r in records
+        if r.offline and r.record_status == MessageStatus.NORMAL
+    ]
+
+
 def unfinished_fan_out(older_than_seconds: float, limit: int) -> list[int]:
     cutoff = id_floor_for_time(time.time() - older_than_seconds)
     return list(
@@ -68,3 +87,9 @@ def unfinished_fan_out(older_than_seconds: float, limit: int) -> list[int]:
         .order_by("msg_id")
         .values_list("msg_id", flat=True)[:limit]
     )
+
+
+def _display_name(profile: dict | None) -> str:
+    if not profile:
+        return ""
+    return profile.get("nickname") or profile.get("username") or ""

@@ -33,10 +33,10 @@ CONFIG = ROOT / "scripts" / "supervisord.conf"
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 SUPERVISORD_STOP_TIMEOUT = 60
-ROLES = ("web", "realtime", "delayed", "retry")
+ROLES = ("web", "realtime", "delayed", "retry", "webpush")
 # The supervisord section of each role.
 ROLE_SECTIONS = {"web": "fcgi-program:web", "realtime": "program:realtime", "delayed": "program:delayed",
-                 "retry": "program:retry"}  # fmt: skip
+                 "retry": "program:retry", "webpush": "program:webpush"}  # fmt: skip
 
 
 def die_with_parent() -> None:

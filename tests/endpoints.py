@@ -30,6 +30,14 @@ class Endpoint:
     extension: bool = False  # not in PROTOCOL.md (README: "Extensions to PROTOCOL.md")
 
 
+PUSH_SUBSCRIPTION = {
+    "endpoint": "https://8.8.8.8/push/endpoints-py",
+    "keys": {
+        "p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+        "auth": "tBHItJI5svbpez7KI4CCXg",
+    },
+}
+
 ENDPOINTS = [
     # Public; a register makes a user, so its slash case is test_register_with_trailing_slash.
     Endpoint("POST", "auth/register", None, None, public=True),
@@ -92,6 +100,16 @@ ENDPOINTS = [
     Endpoint("GET", "attachments/{attachment_id}/thumbnail", "attachments/1/thumbnail", None),
     # PROTOCOL.md 1.2.
     Endpoint("GET", "search", "search?q=a", Call("search?q=first", None, 200)),
+    # PROTOCOL.md 1.2, Web Push (tests/test_webpush.py). 8.8.8.8: a public address needs no DNS here,
+    # and nothing is ever pushed to it (no worker consumes the webpush queue in these tests).
+    Endpoint("GET", "push/key", "push/key", Call("push/key", None, 200)),
+    Endpoint("POST", "push/subscriptions", "push/subscriptions", Call("push/subscriptions", PUSH_SUBSCRIPTION, 201)),
+    Endpoint(
+        "DELETE",
+        "push/subscriptions",
+        "push/subscriptions",
+        Call("push/subscriptions", {"endpoint": PUSH_SUBSCRIPTION["endpoint"]}, 204),
+    ),
 ]
 
 # (method, path) asked without credentials.

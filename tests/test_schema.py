@@ -36,6 +36,8 @@ RATE_LIMITED = {
     ("delete", "/api/v1/users/{user_id}/block"),
     ("patch", "/api/v1/conversations/{conversation_id}"),
     ("get", "/api/v1/search"),
+    ("post", "/api/v1/push/subscriptions"),
+    ("delete", "/api/v1/push/subscriptions"),
 }
 ERROR_REF = "#/components/schemas/Error"
 # Schemathesis: examples per operation, and a fixed seed so the suite does the same thing every run.

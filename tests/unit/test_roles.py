@@ -17,7 +17,7 @@ def sections(path) -> configparser.RawConfigParser:
 
 def test_every_role_runs_the_file_itself(monkeypatch):
     monkeypatch.delenv("CHAT_ROLES", raising=False)
-    assert run.roles() == ["web", "realtime", "delayed", "retry"]
+    assert run.roles() == ["web", "realtime", "delayed", "retry", "webpush"]
     assert run.render_config(run.roles(), "/nonexistent") == run.CONFIG
 
 
@@ -28,6 +28,7 @@ def test_a_worker_host_runs_no_web_and_only_its_workers(monkeypatch, tmp_path):
     config = sections(run.render_config(chosen, str(tmp_path)))
     assert "fcgi-program:web" not in config
     assert "program:retry" not in config
+    assert "program:webpush" not in config
     assert config["group:workers"]["programs"] == "realtime,delayed"
     # Beat goes with the delayed role; paths point at the project, not the run directory.
     assert "--beat" in config["program:delayed"]["command"]
