@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 MAX_PINNED = 5
 
 
+def muted_among(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (user_id, conversation_id) pairs the user muted, in one query (none for an empty set)."""
+    if not pairs:
+        return set()
+    rows = ConversationSetting.objects.filter(
+        user_id__in={u for u, _ in pairs}, conversation_id__in={c for _, c in pairs}, muted=True
+    ).values_list("user_id", "conversation_id")
+    return {row for row in rows if row in pairs}
+
+
 def update_settings(user_id: int, conversation_id: int, changes: ConversationSettings) -> None:
     """Apply the settings named in ``changes`` (the caller checked the user takes part)."""
     check_rate("conversation_settings", f"u{user_id}", settings.CHAT_CONVERSATION_SETTINGS_RATE)

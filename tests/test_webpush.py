@@ -342,11 +342,20 @@ def test_a_long_message_is_previewed_shortened(push_service, bob):
     assert len(preview) == 100 and preview.endswith("…")
 
 
-def test_a_muted_conversation_gets_no_push(push_service, bob, monkeypatch):
+def test_a_muted_conversation_gets_no_push(push_service, alice, bob, carol):
     subscribe(bob, push_service.browser("/sub/1"))
-    monkeypatch.setattr(delivery, "is_muted", lambda user_id, conversation_id: conversation_id == 7)
-    report = delivery.deliver_batch([note(bob.id, 100)])
-    assert (report.sent, report.skipped, push_service.received) == (0, 1, [])
+    quiet = alice.send(bob, "muted chat")["conversation_id"]
+    loud = carol.send(bob, "other chat")["conversation_id"]
+    assert bob.patch(f"conversations/{quiet}", {"muted": True}).status_code == 200
+    notes = [
+        Notification(bob.id, quiet, 100, alice.id, "Alice", "hi"),
+        Notification(bob.id, loud, 101, carol.id, "Carol", "hi"),
+    ]
+    report = delivery.deliver_batch(notes)
+    assert (report.sent, report.skipped) == (1, 1)
+    assert [path for path, _h, _b in push_service.received] == ["/sub/1"]
+    assert bob.patch(f"conversations/{quiet}", {"muted": False}).status_code == 200
+    assert delivery.deliver_batch(notes[:1]).sent == 1
 
 
 def test_pushes_per_user_are_rate_limited_the_newest_kept(push_service, bob, settings):

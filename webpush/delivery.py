@@ -30,7 +30,7 @@ from chat_project.common.ratelimit import count_events
 from .endpoints import endpoint_problem
 from .keys import vapid
 from .models import PushSubscription
-from .services import Notification, is_muted, payload_for
+from .services import Notification, muted_among, payload_for
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ class Report(NamedTuple):
 
 
 def deliver_batch(notifications: list[Notification]) -> Report:
-    wanted = [n for n in notifications if not is_muted(n.recipient_id, n.conversation_id)]
+    muted = muted_among(notifications)
+    wanted = [n for n in notifications if (n.recipient_id, n.conversation_id) not in muted]
     allowed = _within_rate(wanted)
     skipped = len(notifications) - len(allowed)
     subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)

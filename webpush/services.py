@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from chat_project.common.ratelimit import check_rate
+from conversations import conversation_settings
 
 from .inputs import Subscribe
 from .keys import application_server_key
@@ -73,13 +74,9 @@ def unsubscribe(user_id: int, endpoint: str) -> None:
     PushSubscription.objects.filter(user_id=user_id, endpoint_hash=endpoint_hash(endpoint)).delete()
 
 
-def is_muted(user_id: int, conversation_id: int) -> bool:
-    """Whether ``user_id`` muted the conversation (PROTOCOL.md 1.2 conversation settings).
-
-    False until conversation settings exist on this branch; wire it to them
-    (one call, or a batch version for the task) when they are merged.
-    """
-    return False
+def muted_among(notifications: list[Notification]) -> set[tuple[int, int]]:
+    """The (recipient, conversation) pairs of ``notifications`` their recipient muted (PROTOCOL.md 1.2)."""
+    return conversation_settings.muted_among({(n.recipient_id, n.conversation_id) for n in notifications})
 
 
 def payload_for(notification: Notification) -> dict:
