@@ -372,9 +372,11 @@ _SAME_AS_EARLIER = object()
 
 def _fill_duplicates(requests: Sequence[SendRequest], results: list) -> None:
     by_key: dict[tuple[int, str | None], SendResult | InvalidInput] = {}
-    for i, result in enumerate(results):
-        if isinstance(result, SendResult | InvalidInput) and requests[i].client_msg_id is not None:
-            by_key.setdefault((requests[i].sender_id, requests[i].client_msg_id), result)
+    # A stored message answers its repeats; failing that, the refusal of the first (its attachments).
+    for kind in (SendResult, InvalidInput):
+        for i, result in enumerate(results):
+            if isinstance(result, kind) and requests[i].client_msg_id is not None:
+                by_key.setdefault((requests[i].sender_id, requests[i].client_msg_id), result)
     for i, result in enumerate(results):
         if result is _SAME_AS_EARLIER:
             first = by_key.get((requests[i].sender_id, requests[i].client_msg_id))
