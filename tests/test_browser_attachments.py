@@ -40,6 +40,16 @@ canvas.toBlob((blob) => {
 }, 'image/png');
 """
 
+DROP_FILE = """
+const data = new DataTransfer();
+const bytes = new Uint8Array([37, 80, 68, 70, 45, 49, 46, 52, 10]);
+data.items.add(new File([bytes], 'dropped.pdf', { type: 'application/pdf' }));
+const target = document.getElementById('conversation');
+for (const type of ['dragenter', 'dragover', 'drop']) {
+  target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+}
+"""
+
 # Every progress value any upload bar showed, and whether a send waited for an upload.
 WATCH_PROGRESS = """
 window.__progress = [];
@@ -91,6 +101,12 @@ def test_photo_screenshot_and_pdf_go_from_alice_to_bob(start_daphne, celery_work
     screenshot(alice_page, "attachments-too-big")
     assert Attachment.objects.count() == 0
     css(alice_page, ".upload-cancel").click()  # Dismiss
+    wait(alice_page, lambda d: not d.find_elements(By.CSS_SELECTOR, ".upload"))
+
+    # A file dropped on the chat joins the tray; Cancel (or Remove, once uploaded) takes it out.
+    alice_page.execute_script(DROP_FILE)
+    wait(alice_page, lambda d: "dropped.pdf" in css(d, ".upload-name").text)
+    css(alice_page, ".upload-cancel").click()
     wait(alice_page, lambda d: not d.find_elements(By.CSS_SELECTOR, ".upload"))
 
     # A photo, sent without text once uploaded.
