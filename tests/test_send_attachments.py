@@ -6,8 +6,6 @@ through REST, the socket of the session's daphne, or the send batch itself
 """
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from chat_project.common.errors import InvalidInput
 from messaging.accept import SendRequest, SendResult, accept_batch
@@ -15,7 +13,6 @@ from messaging.fanout import fan_out_batch
 from messaging.models import Attachment, MessageRecord
 
 from .test_attachments import PDF, fetch, jpeg, media, uploaded  # media: a fixture
-from .test_send_batch import requests_from
 
 __all__ = ["media"]
 
@@ -166,29 +163,6 @@ def test_one_upload_in_two_sends_of_one_batch_goes_to_the_first_the_second_fails
     assert sorted(MessageRecord.objects.values_list("content", flat=True)) == ["", "plain"]
     assert Attachment.objects.get(pk=shared).message_id == results[0].message["msg_id"]
     assert carol.get("unread").json()["total"] == 1 and bob.get("unread").json()["total"] == 1
-
-
-def test_a_batch_with_attachments_costs_two_statements_more_whatever_its_size(media, make_user):
-    alice = make_user("alice")
-    peers = [make_user(f"peer{i}") for i in range(10)]
-    accept_batch(requests_from(alice, peers, "warm"))  # conversations and stream rows now exist
-    uploads = [uploaded(alice, PDF)["attachment_id"] for _ in range(11)]
-
-    def batch(prefix: str, with_files: list[int]) -> int:
-        requests = [
-            SendRequest(alice.id, p.id, "", f"{prefix}-{i}", attachments=(with_files[i],))
-            if i < len(with_files)
-            else SendRequest(alice.id, p.id, "text", f"{prefix}-{i}")
-            for i, p in enumerate(peers)
-        ]
-        with CaptureQueriesContext(connection) as captured:
-            results = accept_batch(requests)
-        assert all(isinstance(r, SendResult) and r.created for r in results), results
-        return len(captured.captured_queries)
-
-    without = batch("none", [])
-    assert batch("one", uploads[:1]) == without + 2
-    assert batch("ten", uploads[1:11]) == without + 2
 
 
 def test_recall_removes_the_attachments_and_their_files_are_404(media, alice, bob, pushed_frames):
