@@ -139,7 +139,7 @@ def test_photo_screenshot_and_pdf_go_from_alice_to_bob(start_daphne, celery_work
         assert css(alice_page, ".upload-progress").is_displayed()
         screenshot(alice_page, "attachments-uploading")
         css(alice_page, "#input").send_keys(Keys.ENTER)
-        wait(alice_page, lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.out.pending"), timeout=5)
+        wait(alice_page, lambda d: "Uploading files" in css(d, ".msg.out.pending .pending-status").text, timeout=5)
         wait(
             alice_page,
             lambda d: d.find_elements(By.CSS_SELECTOR, '.msg.out[data-state="sent"] .attachment-file'),

@@ -950,6 +950,7 @@
           return;
         }
         transmit(p);
+        scheduleRender();
       });
       return;
     }
@@ -1793,7 +1794,7 @@
 
   function pendingNode(p) {
     const key = 'p:' + p.client_msg_id;
-    const sig = [p.state, p.error, p.code, p.state === 'failed' || S.wsReady].join('|');
+    const sig = [p.state, p.error, p.code, p.state === 'failed' || S.wsReady, Boolean(p.uploads)].join('|');
     const cached = msgNodes.get(key);
     if (cached && cached.sig === sig) return cached.node;
     const failed = p.state === 'failed';
@@ -1824,7 +1825,7 @@
           'div',
           { class: 'pending-status' },
           svgIcon('M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v5l3 2'),
-          S.wsReady ? 'Sending…' : 'Waiting for connection…',
+          p.uploads ? 'Uploading files…' : S.wsReady ? 'Sending…' : 'Waiting for connection…',
         );
     const node = h(
       'div',
