@@ -47,6 +47,7 @@ from unread import services as unread_services
 from unread.store import CounterCopy
 
 from . import streams
+from .attachments import Claim, claim_attachments_batch
 from .content_filter import filter_content
 from .ids import renew_worker
 from .models import MessageRecord
@@ -70,6 +71,8 @@ class SendRequest:
     content: str
     client_msg_id: str | None
     reply_to: int | None = None
+    # PROTOCOL.md 1.2: upload ids to claim (shape checked by the input; ownership by the batch).
+    attachments: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,14 @@ class SendResult:
 
 class _RedoBatch(Exception):
     """A message id collided (a lost worker lease): run the batch again with fresh ids."""
+
+
+class _ClaimsRefused(Exception):
+    """Some sends' attachments cannot be claimed: the transaction rolls back; the batch runs again without them."""
+
+    def __init__(self, refused: dict[int, InvalidInput]) -> None:
+        super().__init__(f"{len(refused)} send(s) refused their attachments")
+        self.refused = refused
 
 
 # --- the batch ------------------------------------------------------------------
@@ -147,8 +158,11 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
     accepted: dict[int, MessageRecord] = {}
     existing: dict[int, MessageRecord] = {}
     counters: dict[int, list[CounterCopy]] = {}
+    attached: dict[int, list[dict]] = {}
     unsure = False
-    for attempt in range(ACCEPT_ATTEMPTS):
+    attempt = 0
+    while attempt < ACCEPT_ATTEMPTS:
+        attempt += 1
         try:
             if unsure:
                 stored = _stored(pending)
@@ -157,28 +171,39 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
                 unsure = False
                 if not pending:
                     break
-            accepted, existing, counters = _commit(pending)
+            accepted, existing, counters, attached = _commit(pending)
             break
+        except _ClaimsRefused as refusal:
+            # A client's mistake, not the database's: those sends fail alone and the
+            # others run again at once (each refusal takes a send out: this ends).
+            for index, error in refusal.refused.items():
+                results[index] = error
+            pending = [row for row in pending if row.index not in refusal.refused]
+            attempt -= 1
+            if not pending:
+                break
         except _RedoBatch:
             renew_worker()
         except DatabaseError as exc:
-            if not dbretry.is_retryable(exc) or attempt + 1 == ACCEPT_ATTEMPTS:
+            if not dbretry.is_retryable(exc) or attempt == ACCEPT_ATTEMPTS:
                 _keep_recovered(recovered, results, quoted)
                 return _resolve_unknown(pending, results, exc)
             logger.info("send batch of %d: %s; trying again", len(pending), exc)
             unsure = unsure or dbretry.error_code(exc) in dbretry.CONNECTION_LOST_CODES or _is_closed(exc)
-            dbretry.recover(exc, attempt)
+            dbretry.recover(exc, attempt - 1)
     else:
         _keep_recovered(recovered, results, quoted)
         return _fail_all(results, Unavailable("The message could not be stored right now; send it again."))
 
     for row in pending:
+        if row.index not in accepted and row.index not in existing:
+            continue  # refused its attachments (the last try ended with no send left)
         record = accepted.get(row.index) or existing[row.index]  # each row is one or the other
-        results[row.index] = SendResult(message_dict(record, quoted), created=row.index in accepted)
+        results[row.index] = SendResult(message_dict(record, quoted, attached), created=row.index in accepted)
     _keep_recovered(recovered, results, quoted)
     _fill_duplicates(requests, results)
     if accepted:
-        _after_commit(list(accepted.values()), counters, quoted)
+        _after_commit(list(accepted.values()), counters, quoted, attached)
     if recovered:
         # Their try's counter copies were lost with its answer: read them again.
         records = list(recovered.values())
@@ -346,16 +371,19 @@ _SAME_AS_EARLIER = object()
 
 
 def _fill_duplicates(requests: Sequence[SendRequest], results: list) -> None:
-    by_key: dict[tuple[int, str | None], SendResult] = {}
-    for i, result in enumerate(results):
-        if isinstance(result, SendResult) and requests[i].client_msg_id is not None:
-            by_key.setdefault((requests[i].sender_id, requests[i].client_msg_id), result)
+    by_key: dict[tuple[int, str | None], SendResult | InvalidInput] = {}
+    # A stored message answers its repeats; failing that, the refusal of the first (its attachments).
+    for kind in (SendResult, InvalidInput):
+        for i, result in enumerate(results):
+            if isinstance(result, kind) and requests[i].client_msg_id is not None:
+                by_key.setdefault((requests[i].sender_id, requests[i].client_msg_id), result)
     for i, result in enumerate(results):
         if result is _SAME_AS_EARLIER:
             first = by_key.get((requests[i].sender_id, requests[i].client_msg_id))
-            results[i] = (
-                SendResult(first.message, created=False) if first is not None else Unavailable("Send it again.")
-            )
+            if isinstance(first, SendResult):
+                results[i] = SendResult(first.message, created=False)
+            else:  # the first was refused (its attachments): so is its repeat
+                results[i] = first if first is not None else Unavailable("Send it again.")
 
 
 # Conversation ids never change once a pair has one: remembered for the life of the process.
@@ -394,8 +422,11 @@ def _load_conversations(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], in
 
 def _commit(
     rows: list[_Row],
-) -> tuple[dict[int, MessageRecord], dict[int, MessageRecord], dict[int, list[CounterCopy]]]:
-    """The transaction. Returns (inserted by index, already stored by index, counter rows)."""
+) -> tuple[dict[int, MessageRecord], dict[int, MessageRecord], dict[int, list[CounterCopy]], dict[int, list[dict]]]:
+    """The transaction. Returns (inserted by index, already stored by index, counter rows, attachments by msg_id).
+
+    Raises ``_ClaimsRefused`` (rolling it back) when a send's attachments cannot be claimed.
+    """
     now = datetime.now(UTC)
     msg_table = MessageRecord._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
@@ -420,17 +451,19 @@ def _commit(
                 row.request.client_msg_id,
                 row.offline,
                 row.request.reply_to,
+                len(row.request.attachments),
             ]
         cursor.execute(
             f"INSERT IGNORE INTO {msg_table} (sessionId, msgId, rev, isRead, recordStatus, createTime, sender_id,"
-            " recipient_id, content, client_msg_id, offline, reply_to, fan_out_done, recalled_by) VALUES "
-            + ",".join(["(%s, %s, %s, 0, 0, %s, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
+            " recipient_id, content, client_msg_id, offline, reply_to, attachment_count, fan_out_done, recalled_by)"
+            " VALUES " + ",".join(["(%s, %s, %s, 0, 0, %s, %s, %s, %s, %s, %s, %s, %s, 0, '')"] * len(rows)),
             values,
         )
         inserted_rows = rows
         existing: dict[int, MessageRecord] = {}
         if cursor.rowcount < len(rows):
             inserted_rows, existing = _split_skipped(cursor, rows)
+        attached = _claim(inserted_rows)
 
         newest: dict[int, int] = {}
         for row in inserted_rows:
@@ -460,10 +493,40 @@ def _commit(
             client_msg_id=row.request.client_msg_id,
             offline=row.offline,
             reply_to_msg_id=row.request.reply_to,
+            attachment_count=len(row.request.attachments),
         )
         for row in inserted_rows
     }
-    return accepted, existing, counters
+    return accepted, existing, counters, attached
+
+
+def _claim(inserted: list[_Row]) -> dict[int, list[dict]]:
+    """The uploads of the batch's new messages, by msg_id: two statements, none when no send has any.
+
+    Only the messages this try inserted claim: a re-sent client_msg_id is
+    answered with the stored message and the attachments it claimed then, so
+    a retried send never fails as "already part of another message" and never
+    attaches anything a second time.
+    """
+    with_files = [row for row in inserted if row.request.attachments]
+    if not with_files:
+        return {}
+    answers = claim_attachments_batch(
+        [
+            Claim(row.request.sender_id, list(row.request.attachments), row.conversation_id, row.msg_id)
+            for row in with_files
+        ]
+    )
+    refused = {
+        row.index: answer for row, answer in zip(with_files, answers, strict=True) if isinstance(answer, InvalidInput)
+    }
+    if refused:
+        raise _ClaimsRefused(refused)
+    # In upload order, as every later read has them (``attachments_of``).
+    return {
+        row.msg_id: sorted(cast("list[dict]", answer), key=lambda a: a["attachment_id"])
+        for row, answer in zip(with_files, answers, strict=True)
+    }
 
 
 def _split_skipped(cursor, rows: list[_Row]) -> tuple[list[_Row], dict[int, MessageRecord]]:
@@ -542,10 +605,13 @@ def _fill_unresolved(results: list) -> list:
 
 
 def _after_commit(
-    records: list[MessageRecord], counters: dict[int, list[CounterCopy]], quoted: dict[int, MessageRecord]
+    records: list[MessageRecord],
+    counters: dict[int, list[CounterCopy]],
+    quoted: dict[int, MessageRecord],
+    attached: dict[int, list[dict]] | None = None,
 ) -> None:
     """Write the Redis copies (read-your-writes); the fan-out task re-applies them if this fails."""
     try:
-        project_messages(records, counters, quoted)
+        project_messages(records, counters, quoted, attached)
     except Exception:
         logger.warning("projecting %d message(s) to Redis failed; the fan-out will retry", len(records), exc_info=True)

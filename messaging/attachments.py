@@ -42,10 +42,11 @@ from chat_project.common.errors import InvalidInput, NotFound
 from chat_project.common.images import PayloadTooLarge
 
 from .models import Attachment, AttachmentKind, MessageStatus
+from .validation import MAX_ATTACHMENTS
 
 logger = logging.getLogger(__name__)
 
-MAX_PER_MESSAGE = 10
+MAX_PER_MESSAGE = MAX_ATTACHMENTS
 MAX_NAME = 255
 THUMBNAIL_SIDE = 320
 # A longer "extension" is part of the name, not an extension worth keeping.
@@ -304,13 +305,13 @@ def claim_attachments_batch(claims: Sequence[Claim]) -> list[list[dict] | Invali
 
 
 def _checked_ids(attachment_ids: object) -> list[int]:
-    if not isinstance(attachment_ids, list) or any(type(item) is not int for item in attachment_ids):
+    if not isinstance(attachment_ids, list | tuple) or any(type(item) is not int for item in attachment_ids):
         raise _invalid_claim("Must be a list of attachment ids.")
     if len(attachment_ids) > MAX_PER_MESSAGE:
         raise _invalid_claim(f"At most {MAX_PER_MESSAGE} attachments per message.")
     if len(set(attachment_ids)) != len(attachment_ids):
         raise _invalid_claim("An attachment may appear once.")
-    return attachment_ids
+    return list(attachment_ids)
 
 
 def _claim_error(

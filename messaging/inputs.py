@@ -15,7 +15,14 @@ from chat_project.common.checks import check_id, check_id_list
 from chat_project.common.inputs import Field, Input
 from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_ID, MAX_WATCHED_USERS
 
-from .validation import MAX_EMOJI_CODE_POINTS, check_client_msg_id, check_content, check_emoji
+from .validation import (
+    MAX_ATTACHMENTS,
+    MAX_EMOJI_CODE_POINTS,
+    check_attachment_ids,
+    check_client_msg_id,
+    check_content,
+    check_emoji,
+)
 
 
 class Send(NamedTuple):
@@ -23,6 +30,8 @@ class Send(NamedTuple):
     content: str
     client_msg_id: str | None
     reply_to: int | None = None
+    # PROTOCOL.md 1.2: attachment ids, in the order the message shows them; () when none.
+    attachments: tuple[int, ...] = ()
 
 
 class Edit(NamedTuple):
@@ -85,11 +94,32 @@ def _content() -> Field:
     )
 
 
+def _send_content() -> Field:
+    # "" passes here; ``_content_or_attachments`` then refuses it unless the send has attachments.
+    return Field(
+        lambda _name, value: check_content(value, may_be_empty=True),
+        serializers.CharField(
+            allow_blank=True,
+            max_length=MAX_CONTENT_CODE_POINTS,
+            trim_whitespace=False,
+            validators=[RegexValidator(r"^$|\S")],
+            help_text=f"1..{MAX_CONTENT_CODE_POINTS} code points, not only white space, no U+0000; "
+            'stored and returned exactly as sent. "" only with attachments (version 1.2).',
+        ),
+    )
+
+
+def _content_or_attachments(values: dict) -> None:
+    if values["content"] == "" and not values["attachments"]:
+        check_content("")  # the old rule and its error
+
+
 SEND = Input(
     "Send",
     Send,
+    combine=_content_or_attachments,
     to=Field(check_id, _id_field("the recipient's user_id")),
-    content=_content(),
+    content=_send_content(),
     client_msg_id=Field(
         lambda _name, value: check_client_msg_id(value),
         serializers.CharField(
@@ -108,6 +138,18 @@ SEND = Input(
             allow_null=True,
         ),
         required=False,
+    ),
+    attachments=Field(
+        check_attachment_ids,
+        serializers.ListField(
+            child=_id_field(),
+            max_length=MAX_ATTACHMENTS,
+            help_text=f"PROTOCOL.md 1.2: at most {MAX_ATTACHMENTS} ids of the sender's own uploads "
+            "(POST attachments) that are not part of another message, each once; omitted or []: none. "
+            "The Message lists them in upload order.",
+        ),
+        required=False,
+        default=(),
     ),
 )
 

@@ -67,6 +67,11 @@ class MessageRecord(models.Model):
     # change rewrites them under the row lock it takes anyway for the new rev
     # (messaging/reactions.py), so no read path pays a join or a query.
     reactions = models.JSONField(null=True, blank=True)
+    # PROTOCOL.md 1.2: how many uploads the send claimed (the Attachment rows
+    # hold them). Read paths query attachments only for pages where some
+    # message has any, so a page without attachments costs what it did.
+    # db_default: adding the column is instant; older rows have none.
+    attachment_count = models.PositiveSmallIntegerField(db_default=0)
 
     class Meta:
         db_table = "t_msg_record_list"

@@ -11,7 +11,7 @@ from profiles.services import get_profiles
 from . import store
 from .inputs import OfflineAck
 from .models import MessageRecord
-from .payloads import message_dict, quoted_messages
+from .payloads import attachments_by_message, message_dict, quoted_messages
 
 
 def rebuild_offline(user_id: int) -> None:
@@ -38,12 +38,13 @@ def offline_messages(user_id: int) -> dict:
     records = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True)}
     profiles = get_profiles([sender for sender, _ in groups])
     quoted = quoted_messages(list(records.values()))
+    attached = attachments_by_message(list(records.values()))
     results = []
     for sender_id, ids in groups:
         stale = [m for m in ids if m not in records and m in wanted]
         if stale:
             store.remove(user_id, sender_id, stale)
-        messages = [message_dict(records[m], quoted) for m in ids if m in records]
+        messages = [message_dict(records[m], quoted, attached) for m in ids if m in records]
         if messages and sender_id in profiles:
             results.append({"sender": profiles[sender_id], "messages": messages})
     return {"results": results}

@@ -4,14 +4,23 @@ from collections.abc import Mapping
 
 from chat_project.common.timefmt import iso_utc
 
+from .attachments import attachments_of
 from .models import MessageRecord, MessageStatus
 
 # PROTOCOL.md 1.2: a reply shows this many code points of the quoted message.
 REPLY_PREVIEW_CODE_POINTS = 100
 
 
-def message_dict(record: MessageRecord, quoted: Mapping[int, MessageRecord] | None = None) -> dict:
-    """``quoted``: the messages replies may quote, by msg_id (``quoted_messages``); one missing is looked up."""
+def message_dict(
+    record: MessageRecord,
+    quoted: Mapping[int, MessageRecord] | None = None,
+    attached: Mapping[int, list[dict]] | None = None,
+) -> dict:
+    """``quoted``: the messages replies may quote, by msg_id (``quoted_messages``); one missing is looked up.
+
+    ``attached``: Attachment dicts by msg_id (``attachments_by_message``); a message with
+    attachments missing from it is looked up.
+    """
     recalled = record.record_status == MessageStatus.RECALLED
     return {
         "msg_id": record.msg_id,
@@ -31,7 +40,24 @@ def message_dict(record: MessageRecord, quoted: Mapping[int, MessageRecord] | No
         "edited_at": iso_utc(record.edited_at) if record.edited_at is not None else None,
         "reply_to": _reply_to(record, quoted or {}),
         "reactions": record.reactions or [],
+        "attachments": _attachments(record, recalled, attached or {}),
     }
+
+
+def _attachments(record: MessageRecord, recalled: bool, attached: Mapping[int, list[dict]]) -> list[dict]:
+    """[] without any, and once recalled (the recall deletes them)."""
+    if recalled or not record.attachment_count:
+        return []
+    found = attached.get(record.msg_id)
+    if found is None:
+        found = attachments_of([record.msg_id])[record.msg_id]
+    return found
+
+
+def attachments_by_message(records: list[MessageRecord]) -> dict[int, list[dict]]:
+    """The records' Attachment dicts by msg_id, in one query (none when no record has any)."""
+    wanted = [r.msg_id for r in records if r.attachment_count and r.record_status != MessageStatus.RECALLED]
+    return attachments_of(wanted) if wanted else {}
 
 
 def _reply_to(record: MessageRecord, quoted: Mapping[int, MessageRecord]) -> dict | None:
@@ -60,11 +86,17 @@ def quoted_messages(records: list[MessageRecord]) -> dict[int, MessageRecord]:
     return {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted)}
 
 
-def message_dicts(records: list[MessageRecord], quoted: Mapping[int, MessageRecord] | None = None) -> list[dict]:
-    """Messages of a page (or batch), in its order, with the quoted messages fetched once for all."""
+def message_dicts(
+    records: list[MessageRecord],
+    quoted: Mapping[int, MessageRecord] | None = None,
+    attached: Mapping[int, list[dict]] | None = None,
+) -> list[dict]:
+    """Messages of a page (or batch), in its order, with the quoted messages and attachments fetched once for all."""
     if quoted is None:
         quoted = quoted_messages(records)
-    return [message_dict(r, quoted) for r in records]
+    if attached is None:
+        attached = attachments_by_message(records)
+    return [message_dict(r, quoted, attached) for r in records]
 
 
 def messages_by_id(msg_ids: list[int]) -> dict[int, dict]:

@@ -19,15 +19,16 @@ def project_messages(
     records: list[MessageRecord],
     counters: dict[int, list[CounterCopy]],
     quoted: dict[int, MessageRecord] | None = None,
+    attached: dict[int, list[dict]] | None = None,
 ) -> None:
     """Both users' conversation lists, the recent windows, offline entries and unread copies.
 
     ``counters`` are the recipients' counter copies by user, read in (or
     after) the accepting transaction; ``quoted`` the messages replies quote
-    (fetched here when not given).
+    (fetched here when not given), ``attached`` their attachments by msg_id (likewise).
     """
     pipe = get_redis().pipeline(transaction=False)
-    for record, message in zip(records, message_dicts(records, quoted), strict=True):
+    for record, message in zip(records, message_dicts(records, quoted, attached), strict=True):
         conversation_store.queue_message(pipe, message)
         if record.offline:
             store.queue_offline_add(pipe, record.recipient_id, record.sender_id, record.msg_id)

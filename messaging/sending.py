@@ -28,7 +28,7 @@ def prepare_send(sender_id: int, send: Send) -> SendRequest:
     """The parsed send, from this sender (PROTOCOL.md: not to oneself)."""
     if send.to == sender_id:
         raise InvalidInput.field("to", "You cannot send a message to yourself.")
-    return SendRequest(sender_id, send.to, send.content, send.client_msg_id, send.reply_to)
+    return SendRequest(sender_id, send.to, send.content, send.client_msg_id, send.reply_to, send.attachments)
 
 
 def _timeout_error() -> Unavailable:

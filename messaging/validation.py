@@ -4,7 +4,7 @@ import string
 import unicodedata
 
 from chat_project.common.errors import InvalidInput
-from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_FRAME_REF
+from chat_project.common.limits import MAX_CLIENT_MSG_ID, MAX_CONTENT_CODE_POINTS, MAX_FRAME_REF, MAX_ID
 from chat_project.common.text import has_unpaired_surrogate
 
 
@@ -12,9 +12,12 @@ def _has_bad_code_point(text: str) -> bool:
     return "\x00" in text or has_unpaired_surrogate(text)
 
 
-def check_content(content: object) -> str:
+def check_content(content: object, *, may_be_empty: bool = False) -> str:
+    """``may_be_empty``: "" passes (a send with attachments, PROTOCOL.md 1.2); white space alone never does."""
     if not isinstance(content, str):
         raise InvalidInput.field("content", "Must be a string.")
+    if content == "" and may_be_empty:
+        return content
     if not content or content.isspace():
         raise InvalidInput.field("content", "The message is empty.")
     if len(content) > MAX_CONTENT_CODE_POINTS:
@@ -22,6 +25,21 @@ def check_content(content: object) -> str:
     if _has_bad_code_point(content):
         raise InvalidInput.field("content", "U+0000 and unpaired surrogates are not allowed.")
     return content
+
+
+# PROTOCOL.md 1.2: attachments per message.
+MAX_ATTACHMENTS = 10
+
+
+def check_attachment_ids(field: str, value: object) -> tuple[int, ...]:
+    """A send's ``attachments``: a JSON array of at most 10 distinct ids (who owns them: the send batch)."""
+    if not isinstance(value, list) or any(type(item) is not int or not 1 <= item <= MAX_ID for item in value):
+        raise InvalidInput.field(field, "Must be an array of attachment ids.")
+    if len(value) > MAX_ATTACHMENTS:
+        raise InvalidInput.field(field, f"At most {MAX_ATTACHMENTS} attachments per message.")
+    if len(set(value)) != len(value):
+        raise InvalidInput.field(field, "An attachment may appear once.")
+    return tuple(value)
 
 
 # ASCII punctuation: no emoji is made of it (PROTOCOL.md 1.2 reactions).

@@ -50,7 +50,9 @@ class SendMessageView(APIView):
         description="Stores the message durably, then delivers it (pushed to every socket of both users, or "
         "kept for `offline`/`sync`). Sending again with the same `client_msg_id` answers 200 with the first "
         "message and stores or delivers nothing new. Rate limited per user, REST and WebSocket together "
-        "(`CHAT_SEND_RATE`, default 30 per 10 s).",
+        "(`CHAT_SEND_RATE`, default 30 per 10 s). Version 1.2: `attachments` lists up to 10 of the sender's "
+        "uploads (`POST attachments`) not yet part of another message; with attachments, `content` may be "
+        '"". A repeat of a client_msg_id claims nothing: it answers the first message and its attachments.',
         request=SendSerializer,
         parameters=[RETRY_AFTER],
         responses=answers(
@@ -63,7 +65,8 @@ class SendMessageView(APIView):
             body=True,
             invalid="a field is missing or breaks its rule (empty or white-space content, U+0000, over "
             f"{MAX_CONTENT_CODE_POINTS} "
-            "code points), or the recipient is yourself.",
+            "code points), the recipient is yourself, or `attachments` names more than 10, one twice, one "
+            "that is not your upload or one already part of another message.",
             invalid_errors={"content": ["The message is empty."]},
             not_found="no such recipient, or a deactivated one (`to` 0 included).",
             rate_limited="The user sent more than the send rate allows.",
@@ -73,7 +76,17 @@ class SendMessageView(APIView):
                 "send",
                 value={"to": 9, "content": "hi 👋", "client_msg_id": "5f0c9a7e-1c1e-4d55-9d0e-3f9b1a2c4d5e"},
                 request_only=True,
-            )
+            ),
+            OpenApiExample(
+                "send a photo",
+                value={
+                    "to": 9,
+                    "content": "",
+                    "client_msg_id": "7d2e1f0a-3b4c-4d5e-8f90-a1b2c3d4e5f6",
+                    "attachments": [55],
+                },
+                request_only=True,
+            ),
         ],
     )
     def post(self, request):

@@ -66,10 +66,18 @@ class ApiUser:
     def delete(self, path: str):
         return self.client.delete(API + path)
 
-    def send(self, to: "ApiUser | int", content: str = "hello", client_msg_id: str | None = None) -> dict:
-        body = {"to": to if isinstance(to, int) else to.id, "content": content}
+    def send(
+        self,
+        to: "ApiUser | int",
+        content: str = "hello",
+        client_msg_id: str | None = None,
+        attachments: list[int] | None = None,
+    ) -> dict:
+        body: dict = {"to": to if isinstance(to, int) else to.id, "content": content}
         if client_msg_id is not None:
             body["client_msg_id"] = client_msg_id
+        if attachments is not None:
+            body["attachments"] = attachments
         response = self.post("messages", body)
         assert response.status_code == 201, response.content
         return response.json()

@@ -1,8 +1,9 @@
 """Attachments (PROTOCOL.md 1.2): upload, the bytes behind the access check, the send path's claim, clean-up.
 
 Over REST with the real MariaDB and Redis; each test stores its files in its
-own MEDIA_ROOT. The send path does not carry attachments yet, so a message
-gets them through ``claim_attachments``, the service the send path will call.
+own MEDIA_ROOT. A message gets its attachments from the send itself
+(tests/test_send_attachments.py covers the send path's rules); the claim's
+own rules are tested here on ``claim_attachments`` directly.
 """
 
 import io
@@ -69,10 +70,8 @@ def assert_nothing_stored(media: Path) -> None:
 
 
 def attach(sender: ApiUser, recipient: ApiUser, ids: list[int], content: str = "see attached") -> dict:
-    """A message carrying ``ids``, as the send path will make one: send, then claim."""
-    message = sender.send(recipient, content)
-    claim_attachments(sender.id, ids, message["conversation_id"], message["msg_id"])
-    return message
+    """A message carrying ``ids``, sent over REST."""
+    return sender.send(recipient, content, attachments=ids)
 
 
 # --- images ------------------------------------------------------------------------

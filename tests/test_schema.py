@@ -184,7 +184,11 @@ def test_the_request_rules_are_the_servers(schema):
     assert (register["password"]["minLength"], register["password"]["maxLength"]) == (8, 128)
     assert register["nickname"]["maxLength"] == 64
     send = components["SendRequest"]["properties"]
-    assert (send["content"]["minLength"], send["content"]["maxLength"]) == (1, 4000)
+    # Version 1.2: "" is allowed with attachments (the server checks the pair), white space alone never.
+    assert "minLength" not in send["content"] and send["content"]["maxLength"] == 4000
+    assert send["content"]["pattern"] == r"^$|\S"
+    assert send["attachments"]["maxItems"] == 10 and "attachments" not in components["SendRequest"].get("required", [])
+    assert send["attachments"]["items"]["minimum"] == 1
     assert (send["client_msg_id"]["minLength"], send["client_msg_id"]["maxLength"]) == (1, 64)
     sync = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/sync"]["get"]["parameters"]}
     assert (sync["limit"]["minimum"], sync["limit"]["maximum"]) == (1, 1000)
@@ -195,7 +199,7 @@ def test_the_objects_have_the_version_1_1_fields(schema):
     for name, fields in (
         ("Profile", {"is_active", "last_seen"}),
         ("Conversation", {"peer_read_up_to"}),
-        ("Message", {"recalled_by"}),
+        ("Message", {"recalled_by", "attachments"}),
     ):
         assert fields <= set(components[name]["required"]), name
     profile = components["Profile"]["properties"]

@@ -18,6 +18,9 @@ from messaging.models import MessageRecord, SensitiveWord
 from unread.models import UnreadCounter
 
 from .conftest import register
+from .test_attachments import PDF, media, uploaded
+
+__all__ = ["media"]  # a fixture
 
 
 def requests_from(sender, recipients, prefix: str) -> list[SendRequest]:
@@ -42,6 +45,31 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(make_user):
     # transaction's own bookkeeping): nothing per message.
     assert len(twenty.captured_queries) <= 10, statements
     assert statements.count("INSERT") == 2
+
+
+def test_a_batch_with_attachments_costs_two_statements_more_whatever_its_size(media, make_user):
+    alice = make_user("alice")
+    peers = [make_user(f"peer{i}") for i in range(10)]
+    accept_batch(requests_from(alice, peers, "warm"))  # conversations and stream rows now exist
+    uploads = [uploaded(alice, PDF)["attachment_id"] for _ in range(11)]
+
+    def batch(prefix: str, with_files: list[int]) -> int:
+        requests = [
+            SendRequest(alice.id, p.id, "", f"{prefix}-{i}", attachments=(with_files[i],))
+            if i < len(with_files)
+            else SendRequest(alice.id, p.id, "text", f"{prefix}-{i}")
+            for i, p in enumerate(peers)
+        ]
+        with CaptureQueriesContext(connection) as captured:
+            results = accept_batch(requests)
+        assert all(isinstance(r, SendResult) and r.created for r in results), results
+        return len(captured.captured_queries)
+
+    without = batch("none", [])
+    # Attachments: a locking SELECT and one UPDATE more (messaging/attachments.py), for one send or ten.
+    assert batch("one", uploads[:1]) == without + 2
+    assert batch("ten", uploads[1:11]) == without + 2
+    assert without + 2 <= 12
 
 
 def test_a_bad_message_fails_alone_never_its_batch(make_user, settings):

@@ -36,9 +36,13 @@ class Field(NamedTuple):
 
 
 class Input(Generic[T]):
-    def __init__(self, name: str, result: type[T], **fields: Field) -> None:
+    def __init__(
+        self, name: str, result: type[T], combine: Callable[[dict], None] | None = None, **fields: Field
+    ) -> None:
+        """``combine``: a rule across fields, run on the clean values once each field passed its own check."""
         self.name = name
         self.result = result
+        self.combine = combine
         self.fields = fields
 
     def parse(self, data: dict, **known: Any) -> T:
@@ -55,6 +59,11 @@ class Input(Generic[T]):
                 values[name] = field.check(name, data[name])
             except InvalidInput as exc:
                 errors.update(exc.errors or {name: [exc.detail]})
+        if not errors and self.combine is not None:
+            try:
+                self.combine(values)
+            except InvalidInput as exc:
+                errors.update(exc.errors or {"non_field_errors": [exc.detail]})
         if errors:
             messages = [message for field_messages in errors.values() for message in field_messages]
             detail = messages[0] if len(messages) == 1 else "Invalid input."

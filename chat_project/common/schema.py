@@ -39,6 +39,22 @@ class ReactionSerializer(serializers.Serializer):
         ref_name = "MessageReaction"
 
 
+# PROTOCOL.md 1.2's Attachment: the answer of an upload, and (with the send
+# path) part of every Message, so it lives on the ground floor beside it.
+class AttachmentSerializer(serializers.Serializer):
+    attachment_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    name = serializers.CharField(max_length=255, help_text="the uploaded file's name, without any path")
+    size = serializers.IntegerField(min_value=1, help_text="bytes served at `url`")
+    content_type = serializers.CharField(
+        help_text="image/jpeg, image/png or image/webp for an image; application/octet-stream for a file"
+    )
+    kind = serializers.ChoiceField(choices=["image", "file"], help_text="decided by the bytes, never by the name")
+    width = serializers.IntegerField(min_value=1, allow_null=True, help_text="pixels; null for a file")
+    height = serializers.IntegerField(min_value=1, allow_null=True, help_text="pixels; null for a file")
+    url = serializers.CharField(help_text="`/api/v1/attachments/<attachment_id>`")
+    thumbnail_url = serializers.CharField(allow_null=True, help_text="at most 320 px a side; null for a file")
+
+
 # PROTOCOL.md's Message: the answer of several apps (a conversation's last
 # message, history, sync, offline, send), so it lives on the ground floor.
 class MessageSerializer(serializers.Serializer):
@@ -54,7 +70,9 @@ class MessageSerializer(serializers.Serializer):
     sender_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     recipient_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     content = serializers.CharField(
-        allow_blank=True, max_length=MAX_CONTENT_CODE_POINTS, help_text='exactly as sent; "" when recalled'
+        allow_blank=True,
+        max_length=MAX_CONTENT_CODE_POINTS,
+        help_text='exactly as sent; "" when recalled, and may be "" with attachments',
     )
     client_msg_id = serializers.CharField(
         allow_null=True, max_length=MAX_CLIENT_MSG_ID, help_text="null when the sender gave none"
@@ -72,6 +90,9 @@ class MessageSerializer(serializers.Serializer):
     )
     reply_to = ReplyToSerializer(allow_null=True, help_text="the message this one quotes; null if none (version 1.2)")
     reactions = ReactionSerializer(many=True, help_text="one per user at most, ordered by user_id (version 1.2)")
+    attachments = AttachmentSerializer(
+        many=True, help_text="the files sent with it, in upload order; [] when none and once recalled (version 1.2)"
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -271,6 +292,7 @@ MESSAGE_EXAMPLE = {
     "edited_at": None,
     "reply_to": None,
     "reactions": [],
+    "attachments": [],
 }
 CONVERSATION_EXAMPLE = {
     "conversation_id": 45,
@@ -289,22 +311,6 @@ def strip_trailing_slashes(result: dict, generator, request, public) -> dict:
     """Every route accepts both forms (``/?$``); the schema names the one PROTOCOL.md uses."""
     result["paths"] = {path.rstrip("/") or "/": item for path, item in result.get("paths", {}).items()}
     return result
-
-
-# PROTOCOL.md 1.2's Attachment: the answer of an upload, and (with the send
-# path) part of every Message, so it lives on the ground floor beside it.
-class AttachmentSerializer(serializers.Serializer):
-    attachment_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    name = serializers.CharField(max_length=255, help_text="the uploaded file's name, without any path")
-    size = serializers.IntegerField(min_value=1, help_text="bytes served at `url`")
-    content_type = serializers.CharField(
-        help_text="image/jpeg, image/png or image/webp for an image; application/octet-stream for a file"
-    )
-    kind = serializers.ChoiceField(choices=["image", "file"], help_text="decided by the bytes, never by the name")
-    width = serializers.IntegerField(min_value=1, allow_null=True, help_text="pixels; null for a file")
-    height = serializers.IntegerField(min_value=1, allow_null=True, help_text="pixels; null for a file")
-    url = serializers.CharField(help_text="`/api/v1/attachments/<attachment_id>`")
-    thumbnail_url = serializers.CharField(allow_null=True, help_text="at most 320 px a side; null for a file")
 
 
 ATTACHMENT_EXAMPLE = {

@@ -68,7 +68,10 @@ def chat(request: HttpRequest) -> HttpResponse:
         "recall_window_seconds": settings.CHAT_RECALL_WINDOW_SECONDS,
         "max_message_length": MAX_MESSAGE_LENGTH,
     }
-    return render(request, "chat.html", {"chat_config": config})
+    # The composer refuses a file over the limit before uploading it (static/chat/attachments.js).
+    return render(
+        request, "chat.html", {"chat_config": config, "attachment_max_bytes": settings.CHAT_ATTACHMENT_MAX_BYTES}
+    )
 
 
 class FormInvalid(Exception):

@@ -11,7 +11,7 @@
   'use strict';
 
   // navigation.js, composer-keys.js, profile-picture.js, scroll-keeper.js, unread-landing.js
-  const { navigation, composerKeys, profilePicture, scrollKeeper, unreadLanding } = window.ChatModules;
+  const { navigation, composerKeys, profilePicture, scrollKeeper, unreadLanding, attachments } = window.ChatModules;
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
@@ -937,20 +937,41 @@
     p.state = 'sending';
     p.error = null;
     p.code = null;
-    wsSend({ type: 'send', to: p.to, content: p.content, client_msg_id: p.client_msg_id });
+    const frame = { type: 'send', to: p.to, content: p.content, client_msg_id: p.client_msg_id };
+    if (p.uploads) {
+      // Sent once its uploads finished (attachments.js); a retry goes straight out with the same ids.
+      p.uploads.then((done) => {
+        p.uploads = null;
+        p.attachments = done.map((a) => a.attachment_id);
+        if (!p.attachments.length && !p.content.trim()) {
+          p.state = 'failed';
+          p.error = 'The files could not be uploaded.';
+          scheduleRender();
+          return;
+        }
+        transmit(p);
+        scheduleRender();
+      });
+      return;
+    }
+    if (p.attachments && p.attachments.length) frame.attachments = p.attachments;
+    wsSend(frame);
   }
 
   const canWrite = () => Boolean(S.active && !S.signedOut && S.active.peer.is_active !== false);
 
   function sendFromComposer() {
     if (!canWrite()) return;
-    const content = ui.input.value;
-    if (!content.trim()) return;
+    const withFiles = tray.hasUsable();
+    let content = ui.input.value;
+    if (!content.trim() && !withFiles) return;
+    if (!content.trim()) content = ''; // with files, white space alone is no text
     if (codePoints(content) > MAX_LENGTH) {
       toast(`A message is at most ${MAX_LENGTH} characters (this one has ${codePoints(content)}).`);
       return;
     }
     const p = { client_msg_id: uuid(), to: S.active.peer.user_id, content, createdAt: Date.now(), state: 'sending', error: null };
+    if (withFiles) p.uploads = tray.handOff();
     S.pending.set(p.client_msg_id, p);
     ui.input.value = '';
     S.drafts.delete(p.to);
@@ -1522,7 +1543,7 @@
     if (isTyping(conv.conversation_id)) return { text: 'typing…', cls: 'typing' };
     if (!m) return { text: 'No messages yet', cls: 'muted' };
     if (m.status === 'recalled') return { text: recalledText(m, conv.peer, false), cls: 'recalled' };
-    const text = m.content.replace(/\s+/g, ' ').slice(0, 120);
+    const text = m.content ? m.content.replace(/\s+/g, ' ').slice(0, 120) : attachments.previewText(m);
     return { text: isMine(m) ? `You: ${text}` : text, cls: '' };
   }
 
@@ -1709,7 +1730,7 @@
     const mine = isMine(m);
     const recalled = m.status === 'recalled';
     const recalledLabel = recalled ? recalledText(m, peer, true) : '';
-    const sig = [m.status, recalledLabel, grouped, canRecall].join('|');
+    const sig = [m.status, recalledLabel, grouped, canRecall, (m.attachments || []).length].join('|');
     const cached = msgNodes.get(key);
     if (cached && cached.sig === sig) {
       setReceipt(cached.node, mine && !recalled, seenByPeer, read);
@@ -1721,7 +1742,13 @@
     const meta = h('span', { class: 'msg-meta' }, time, tick);
     const bubble = recalled
       ? h('div', { class: 'bubble recalled' }, h('span', { class: 'msg-text' }, recalledLabel), meta)
-      : h('div', { class: 'bubble' }, h('span', { class: 'msg-text' }, richText(m.content)), meta);
+      : h(
+          'div',
+          { class: 'bubble' },
+          attachments.attachmentNodes(m.attachments, openAttachment),
+          m.content ? h('span', { class: 'msg-text' }, richText(m.content)) : null,
+          meta,
+        );
     const actions = canRecall
       ? h(
           'button',
@@ -1767,7 +1794,7 @@
 
   function pendingNode(p) {
     const key = 'p:' + p.client_msg_id;
-    const sig = [p.state, p.error, p.code, p.state === 'failed' || S.wsReady].join('|');
+    const sig = [p.state, p.error, p.code, p.state === 'failed' || S.wsReady, Boolean(p.uploads)].join('|');
     const cached = msgNodes.get(key);
     if (cached && cached.sig === sig) return cached.node;
     const failed = p.state === 'failed';
@@ -1798,7 +1825,7 @@
           'div',
           { class: 'pending-status' },
           svgIcon('M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M12 7v5l3 2'),
-          S.wsReady ? 'Sending…' : 'Waiting for connection…',
+          p.uploads ? 'Uploading files…' : S.wsReady ? 'Sending…' : 'Waiting for connection…',
         );
     const node = h(
       'div',
@@ -1812,7 +1839,23 @@
 
   // ----------------------------------------------------------------- wiring --
 
+  // attachments.js: the composer's uploads and the full-size view.
+  const tray = attachments.createTray({
+    container: $('attach-tray'),
+    maxBytes: Number(ui.composer.dataset.attachmentMaxBytes),
+    csrf: () => getCookie('csrftoken'),
+  });
+  const openAttachment = attachments.createViewer($('attachment-viewer'));
+
   function bind() {
+    $('attach-button').addEventListener('click', () => $('attach-file').click());
+    $('attach-file').addEventListener('change', (event) => {
+      tray.add(Array.from(event.target.files));
+      event.target.value = '';
+      ui.input.focus();
+    });
+    attachments.bindDrop($('conversation'), (files) => canWrite() && tray.add(files));
+    attachments.bindPaste(ui.input, (files) => canWrite() && tray.add(files));
     ui.composer.addEventListener('submit', (event) => {
       event.preventDefault();
       sendFromComposer();
