@@ -71,6 +71,23 @@ def rebuild_conversation_list(user_id: int) -> dict[int, int]:
     return hooks.message_reads().rebuild_peer_reads(user_id)
 
 
+def rebuild_conversation_lists(user_ids: list[int]) -> dict[int, dict[int, int]]:
+    """``rebuild_conversation_list`` for a batch of users, without the read receipts (the caller's).
+
+    Two index range scans (``user_low``, then ``user_high``), never an OR
+    across both columns; returns {user: {conversation_id: peer_id}}.
+    """
+    entries: dict[int, list[tuple[int, int, int]]] = {user_id: [] for user_id in user_ids}
+    for column, peer_column in (("user_low_id", "user_high_id"), ("user_high_id", "user_low_id")):
+        rows = Conversation.objects.filter(**{f"{column}__in": user_ids}, last_msg_id__isnull=False).values_list(
+            "pk", column, peer_column, "last_msg_id"
+        )
+        for cid, user_id, peer_id, last in rows:
+            entries[user_id].append((cid, peer_id, last))
+    store.write_many_user_lists(entries)
+    return {user_id: {cid: peer for cid, peer, _ in rows} for user_id, rows in entries.items()}
+
+
 def list_conversations(user_id: int, limit: int, before: int | None) -> dict:
     """A page of the user's conversations, newest last message first.
 

@@ -97,6 +97,17 @@ def rebuild_unread(user_id: int) -> dict[int, int]:
     return {copy.conversation_id: copy.unread for copy in copies if copy.unread}
 
 
+def rebuild_unread_many(user_ids: list[int]) -> None:
+    """``rebuild_unread`` for a batch of users: one query, one round trip."""
+    copies: dict[int, list[CounterCopy]] = {user_id: [] for user_id in user_ids}
+    rows = UnreadCounter.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "conversation_id", "received", "read", "version"
+    )
+    for user_id, *copy in rows:
+        copies[user_id].append(CounterCopy(*copy))
+    store.write_many(copies)
+
+
 def unread_counts(user_id: int) -> dict[int, int]:
     """{conversation_id: unread} for every conversation with unread messages."""
     return unread_counts_many([user_id])[user_id]
