@@ -328,6 +328,9 @@ def run(size: Size, workdir: Path) -> dict:
         if shape(saved["size"]) != shape(asdict(size)):
             raise SystemExit(f"{system.DB_NAME} holds a data set of other sizes ({saved['size']}); drop it first")
         size.end_ms = saved["size"]["end_ms"]
+        if saved.get("complete"):
+            say(f"{system.DB_NAME} holds this data set already (loaded in {saved['seconds']} s)")
+            return saved
     else:
         if loader.count("t_user") or loader.count("t_msg_record_list"):
             raise SystemExit(f"{system.DB_NAME} is not empty and has no {meta_path}: drop it first")
@@ -483,6 +486,10 @@ def run(size: Size, workdir: Path) -> dict:
     return meta
 
 
+def default_workdir() -> str:
+    return str(Path(tempfile.gettempdir()) / f"chat-dataset-{system.DB_NAME}")
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = Size()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -490,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
     parser.add_argument(
         "--workdir",
-        default=os.environ.get("BENCH_SCALE_DIR", str(Path(tempfile.gettempdir()) / f"chat-dataset-{system.DB_NAME}")),
+        default=os.environ.get("BENCH_SCALE_DIR") or default_workdir(),
         help="where the files to load and dataset.json (the sizes and landmarks) go",
     )
     args = parser.parse_args(argv)
