@@ -92,7 +92,12 @@ def publish(user_id: int, copies: list[CounterCopy]) -> None:
 
 
 def rebuild_unread(user_id: int) -> dict[int, int]:
-    copies = [counter_copy(c) for c in UnreadCounter.objects.filter(user_id=user_id)]
+    copies = [
+        CounterCopy(*row)
+        for row in UnreadCounter.objects.filter(user_id=user_id).values_list(
+            "conversation_id", "received", "read", "version"
+        )
+    ]
     store.write_all(user_id, copies)
     return {copy.conversation_id: copy.unread for copy in copies if copy.unread}
 
