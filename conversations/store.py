@@ -176,9 +176,15 @@ def queue_peer_read_writes(pipe, user_id: int, positions: dict[int, int]) -> Non
 
 def write_peer_reads(user_id: int, positions: dict[int, int]) -> None:
     """Merge a rebuild of the user's ``peer_read`` hash and mark it ready."""
+    write_many_peer_reads({user_id: positions})
+
+
+def write_many_peer_reads(positions_by_user: dict[int, dict[int, int]]) -> None:
+    """``write_peer_reads`` for several users in one round trip (``rebuild_redis``'s batches)."""
     pipe = get_redis().pipeline(transaction=False)
-    queue_peer_read_writes(pipe, user_id, positions)
-    pipe.set(peer_read_ready_key(user_id), 1)
+    for user_id, positions in positions_by_user.items():
+        queue_peer_read_writes(pipe, user_id, positions)
+        pipe.set(peer_read_ready_key(user_id), 1)
     pipe.execute()
 
 
@@ -212,11 +218,17 @@ def add_recent(messages: list[dict]) -> None:
 
 def write_user_lists(user_id: int, entries: list[tuple[int, int, int]]) -> None:
     """Merge (conversation_id, peer_id, last_msg_id) rows into the user's lists and mark them ready."""
+    write_many_user_lists({user_id: entries})
+
+
+def write_many_user_lists(entries_by_user: dict[int, list[tuple[int, int, int]]]) -> None:
+    """``write_user_lists`` for several users in one round trip (``rebuild_redis``'s batches)."""
     pipe = get_redis().pipeline(transaction=False)
-    if entries:
-        pipe.zadd(convs_key(user_id), {str(cid): last for cid, _, last in entries}, gt=True)
-        pipe.hset(peers_key(user_id), mapping={cid: peer for cid, peer, _ in entries})
-    pipe.set(ready_key(user_id), 1)
+    for user_id, entries in entries_by_user.items():
+        if entries:
+            pipe.zadd(convs_key(user_id), {str(cid): last for cid, _, last in entries}, gt=True)
+            pipe.hset(peers_key(user_id), mapping={cid: peer for cid, peer, _ in entries})
+        pipe.set(ready_key(user_id), 1)
     pipe.execute()
 
 

@@ -25,6 +25,16 @@ def rebuild_offline(user_id: int) -> None:
     store.write_all(user_id, pending)
 
 
+def rebuild_offline_many(user_ids: list[int]) -> None:
+    """``rebuild_offline`` for a batch of recipients: one query, one round trip."""
+    pending: dict[int, dict[int, list[int]]] = {user_id: {} for user_id in user_ids}
+    for recipient_id, sender_id, msg_id in MessageRecord.objects.filter(
+        recipient_id__in=user_ids, offline=True
+    ).values_list("recipient_id", "sender_id", "msg_id"):
+        pending[recipient_id].setdefault(sender_id, []).append(msg_id)
+    store.write_many(pending)
+
+
 def offline_messages(user_id: int) -> dict:
     """Messages that arrived while the user had no socket, grouped by sender, oldest group first."""
     ready, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)

@@ -86,6 +86,30 @@ def record_read_receipt(conversation: Conversation, reader_id: int, read_up_to: 
         conversation_store.record_peer_read(conversation.peer_id(reader_id), conversation.pk, newest)
 
 
+def rebuild_peer_reads_many(peers_by_user: dict[int, dict[int, int]], chunk: int = 2000) -> None:
+    """``rebuild_peer_reads`` for a batch of users, given their {conversation_id: peer_id} (``rebuild_redis``).
+
+    The peers' counters by conversation id, each with its newest read message
+    (one dive into the unread index per counter); a conversation between two
+    users of the batch serves both.
+    """
+    wanted = {(cid, peer): user_id for user_id, peers in peers_by_user.items() for cid, peer in peers.items()}
+    positions: dict[int, dict[int, int]] = {user_id: {} for user_id in peers_by_user}
+    newest = _newest_read(OuterRef("conversation_id"), OuterRef("user_id"), OuterRef("last_read_msg_id"))
+    cids = sorted({cid for cid, _ in wanted})
+    for start in range(0, len(cids), chunk):
+        rows = (
+            UnreadCounter.objects.filter(conversation_id__in=cids[start : start + chunk], last_read_msg_id__gt=0)
+            .annotate(up_to=Subquery(newest.values("msg_id")[:1]))
+            .values_list("conversation_id", "user_id", "up_to")
+        )
+        for cid, reader_id, up_to in rows:
+            user_id = wanted.get((cid, reader_id))
+            if user_id is not None and up_to is not None:
+                positions[user_id][cid] = up_to
+    conversation_store.write_many_peer_reads(positions)
+
+
 def rebuild_peer_reads(user_id: int) -> dict[int, int]:
     """The user's ``peer_read_up_to`` of every conversation, from the database, merged into Redis."""
     newest = _newest_read(OuterRef("conversation_id"), OuterRef("user_id"), OuterRef("last_read_msg_id"))

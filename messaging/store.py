@@ -17,6 +17,8 @@ every event carries its number, so a socket can tell it missed one
 (``push.PushSequence``) and ask its client to sync.
 """
 
+from typing import cast
+
 from chat_project.common.redis_client import get_redis, key, user_tag
 
 PUSH_MARKER_SECONDS = 24 * 3600
@@ -89,12 +91,35 @@ def read_pending(recipient_id: int, limit: int) -> tuple[bool, list[tuple[int, l
 
 def write_all(recipient_id: int, pending: dict[int, list[int]]) -> None:
     """Merge the database's pending offline messages (sender -> msg ids) and mark ready."""
+    write_many({recipient_id: pending})
+
+
+def write_many(pending_by_recipient: dict[int, dict[int, list[int]]]) -> None:
+    """``write_all`` for several recipients in one round trip (``rebuild_redis``'s batches)."""
     pipe = get_redis().pipeline(transaction=False)
-    for sender_id, msg_ids in pending.items():
-        for msg_id in msg_ids:
-            queue_offline_add(pipe, recipient_id, sender_id, msg_id)
-    pipe.set(ready_key(recipient_id), 1)
+    for recipient_id, pending in pending_by_recipient.items():
+        for sender_id, msg_ids in pending.items():
+            if msg_ids:
+                pipe.zadd(sender_key(recipient_id, sender_id), {str(m): m for m in msg_ids})
+                pipe.zadd(index_key(recipient_id), {str(sender_id): min(msg_ids)}, lt=True)
+        pipe.set(ready_key(recipient_id), 1)
     pipe.execute()
+
+
+def rebuild_progress_key() -> str:
+    """``rebuild_redis``'s progress: "drop" while it drops, then the last user id rebuilt; gone once finished."""
+    return key("rebuild", "progress")
+
+
+def rebuild_progress() -> str | None:
+    return cast("str | None", get_redis().get(rebuild_progress_key()))  # redis-py: sync or async reply
+
+
+def set_rebuild_progress(value: str | int | None) -> None:
+    if value is None:
+        get_redis().delete(rebuild_progress_key())
+    else:
+        get_redis().set(rebuild_progress_key(), value)
 
 
 def pushed_flags(msg_ids: list[int]) -> dict[int, bool]:

@@ -92,9 +92,25 @@ def publish(user_id: int, copies: list[CounterCopy]) -> None:
 
 
 def rebuild_unread(user_id: int) -> dict[int, int]:
-    copies = [counter_copy(c) for c in UnreadCounter.objects.filter(user_id=user_id)]
+    copies = [
+        CounterCopy(*row)
+        for row in UnreadCounter.objects.filter(user_id=user_id).values_list(
+            "conversation_id", "received", "read", "version"
+        )
+    ]
     store.write_all(user_id, copies)
     return {copy.conversation_id: copy.unread for copy in copies if copy.unread}
+
+
+def rebuild_unread_many(user_ids: list[int]) -> None:
+    """``rebuild_unread`` for a batch of users: one query, one round trip."""
+    copies: dict[int, list[CounterCopy]] = {user_id: [] for user_id in user_ids}
+    rows = UnreadCounter.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "conversation_id", "received", "read", "version"
+    )
+    for user_id, *copy in rows:
+        copies[user_id].append(CounterCopy(*copy))
+    store.write_many(copies)
 
 
 def unread_counts(user_id: int) -> dict[int, int]:

@@ -80,9 +80,15 @@ def parse_counts(raw: dict[str, str]) -> dict[int, int]:
 
 
 def write_all(user_id: int, counters: list[CounterCopy]) -> None:
+    write_many({user_id: counters})
+
+
+def write_many(counters_by_user: dict[int, list[CounterCopy]]) -> None:
+    """``write_all`` for several users in one round trip (``rebuild_redis``'s batches)."""
     pipe = get_redis().pipeline(transaction=False)
-    queue_counter_writes(pipe, user_id, counters)
-    pipe.set(ready_key(user_id), 1)
+    for user_id, counters in counters_by_user.items():
+        queue_counter_writes(pipe, user_id, counters)
+        pipe.set(ready_key(user_id), 1)
     pipe.execute()
 
 

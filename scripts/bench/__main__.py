@@ -6,12 +6,15 @@ Phases (skip any with BENCH_SKIP=load,rest,footprint,idle,relay):
   footprint  Redis bytes per user and per conversation, database bytes per message (of the data so far)
   idle   memory per idle socket on one daphne, and one delivery to an idle user
   relay  the same load against scripts/bench_relay.py (one daphne, nothing stored)
+  scale  only when BENCH_SCALE=on: issue 19's data set a year old (BENCH_SCALE_*), loaded or resumed, then
+         the reads, sends, mark-read and rebuild_redis on it (scripts/bench/scale.py, its own database)
 docs/benchmarks.md explains every knob and figure.
 """
 
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -24,7 +27,7 @@ from . import footprint, system, users
 from . import load as loadgen
 from .load import now
 
-PHASES = ("load", "rest", "footprint", "idle", "relay")
+PHASES = ("load", "rest", "footprint", "idle", "relay", "scale")
 
 
 @dataclass
@@ -267,6 +270,17 @@ def relay_phase(cfg: Config, run_id: str) -> dict:
     return result
 
 
+def scale_phase(run_id: str) -> dict:
+    """scripts/bench/scale.py in a process of its own (its own database and Redis prefix)."""
+    out = os.path.join(os.environ.get("BENCH_LOG_DIR", "."), f"bench-scale-{run_id}.json")
+    say("[scale] the data set a year old: loading (or resuming), then measuring")
+    subprocess.run(
+        [sys.executable, "-m", "scripts.bench.scale"], env={**os.environ, "BENCH_SCALE_OUT": out}, check=True
+    )
+    with open(out) as report:
+        return json.load(report)
+
+
 # --- the run ---------------------------------------------------------------------
 
 
@@ -311,6 +325,8 @@ def main() -> int:
             service.stop()
     if "relay" not in cfg.skip:
         report["relay"] = relay_phase(cfg, run_id)
+    if os.environ.get("BENCH_SCALE") == "on" and "scale" not in cfg.skip:
+        report["scale"] = scale_phase(run_id)
     product, relay = report.get("product"), report.get("relay")
     if product and relay and product["delivered_per_s"] is not None and relay["delivered_per_s"]:
         report["ratio_to_relay"] = round(product["delivered_per_s"] / relay["delivered_per_s"], 3)

@@ -1,0 +1,64 @@
+"""The index each hot read uses, pinned with EXPLAIN on the statements the app sends.
+
+Issue 19's data set (3 million messages, docs/benchmarks.md "A data set a
+year old") showed every one of these reading only the rows it returns,
+through the index named here. A change to a query or an index that makes
+MariaDB pick another plan fails here on a small set, before it shows at scale.
+"""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+
+def statements(call) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    assert response.status_code in (200, 204), response.content
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def plan(sql: str) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def keys_on_messages(sql: str) -> list[str]:
+    """The index of each access to the message table; each must be a lookup (ref or range), never a scan."""
+    rows = [row for row in plan(sql) if row["table"] in ("t_msg_record_list", "U0")]
+    assert all(row["type"] in ("ref", "range") for row in rows), rows
+    return [row["key"] for row in rows]
+
+
+def one(sqls: list[str], needle: str) -> str:
+    found = [s for s in sqls if needle in s]
+    assert len(found) == 1, sqls
+    return found[0]
+
+
+def test_history_sync_and_mark_read_read_through_their_indexes(alice, bob, carol):
+    for i in range(40):
+        (alice.send(bob, f"a{i}") if i % 3 else bob.send(alice, f"b{i}"))
+        carol.send(alice, f"c{i}")
+    cid = alice.get("conversations").json()["results"][-1]["conversation_id"]
+    last = alice.send(bob, "last")
+    alice.get(f"conversations/{cid}/messages")
+
+    history = one(statements(lambda: alice.get(f"conversations/{cid}/messages", {"limit": 10})), "`sessionId` =")
+    assert keys_on_messages(history) == ["msg_session_msgid"]
+    deep = one(
+        statements(lambda: alice.get(f"conversations/{cid}/messages", {"limit": 10, "before": last["msg_id"]})),
+        "`sessionId` =",
+    )
+    assert keys_on_messages(deep) == ["msg_session_msgid"]
+
+    alice.get("sync", {"since": 0})
+    sync = one(statements(lambda: alice.get("sync", {"since": 1, "limit": 5})), "UNION ALL")
+    assert sorted(keys_on_messages(sync)) == ["msg_recipient_msgid", "msg_sender_msgid"]
+
+    sqls = statements(lambda: bob.post(f"conversations/{cid}/read", {"up_to": last["msg_id"]}))
+    # (The UPDATE that flips the rows uses msg_unread at scale; on a table this small MariaDB
+    # rightly prefers to walk the primary key, so it is not pinned here.)
+    newest_read = one(sqls, "`isRead` = 1 AND")
+    assert keys_on_messages(newest_read) == ["msg_unread"]
