@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import MySQLdb
 import redis.asyncio
 
-from . import footprint, system, users
+from . import cluster, footprint, system, users
 from . import load as loadgen
 from .cluster import APP_REDIS_PREFIX, ClusterService
 from .load import now
@@ -340,10 +340,10 @@ def main() -> int:
         port = system.free_port()
         service: system.Service
         if TARGET == "cluster":
-            report["launcher"] = (
-                "scripts/cluster.py up (BENCH_CLUSTER_PREFIX " + os.environ.get("BENCH_CLUSTER_PREFIX", "cbench") + ")"
-            )
-            say("[system] starting the cluster: scripts/cluster.py up")
+            report["launcher"] = f"scripts/cluster.py up ({cluster.PREFIX}*, {cluster.SUBNET}, {cluster.DIR})"
+            if cluster.ATTACH:
+                report["launcher"] = f"the cluster already running, recorded in {cluster.DIR}"
+            say(f"[system] {report['launcher']}")
             service = ClusterService(port)
             report["cluster"] = service.describe()
             say(f"[system] cluster ready in {service.ready_after} s")

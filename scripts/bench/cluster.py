@@ -29,6 +29,8 @@ from . import system
 PREFIX = os.environ.get("BENCH_CLUSTER_PREFIX", "cbench")
 DIR = Path(os.environ.get("BENCH_CLUSTER_DIR", "/var/lib/chat-cluster-bench"))
 SUBNET = os.environ.get("BENCH_CLUSTER_SUBNET", "10.231.23.0/25")
+# A cluster already running under BENCH_CLUSTER_DIR (the tests' own): used as it is, neither started nor stopped.
+ATTACH = os.environ.get("BENCH_CLUSTER_ATTACH", "") in ("1", "on", "yes")
 START_TIMEOUT = float(os.environ.get("BENCH_CLUSTER_TIMEOUT", "400"))
 STOP_TIMEOUT = 180
 # The app's Redis key prefix (settings.CHAT_REDIS_PREFIX's default: deploy/app.env sets none).
@@ -65,16 +67,23 @@ class ClusterService(system.Service):
 
     def __init__(self, port: int) -> None:
         started = time.monotonic()
-        command = [sys.executable, SCRIPT, "up", "--port", str(port), "--bind", "127.0.0.1"]
-        super().__init__("cluster", command, port, cluster_env(), timeout=START_TIMEOUT)
-        # haproxy answers /healthz as soon as one app node is UP: wait for all three.
-        deadline = started + START_TIMEOUT
-        while not self.read_state().get("ready"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the cluster did not become ready; see {self.log}")
-            time.sleep(0.5)
-        self.state = self.read_state()
+        self.attached = ATTACH
+        if self.attached:
+            self.state = self.read_state()
+            if not self.state.get("ready") or self.state.get("bind") != "127.0.0.1":
+                raise RuntimeError(f"BENCH_CLUSTER_ATTACH: no ready cluster on 127.0.0.1 recorded in {DIR}")
+            self.name, self.port, self.log = "cluster", int(self.state["port"]), DIR / "logs"
+        else:
+            command = [sys.executable, SCRIPT, "up", "--port", str(port), "--bind", "127.0.0.1"]
+            super().__init__("cluster", command, port, cluster_env(), timeout=START_TIMEOUT)
+            # haproxy answers /healthz as soon as one app node is UP: wait for all three.
+            deadline = started + START_TIMEOUT
+            while not self.read_state().get("ready"):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the cluster did not become ready; see {self.log}")
+                time.sleep(0.5)
+            self.state = self.read_state()
         self.healthy_after = round(time.monotonic() - started, 1)
         self.ready_after = round(self.state["ready"], 1)
         first = sorted(self.state["hosts"])[0]
@@ -93,6 +102,10 @@ class ClusterService(system.Service):
             "db": self.app["CHAT_DB_NAME"],
         }
 
+    @property
+    def pid(self) -> int:
+        return self.state["pid"] if self.attached else self.proc.pid
+
     @staticmethod
     def read_state() -> dict:
         try:
@@ -103,6 +116,7 @@ class ClusterService(system.Service):
     def describe(self) -> dict:
         return {
             "prefix": PREFIX,
+            "attached": self.attached,
             "subnet": SUBNET,
             "hosts": self.state["hosts"],
             "started_in_s": self.ready_after,
@@ -112,6 +126,8 @@ class ClusterService(system.Service):
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM: cluster.py stops the apps, then the engines, and removes the namespaces."""
+        if self.attached:
+            return
         super().stop(timeout)
         if (DIR / "state.json").exists():
             # It was killed mid-way: what it recorded is still there.
