@@ -432,6 +432,45 @@ def test_rebuild_redis_works_on_the_cluster(cluster):
     ]
 
 
+def test_a_small_bench_run_against_the_cluster_loses_and_duplicates_nothing(cluster, tmp_path):
+    """`make bench` with BENCH_TARGET=cluster (scripts/bench/cluster.py), attached to this module's
+    cluster rather than starting one of its own (that costs a minute): 2 pairs, 5 messages each."""
+    out = tmp_path / "bench-result.json"
+    env = {
+        **cluster.env,
+        "BENCH_TARGET": "cluster",
+        "BENCH_CLUSTER_ATTACH": "1",
+        "BENCH_CLUSTER_DIR": CLUSTER_ENV["CHAT_CLUSTER_DIR"],
+        "BENCH_CLUSTER_PREFIX": PREFIX,
+        "BENCH_CLUSTER_SUBNET": CLUSTER_ENV["CHAT_CLUSTER_SUBNET"],
+        "BENCH_PAIRS": "2",
+        "BENCH_MESSAGES": "5",
+        "BENCH_SKIP": "rest,footprint,idle,relay",
+        "BENCH_OUT": str(out),
+        "BENCH_LOG_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "scripts.bench"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    product = report["product"]
+    assert (product["sent"], product["acked"], product["delivered"], product["stored"]) == (10, 10, 10, 10)
+    assert (product["lost"], product["duplicated"], product["errors"]) == (0, 0, 0)
+    assert product["realtime_queue_max_depth"] is not None
+    assert sum(product["sockets_per_host"].values()) >= 4
+    assert product["processes"]["daphne"] == 3
+    assert {"galera", "rabbitmq", "redis-cluster", "redis-layer", "haproxy", "generator"} <= product["processes"].keys()
+    assert report["cluster"]["attached"] is True
+    # The bench left the cluster running: later tests use it.
+    assert cluster.proc.poll() is None and our_namespaces()
+
+
 def haproxy(command: str) -> str:
     """One command on haproxy's runtime socket (what `socat stdio SOCKET` does)."""
     import socket

@@ -8,6 +8,10 @@ Phases (skip any with BENCH_SKIP=load,rest,footprint,idle,relay):
   relay  the same load against scripts/bench_relay.py (one daphne, nothing stored)
   scale  only when BENCH_SCALE=on: issue 19's data set a year old (BENCH_SCALE_*), loaded or resumed, then
          the reads, sends, mark-read and rebuild_redis on it (scripts/bench/scale.py, its own database)
+
+BENCH_TARGET=single (the default) runs the system as `make run` does; BENCH_TARGET=cluster
+runs `make cluster`'s three hosts behind haproxy instead (scripts/bench/cluster.py), where
+idle and relay, single-machine phases, are skipped by default.
 docs/benchmarks.md explains every knob and figure.
 """
 
@@ -18,16 +22,27 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import MySQLdb
 import redis.asyncio
 
-from . import footprint, system, users
+from . import cluster, footprint, system, users
 from . import load as loadgen
+from .cluster import APP_REDIS_PREFIX, ClusterService
 from .load import now
 
 PHASES = ("load", "rest", "footprint", "idle", "relay", "scale")
+TARGETS = ("single", "cluster")
+TARGET = os.environ.get("BENCH_TARGET", "single")
+# Phases that measure one machine's processes: not run against the cluster unless asked (relay),
+# or never (idle: its daphne would run here, on the single machine's database and Redis).
+CLUSTER_DEFAULT_SKIP = "idle,relay"
+CLUSTER_NEVER = {
+    "idle": "one daphne on this machine's database and Redis: a single-machine figure",
+    "scale": "its own database and Redis prefix on this machine: a single-machine figure",
+}
 
 
 @dataclass
@@ -42,7 +57,11 @@ class Config:
     conversations: int = int(os.environ.get("BENCH_CONVERSATIONS", "50"))
     rest_calls: int = int(os.environ.get("BENCH_REST_CALLS", "200"))
     skip: set[str] = field(
-        default_factory=lambda: {p.strip() for p in os.environ.get("BENCH_SKIP", "").split(",") if p.strip()}
+        default_factory=lambda: {
+            p.strip()
+            for p in os.environ.get("BENCH_SKIP", CLUSTER_DEFAULT_SKIP if TARGET == "cluster" else "").split(",")
+            if p.strip()
+        }
     )
     out: str = os.environ.get("BENCH_OUT", "bench-result.json")
 
@@ -68,16 +87,19 @@ def ws_url(port: int, query: str) -> str:
     return f"ws://127.0.0.1:{port}/ws/chat/?{query}"
 
 
-def measure(load: loadgen.Load, roots: list[int]) -> tuple[loadgen.Tracker, dict]:
-    """Drive ``load``; CPU of the process trees under ``roots`` (plus MariaDB, Redis, this generator) meanwhile."""
+def measure(load: loadgen.Load, snapshot: Callable[[], dict], on_ready=None) -> tuple[loadgen.Tracker, dict]:
+    """Drive ``load``; CPU per kind of process (``snapshot``, e.g. system.snapshot) meanwhile."""
     before: dict = {}
     after: dict = {}
 
+    def ready() -> None:
+        before.update(snapshot())
+        if on_ready is not None:
+            on_ready()
+
     async def run() -> loadgen.Tracker:
-        track, senders, recipients = await loadgen.drive(
-            load, on_sockets_ready=lambda: before.update(system.snapshot(roots))
-        )
-        after.update(system.snapshot(roots))
+        track, senders, recipients = await loadgen.drive(load, on_sockets_ready=ready)
+        after.update(snapshot())
         await loadgen.close_many(senders + recipients)
         return track
 
@@ -104,20 +126,32 @@ def product_phase(cfg: Config, service: system.Service, run_id: str) -> dict:
     made = users.register(port, names)
     people = [{**m, "url": ws_url(port, "token=" + m["token"])} for m in made]
     pairs = list(zip(people[: cfg.pairs], people[cfg.pairs :], strict=True))
-    broker = redis.asyncio.Redis.from_url(system.BROKER_URL)
-    keys = system.realtime_queue_keys()
+    spread: dict = {}
+    if isinstance(service, ClusterService):
+        queue_depth = service.queue_depth()
+        track, cpu = measure(
+            cfg.load("product", pairs, run_id, queue_depth),
+            service.snapshot,
+            on_ready=lambda: spread.update(service.spread()),
+        )
+    else:
+        broker = redis.asyncio.Redis.from_url(system.BROKER_URL)
+        keys = system.realtime_queue_keys()
 
-    async def queue_depth() -> int:
-        async with broker.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.llen(key)
-            return sum(await pipe.execute())
+        async def queue_depth() -> int:
+            async with broker.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.llen(key)
+                return sum(await pipe.execute())
 
-    track, cpu = measure(cfg.load("product", pairs, run_id, queue_depth), [service.pid])
+        track, cpu = measure(cfg.load("product", pairs, run_id, queue_depth), lambda: system.snapshot([service.pid]))
     result = loadgen.summary(track)
     undelivered = result.pop("undelivered_acked")
     stored_not_pushed = check_sync(port, pairs, track, undelivered)
-    stored, duplicated_stored = check_database([s["user_id"] for s, _ in pairs], run_id)
+    stored, duplicated_stored = check_database(service.db_args, [s["user_id"] for s, _ in pairs], run_id)
+    if spread:
+        # haproxy's sessions per app node once every socket was open (leastconn spreads them).
+        result["sockets_per_host"] = spread
     result.update(
         lost=len(undelivered),
         lost_stored_not_pushed=stored_not_pushed,
@@ -154,9 +188,9 @@ def check_sync(port: int, pairs: list, track: loadgen.Tracker, undelivered: list
     return found
 
 
-def check_database(sender_ids: list[int], run_id: str) -> tuple[int, int]:
+def check_database(db_args: dict, sender_ids: list[int], run_id: str) -> tuple[int, int]:
     """(messages of this run stored, client_msg_ids stored more than once), in one query."""
-    conn = MySQLdb.connect(**system.database_args())
+    conn = MySQLdb.connect(**db_args)
     try:
         cursor = conn.cursor()
         marks = ",".join(["%s"] * len(sender_ids))
@@ -175,7 +209,7 @@ def rest_phase(cfg: Config, service: system.Service, run_id: str) -> dict:
     """One user with ``conversations`` conversations, one of them 50 messages long; time the two reads."""
     port = service.port
     hub = users.register(port, [f"b{run_id}hub"])[0]
-    peers = users.bulk("benchpeer", cfg.conversations)
+    peers = users.bulk("benchpeer", cfg.conversations, service.env)
     api = users.Api(port, hub["token"])
     say(f"[rest] {cfg.conversations} conversations and a 50-message history")
     for peer in peers + [peers[0]] * 49:
@@ -261,7 +295,7 @@ def relay_phase(cfg: Config, run_id: str) -> dict:
     try:
         people = [{"user_id": i + 1, "url": ws_url(port, f"user={i + 1}")} for i in range(2 * cfg.pairs)]
         pairs = list(zip(people[: cfg.pairs], people[cfg.pairs :], strict=True))
-        track, cpu = measure(cfg.load("relay", pairs, run_id), [relay.pid])
+        track, cpu = measure(cfg.load("relay", pairs, run_id), lambda: system.snapshot([relay.pid]))
     finally:
         relay.stop()
     result = loadgen.summary(track)
@@ -290,6 +324,16 @@ def main() -> int:
     if unknown:
         say(f"BENCH_SKIP: unknown phase(s) {sorted(unknown)}; phases are {', '.join(PHASES)}")
         return 2
+    if TARGET not in TARGETS:
+        say(f"BENCH_TARGET: {TARGET!r}; targets are {', '.join(TARGETS)}")
+        return 2
+    skipped = {phase: "BENCH_SKIP" for phase in PHASES if phase in cfg.skip}
+    if TARGET == "cluster":
+        if "BENCH_SKIP" not in os.environ:
+            skipped.update(relay="a single-machine phase (BENCH_SKIP without relay runs it, on this machine)")
+        for phase, reason in CLUSTER_NEVER.items():
+            cfg.skip.add(phase)
+            skipped[phase] = reason
     run_id = uuid.uuid4().hex[:8]
     report: dict = {
         "run": run_id,
@@ -300,17 +344,32 @@ def main() -> int:
         if cfg.rate
         else f"closed loop, window {cfg.window}, {cfg.messages} per sender",
         "generator_open_files_limit": system.raise_fd_limit(),
-        "database": system.DB_NAME,
-        "redis_prefix": system.PREFIX,
+        "target": TARGET,
+        "skipped": skipped,
     }
-    system.prepare_database()
-    system.clear_redis()
+    if TARGET == "single":
+        report.update(database=system.DB_NAME, redis_prefix=system.PREFIX)
+        system.prepare_database()
+        system.clear_redis()
+    else:
+        # A new cluster each run: its database (Galera's `chat`), Redis Cluster, layer and queues start empty.
+        report.update(database="chat (Galera, through haproxy's MySQL frontend)", redis_prefix=APP_REDIS_PREFIX)
     if any(p not in cfg.skip for p in ("load", "rest", "footprint", "idle")):
         port = system.free_port()
-        command = system.launcher_command(port)
-        report["launcher"] = command
-        say(f"[system] starting `{command}`")
-        service = system.Service("system", command, port, system.bench_env())
+        service: system.Service
+        if TARGET == "cluster":
+            report["launcher"] = f"scripts/cluster.py up ({cluster.PREFIX}*, {cluster.SUBNET}, {cluster.DIR})"
+            if cluster.ATTACH:
+                report["launcher"] = f"the cluster already running, recorded in {cluster.DIR}"
+            say(f"[system] {report['launcher']}")
+            service = ClusterService(port)
+            report["cluster"] = service.describe()
+            say(f"[system] cluster ready in {service.ready_after} s")
+        else:
+            command = system.launcher_command(port)
+            report["launcher"] = command
+            say(f"[system] starting `{command}`")
+            service = system.Service("system", command, port, system.bench_env())
         try:
             if "load" not in cfg.skip:
                 report["product"] = product_phase(cfg, service, run_id)
@@ -318,7 +377,12 @@ def main() -> int:
                 report["rest"] = rest_phase(cfg, service, run_id)
             if "footprint" not in cfg.skip:
                 # Before the idle phase: its sockets' users would count as users with no data.
-                report["footprint"] = footprint.measure(lambda: MySQLdb.connect(**system.database_args()))
+                if isinstance(service, ClusterService):
+                    report["footprint"] = footprint.measure(
+                        lambda: MySQLdb.connect(**service.db_args), service.redis(), APP_REDIS_PREFIX
+                    )
+                else:
+                    report["footprint"] = footprint.measure(lambda: MySQLdb.connect(**service.db_args))
             if "idle" not in cfg.skip:
                 report["idle"] = idle_phase(cfg, service)
         finally:
@@ -344,9 +408,15 @@ def main() -> int:
 def print_report(report: dict) -> None:
     machine = report["machine"]
     print(
-        f"\nbench {report['run']}: {report['mode']}, {report['config']['pairs']} pairs; {machine['cores']} cores,"
+        f"\nbench {report['run']} ({report['target']}): {report['mode']}, {report['config']['pairs']} pairs;"
+        f" {machine['cores']} cores,"
         f" load average {machine['loadavg_before'][0]} before, {machine['loadavg_after'][0]} after"
     )
+    if "cluster" in report:
+        c = report["cluster"]
+        print(f"cluster  {len(c['hosts'])} hosts ({c['prefix']}*), started in {c['started_in_s']} s")
+    for phase, reason in report.get("skipped", {}).items():
+        print(f"skipped  {phase}: {reason}")
     for name in ("product", "relay"):
         r = report.get(name)
         if not r:
@@ -362,6 +432,8 @@ def print_report(report: dict) -> None:
         )
         if r.get("realtime_queue_max_depth") is not None:
             print(f"         realtime queue max depth {r['realtime_queue_max_depth']}")
+        if r.get("sockets_per_host"):
+            print(f"         sockets per host (haproxy) {r['sockets_per_host']}")
         per = ", ".join(f"{k} {v}" for k, v in r["cpu_s_per_1000_delivered"].items() if v)
         print(f"         CPU s per 1000 delivered: {per}")
     if "ratio_to_relay" in report:

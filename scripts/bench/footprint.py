@@ -19,13 +19,16 @@ TAG = re.compile(rb"\{([a-z]+):[0-9]+\}")
 TABLES = ("t_msg_record_list", "t_msg_stream", "t_conversation", "t_unread_counter", "t_user")
 
 
-def redis_bytes() -> dict[str, dict[str, int]]:
-    """Per owner kind (u, p, c, m, shared): keys, distinct owners, bytes."""
-    client = redis.Redis.from_url(system.REDIS_URL)
+def redis_bytes(client=None, prefix: str = system.PREFIX) -> dict[str, dict[str, int]]:
+    """Per owner kind (u, p, c, m, shared): keys, distinct owners, bytes.
+
+    ``client`` is this machine's Redis by default; a RedisCluster scans every master.
+    """
+    client = client or redis.Redis.from_url(system.REDIS_URL)
     owners: dict[str, set[bytes]] = defaultdict(set)
     keys: dict[str, int] = defaultdict(int)
     used: dict[str, int] = defaultdict(int)
-    names = list(client.scan_iter(match=system.PREFIX + ":*", count=1000))
+    names = list(client.scan_iter(match=prefix + ":*", count=1000))
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.memory_usage(name, samples=0)
@@ -63,8 +66,8 @@ def database_bytes(connect) -> dict[str, dict[str, int]]:
     return tables
 
 
-def measure(connect) -> dict:
-    in_redis = redis_bytes()
+def measure(connect, redis_client=None, prefix: str = system.PREFIX) -> dict:
+    in_redis = redis_bytes(redis_client, prefix)
     in_database = database_bytes(connect)
     messages = in_database["t_msg_record_list"]["rows"]
     users = in_database["t_user"]["rows"]

@@ -157,10 +157,16 @@ def launcher_command(port: int) -> str:
 class Service:
     """A process group the benchmark started: the `make run` launcher or one daphne."""
 
-    def __init__(self, name: str, command: str | list[str], port: int, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, command: str | list[str], port: int, env: dict[str, str], timeout: float = 90
+    ) -> None:
         self.name = name
         self.port = port
         self.log = LOG_DIR / f"bench-{name}.log"
+        # What the phases use to reach the same data as the service: this machine's bench
+        # database and environment (scripts/bench/cluster.py overrides both).
+        self.env = env
+        self.db_args = database_args()
         # A shell line from the Makefile runs as is; an argv is exec'd, so its pid is the program's own.
         self.command = command if isinstance(command, str) else "exec " + shlex.join(command)
         with open(self.log, "w") as log:
@@ -172,7 +178,7 @@ class Service:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_healthy(port, self.proc, self.log)
+        wait_healthy(port, self.proc, self.log, timeout)
 
     @property
     def pid(self) -> int:

@@ -66,7 +66,7 @@ def register(port: int, names: list[str], threads: int = 4) -> list[dict]:
         return list(pool.map(one, names))
 
 
-def bulk(prefix: str, count: int) -> list[dict]:
+def bulk(prefix: str, count: int, env: dict[str, str] | None = None) -> list[dict]:
     """``count`` users named ``<prefix><i>`` with tokens, made (or found) straight in the bench database.
 
     No password hashing: ten thousand idle users in seconds. Reused by later runs.
@@ -74,7 +74,7 @@ def bulk(prefix: str, count: int) -> list[dict]:
     out = subprocess.run(
         [sys.executable, "-m", "scripts.bench.mkusers", prefix, str(count)],
         cwd=system.ROOT,
-        env=system.bench_env(),
+        env=env or system.bench_env(),
         capture_output=True,
         text=True,
     )
