@@ -25,7 +25,10 @@ from websockets.sync.client import connect
 from .conftest import wait_for
 from .live import ROOT, Socket, free_port
 
-pytestmark = pytest.mark.e2e
+# A start may migrate a new database and a stop may wait for every process:
+# the test's own limit covers both with room, so a busy machine gives the
+# clear failure of START_TIMEOUT or STOP_TIMEOUT, never pytest-timeout's.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 PASSED_ENV = (
     "CHAT_REDIS_URL",
