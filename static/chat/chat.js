@@ -12,6 +12,12 @@
 
   // navigation.js, composer-keys.js, profile-picture.js, scroll-keeper.js, unread-landing.js
   const { navigation, composerKeys, profilePicture, scrollKeeper, unreadLanding } = window.ChatModules;
+  // Protocol 1.2 views (menu.js, message-actions.js, reactions.js, reply.js, block.js, conversation-menu.js,
+  // message-search.js): each gets ``ctx`` once and may decorate a message node, a list row or render after us.
+  const FEATURES = ['messageActions', 'reactions', 'reply', 'block', 'conversationMenu', 'messageSearch']
+    .map((name) => window.ChatModules[name])
+    .filter(Boolean);
+  const featureHook = (hook, ...args) => FEATURES.map((f) => (f[hook] ? f[hook](...args) : null));
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
@@ -441,6 +447,14 @@
     if (!a) return b;
     if (!b) return a;
     if (a.msg_id !== b.msg_id) return a.msg_id > b.msg_id ? a : b;
+    return fresher(a, b);
+  }
+
+  /** Two copies of one message: the one with the larger rev (1.2); without revs, a recall is final. */
+  function fresher(a, b) {
+    const ra = a.rev || 0;
+    const rb = b.rev || 0;
+    if (ra !== rb) return ra > rb ? a : b;
     return a.status === 'recalled' ? a : b;
   }
 
@@ -487,7 +501,7 @@
     const cid = m.conversation_id;
     const map = messagesOf(cid);
     const old = map.get(m.msg_id);
-    const kept = old && old.status === 'recalled' ? old : m;
+    const kept = old ? fresher(old, m) : m;
     map.set(m.msg_id, kept);
     if (isMine(m) && m.client_msg_id) S.pending.delete(m.client_msg_id);
     const peerId = isMine(m) ? m.recipient_id : m.sender_id;
@@ -534,7 +548,11 @@
 
   function maxHeldId() {
     let max = 0;
-    for (const conv of S.convs.values()) if (conv.last_message && conv.last_message.msg_id > max) max = conv.last_message.msg_id;
+    // Sync runs by rev (1.2): a message's rev is at least its msg_id.
+    for (const conv of S.convs.values()) {
+      const m = conv.last_message;
+      if (m) max = Math.max(max, m.msg_id, m.rev || 0);
+    }
     return max;
   }
 
@@ -890,6 +908,9 @@
       case 'recalled':
         applyRecall(f.conversation_id, f.msg_id, f.recalled_by);
         break;
+      case 'changed':
+        ingest(f.message); // kept when its rev is larger than the copy held
+        break;
       case 'presence':
         if (typeof f.user_id === 'number') {
           updatePeer(f.user_id, { online: Boolean(f.online), last_seen: f.online ? null : f.last_seen || null });
@@ -937,10 +958,11 @@
     p.state = 'sending';
     p.error = null;
     p.code = null;
-    wsSend({ type: 'send', to: p.to, content: p.content, client_msg_id: p.client_msg_id });
+    wsSend({ type: 'send', to: p.to, content: p.content, client_msg_id: p.client_msg_id, reply_to: p.reply_to || undefined });
   }
 
-  const canWrite = () => Boolean(S.active && !S.signedOut && S.active.peer.is_active !== false);
+  const blockedChat = () => Boolean(S.active && S.active.cid !== null && (S.convs.get(S.active.cid) || {}).blocked);
+  const canWrite = () => Boolean(S.active && !S.signedOut && S.active.peer.is_active !== false && !blockedChat());
 
   function sendFromComposer() {
     if (!canWrite()) return;
@@ -951,6 +973,7 @@
       return;
     }
     const p = { client_msg_id: uuid(), to: S.active.peer.user_id, content, createdAt: Date.now(), state: 'sending', error: null };
+    if (window.ChatModules.reply) p.reply_to = window.ChatModules.reply.take();
     S.pending.set(p.client_msg_id, p);
     ui.input.value = '';
     S.drafts.delete(p.to);
@@ -1455,6 +1478,7 @@
   function alertIncoming(m, sender) {
     const hidden = document.visibilityState !== 'visible';
     const open = S.active && S.active.cid === m.conversation_id;
+    if ((S.convs.get(m.conversation_id) || {}).muted) return; // muted: no sound, no notification
     if (prefs.sound && (hidden || !open)) beep();
     if (!hidden || !prefs.notify || !notificationsGranted()) return;
     const conv = S.convs.get(m.conversation_id);
@@ -1496,10 +1520,14 @@
     maybeMarkRead();
     updateJump();
     updateTitle();
+    featureHook('render');
   }
 
   function updateTitle() {
-    const total = S.totalUnread;
+    // A muted conversation's unread messages do not flash in the title.
+    let total = S.totalUnread;
+    for (const conv of S.convs.values()) if (conv.muted) total -= conv.unread || 0;
+    total = Math.max(0, total);
     document.title = total > 0 ? `(${total > 99 ? '99+' : total}) Chat` : 'Chat';
   }
 
@@ -1534,10 +1562,12 @@
   }
 
   function renderConversations() {
-    const searching = !ui.searchResults.hidden;
+    const searching = !ui.searchResults.hidden || !$('message-results').hidden;
     ui.conversations.hidden = searching;
-    const list = [...S.convs.values()].sort(
-      (a, b) => ((b.last_message && b.last_message.msg_id) || 0) - ((a.last_message && a.last_message.msg_id) || 0),
+    // Pinned first (1.2), then newest; the archived ones only in the Archived view.
+    const list = [...S.convs.values()].filter((c) => Boolean(c.archived) === Boolean(S.showArchived)).sort(
+      (a, b) => Boolean(b.pinned) - Boolean(a.pinned)
+        || ((b.last_message && b.last_message.msg_id) || 0) - ((a.last_message && a.last_message.msg_id) || 0),
     );
     const nodes = list.map((conv) => {
       const cid = conv.conversation_id;
@@ -1547,7 +1577,7 @@
       const preview = previewOf(conv);
       const time = conv.last_message ? listTime(conv.last_message.created_at) : '';
       const p = conv.peer;
-      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, shownOnline(p), p.is_active]);
+      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, shownOnline(p), p.is_active, conv.pinned, conv.muted]);
       const cached = convNodes.get(cid);
       if (cached && cached.sig === sig) return cached.node;
       const node = (cached && cached.node) || h('button', { type: 'button', class: 'item conv', dataset: { conversationId: String(cid) }, onclick: () => openConversation(cid) });
@@ -1566,6 +1596,7 @@
             { class: 'item-top' },
             h('span', { class: 'item-name', title: displayName(p) }, displayName(p)),
             p.is_active === false ? h('span', { class: 'item-flag' }, 'deactivated') : null,
+            featureHook('conversationFlags', conv).flat(),
             h('span', { class: 'item-time' }, time),
           ),
           h(
@@ -1586,7 +1617,10 @@
       convNodes.set(cid, { sig, node });
       return node;
     });
-    syncChildren(ui.conversations, nodes);
+    const rows = window.ChatModules.conversationMenu
+      ? nodes.map((node, i) => window.ChatModules.conversationMenu.row(list[i], node))
+      : nodes;
+    syncChildren(ui.conversations, rows);
     ui.emptyList.hidden = searching || list.length > 0 || S.nextBefore === undefined;
     ui.moreConversations.hidden = searching || !S.nextBefore;
     return list;
@@ -1622,7 +1656,8 @@
     if (ui.input.disabled === writable) {
       ui.input.disabled = !writable;
       ui.sendButton.disabled = !writable;
-      ui.input.placeholder = writable ? 'Write a message…' : deactivated ? 'This account is deactivated' : 'Signed out';
+      ui.input.placeholder = writable ? 'Write a message…' : deactivated ? 'This account is deactivated'
+        : blockedChat() ? 'You can’t send messages in this chat' : 'Signed out';
     }
 
     const hist = cid === null ? null : historyOf(cid);
@@ -1709,7 +1744,7 @@
     const mine = isMine(m);
     const recalled = m.status === 'recalled';
     const recalledLabel = recalled ? recalledText(m, peer, true) : '';
-    const sig = [m.status, recalledLabel, grouped, canRecall].join('|');
+    const sig = [m.status, recalledLabel, grouped, canRecall, m.rev, featureHook('messageSig', m).join('/')].join('|');
     const cached = msgNodes.get(key);
     if (cached && cached.sig === sig) {
       setReceipt(cached.node, mine && !recalled, seenByPeer, read);
@@ -1744,6 +1779,7 @@
       },
       h('div', { class: 'msg-row' }, actions, bubble),
     );
+    featureHook('decorateMessage', node, m, { mine, recalled });
     setReceipt(node, mine && !recalled, seenByPeer, read);
     msgNodes.set(key, { sig, node });
     if (!mine && seenObserver) seenObserver.observe(node);
@@ -1890,7 +1926,14 @@
     setInterval(scheduleRender, 5000);
   }
 
+  // What the 1.2 views may use: the stores, REST, the builders and a few navigation steps. No socket.
+  const ctx = {
+    S, ui, CONFIG, api, h, svgIcon, toast, showError, errorText, scheduleRender, render, ingest, messagesOf, historyOf,
+    fetchOlderPage, openConversation, upsertConversation, isMine, displayName, richText, listTime, timeFormat, canWrite,
+  };
+
   async function start() {
+    featureHook('init', ctx);
     bind();
     try {
       S.me = await api('GET', 'me');
