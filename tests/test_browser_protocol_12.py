@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from .test_browser import css, log_in, quit_all, screenshot, send, severe_console_entries, start_chromium, texts, wait
-from .test_browser_daily import open_chat, run_axe, serious
+from .test_browser_daily import conv, open_chat, run_axe, serious
 
 pytestmark = pytest.mark.e2e
 
@@ -215,5 +215,178 @@ def test_reactions_picker_counts_and_toggle(daphne, celery_worker, alice, bob, p
     css(bob_page, chip).click()
     wait(alice_page, lambda d: css(d, chip).get_attribute("data-count") == "1")
     wait(bob_page, lambda d: css(d, chip).get_attribute("aria-pressed") == "false")
+    assert severe_console_entries(alice_page) == []
+    assert severe_console_entries(bob_page) == []
+
+
+def test_block_and_unblock_from_the_chat_header(daphne, celery_worker, alice, bob, pair):
+    base, alice_page, bob_page = pair
+    alice.send(bob, "hello")
+    log_in(alice_page, base, alice.username)
+    log_in(bob_page, base, bob.username)
+    open_chat(alice_page, "bob")
+    open_chat(bob_page, "alice")
+    assert css(alice_page, "#block-button").get_attribute("aria-label") == "Block Bob"
+
+    # Block asks first; Cancel changes nothing and gives focus back.
+    css(alice_page, "#block-button").click()
+    wait(alice_page, lambda d: css(d, "#block-dialog").get_attribute("open") is not None)
+    assert css(alice_page, "#block-title").text == "Block Bob?"
+    screenshot(alice_page, "p12-block-confirm")
+    assert_axe_clean(alice_page)
+    css(alice_page, "#block-cancel").click()
+    wait(alice_page, lambda d: focused(d).startswith("block-button|"))
+    assert not css(alice_page, "#blocked-notice").is_displayed()
+
+    css(alice_page, "#block-button").click()
+    wait(alice_page, lambda d: css(d, "#block-dialog").get_attribute("open") is not None)
+    css(alice_page, "#block-ok").click()
+    wait(alice_page, lambda d: css(d, "#blocked-notice").is_displayed())
+    assert "You blocked Bob" in css(alice_page, "#blocked-notice").text
+    assert css(alice_page, "#input").get_attribute("disabled") is not None
+    assert css(alice_page, "#block-button").text == "Unblock"
+    assert [p["username"] for p in alice.get("blocks").json()["results"]] == ["bob"]
+    screenshot(alice_page, "p12-blocked")
+    assert_axe_clean(alice_page)
+
+    # Bob's screen (the chat opened again): the notice, and he cannot write; the history stays.
+    bob_page.refresh()
+    wait(bob_page, lambda d: css(d, "#blocked-notice").is_displayed())
+    assert "send messages in this chat" in css(bob_page, "#blocked-notice").text
+    assert css(bob_page, "#input").get_attribute("disabled") is not None
+    assert texts(bob_page, ".msg.in .msg-text") == ["hello"]
+    assert css(bob_page, "#block-button").text == "Block"  # he does not block Alice
+    screenshot(bob_page, "p12-blocked-peer")
+    assert_axe_clean(bob_page)
+
+    # After a reload Alice still sees Unblock (GET blocks); unblocking opens the composer for both.
+    alice_page.refresh()
+    wait(alice_page, lambda d: css(d, "#block-button").text == "Unblock")
+    css(alice_page, "#block-button").click()
+    wait(alice_page, lambda d: not css(d, "#blocked-notice").is_displayed())
+    assert css(alice_page, "#input").get_attribute("disabled") is None
+    send(alice_page, "sorry, misclick")
+    bob_page.refresh()
+    wait(bob_page, lambda d: "sorry, misclick" in texts(d, ".msg.in .msg-text"))
+    assert not css(bob_page, "#blocked-notice").is_displayed()
+    assert css(bob_page, "#input").get_attribute("disabled") is None
+
+
+def open_conversation_menu(page, username):
+    button = wait(page, lambda d: css(d, f'.conv-row:has(.conv[data-peer="{username}"]) .conv-menu-button'))
+    page.execute_script("arguments[0].focus()", button)
+    button.send_keys(Keys.ENTER)
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, '.popup-menu[role="menu"]'))
+
+
+def test_pin_mute_and_archive_from_the_list(daphne, celery_worker, alice, bob, carol, pair):
+    base, alice_page, bob_page = pair
+    alice.send(carol, "older chat")
+    bob.send(alice, "newer chat")
+    log_in(alice_page, base, alice.username)
+    log_in(bob_page, base, bob.username)
+    wait(
+        alice_page,
+        lambda d: [c.get_attribute("data-peer") for c in d.find_elements(By.CSS_SELECTOR, ".conv")] == ["bob", "carol"],
+    )
+
+    # Pin Carol: on top, with a pin; the menu works by keyboard and gives focus back.
+    open_conversation_menu(alice_page, "carol")
+    screenshot(alice_page, "p12-conversation-menu")
+    assert_axe_clean(alice_page)
+    choose(alice_page, "Pin")
+    wait(alice_page, lambda d: d.find_elements(By.CSS_SELECTOR, conv("carol") + " .pin-flag"))
+    assert [c.get_attribute("data-peer") for c in alice_page.find_elements(By.CSS_SELECTOR, ".conv")] == [
+        "carol",
+        "bob",
+    ]
+    assert "conv-menu-button" in focused(alice_page)
+
+    # Mute Bob: the muted icon; a new message from him counts but does not flash in the title.
+    open_conversation_menu(alice_page, "bob")
+    choose(alice_page, "Mute")
+    wait(alice_page, lambda d: d.find_elements(By.CSS_SELECTOR, conv("bob") + " .muted-flag"))
+    bob.send(alice, "are you there?")
+    wait(alice_page, lambda d: css(d, conv("bob") + " .badge").get_attribute("data-count") == "2")
+    assert alice_page.title == "Chat"
+    # Settings are Alice's alone: Bob's list has no pin or muted icon.
+    assert not bob_page.find_elements(By.CSS_SELECTOR, ".conv-flag")
+    screenshot(alice_page, "p12-pinned-muted")
+
+    # Archive Bob: he leaves the list; the Archived view shows him, and leads back.
+    open_conversation_menu(alice_page, "bob")
+    choose(alice_page, "Archive")
+    wait(alice_page, lambda d: not d.find_elements(By.CSS_SELECTOR, conv("bob")))
+    assert focused(alice_page).startswith("archived-open|")
+    css(alice_page, "#archived-open").send_keys(Keys.ENTER)
+    wait(
+        alice_page,
+        lambda d: [c.get_attribute("data-peer") for c in d.find_elements(By.CSS_SELECTOR, ".conv")] == ["bob"],
+    )
+    assert css(alice_page, "#archived-header").is_displayed()
+    screenshot(alice_page, "p12-archived-view")
+    assert_axe_clean(alice_page)
+    # A new message leaves it archived (and Bob, whose own list is untouched, sees his chat as ever).
+    bob_page.find_element(By.CSS_SELECTOR, conv("alice")).click()
+    send(bob_page, "still archived?")
+    wait(alice_page, lambda d: css(d, conv("bob") + " .item-preview").text == "still archived?")
+    css(alice_page, "#archived-back").click()
+    wait(
+        alice_page,
+        lambda d: [c.get_attribute("data-peer") for c in d.find_elements(By.CSS_SELECTOR, ".conv")] == ["carol"],
+    )
+    assert focused(alice_page).startswith("archived-open|")
+
+    # Unarchive from the Archived view: back in the list.
+    css(alice_page, "#archived-open").click()
+    open_conversation_menu(alice_page, "bob")
+    choose(alice_page, "Unarchive")
+    css(alice_page, "#archived-back").click()
+    wait(
+        alice_page,
+        lambda d: [c.get_attribute("data-peer") for c in d.find_elements(By.CSS_SELECTOR, ".conv")] == ["carol", "bob"],
+    )
+    assert severe_console_entries(alice_page) == []
+
+
+def test_message_search_highlights_and_jumps_to_the_message(daphne, celery_worker, alice, bob, pair):
+    base, alice_page, bob_page = pair
+    target = bob.send(alice, "The <b>train</b> leaves at 9:15 from platform 4")
+    for n in range(55):
+        alice.send(bob, f"chatter {n}")
+    log_in(alice_page, base, alice.username)
+    log_in(bob_page, base, bob.username)
+
+    # Alice searches: sender, snippet with the match marked (as text, never HTML), time.
+    css(alice_page, "#message-search").send_keys("TRAIN platform")
+    result = f'#message-results button.found[data-msg-id="{target["msg_id"]}"]'
+    wait(alice_page, lambda d: d.find_elements(By.CSS_SELECTOR, result))
+    assert not css(alice_page, "#conversations").is_displayed()
+    assert css(alice_page, result + " .item-name").text == "Bob"
+    assert texts(alice_page, result + " mark") == ["train", "platform"]
+    assert "<b>" in css(alice_page, result + " .found-snippet").text
+    assert css(alice_page, result + " .item-time").text
+    screenshot(alice_page, "p12-search-results")
+    assert_axe_clean(alice_page)
+
+    # Keyboard: arrow down to the result, Enter: the chat opens at the message, highlighted.
+    css(alice_page, "#message-search").send_keys(Keys.ARROW_DOWN)
+    alice_page.switch_to.active_element.send_keys(Keys.ENTER)
+    wait(alice_page, lambda d: d.find_elements(By.CSS_SELECTOR, msg(target["msg_id"]) + ".highlight"))
+    assert css(alice_page, "#peer-name").text == "Bob"
+    assert alice_page.execute_script(IN_VIEW, css(alice_page, msg(target["msg_id"])))
+    screenshot(alice_page, "p12-search-jump")
+
+    # Bob finds his own message the same way (the sender reads "You → Alice").
+    css(bob_page, "#message-search").send_keys("train")
+    wait(bob_page, lambda d: d.find_elements(By.CSS_SELECTOR, result))
+    assert css(bob_page, result + " .item-name").text == "You → Alice"
+    css(bob_page, result).click()
+    wait(bob_page, lambda d: d.find_elements(By.CSS_SELECTOR, msg(target["msg_id"]) + ".highlight"))
+    assert bob_page.execute_script(IN_VIEW, css(bob_page, msg(target["msg_id"])))
+
+    # Escape clears the search and the list comes back.
+    css(bob_page, "#message-search").send_keys(Keys.ESCAPE)
+    wait(bob_page, lambda d: css(d, "#conversations").is_displayed())
     assert severe_console_entries(alice_page) == []
     assert severe_console_entries(bob_page) == []
