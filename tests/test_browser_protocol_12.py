@@ -84,8 +84,12 @@ def test_edit_in_place_reaches_the_peer_as_a_changed_frame(daphne, celery_worker
     open_chat(bob_page, "alice")
     wait(bob_page, lambda d: texts(d, ".msg.in .msg-text") == ["See you at 5"])
 
-    # Bob's menu has no Edit for Alice's message.
-    open_message_menu(bob_page, first["msg_id"])
+    # Bob's menu has no Edit for Alice's message; ArrowUp in the empty composer reaches it.
+    css(bob_page, "#input").send_keys(Keys.ARROW_UP)
+    button = css(bob_page, msg(first["msg_id"]) + " .msg-menu-button")
+    assert bob_page.execute_script("return document.activeElement === arguments[0]", button)
+    button.send_keys(Keys.ENTER)
+    wait(bob_page, lambda d: d.find_elements(By.CSS_SELECTOR, '.popup-menu[role="menu"]'))
     assert texts(bob_page, ".popup-menu .popup-item") == ["Reply", "React…"]
     bob_page.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait(bob_page, lambda d: not d.find_elements(By.CSS_SELECTOR, ".popup-menu"))
@@ -122,6 +126,39 @@ def test_edit_in_place_reaches_the_peer_as_a_changed_frame(daphne, celery_worker
     open_chat(bob_page, "alice")
     wait(bob_page, lambda d: css(d, msg(first["msg_id"]) + " .msg-text").text == "See you at 7")
     assert severe_console_entries(alice_page) == []
+    assert severe_console_entries(bob_page) == []
+
+
+LEAVE_PAGE = "window.dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true}))"
+COME_BACK = "window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))"
+
+
+def test_catch_up_by_rev_brings_a_change_made_while_away(daphne, celery_worker, alice, bob, pair):
+    """A change to a message outside the newest page reaches a reconnecting page only by sync?since=<rev>."""
+    base, _, bob_page = pair
+    old = alice.send(bob, "Meeting on Monday")
+    for n in range(55):
+        alice.send(bob, f"news {n}")
+    assert bob.post(f"conversations/{old['conversation_id']}/read").status_code == 200
+    assert bob.post("offline/ack", {"sender_id": alice.id, "up_to": old["msg_id"] + 10**12}).status_code == 204
+    log_in(bob_page, base, bob.username)
+    open_chat(bob_page, "alice")
+    wait(bob_page, lambda d: css(d, "#load-older").is_displayed())
+    css(bob_page, "#load-older").click()
+    wait(bob_page, lambda d: d.find_elements(By.CSS_SELECTOR, msg(old["msg_id"])))
+
+    # Bob's page goes away (its socket closes); Alice edits the old message and reacts to it.
+    bob_page.execute_script(LEAVE_PAGE)  # closes the socket at once: no frame reaches the page from here on
+    assert alice.patch(f"messages/{old['msg_id']}", {"content": "Meeting on Tuesday"}).status_code == 200
+    assert (
+        alice.client.put(f"/api/v1/messages/{old['msg_id']}/reaction", {"emoji": "👍"}, format="json").status_code
+        == 200
+    )
+    bob_page.execute_script(COME_BACK)
+    wait(bob_page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait(bob_page, lambda d: css(d, msg(old["msg_id"]) + " .msg-text").text == "Meeting on Tuesday")
+    assert css(bob_page, msg(old["msg_id"]) + " .msg-edited").text == "edited"
+    assert css(bob_page, msg(old["msg_id"]) + ' .reaction[data-emoji="👍"]').get_attribute("data-count") == "1"
     assert severe_console_entries(bob_page) == []
 
 

@@ -514,6 +514,16 @@
     scheduleRender();
   }
 
+  /** A changed message (changed frame, sync by rev): one older than the history held is not put in (it would stand
+   * alone above a gap); its new state comes with its page. */
+  function ingestChange(m) {
+    if (!m || typeof m.msg_id !== 'number') return;
+    const hist = historyOf(m.conversation_id);
+    const outside = hist.loaded && hist.hasMore && hist.before !== null && m.msg_id < hist.before;
+    if (outside && !messagesOf(m.conversation_id).has(m.msg_id)) return;
+    ingest(m);
+  }
+
   function applyRecall(cid, msgId, recalledBy) {
     const by = recalledBy === 'moderator' ? 'moderator' : 'sender';
     const map = S.msgs.get(cid);
@@ -676,7 +686,7 @@
           for (let round = 0; more && round < 100; round += 1) {
             const since = S.cursor;
             const page = await api('GET', `sync?since=${since}&limit=500`);
-            for (const m of page.results) ingest(m);
+            for (const m of page.results) ingestChange(m);
             S.cursor = page.next_since;
             more = page.has_more;
             // A full page beyond the visible point: wait a moment, then ask again from the same cursor.
@@ -909,7 +919,7 @@
         applyRecall(f.conversation_id, f.msg_id, f.recalled_by);
         break;
       case 'changed':
-        ingest(f.message); // kept when its rev is larger than the copy held
+        ingestChange(f.message); // kept when its rev is larger than the copy held
         break;
       case 'presence':
         if (typeof f.user_id === 'number') {

@@ -2,6 +2,10 @@
  * The per-message "⋯" menu (Reply, React, Edit) and editing in place (protocol 1.2): Enter saves
  * (PATCH messages/{id}), Escape cancels, an "edited" label follows the time. Uses the stores and
  * REST through ctx; no socket.
+ *
+ * Keyboard: the "⋯" buttons are not Tab stops (fifty of them would stand between the composer and
+ * "Load older messages"); ArrowUp in an empty composer reaches the newest message's, ArrowUp and
+ * ArrowDown move between messages, ArrowDown past the newest or Escape goes back to the composer.
  */
 (() => {
   'use strict';
@@ -11,6 +15,29 @@
 
   function init(context) {
     ctx = context;
+    ctx.ui.input.addEventListener('keydown', (event) => {
+      if (event.key !== 'ArrowUp' || ctx.ui.input.value || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+      const buttons = menuButtons();
+      if (!buttons.length) return;
+      event.preventDefault();
+      buttons[buttons.length - 1].focus();
+    });
+  }
+
+  const menuButtons = () => [...ctx.ui.messageList.querySelectorAll('.msg[data-msg-id] .msg-menu-button')];
+
+  function onButtonKey(event) {
+    const buttons = menuButtons();
+    const at = buttons.indexOf(event.currentTarget);
+    if (event.key === 'ArrowUp' && at > 0) buttons[at - 1].focus();
+    else if (event.key === 'ArrowDown' && at >= 0 && at < buttons.length - 1) buttons[at + 1].focus();
+    else if ((event.key === 'ArrowDown' || event.key === 'Escape') && !ctx.ui.input.disabled) ctx.ui.input.focus();
+    else if (event.key === 'Home' && buttons.length) buttons[0].focus();
+    else if (event.key === 'End' && buttons.length) buttons[buttons.length - 1].focus();
+    else return;
+    event.preventDefault();
+    const focused = document.activeElement;
+    if (focused && focused.classList.contains('msg-menu-button')) focused.scrollIntoView({ block: 'nearest' });
   }
 
   const canEdit = (m) => ctx.isMine(m) && m.status === 'normal'
@@ -24,7 +51,11 @@
     }
     if (recalled) return;
     const row = node.querySelector('.msg-row');
-    row.append(modules().menu.menuButton('Message actions', 'msg-menu-button', (button) => openActions(button, m.conversation_id, m.msg_id)));
+    const button = modules().menu.menuButton('Message actions', 'msg-menu-button', (b) => openActions(b, m.conversation_id, m.msg_id));
+    button.tabIndex = -1;
+    button.setAttribute('aria-keyshortcuts', 'ArrowUp ArrowDown');
+    button.addEventListener('keydown', onButtonKey);
+    row.append(button);
   }
 
   const current = (cid, id) => ctx.messagesOf(cid).get(id);
