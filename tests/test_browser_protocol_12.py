@@ -143,9 +143,15 @@ def test_catch_up_by_rev_brings_a_change_made_while_away(daphne, celery_worker, 
     assert bob.post("offline/ack", {"sender_id": alice.id, "up_to": old["msg_id"] + 10**12}).status_code == 204
     log_in(bob_page, base, bob.username)
     open_chat(bob_page, "alice")
-    wait(bob_page, lambda d: css(d, "#load-older").is_displayed())
-    css(bob_page, "#load-older").click()
-    wait(bob_page, lambda d: d.find_elements(By.CSS_SELECTOR, msg(old["msg_id"])))
+
+    def older_loaded(d):
+        if d.find_elements(By.CSS_SELECTOR, msg(old["msg_id"])):
+            return True
+        # The button, or the pane's own scroll at the top, pages in the older messages.
+        d.execute_script("const b = document.getElementById('load-older'); if (!b.hidden) b.click()")
+        return False
+
+    wait(bob_page, older_loaded)
 
     # Bob's page goes away (its socket closes); Alice edits the old message and reacts to it.
     bob_page.execute_script(LEAVE_PAGE)  # closes the socket at once: no frame reaches the page from here on

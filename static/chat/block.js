@@ -57,6 +57,9 @@
         if (!yes) return;
         await ctx.api('PUT', `users/${peer.user_id}/block`);
         blocked.add(peer.user_id);
+        // The composer closes with the notice, before the conversation comes back from the server.
+        const conv = conversation();
+        if (conv) ctx.upsertConversation({ ...conv, blocked: true });
       }
       if (active.cid !== null) await refresh(active.cid);
     } catch (err) {
