@@ -66,6 +66,7 @@ def chat(request: HttpRequest) -> HttpResponse:
     """The chat app. ensure_csrf_cookie: the page's fetch calls read csrftoken for X-CSRFToken."""
     config = {
         "recall_window_seconds": settings.CHAT_RECALL_WINDOW_SECONDS,
+        "edit_window_seconds": settings.CHAT_EDIT_WINDOW_SECONDS,
         "max_message_length": MAX_MESSAGE_LENGTH,
     }
     # The composer refuses a file over the limit before uploading it (static/chat/attachments.js).

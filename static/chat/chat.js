@@ -12,6 +12,12 @@
 
   // navigation.js, composer-keys.js, profile-picture.js, scroll-keeper.js, unread-landing.js
   const { navigation, composerKeys, profilePicture, scrollKeeper, unreadLanding, attachments } = window.ChatModules;
+  // Protocol 1.2 views (menu.js, message-actions.js, reactions.js, reply.js, block.js, conversation-menu.js,
+  // message-search.js): each gets ``ctx`` once and may decorate a message node, a list row or render after us.
+  const FEATURES = ['messageActions', 'reactions', 'reply', 'block', 'conversationMenu', 'messageSearch']
+    .map((name) => window.ChatModules[name])
+    .filter(Boolean);
+  const featureHook = (hook, ...args) => FEATURES.map((f) => (f[hook] ? f[hook](...args) : null));
   const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
   const API = '/api/v1/';
   const RECALL_MS = CONFIG.recall_window_seconds * 1000;
@@ -441,6 +447,14 @@
     if (!a) return b;
     if (!b) return a;
     if (a.msg_id !== b.msg_id) return a.msg_id > b.msg_id ? a : b;
+    return fresher(a, b);
+  }
+
+  /** Two copies of one message: the one with the larger rev (1.2); without revs, a recall is final. */
+  function fresher(a, b) {
+    const ra = a.rev || 0;
+    const rb = b.rev || 0;
+    if (ra !== rb) return ra > rb ? a : b;
     return a.status === 'recalled' ? a : b;
   }
 
@@ -487,7 +501,7 @@
     const cid = m.conversation_id;
     const map = messagesOf(cid);
     const old = map.get(m.msg_id);
-    const kept = old && old.status === 'recalled' ? old : m;
+    const kept = old ? fresher(old, m) : m;
     map.set(m.msg_id, kept);
     if (isMine(m) && m.client_msg_id) S.pending.delete(m.client_msg_id);
     const peerId = isMine(m) ? m.recipient_id : m.sender_id;
@@ -498,6 +512,16 @@
     else ensureConversation(cid).catch(showError);
     if (S.active && S.active.cid === null && S.active.peer.user_id === peerId) adoptConversation(cid);
     scheduleRender();
+  }
+
+  /** A changed message (changed frame, sync by rev): one older than the history held is not put in (it would stand
+   * alone above a gap); its new state comes with its page. */
+  function ingestChange(m) {
+    if (!m || typeof m.msg_id !== 'number') return;
+    const hist = historyOf(m.conversation_id);
+    const outside = hist.loaded && hist.hasMore && hist.before !== null && m.msg_id < hist.before;
+    if (outside && !messagesOf(m.conversation_id).has(m.msg_id)) return;
+    ingest(m);
   }
 
   function applyRecall(cid, msgId, recalledBy) {
@@ -534,7 +558,11 @@
 
   function maxHeldId() {
     let max = 0;
-    for (const conv of S.convs.values()) if (conv.last_message && conv.last_message.msg_id > max) max = conv.last_message.msg_id;
+    // Sync runs by rev (1.2): a message's rev is at least its msg_id.
+    for (const conv of S.convs.values()) {
+      const m = conv.last_message;
+      if (m) max = Math.max(max, m.msg_id, m.rev || 0);
+    }
     return max;
   }
 
@@ -658,7 +686,7 @@
           for (let round = 0; more && round < 100; round += 1) {
             const since = S.cursor;
             const page = await api('GET', `sync?since=${since}&limit=500`);
-            for (const m of page.results) ingest(m);
+            for (const m of page.results) ingestChange(m);
             S.cursor = page.next_since;
             more = page.has_more;
             // A full page beyond the visible point: wait a moment, then ask again from the same cursor.
@@ -890,6 +918,9 @@
       case 'recalled':
         applyRecall(f.conversation_id, f.msg_id, f.recalled_by);
         break;
+      case 'changed':
+        ingestChange(f.message); // kept when its rev is larger than the copy held
+        break;
       case 'presence':
         if (typeof f.user_id === 'number') {
           updatePeer(f.user_id, { online: Boolean(f.online), last_seen: f.online ? null : f.last_seen || null });
@@ -938,6 +969,7 @@
     p.error = null;
     p.code = null;
     const frame = { type: 'send', to: p.to, content: p.content, client_msg_id: p.client_msg_id };
+    if (p.reply_to) frame.reply_to = p.reply_to;
     if (p.uploads) {
       // Sent once its uploads finished (attachments.js); a retry goes straight out with the same ids.
       p.uploads.then((done) => {
@@ -958,7 +990,8 @@
     wsSend(frame);
   }
 
-  const canWrite = () => Boolean(S.active && !S.signedOut && S.active.peer.is_active !== false);
+  const blockedChat = () => Boolean(S.active && S.active.cid !== null && (S.convs.get(S.active.cid) || {}).blocked);
+  const canWrite = () => Boolean(S.active && !S.signedOut && S.active.peer.is_active !== false && !blockedChat());
 
   function sendFromComposer() {
     if (!canWrite()) return;
@@ -972,6 +1005,7 @@
     }
     const p = { client_msg_id: uuid(), to: S.active.peer.user_id, content, createdAt: Date.now(), state: 'sending', error: null };
     if (withFiles) p.uploads = tray.handOff();
+    if (window.ChatModules.reply) p.reply_to = window.ChatModules.reply.take();
     S.pending.set(p.client_msg_id, p);
     ui.input.value = '';
     S.drafts.delete(p.to);
@@ -1476,6 +1510,7 @@
   function alertIncoming(m, sender) {
     const hidden = document.visibilityState !== 'visible';
     const open = S.active && S.active.cid === m.conversation_id;
+    if ((S.convs.get(m.conversation_id) || {}).muted) return; // muted: no sound, no notification
     if (prefs.sound && (hidden || !open)) beep();
     if (!hidden || !prefs.notify || !notificationsGranted()) return;
     const conv = S.convs.get(m.conversation_id);
@@ -1517,10 +1552,14 @@
     maybeMarkRead();
     updateJump();
     updateTitle();
+    featureHook('render');
   }
 
   function updateTitle() {
-    const total = S.totalUnread;
+    // A muted conversation's unread messages do not flash in the title.
+    let total = S.totalUnread;
+    for (const conv of S.convs.values()) if (conv.muted) total -= conv.unread || 0;
+    total = Math.max(0, total);
     document.title = total > 0 ? `(${total > 99 ? '99+' : total}) Chat` : 'Chat';
   }
 
@@ -1555,10 +1594,12 @@
   }
 
   function renderConversations() {
-    const searching = !ui.searchResults.hidden;
+    const searching = !ui.searchResults.hidden || !$('message-results').hidden;
     ui.conversations.hidden = searching;
-    const list = [...S.convs.values()].sort(
-      (a, b) => ((b.last_message && b.last_message.msg_id) || 0) - ((a.last_message && a.last_message.msg_id) || 0),
+    // Pinned first (1.2), then newest; the archived ones only in the Archived view.
+    const list = [...S.convs.values()].filter((c) => Boolean(c.archived) === Boolean(S.showArchived)).sort(
+      (a, b) => Boolean(b.pinned) - Boolean(a.pinned)
+        || ((b.last_message && b.last_message.msg_id) || 0) - ((a.last_message && a.last_message.msg_id) || 0),
     );
     const nodes = list.map((conv) => {
       const cid = conv.conversation_id;
@@ -1568,7 +1609,7 @@
       const preview = previewOf(conv);
       const time = conv.last_message ? listTime(conv.last_message.created_at) : '';
       const p = conv.peer;
-      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, shownOnline(p), p.is_active]);
+      const sig = JSON.stringify([active, unread, preview, time, p.nickname, p.username, p.avatar_url, shownOnline(p), p.is_active, conv.pinned, conv.muted]);
       const cached = convNodes.get(cid);
       if (cached && cached.sig === sig) return cached.node;
       const node = (cached && cached.node) || h('button', { type: 'button', class: 'item conv', dataset: { conversationId: String(cid) }, onclick: () => openConversation(cid) });
@@ -1587,6 +1628,7 @@
             { class: 'item-top' },
             h('span', { class: 'item-name', title: displayName(p) }, displayName(p)),
             p.is_active === false ? h('span', { class: 'item-flag' }, 'deactivated') : null,
+            featureHook('conversationFlags', conv).flat(),
             h('span', { class: 'item-time' }, time),
           ),
           h(
@@ -1607,7 +1649,10 @@
       convNodes.set(cid, { sig, node });
       return node;
     });
-    syncChildren(ui.conversations, nodes);
+    const rows = window.ChatModules.conversationMenu
+      ? nodes.map((node, i) => window.ChatModules.conversationMenu.row(list[i], node))
+      : nodes;
+    syncChildren(ui.conversations, rows);
     ui.emptyList.hidden = searching || list.length > 0 || S.nextBefore === undefined;
     ui.moreConversations.hidden = searching || !S.nextBefore;
     return list;
@@ -1643,7 +1688,8 @@
     if (ui.input.disabled === writable) {
       ui.input.disabled = !writable;
       ui.sendButton.disabled = !writable;
-      ui.input.placeholder = writable ? 'Write a message…' : deactivated ? 'This account is deactivated' : 'Signed out';
+      ui.input.placeholder = writable ? 'Write a message…' : deactivated ? 'This account is deactivated'
+        : blockedChat() ? 'You can’t send messages in this chat' : 'Signed out';
     }
 
     const hist = cid === null ? null : historyOf(cid);
@@ -1730,7 +1776,7 @@
     const mine = isMine(m);
     const recalled = m.status === 'recalled';
     const recalledLabel = recalled ? recalledText(m, peer, true) : '';
-    const sig = [m.status, recalledLabel, grouped, canRecall, (m.attachments || []).length].join('|');
+    const sig = [m.status, recalledLabel, grouped, canRecall, (m.attachments || []).length, m.rev, featureHook('messageSig', m).join('/')].join('|');
     const cached = msgNodes.get(key);
     if (cached && cached.sig === sig) {
       setReceipt(cached.node, mine && !recalled, seenByPeer, read);
@@ -1771,6 +1817,7 @@
       },
       h('div', { class: 'msg-row' }, actions, bubble),
     );
+    featureHook('decorateMessage', node, m, { mine, recalled });
     setReceipt(node, mine && !recalled, seenByPeer, read);
     msgNodes.set(key, { sig, node });
     if (!mine && seenObserver) seenObserver.observe(node);
@@ -1933,7 +1980,14 @@
     setInterval(scheduleRender, 5000);
   }
 
+  // What the 1.2 views may use: the stores, REST, the builders and a few navigation steps. No socket.
+  const ctx = {
+    S, ui, CONFIG, api, h, svgIcon, toast, showError, errorText, scheduleRender, render, ingest, messagesOf, historyOf,
+    fetchOlderPage, openConversation, upsertConversation, isMine, displayName, richText, listTime, timeFormat, canWrite,
+  };
+
   async function start() {
+    featureHook('init', ctx);
     bind();
     try {
       S.me = await api('GET', 'me');
