@@ -118,6 +118,7 @@ SEND = Input(
     "Send",
     Send,
     combine=_content_or_attachments,
+    combine_reads=("content", "attachments"),
     to=Field(check_id, _id_field("the recipient's user_id")),
     content=_send_content(),
     client_msg_id=Field(

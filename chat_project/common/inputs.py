@@ -37,12 +37,19 @@ class Field(NamedTuple):
 
 class Input(Generic[T]):
     def __init__(
-        self, name: str, result: type[T], combine: Callable[[dict], None] | None = None, **fields: Field
+        self,
+        name: str,
+        result: type[T],
+        combine: Callable[[dict], None] | None = None,
+        combine_reads: tuple[str, ...] | None = None,
+        **fields: Field,
     ) -> None:
-        """``combine``: a rule across fields, run on the clean values once each field passed its own check."""
+        """``combine``: a rule across fields, run on the clean values of ``combine_reads`` (all fields
+        unless named) once each of them passed its own check, so its error comes with the others'."""
         self.name = name
         self.result = result
         self.combine = combine
+        self.combine_reads = frozenset(combine_reads if combine_reads is not None else fields)
         self.fields = fields
 
     def parse(self, data: dict, **known: Any) -> T:
@@ -59,7 +66,7 @@ class Input(Generic[T]):
                 values[name] = field.check(name, data[name])
             except InvalidInput as exc:
                 errors.update(exc.errors or {name: [exc.detail]})
-        if not errors and self.combine is not None:
+        if self.combine is not None and not self.combine_reads & errors.keys():
             try:
                 self.combine(values)
             except InvalidInput as exc:
