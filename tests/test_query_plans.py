@@ -55,7 +55,7 @@ def test_history_sync_and_mark_read_read_through_their_indexes(alice, bob, carol
 
     alice.get("sync", {"since": 0})
     sync = one(statements(lambda: alice.get("sync", {"since": 1, "limit": 5})), "UNION ALL")
-    assert sorted(keys_on_messages(sync)) == ["msg_recipient_msgid", "msg_sender_msgid"]
+    assert sorted(keys_on_messages(sync)) == ["msg_recipient_rev", "msg_sender_rev"]
 
     sqls = statements(lambda: bob.post(f"conversations/{cid}/read", {"up_to": last["msg_id"]}))
     # (The UPDATE that flips the rows uses msg_unread at scale; on a table this small MariaDB
