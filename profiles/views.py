@@ -170,6 +170,16 @@ class UserSearchView(APIView):
 # --- Blocking (PROTOCOL.md 1.2, profiles/blocks.py) ----------------------------
 
 
+# Block and unblock answer alike (204, or the same errors).
+BLOCK_ANSWERS = answers(
+    {204: None},
+    invalid="the user is the requester.",
+    invalid_errors={"user_id": ["You cannot block yourself."]},
+    not_found="no such user (or deactivated, and no conversation with the requester).",
+    rate_limited="The user blocked or unblocked more than the block rate allows.",
+)
+
+
 class BlockView(APIView):
     @extend_schema(
         summary="Block a user",
@@ -179,13 +189,7 @@ class BlockView(APIView):
         "(`CHAT_BLOCK_RATE`, default 30 per minute, blocks and unblocks together).",
         parameters=[id_param("user_id", "the user's id"), RETRY_AFTER],
         request=None,
-        responses=answers(
-            {204: None},
-            invalid="the user is the requester.",
-            invalid_errors={"user_id": ["You cannot block yourself."]},
-            not_found="no such user (or deactivated, and no conversation with the requester).",
-            rate_limited="The user blocked or unblocked more than the block rate allows.",
-        ),
+        responses=BLOCK_ANSWERS,
     )
     def put(self, request, user_id: str):
         blocks.block_user(request.user.pk, path_id(user_id))
@@ -195,13 +199,7 @@ class BlockView(APIView):
         summary="Unblock a user",
         description="Idempotent: unblocking a user not blocked answers 204 too. Rate limited with blocks.",
         parameters=[id_param("user_id", "the user's id"), RETRY_AFTER],
-        responses=answers(
-            {204: None},
-            invalid="the user is the requester.",
-            invalid_errors={"user_id": ["You cannot block yourself."]},
-            not_found="no such user (or deactivated, and no conversation with the requester).",
-            rate_limited="The user blocked or unblocked more than the block rate allows.",
-        ),
+        responses=BLOCK_ANSWERS,
     )
     def delete(self, request, user_id: str):
         blocks.unblock_user(request.user.pk, path_id(user_id))
