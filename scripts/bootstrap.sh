@@ -67,7 +67,7 @@ install_packages() {
   fi
   if [ "$mode" = cluster ]; then
     packages+=(haproxy galera-4 mariadb-server mariadb-client rsync redis-server redis-tools rabbitmq-server
-      iproute2 util-linux)
+      iproute2 iputils-ping util-linux iptables)
   fi
   # tests/test_rabbitmq.py: Celery on RabbitMQ's quorum queues, on the local server.
   if [ "$mode" = test ] && ! command -v rabbitmqctl >/dev/null && ! answers 127.0.0.1 5672; then

@@ -376,28 +376,55 @@ def rabbitmq_kill_restore(info: dict) -> float:
     return time.monotonic() - started
 
 
-def netem(host: Host) -> dict[str, Any]:
-    """netem's 200 ms and 10 % loss on the host's link; a kernel without sch_netem gets tbf instead.
+NETEM = ("delay", "200ms", "loss", "10%")
+LOSS_CHAIN = "CHAT-NETEM"
+DELAY_QUEUE = 7
 
-    tbf (a slow link: 1 Mbit/s, packets queued up to 200 ms, dropped beyond)
-    delays and drops only under load: weaker than netem, and said so.
+
+def netem(host: Host) -> dict[str, Any]:
+    """200 ms delay and 10 % loss on what the host sends over its link (``eth0``'s egress, as netem on it).
+
+    With ``sch_netem`` in the kernel, ``tc qdisc add dev eth0 root netem delay
+    200ms loss 10%`` in the host's namespace. Without it (the test machine's
+    kernel has neither netem nor tc's classifiers), netfilter does the same:
+    ``-m statistic --mode random --probability 0.1 -j DROP`` loses one packet
+    in ten, and the survivors go to an NFQUEUE that scripts/link_delay.py
+    releases 200 ms later, in order.
     """
-    netem = sh("tc", "qdisc", "add", "dev", host.veth, "root", "netem", "delay", "200ms", "loss", "10%", check=False)
-    if netem.returncode == 0:
-        return {"host": host.index, "veth": host.veth, "qdisc": "netem delay 200ms loss 10%"}
-    shaping = ("tbf", "rate", "1mbit", "burst", "16kbit", "latency", "200ms")
-    sh("tc", "qdisc", "add", "dev", host.veth, "root", *shaping)
+    tc = sh("ip", "netns", "exec", host.name, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", *NETEM, check=False)
+    if tc.returncode == 0:
+        return {"host": host.index, "how": "tc netem " + " ".join(NETEM)}
+    cluster = load()
+    name = f"link-delay-{host.name}"
+    log = topology.LOG_DIR / f"{name}.log"
+    seen = log.stat().st_size if log.exists() else 0
+    delayer = [str(PYTHON), str(ROOT / "scripts" / "link_delay.py"), f"--queue={DELAY_QUEUE}", "--delay=0.2"]
+    cluster.start(name, delayer, host)
+    wait(f"{name} bound", lambda: b"holding" in log.read_bytes()[seen:], timeout=30, interval=0.1)
+    iptables = ["ip", "netns", "exec", host.name, "iptables", "-w"]
+    sh(*iptables, "-N", LOSS_CHAIN)
+    sh(*iptables, "-A", LOSS_CHAIN, "-m", "statistic", "--mode", "random", "--probability", "0.1", "-j", "DROP")
+    sh(*iptables, "-A", LOSS_CHAIN, "-j", "NFQUEUE", "--queue-num", str(DELAY_QUEUE), "--queue-bypass")
+    sh(*iptables, "-I", "OUTPUT", "-o", "eth0", "-j", LOSS_CHAIN)
     return {
         "host": host.index,
-        "veth": host.veth,
-        "qdisc": " ".join(shaping),
-        "netem_missing": netem.stderr.strip(),
+        "how": "iptables statistic 10 % DROP + NFQUEUE held 200 ms (scripts/link_delay.py)",
+        "netem_missing": tc.stderr.strip(),
+        "delayer": name,
     }
 
 
 def netem_restore(info: dict) -> float:
     started = time.monotonic()
-    sh("tc", "qdisc", "del", "dev", Host(info["host"]).veth, "root", check=False)
+    host = Host(info["host"])
+    if info.get("delayer"):
+        iptables = ["ip", "netns", "exec", host.name, "iptables", "-w"]
+        sh(*iptables, "-D", "OUTPUT", "-o", "eth0", "-j", LOSS_CHAIN, check=False)
+        sh(*iptables, "-F", LOSS_CHAIN, check=False)
+        sh(*iptables, "-X", LOSS_CHAIN, check=False)
+        load().stop([info["delayer"]], timeout=10)  # held packets go out before it exits
+    else:
+        sh("ip", "netns", "exec", host.name, "tc", "qdisc", "del", "dev", "eth0", "root", check=False)
     wait("app nodes UP in haproxy", apps_up)
     return time.monotonic() - started
 

@@ -26,6 +26,8 @@ import contextlib
 import json
 import os
 import random
+import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import MySQLdb
 import pytest
 
 from .cluster_harness import RunningCluster, bootstrap
@@ -377,11 +380,58 @@ def test_channel_layer_master_killed(world):
     assert_clean(figures)
 
 
+def galera_view(world: World) -> dict[str, dict | str]:
+    """Each node's wsrep status, over its own unix socket (no network, so a cut-off node answers too)."""
+    view: dict[str, dict | str] = {}
+    for i in (1, 2, 3):
+        name = f"{world.cluster.prefix}{i}"
+        try:
+            connection = MySQLdb.connect(
+                unix_socket=str(world.cluster.dir / "hosts" / name / "mysql-run" / "mysqld.sock"),
+                user="root",
+                connect_timeout=2,
+            )
+            try:
+                cursor = connection.cursor()
+                cursor.execute(
+                    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_cluster_status')"
+                )
+                view[name] = dict(cursor.fetchall())
+            finally:
+                connection.close()
+        except MySQLdb.Error as exc:
+            view[name] = f"error: {exc}"
+    return view
+
+
 def test_host_cut_off_the_network(world):
     """Host 3's link down for 15 s: the two others serve, Galera keeps its majority, host 3 rejoins alone."""
-    figures = run_fault(world, "partition", hold=15, host=3)
+    views: list[dict] = []
+    prefix = world.cluster.prefix
+
+    def majority_kept(galera: dict) -> bool:
+        two = [galera[f"{prefix}{i}"] for i in (1, 2)]
+        alone = galera[f"{prefix}3"]
+        return (
+            all(isinstance(node, dict) and node["wsrep_cluster_status"] == "Primary" for node in two)
+            and all(node["wsrep_cluster_size"] == "2" for node in two)
+            and (not isinstance(alone, dict) or alone["wsrep_cluster_status"] != "Primary")
+        )
+
+    def watch_galera(hold: float) -> None:
+        """Until the hold ends: the two connected nodes form the Primary component, host 3 does not."""
+        deadline = time.monotonic() + hold
+        while time.monotonic() < deadline - 1 and not (views and majority_kept(views[-1])):
+            views.append(galera_view(world))
+            time.sleep(1)
+        time.sleep(max(0.0, deadline - time.monotonic()))
+
+    figures = run_fault(world, "partition", hold=15, host=3, during=watch_galera)
+    assert views and majority_kept(views[-1]), views[-3:]
     assert figures.reconnects >= 1, figures.row()
     assert_clean(figures)
+    whole = galera_view(world)  # restore waited until all three were Synced again
+    assert all(node["wsrep_cluster_size"] == "3" for node in whole.values()), whole
 
 
 def test_database_writer_stopped(world):
@@ -427,8 +477,39 @@ def test_rabbitmq_node_killed(world):
 
 
 def test_slow_lossy_link(world):
-    """200 ms delay and 10 % loss on host 2's link for 20 s."""
-    figures = run_fault(world, "netem", hold=20, host=2)
+    """200 ms delay and 10 % loss on what host 2 sends for 20 s: pings from it show both."""
+    probed: dict[str, float] = {}
+
+    def probe(hold: float) -> None:
+        started = time.monotonic()
+        # 200 echo requests: that none of them is lost at 10 % has a chance of 7e-10.
+        pinged = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                f"{world.cluster.prefix}2",
+                "ping",
+                "-q",
+                "-n",
+                "-c",
+                "200",
+                "-i",
+                "0.02",
+                world.cluster.hosts[0],
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        probed["loss"] = float(re.search(r"([\d.]+)% packet loss", pinged).group(1))
+        probed["rtt_min"] = float(re.search(r"= ([\d.]+)/", pinged).group(1))
+        time.sleep(max(0.0, hold - (time.monotonic() - started)))
+
+    figures = run_fault(world, "netem", hold=20, host=2, during=probe)
+    figures.notes.append(f"ping from host 2 during the fault: {probed}")
+    assert probed["rtt_min"] >= 195, probed
+    assert 1 <= probed["loss"] <= 30, probed
     assert_clean(figures)
 
 
