@@ -341,6 +341,21 @@ def attachments_of(msg_ids: Iterable[int]) -> dict[int, list[dict]]:
     return result
 
 
+def attachments_summary(attachments: Sequence[dict]) -> str:
+    """What stands for a message without text in a notification: "📷 Photo", "📷 3 photos", "📎 minutes.pdf".
+
+    The same words as the browser's conversation list (static/chat/attachments.js).
+    """
+    if not attachments:
+        return ""
+    images = sum(1 for a in attachments if a["kind"] == "image")
+    if images == len(attachments):
+        return "📷 Photo" if images == 1 else f"📷 {images} photos"
+    first = next(a for a in attachments if a["kind"] != "image")
+    more = len(attachments) - 1
+    return f"📎 {first['name']}" + (f" and {more} more" if more else "")
+
+
 # --- clean-up ------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from webpush.services import Notification
 from webpush.tasks import notify_offline
 
 from . import store
+from .attachments import attachments_of, attachments_summary
 from .ids import id_floor_for_time
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dicts
@@ -66,6 +67,9 @@ def _frames(records: list[MessageRecord], senders: dict[int, dict]) -> dict[int,
 
 
 def _notifications(records: list[MessageRecord], senders: dict[int, dict]) -> list[Notification]:
+    wanted = [r for r in records if r.offline and r.record_status == MessageStatus.NORMAL]
+    # A message of attachments only is previewed by what it carries ("📷 Photo"), not by an empty text.
+    files = attachments_of(r.msg_id for r in wanted if not r.content and r.attachment_count)
     return [
         Notification(
             recipient_id=r.recipient_id,
@@ -73,10 +77,9 @@ def _notifications(records: list[MessageRecord], senders: dict[int, dict]) -> li
             msg_id=r.msg_id,
             sender_id=r.sender_id,
             sender_nickname=_display_name(senders.get(r.sender_id)),
-            content=r.content,
+            content=r.content or attachments_summary(files.get(r.msg_id, [])),
         )
-        for r in records
-        if r.offline and r.record_status == MessageStatus.NORMAL
+        for r in wanted
     ]
 
 

@@ -29,6 +29,8 @@ from webpush.services import Notification
 
 from .conftest import wait_for
 from .helpers import assert_error
+from .test_attachments import PDF, uploaded
+from .test_avatars import jpeg
 
 
 def b64url(raw: bytes) -> str:
@@ -289,6 +291,22 @@ def test_a_message_to_a_user_without_a_socket_is_pushed_once_to_each_subscriptio
         }
         verify_vapid(headers, push_service.origin, public_key)
     assert len(push_service.received) == 2
+
+
+def test_a_message_of_attachments_only_is_previewed_by_what_it_carries(
+    push_worker, push_service, settings, tmp_path, alice, bob
+):
+    settings.MEDIA_ROOT = tmp_path
+    browser = push_service.browser("/sub/bob")
+    subscribe(bob, browser)
+    photos = [uploaded(alice, jpeg())["attachment_id"] for _ in range(2)]
+    pdf = uploaded(alice, PDF, name="minutes.pdf", content_type="application/pdf")["attachment_id"]
+    alice.send(bob, "", attachments=photos[:1])
+    alice.send(bob, "", attachments=[photos[1], pdf])
+    alice.send(bob, "the minutes", attachments=[uploaded(alice, PDF, name="a.pdf")["attachment_id"]])
+    wait_for(lambda: len(push_service.received) == 3)
+    previews = sorted(browser.decrypt(raw)["preview"] for _path, _headers, raw in push_service.received)
+    assert previews == sorted(["📷 Photo", "📎 minutes.pdf and 1 more", "the minutes"])
 
 
 def test_a_subscription_answered_410_or_404_is_deleted(push_worker, push_service, alice, bob, carol):

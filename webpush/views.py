@@ -38,7 +38,8 @@ class PushSubscriptionsView(APIView):
         description="Stores a browser's `PushSubscription` (its `toJSON()`). While none of the user's sockets "
         "is connected, each new message to them is pushed to every subscription, encrypted (RFC 8291): "
         '`{"conversation_id", "msg_id", "sender_id"}` and, unless the server sets `CHAT_WEBPUSH_PREVIEW=off`, '
-        '`"sender_nickname"` and `"preview"` (the first 100 code points). Nothing for a muted conversation. '
+        '`"sender_nickname"` and `"preview"` (the first 100 code points of the text; for a message of attachments '
+        'only, what it carries: "📷 Photo", "📎 minutes.pdf"). Nothing for a muted conversation. '
         "Idempotent per endpoint (subscribing again replaces the keys, and moves the endpoint to this user); "
         "at most `CHAT_WEBPUSH_MAX_SUBSCRIPTIONS` (default 10) per user, the oldest dropped. A subscription "
         "its push service answers 404 or 410 is deleted. The endpoint must be an https URL on a public host: "
