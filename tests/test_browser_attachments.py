@@ -194,3 +194,32 @@ def test_photo_screenshot_and_pdf_go_from_alice_to_bob(start_daphne, celery_work
     assert severe_console_entries(alice_page) == severe_console_entries(bob_page) == []
     # Nothing was written as markup: the names are text nodes.
     assert "<" not in css(bob_page, ".attachment-name").get_attribute("innerHTML")
+
+
+def test_an_upload_cut_off_by_the_network_can_be_retried(start_daphne, celery_worker, alice, bob, browser, tmp_path):
+    """The upload's request fails (blocked, as a dropped network would): Retry sends the same file again."""
+    server = start_daphne(CHAT_MEDIA_ROOT=str(tmp_path / "media"), CHAT_ATTACHMENT_MAX_BYTES=str(LIMIT))
+    alice.send(bob, "one more photo")
+    page = browser()
+    log_in(page, f"http://{server.address}", alice.username)
+    open_chat(page, "bob")
+    page.execute_cdp_cmd("Network.enable", {})
+    page.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/v1/attachments"]})
+    try:
+        css(page, "#attach-file").send_keys(str(photo_file(tmp_path)))
+        wait(page, lambda d: css(d, '.upload[data-state="failed"]'))
+        assert "cannot be reached" in css(page, ".upload-status").text
+        retry = css(page, ".upload-retry")
+        assert retry.text == "Retry" and retry.get_attribute("aria-label") == "Retry holiday.jpg"
+        screenshot(page, "attachments-retry")
+        assert Attachment.objects.count() == 0
+    finally:
+        page.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    retry.send_keys(Keys.ENTER)  # keyboard usable
+    wait(page, lambda d: css(d, '.upload[data-state="done"]'))
+    assert not page.find_elements(By.CSS_SELECTOR, ".upload-retry")
+    assert page.switch_to.active_element.get_attribute("class") == "link-button upload-cancel"
+    css(page, "#input").send_keys("second try" + Keys.ENTER)
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, '.msg.out[data-state="sent"] .attachment-thumb img'))
+    [row] = Attachment.objects.all()
+    assert row.message is not None and row.message.content == "second try" and row.message.recipient_id == bob.id

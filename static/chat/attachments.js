@@ -75,10 +75,8 @@
     function add(files) {
       for (const file of files) {
         const name = file.name || 'pasted image.png';
-        const item = { id: nextId++, name, state: 'uploading', attachment: null, error: null, xhr: null };
-        item.settled = new Promise((resolve) => {
-          item.resolve = resolve;
-        });
+        const item = { id: nextId++, name, file, state: 'uploading', attachment: null, error: null, xhr: null };
+        unsettle(item);
         const label = el('span', { class: 'upload-name', text: `${name} · ${formatSize(file.size)}` });
         const status = el('span', { class: 'upload-status', text: '' });
         const bar = el('progress', { class: 'upload-progress', max: '100', value: '0', 'aria-label': `Uploading ${name}` });
@@ -105,6 +103,13 @@
       changed();
     }
 
+    /** A new promise for the item's outcome (a retried upload settles again). */
+    function unsettle(item) {
+      item.settled = new Promise((resolve) => {
+        item.resolve = resolve;
+      });
+    }
+
     function upload(item, file, name) {
       const xhr = new XMLHttpRequest();
       item.xhr = xhr;
@@ -129,10 +134,11 @@
         } else {
           const body = xhr.response || {};
           const detail = xhr.status === 413 ? 'Too big to send.' : body.detail || `Upload failed (${xhr.status}).`;
-          fail(item, detail);
+          // The server's trouble (5xx) or a rate limit may pass: those can be tried again.
+          fail(item, detail, xhr.status >= 500 || xhr.status === 429);
         }
       });
-      xhr.addEventListener('error', () => fail(item, 'Upload failed: the server cannot be reached.'));
+      xhr.addEventListener('error', () => fail(item, 'Upload failed: the server cannot be reached.', true));
       xhr.addEventListener('abort', () => {
         item.state = 'cancelled';
         item.resolve(item);
@@ -142,7 +148,8 @@
       xhr.send(form);
     }
 
-    function fail(item, message) {
+    /** A failed upload says why; one that may pass (the network, the server's 5xx) offers Retry. */
+    function fail(item, message, retryable = false) {
       item.state = 'failed';
       item.error = message;
       item.node.dataset.state = 'failed';
@@ -151,7 +158,35 @@
       item.status.setAttribute('role', 'alert');
       item.cancel.textContent = 'Dismiss';
       item.cancel.setAttribute('aria-label', `Dismiss ${item.name}`);
+      if (retryable) {
+        item.retry = el(
+          'button',
+          { type: 'button', class: 'link-button upload-retry', 'aria-label': `Retry ${item.name}`, onclick: () => retryItem(item) },
+          'Retry',
+        );
+        item.cancel.before(item.retry);
+      }
       item.resolve(item);
+      changed();
+    }
+
+    /** The same file uploaded again; it can go with the next send (a send that gave up on it went without). */
+    function retryItem(item) {
+      item.retry.remove();
+      item.retry = null;
+      item.state = 'uploading';
+      item.error = null;
+      item.node.dataset.state = 'uploading';
+      delete item.node.dataset.handed;
+      item.bar.hidden = false;
+      item.bar.value = 0;
+      item.status.textContent = '';
+      item.status.removeAttribute('role');
+      item.cancel.textContent = 'Cancel';
+      item.cancel.setAttribute('aria-label', `Cancel ${item.name}`);
+      item.cancel.focus(); // the Retry button that had the focus is gone
+      unsettle(item);
+      upload(item, item.file, item.name);
       changed();
     }
 
