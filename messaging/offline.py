@@ -6,6 +6,7 @@ per-user index in Redis, rebuilt from the flag when its marker is missing.
 
 from django.conf import settings
 
+from profiles.blocks import block_relations, profile_for
 from profiles.services import get_profiles
 
 from . import store
@@ -46,7 +47,11 @@ def offline_messages(user_id: int) -> dict:
         return {"results": []}
     # The database decides: an entry acked meanwhile (or a stale copy) is dropped.
     records = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True)}
-    profiles = get_profiles([sender for sender, _ in groups])
+    relations = block_relations(user_id)
+    profiles = {
+        sender_id: profile_for(user_id, profile, relations)
+        for sender_id, profile in get_profiles([sender for sender, _ in groups]).items()
+    }
     quoted = quoted_messages(list(records.values()))
     attached = attachments_by_message(list(records.values()))
     results = []

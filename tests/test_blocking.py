@@ -61,6 +61,23 @@ def test_profiles_and_conversations_tell_who_blocks(chat):
     assert alice.get(f"users/{bob.id}").json()["blocked"] is False
 
 
+def test_offline_groups_tell_who_blocks_and_hide_presence(chat, connect):
+    alice, bob = chat["alice"], chat["bob"]
+    sock = connect(alice)  # alice is online: a blocked peer must not see it
+    sock.expect("ready")
+    [group] = bob.get("offline").json()["results"]
+    assert group["sender"]["user_id"] == alice.id and group["sender"]["online"] is True
+    block(bob, alice)
+    [group] = bob.get("offline").json()["results"]
+    assert [m["content"] for m in group["messages"]] == ["first"]
+    sender = group["sender"]
+    assert (sender["blocked"], sender["online"], sender["last_seen"]) == (True, False, None)
+    unblock(bob, alice)
+    block(alice, bob)  # blocked by the sender: presence hidden too, but bob blocks nobody
+    sender = bob.get("offline").json()["results"][0]["sender"]
+    assert (sender["blocked"], sender["online"], sender["last_seen"]) == (False, False, None)
+
+
 def test_blocking_oneself_or_an_unknown_user(chat):
     alice = chat["alice"]
     assert_error(alice.client.put(f"/api/v1/users/{alice.id}/block"), 400, "validation_error", "user_id")
