@@ -448,6 +448,8 @@ CHAT_SOCKET_DB_THREADS = env_int("CHAT_SOCKET_DB_THREADS", 2)
 # how long an idle committer waits for company before it commits a lone send.
 CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
 CHAT_SEND_BATCH_WAIT_MS = env_int("CHAT_SEND_BATCH_WAIT_MS", 1)
+# Message ids whose fan-out waits to be enqueued (messaging/committer.py); beyond, the sweeper re-drives them.
+CHAT_FAN_OUT_ENQUEUE_MAX = env_int("CHAT_FAN_OUT_ENQUEUE_MAX", 20000)
 # A socket's presence lives this long without a heartbeat.
 CHAT_ONLINE_TTL_SECONDS = env_int("CHAT_ONLINE_TTL_SECONDS", 60)
 # How often each socket refreshes its presence and group membership and

@@ -6,6 +6,15 @@ batch takes them all. An idle committer takes a lone send at once (plus
 CHAT_SEND_BATCH_WAIT_MS), so batching costs no latency when there is no load
 and saves round trips and fsyncs when there is. A caller waits on a future:
 a socket's coroutine without holding a thread, a REST request in its own.
+
+The fan-out of what a batch stored is enqueued by a second thread, the
+enqueuer, never by the committer: a broker that stalls (a RabbitMQ node
+failing over, a Redis broker restarting) then delays pushes, not acks, and
+the committer goes on storing sends. The enqueuer's queue is bounded
+(CHAT_FAN_OUT_ENQUEUE_MAX message ids); what does not fit, or cannot be
+enqueued, is durable with ``fan_out_done`` false and the sweeper re-drives
+it. Ids that piled up while the broker stalled go in one task per
+CHAT_SEND_BATCH_MAX.
 """
 
 import logging
@@ -37,6 +46,43 @@ class _Pending:
         self.request = request
         self.future: Future = Future()
         self.deadline = deadline
+
+
+class Enqueuer:
+    """One thread per process that enqueues the fan-out of stored messages, off the committer's path."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._held = 0  # message ids queued and not yet taken (bounded)
+
+    def put(self, msg_ids: list[int]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue, self._held = queue.SimpleQueue(), 0
+                threading.Thread(target=self._run, name="fan-out-enqueuer", daemon=True).start()
+                self._pid = os.getpid()
+            if self._held + len(msg_ids) > settings.CHAT_FAN_OUT_ENQUEUE_MAX:
+                # Stored all the same: the sweeper finds them by fan_out_done.
+                logger.warning("fan-out queue full: %d message(s) left to the sweeper", len(msg_ids))
+                return
+            self._held += len(msg_ids)
+        self._queue.put(msg_ids)
+
+    def _run(self) -> None:
+        limit = settings.CHAT_SEND_BATCH_MAX
+        while True:
+            msg_ids = self._queue.get()
+            while len(msg_ids) < limit:
+                try:
+                    msg_ids = msg_ids + self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            with self._lock:
+                self._held -= len(msg_ids)
+            for start in range(0, len(msg_ids), limit):
+                _enqueue_fan_out(msg_ids[start : start + limit])
 
 
 class Committer:
@@ -114,7 +160,7 @@ class Committer:
             else:
                 _settle(pending.future, error=result)
         if accepted:
-            _enqueue_fan_out(accepted)
+            enqueuer.put(accepted)
 
 
 def _settle(future: Future, result: SendResult | None = None, error: Exception | None = None) -> None:
@@ -137,4 +183,5 @@ def _enqueue_fan_out(msg_ids: list[int]) -> None:
         logger.exception("could not enqueue fan-out of %d message(s)", len(msg_ids))
 
 
+enqueuer = Enqueuer()
 committer = Committer()

@@ -5,8 +5,10 @@ budget and through the REST API and real threads for the behaviour users see.
 """
 
 import threading
+import time
 
 import MySQLdb
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -17,7 +19,7 @@ from messaging.inputs import Send
 from messaging.models import MessageRecord, SensitiveWord
 from unread.models import UnreadCounter
 
-from .conftest import register
+from .conftest import register, wait_for
 from .test_attachments import PDF, media, uploaded
 
 __all__ = ["media"]  # a fixture
@@ -231,3 +233,43 @@ def test_a_sender_that_gave_up_does_not_stop_the_committer(make_user, monkeypatc
     gate.set()
     result = sending.send_message(alice.id, Send(bob.id, "next", "gave-up-2"))
     assert result.message["content"] == "next"
+
+
+def test_a_stalled_broker_delays_pushes_not_acks(make_user, monkeypatch):
+    """Enqueuing the fan-out (a RabbitMQ node failing over) must not hold the committer: sends are
+    acked while the broker hangs, and their fan-out is enqueued, several batches in one task, once it
+    answers again."""
+    from messaging import committer as committer_module
+
+    alice, bob = make_user("alice"), make_user("bob")
+    broker, stuck = threading.Event(), threading.Event()
+    enqueued: list[list[int]] = []
+
+    def stalled_delay(msg_ids, projected):
+        stuck.set()
+        broker.wait(30)
+        enqueued.append(list(msg_ids))
+
+    monkeypatch.setattr(committer_module.fan_out_batch, "delay", stalled_delay)
+    first = sending.send_message(alice.id, Send(bob.id, "one", "stall-1"))
+    assert stuck.wait(10)  # the enqueuer hangs on the first task; the committer must not
+    started = time.monotonic()
+    others = [sending.send_message(alice.id, Send(bob.id, f"n{i}", f"stall-{i}")) for i in range(2, 6)]
+    assert time.monotonic() - started < 10, "sends waited for the broker"
+    assert enqueued == []
+    broker.set()
+    wait_for(lambda: sum(len(ids) for ids in enqueued) == 5)
+    assert enqueued[0] == [first.message["msg_id"]]
+    assert [i for ids in enqueued[1:] for i in ids] == [r.message["msg_id"] for r in others]
+    assert len(enqueued) < 5  # what piled up went in fewer tasks than batches
+
+
+def test_a_full_enqueue_queue_leaves_the_fan_out_to_the_sweeper(make_user, monkeypatch, settings):
+    from messaging import committer as committer_module
+
+    settings.CHAT_FAN_OUT_ENQUEUE_MAX = 0
+    monkeypatch.setattr(committer_module.fan_out_batch, "delay", lambda *args: pytest.fail("enqueued"))
+    alice, bob = make_user("alice"), make_user("bob")
+    stored = sending.send_message(alice.id, Send(bob.id, "kept", "full-1")).message["msg_id"]
+    record = MessageRecord.objects.get(msg_id=stored)
+    assert record.content == "kept" and record.fan_out_done is False
