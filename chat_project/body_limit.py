@@ -24,15 +24,18 @@ instead (the scope extension ``chat.body_file``), and the middleware reads
 it 64 KiB per ``http.request`` message as the application asks: Django
 spools the body to disk past FILE_UPLOAD_MAX_MEMORY_SIZE, so an upload never
 sits whole in memory anywhere. Given the middleware's ``limit_for``, it also answers a ``Content-Length``
-over the path's limit with 413 as soon as the headers are in, and closes the
-connection: the client does not send the body first (a chunked body is only
-counted as it arrives, and answered once it ends). A reverse proxy in front
+over the path's limit with 413 as soon as the headers are in, then shuts its
+side of the connection and drops the body as it arrives (a lingering close,
+``_linger``: a client that sends the whole body before reading still reads
+the 413); a chunked body is only counted as it arrives, and answered once it
+ends. A reverse proxy in front
 (nginx ``client_max_body_size``) should refuse such uploads early too.
 """
 
 import json
 from collections.abc import Callable
 from io import BytesIO
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 PAYLOAD_TOO_LARGE = 413
@@ -184,6 +187,29 @@ def refusal(path: str, limit: int) -> tuple[bytes, bytes]:
     return b"text/plain; charset=utf-8", detail.encode()
 
 
+LINGER_SECONDS = 10
+
+
+def _linger(transport) -> None:
+    """Close after a 413 the way the client can read it: stop writing, drop what it still sends.
+
+    Clients (httpx, fetch, browsers) send the whole body before they read the
+    answer. Closing a socket that still has unread bytes makes the kernel
+    reset the connection, and the client sees the reset, not the 413. So the
+    write side is shut (the answer, then FIN), the body's bytes are read and
+    dropped (``handleContentChunk``), and the connection is aborted after
+    LINGER_SECONDS in case the client never stops (nginx's lingering close).
+    """
+    from twisted.internet import reactor
+
+    if not hasattr(transport, "loseWriteConnection"):
+        transport.loseConnection()
+        return
+    transport.loseWriteConnection()
+    # cast: Twisted's zope-declared IReactorTime reads to mypy as if callLater had no self.
+    cast(Any, reactor).callLater(LINGER_SECONDS, lambda: transport.connected and transport.abortConnection())
+
+
 def cap_daphne_request_bodies(cap: int, limit_for: Callable[[str], int] | None = None) -> None:
     """Make daphne keep at most ``cap + 1`` bytes of a request body (see the module docstring).
 
@@ -217,7 +243,7 @@ def cap_daphne_request_bodies(cap: int, limit_for: Callable[[str], int] | None =
             + b"\r\nConnection: close\r\n\r\n"
             + body
         )
-        self.channel.loseConnection()
+        _linger(self.channel.transport)
 
     WebRequest._chat_original_got_length = original_got_length
     WebRequest.gotLength = gotLength
@@ -228,6 +254,8 @@ def cap_daphne_request_bodies(cap: int, limit_for: Callable[[str], int] | None =
     original_create = getattr(Server, "_chat_original_create_application", Server.create_application)
 
     def process(self):
+        if getattr(self, "_chat_refused", False):
+            return None  # answered 413 when its length came; its body was dropped as it arrived
         # A body in a temporary file (Twisted's choice from 100 kB) is read by the middleware, lazily.
         content = self.content
         if content is not None and not isinstance(content, BytesIO) and not content.closed:

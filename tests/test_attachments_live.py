@@ -4,11 +4,13 @@ Each test starts its own daphne with its own CHAT_MEDIA_ROOT, so the files it
 stores (or does not) are its own.
 """
 
+import asyncio
 import os
 import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import requests
 
@@ -67,6 +69,41 @@ def test_a_declared_length_over_the_limit_is_413_before_the_body_is_sent(server,
         answer = conn.recv(65536).decode()
     assert answer.startswith("HTTP/1.1 413"), answer
     assert '"code": "payload_too_large"' in answer
+    assert Attachment.objects.count() == 0 and files_in(media) == []
+
+
+@pytest.mark.e2e
+def test_a_client_that_sends_the_whole_body_still_reads_the_413(start_daphne, alice, tmp_path):
+    """Most clients (requests, httpx, fetch, browsers) send the body before they read: the server
+    must read and drop it after its 413 (a lingering close), or its close with unread bytes resets
+    the connection and the client sees a reset instead of the answer."""
+    media = tmp_path / "media"
+    daphne = start_daphne(CHAT_MEDIA_ROOT=str(media), CHAT_ATTACHMENT_MAX_BYTES="20000")
+    before, after = multipart_head(5 * MiB)
+    chunk = os.urandom(64 * 1024)
+
+    async def body():  # streamed in 64 KiB pieces, as the SDKs upload
+        yield before
+        for _ in range(5 * MiB // len(chunk)):
+            yield chunk
+        yield after
+
+    async def upload() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await client.post(
+                f"http://{daphne.address}/api/v1/attachments",
+                headers={
+                    "Authorization": f"Token {alice.token}",
+                    "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                    "Content-Length": str(len(before) + 5 * MiB + len(after)),
+                },
+                content=body(),
+            )
+
+    for _ in range(3):
+        response = asyncio.run(upload())
+        assert response.status_code == 413, response.text
+        assert response.json()["code"] == "payload_too_large"
     assert Attachment.objects.count() == 0 and files_in(media) == []
 
 
