@@ -7,9 +7,10 @@
 //
 // Never lose, never repeat: live frames that arrive during a catch-up wait for it, and every message
 // is emitted once per (msg_id, rev) (dedupe.js); the cursor and its rules are catchup.js's.
+import { Attachments } from "./attachments.js";
 import { backoff } from "./backoff.js";
 import { CatchUp } from "./catchup.js";
-import { ChatError, RETRYABLE_CODES } from "./errors.js";
+import { ChatError, RETRYABLE_CODES, UploadCancelled, retryableUpload } from "./errors.js";
 import { Emitter } from "./emitter.js";
 import { Outbox, mintClientMsgId } from "./outbox.js";
 import { Rest } from "./rest.js";
@@ -51,6 +52,7 @@ export class ChatClient extends Emitter {
     this.options = { ...DEFAULTS, ...options };
     const base = resolveBase(baseUrl);
     this.rest = new Rest({ baseUrl: base, token, fetch: options.fetch, XMLHttpRequest: options.XMLHttpRequest });
+    this.attachments = new Attachments(this.rest, { maxUploadBytes: options.maxUploadBytes ?? null });
     this._wsUrl = `${base.replace(/^http/, "ws")}/ws/chat/${token ? `?token=${encodeURIComponent(token)}` : ""}`;
     this._WebSocket = options.WebSocket || globalThis.WebSocket;
     this._random = random;
@@ -131,6 +133,11 @@ export class ChatClient extends Emitter {
     for (const entry of this._outbox.entries()) {
       this._clear(entry.retryTimer);
       entry.retryTimer = null;
+      if (entry.abort) {
+        // Paused, not cancelled: the entry keeps its files and uploads them after the next connect.
+        entry.paused = true;
+        entry.abort.abort();
+      }
     }
     if (this.state !== "disconnected") this._setState("disconnected", ClientCode.DISCONNECT, "disconnect called");
   }
@@ -395,32 +402,100 @@ export class ChatClient extends Emitter {
 
   /** Pending sends (also those restored from storage), oldest first. */
   outbox() {
-    return this._outbox.entries().map(({ retryTimer, ...entry }) => entry);
+    return this._outbox.entries().map(publicEntry);
   }
 
   /**
    * Send a message; resolves with the acked Message. The client_msg_id minted here is the
    * message's for good: every resend (after each catch-up, after a restart) carries it.
+   * `files` (Blobs) are uploaded first, once connected, each id kept as it comes, so every resend
+   * carries the same ids; `signal` cancels the message while its files are still uploading.
    */
-  async send(to, content, { replyTo = null, attachments = null } = {}) {
+  async send(to, content, { replyTo = null, attachments = null, files = null, signal } = {}) {
+    for (const file of files || []) this.attachments.sizeCheck.check(file.size);
+    if (signal?.aborted) throw new UploadCancelled("the message was cancelled before it was queued");
     await this._loaded;
     const entry = {
       client_msg_id: mintClientMsgId(this._random),
       to,
       content,
       reply_to: replyTo,
-      attachments,
+      attachments: (attachments || files?.length) ? [...(attachments || [])] : null,
       created_at: new Date(this._timers.now()).toISOString(),
+      uploads: (files || []).map((file) => ({ file, name: typeof file.name === "string" ? file.name : null, size: file.size })),
     };
     const answered = new Promise((resolve, reject) => this._waiting.set(entry.client_msg_id, { resolve, reject }));
+    signal?.addEventListener("abort", () => this.cancel(entry.client_msg_id), { once: true });
     await this._outbox.add(entry);
-    this.emit("pending", { ...entry });
+    this.emit("pending", publicEntry(entry));
     if (this.state === "connected") this._transmit(entry);
     return answered;
   }
 
+  /**
+   * Give up a message while its files are still uploading (or waiting to): the upload is aborted,
+   * send() rejects with UploadCancelled, nothing is sent. False once the message went out (recall
+   * it instead) or for an unknown id.
+   */
+  cancel(clientMsgId) {
+    const entry = this._outbox.get(clientMsgId);
+    if (!entry?.uploads?.length) return false;
+    this._clear(entry.retryTimer);
+    entry.retryTimer = null;
+    entry.abort?.abort();
+    this._sendFailed(entry, new UploadCancelled("the message was cancelled while its files were uploading"));
+    return true;
+  }
+
+  /** Upload an entry's files one by one (one run at a time), then send it if still connected. */
+  async _uploadFiles(entry) {
+    const id = entry.client_msg_id;
+    entry.abort = new AbortController();
+    try {
+      while (entry.uploads.length) {
+        const upload = entry.uploads[0];
+        const index = entry.attachments.length;
+        const attachment = await this.attachments.upload(upload.file, {
+          name: upload.name ?? undefined,
+          signal: entry.abort.signal,
+          onProgress: (p) => this.emit("uploadProgress", { client_msg_id: id, index, name: upload.name, ...p }),
+        });
+        if (!this._outbox.get(id)) return; // cancelled as it finished
+        entry.uploads.shift();
+        entry.attachments.push(attachment.attachment_id);
+        this._outbox.save();
+      }
+    } catch (error) {
+      if (entry.paused || !this._outbox.get(id)) return; // disconnect() or cancel(): said already
+      if (error instanceof ChatError && retryableUpload(error)) {
+        entry.uploadFailures = (entry.uploadFailures || 0) + 1;
+        const min = this.options.minReconnectDelay;
+        const wait =
+          error.retryAfter != null
+            ? error.retryAfter * 1000
+            : backoff(entry.uploadFailures - 1, min, this.options.maxReconnectDelay, this._random);
+        entry.retryTimer = this._timers.setTimeout(() => {
+          entry.retryTimer = null;
+          if (this.state === "connected") this._transmit(entry);
+        }, wait);
+        return;
+      }
+      this._sendFailed(entry, error instanceof ChatError ? error : new ChatError("upload_failed", String(error)));
+      return;
+    } finally {
+      entry.abort = null;
+      entry.paused = false;
+    }
+    entry.uploadFailures = 0;
+    if (this.state === "connected") this._transmit(entry);
+  }
+
   _transmit(entry) {
     if (entry.retryTimer || !this._outbox.get(entry.client_msg_id)) return;
+    if (entry.uploads?.length) {
+      if (!entry.abort) this._uploadFiles(entry);
+      return;
+    }
     const frame = { type: "send", to: entry.to, content: entry.content, client_msg_id: entry.client_msg_id };
     if (entry.reply_to != null) frame.reply_to = entry.reply_to;
     if (entry.attachments?.length) frame.attachments = entry.attachments;
@@ -516,8 +591,21 @@ export class ChatClient extends Emitter {
     return this.rest.request("GET", "search", { query: { q, conversation_id: conversationId, before, limit } });
   }
 
-  upload(file, { onProgress, name } = {}) {
-    return this.rest.upload(file, { onProgress, name });
+  // --- attachments ---------------------------------------------------------------------------
+
+  /** Upload one Blob (POST attachments); send its attachment_id with send(..., {attachments}). */
+  upload(file, { onProgress, name, signal } = {}) {
+    return this.attachments.upload(file, { onProgress, name, signal });
+  }
+
+  /** The absolute URL of an attachment's bytes or thumbnail (fetching it needs the token). */
+  attachmentUrl(attachment, { thumbnail = false } = {}) {
+    return this.attachments.url(attachment, { thumbnail });
+  }
+
+  /** An attachment's bytes (or its thumbnail's) as a Blob; URL.createObjectURL shows it in a page. */
+  download(attachment, { thumbnail = false, signal } = {}) {
+    return this.attachments.download(attachment, { thumbnail, signal });
   }
 
   me() {
@@ -535,6 +623,12 @@ export class ChatClient extends Emitter {
   unread() {
     return this.rest.request("GET", "unread");
   }
+}
+
+/** An outbox entry as apps see it: no timers, no Blobs (uploads: what is still to upload). */
+function publicEntry({ client_msg_id, to, content, reply_to, attachments, created_at, uploads }) {
+  const entry = { client_msg_id, to, content, reply_to, attachments, created_at };
+  return uploads?.length ? { ...entry, uploads: uploads.map(({ name, size }) => ({ name, size })) } : entry;
 }
 
 function resolveBase(baseUrl) {
