@@ -17,6 +17,8 @@ import {
   uploadError,
 } from "./errors.js";
 
+const CHUNK = 64 * 1024;
+
 export class SizeCheck {
   /** @param {number | null} maxBytes */
   constructor(maxBytes = null) {
@@ -83,40 +85,30 @@ export class Attachments {
     );
     const tail = encoder.encode(`\r\n--${boundary}--\r\n`);
     const total = head.byteLength + file.size + tail.byteLength;
-    const parts = [head, file, tail];
-    let index = 0;
     let sent = 0;
-    let reader = null;
+    let step = 0; // 0: the head, 1: the file, slice by slice, 2: the tail
     const body = new ReadableStream({
       async pull(controller) {
-        for (;;) {
-          const part = parts[index];
-          if (part === undefined) {
-            controller.close();
-            return;
-          }
-          let chunk;
-          if (part instanceof Uint8Array) {
-            chunk = part;
-            index += 1;
-          } else {
-            reader ??= part.stream().getReader();
-            const { done, value } = await reader.read();
-            if (done) {
-              reader = null;
-              index += 1;
-              continue;
-            }
-            chunk = value;
-          }
-          controller.enqueue(chunk);
-          sent += chunk.byteLength;
-          onProgress?.({ loaded: sent, total });
+        let chunk;
+        if (step === 0) {
+          chunk = head;
+          step = file.size ? 1 : 2;
+        } else if (step === 1) {
+          // Slices read one at a time: a File on disk (fs.openAsBlob) is never read whole into memory.
+          const offset = sent - head.byteLength;
+          chunk = new Uint8Array(await file.slice(offset, offset + CHUNK).arrayBuffer());
+          if (!chunk.byteLength) throw new InvalidAttachment("the file changed while it was uploaded");
+          if (offset + chunk.byteLength >= file.size) step = 2;
+        } else if (step === 2) {
+          chunk = tail;
+          step = 3;
+        } else {
+          controller.close();
           return;
         }
-      },
-      cancel(reason) {
-        return reader?.cancel(reason);
+        controller.enqueue(chunk);
+        sent += chunk.byteLength;
+        onProgress?.({ loaded: sent, total });
       },
     });
     const headers = this.rest._headers({
