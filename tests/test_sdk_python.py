@@ -1048,6 +1048,14 @@ def test_a_send_retried_after_its_ack_was_lost_attaches_its_file_once(daphne, ce
         # The socket goes through the relay, REST (the upload) straight to daphne.
         await client.rest.aclose()
         client.rest = Rest(base_url(daphne), alice.token)
+        send_frame = client._send_frame
+
+        async def recording(frame: dict[str, Any]) -> bool:
+            if frame["type"] == "send":
+                outcome.setdefault("sends", []).append(frame)
+            return await send_frame(frame)
+
+        client._send_frame = recording  # type: ignore[method-assign]
         async with client:
             await client.ready(15)
             relay.mute = True  # the server's answers on the socket vanish from here on
@@ -1068,6 +1076,9 @@ def test_a_send_retried_after_its_ack_was_lost_attaches_its_file_once(daphne, ce
     (upload,) = attachment_rows(alice.id)
     assert message.msg_id == row.msg_id and upload.message_id == row.msg_id
     assert [a.attachment_id for a in message.attachments] == [upload.pk]
+    sends = outcome["sends"]
+    assert len(sends) == 2, "sent again after the reconnect"
+    assert {(f["client_msg_id"], tuple(f["attachments"])) for f in sends} == {(message.client_msg_id, (upload.pk,))}
 
 
 def test_a_file_over_the_servers_limit_is_refused_before_it_is_uploaded(start_daphne, alice, bob, tmp_path):
