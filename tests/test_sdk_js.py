@@ -195,19 +195,26 @@ const [token, peer, done] = arguments;
   const cursor = await storage.get("chat:cursor");
   const progress = [];
   let upload;
+  let cancelled;
+  let downloaded;
   try {
     upload = await client.upload(new Blob(["some bytes"]), { name: "a.txt", onProgress: (p) => progress.push(p) });
+    downloaded = await (await client.download(upload)).text();
+    const abort = new AbortController();
+    abort.abort();
+    cancelled = await client.upload(new Blob(["more"]), { signal: abort.signal }).catch((e) => e.name + " " + e.code);
   } catch (error) {
     upload = error instanceof ChatError ? error.code : String(error);
   }
   client.disconnect();
-  done({ probe, states, sent, cursor, upload, xhr: typeof XMLHttpRequest });
+  done({ probe, states, sent, cursor, upload, progress, downloaded, cancelled, xhr: typeof XMLHttpRequest });
 })().catch((error) => done({ failed: String(error && error.stack || error) }));
 """
 
 
 def test_the_sdk_runs_in_a_browser(daphne, celery_worker, alice, bob):
-    """Chromium imports the SDK from /static/sdk/: it connects, sends, keeps its cursor in IndexedDB, uploads."""
+    """Chromium imports the SDK from /static/sdk/: it connects, sends, keeps its cursor in IndexedDB, uploads
+    (XMLHttpRequest, with progress), downloads and cancels an upload."""
     started: list = []
     try:
         driver = start_chromium(started)
@@ -222,5 +229,7 @@ def test_the_sdk_runs_in_a_browser(daphne, celery_worker, alice, bob):
     assert result["sent"]["content"] == "from a browser" and result["sent"]["sender_id"] == alice.id
     assert isinstance(result["cursor"], int)
     assert result["xhr"] == "function"
-    # Through XMLHttpRequest: an Attachment, or a ChatError where the server has no attachments yet.
-    assert result["upload"] == "not_found" or result["upload"]["name"] == "a.txt"
+    # Through XMLHttpRequest, with its upload progress; the download with the token; an aborted upload.
+    assert result["upload"]["name"] == "a.txt" and result["downloaded"] == "some bytes"
+    assert result["progress"] and result["progress"][-1]["loaded"] == result["progress"][-1]["total"]
+    assert result["cancelled"] == "UploadCancelled cancelled"

@@ -56,7 +56,7 @@ export class Attachments {
 
   /** POST attachments; resolves with the Attachment, rejects with a ChatError (UploadError subclasses). */
   async upload(file, { name, onProgress, signal } = {}) {
-    if (typeof file?.size !== "number" || typeof file?.stream !== "function") {
+    if (typeof file?.size !== "number" || typeof file?.slice !== "function") {
       throw new TypeError("upload takes a Blob or a File (in Node: fs.openAsBlob(path))");
     }
     const size = file.size;

@@ -412,7 +412,12 @@ export class ChatClient extends Emitter {
    * carries the same ids; `signal` cancels the message while its files are still uploading.
    */
   async send(to, content, { replyTo = null, attachments = null, files = null, signal } = {}) {
-    for (const file of files || []) this.attachments.sizeCheck.check(file.size);
+    for (const file of files || []) {
+      if (typeof file?.size !== "number" || typeof file?.slice !== "function") {
+        throw new TypeError("files are Blobs or Files (in Node: fs.openAsBlob(path))");
+      }
+      this.attachments.sizeCheck.check(file.size);
+    }
     if (signal?.aborted) throw new UploadCancelled("the message was cancelled before it was queued");
     await this._loaded;
     const entry = {
