@@ -1137,3 +1137,29 @@ def test_the_cli_sends_a_file_shows_it_and_downloads_it(
     with pytest.raises(SystemExit) as nothing_to_send:
         cli(["--config", config, "send", str(bob.id)])
     assert "--file PATH" in str(nothing_to_send.value)
+
+
+@pytest.mark.unit
+def test_disconnect_pauses_an_upload_which_starts_again_after_the_next_connect(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        async def on_send(ws: Any, frame: dict[str, Any]) -> None:
+            await ws.send(acked(frame))
+
+        server.on_send = on_send
+        server.upload_delay = 0.5
+        client = server.client()
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        entry = client.queue(7, "", files=[a_file(tmp_path, 10)])
+        await until(lambda: server.log == ["upload started"])
+        await client.disconnect()
+        assert [e.files for e in client.outbox] == [entry.files] and server.uploads == []
+        assert not [e for e in events if isinstance(e, SendFailed)], "paused, not failed"
+        server.upload_delay = 0
+        await client.connect()
+        message = await client.wait_ack(entry.client_msg_id)
+        assert [a.attachment_id for a in message.attachments] == [55]
+        await client.aclose()
+
+    run_uploading(scenario)

@@ -430,7 +430,12 @@ export class ChatClient extends Emitter {
       uploads: (files || []).map((file) => ({ file, name: typeof file.name === "string" ? file.name : null, size: file.size })),
     };
     const answered = new Promise((resolve, reject) => this._waiting.set(entry.client_msg_id, { resolve, reject }));
-    signal?.addEventListener("abort", () => this.cancel(entry.client_msg_id), { once: true });
+    if (signal) {
+      const onAbort = () => this.cancel(entry.client_msg_id);
+      const off = () => signal.removeEventListener("abort", onAbort);
+      signal.addEventListener("abort", onAbort, { once: true });
+      answered.then(off, off);
+    }
     await this._outbox.add(entry);
     this.emit("pending", publicEntry(entry));
     if (this.state === "connected") this._transmit(entry);
@@ -456,8 +461,9 @@ export class ChatClient extends Emitter {
   async _uploadFiles(entry) {
     const id = entry.client_msg_id;
     entry.abort = new AbortController();
+    let failure = null;
     try {
-      while (entry.uploads.length) {
+      while (entry.uploads.length && this._outbox.get(id)) {
         const upload = entry.uploads[0];
         const index = entry.attachments.length;
         const attachment = await this.attachments.upload(upload.file, {
@@ -465,33 +471,37 @@ export class ChatClient extends Emitter {
           signal: entry.abort.signal,
           onProgress: (p) => this.emit("uploadProgress", { client_msg_id: id, index, name: upload.name, ...p }),
         });
-        if (!this._outbox.get(id)) return; // cancelled as it finished
+        if (!this._outbox.get(id)) break; // cancelled as it finished
         entry.uploads.shift();
         entry.attachments.push(attachment.attachment_id);
         this._outbox.save();
       }
     } catch (error) {
-      if (entry.paused || !this._outbox.get(id)) return; // disconnect() or cancel(): said already
-      if (error instanceof ChatError && retryableUpload(error)) {
-        entry.uploadFailures = (entry.uploadFailures || 0) + 1;
-        const min = this.options.minReconnectDelay;
-        const wait =
-          error.retryAfter != null
-            ? error.retryAfter * 1000
-            : backoff(entry.uploadFailures - 1, min, this.options.maxReconnectDelay, this._random);
-        entry.retryTimer = this._timers.setTimeout(() => {
-          entry.retryTimer = null;
-          if (this.state === "connected") this._transmit(entry);
-        }, wait);
-        return;
-      }
-      this._sendFailed(entry, error instanceof ChatError ? error : new ChatError("upload_failed", String(error)));
-      return;
-    } finally {
-      entry.abort = null;
-      entry.paused = false;
+      failure = error;
     }
-    entry.uploadFailures = 0;
+    entry.abort = null;
+    if (entry.paused) {
+      entry.paused = false; // disconnect(): the next catch-up starts it again (or now, if that was quicker)
+    } else if (!this._outbox.get(id)) {
+      return; // cancel() said it already
+    } else if (failure instanceof ChatError && retryableUpload(failure)) {
+      entry.uploadFailures = (entry.uploadFailures || 0) + 1;
+      const min = this.options.minReconnectDelay;
+      const wait =
+        failure.retryAfter != null
+          ? failure.retryAfter * 1000
+          : backoff(entry.uploadFailures - 1, min, this.options.maxReconnectDelay, this._random);
+      entry.retryTimer = this._timers.setTimeout(() => {
+        entry.retryTimer = null;
+        if (this.state === "connected") this._transmit(entry);
+      }, wait);
+      return;
+    } else if (failure) {
+      this._sendFailed(entry, failure instanceof ChatError ? failure : new ChatError("upload_failed", String(failure)));
+      return;
+    } else {
+      entry.uploadFailures = 0;
+    }
     if (this.state === "connected") this._transmit(entry);
   }
 

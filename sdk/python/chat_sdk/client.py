@@ -179,8 +179,10 @@ class ChatClient:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         # Unfinished uploads start again from their file at the next connect (the entry keeps its paths).
-        for upload in list(self._uploads.values()):
+        uploads = list(self._uploads.values())
+        for upload in uploads:
             upload.cancel()
+        await asyncio.gather(*uploads, return_exceptions=True)
         self._save_now()
         self._fail_waiters(ChatError(CLOSED, "the client was disconnected before the ack (kept in the outbox)"))
         self._set_state("disconnected", None, "disconnect()")
