@@ -786,11 +786,14 @@ class UploadingServer(FakeServer):
         self.upload_delay = 0.0
         self.upload_failures: list[Exception | httpx.Response] = []
         self.log: list[str] = []
+        self.before_upload: Callable[[], Awaitable[None]] | None = None
 
     async def rest(self, request: httpx.Request) -> httpx.Response:
         if request.url.path != "/api/v1/attachments":
             return await super().rest(request)
         body = await request.aread()
+        if self.before_upload is not None:
+            await self.before_upload()
         self.log.append("upload started")
         await asyncio.sleep(self.upload_delay)
         if self.upload_failures:
@@ -1163,3 +1166,58 @@ def test_disconnect_pauses_an_upload_which_starts_again_after_the_next_connect(t
         await client.aclose()
 
     run_uploading(scenario)
+
+
+@pytest.mark.unit
+def test_uploads_failing_in_a_row_on_one_socket_fail_the_send_and_a_new_socket_counts_again(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        client = server.client(min_reconnect_delay=0.01, max_reconnect_delay=0.02)
+        await client.connect()
+        await client.ready(5)
+        server.upload_failures = [httpx.ReadError("reset")] * 10
+        with pytest.raises(ChatError) as failed:
+            await client.send(7, "", files=[a_file(tmp_path, 10)])
+        assert failed.value.code == "network_error" and client.outbox == []
+        assert server.log == ["upload started"] * 5, "five attempts, then the send fails"
+
+        # Four failures, the socket lost and found again, four more: the count started again.
+        server.log.clear()
+        server.upload_failures = [httpx.ReadError("reset")] * 8
+
+        async def on_send(ws: Any, frame: dict[str, Any]) -> None:
+            await ws.send(acked(frame))
+
+        async def lose_the_socket_after_four() -> None:
+            if len(server.log) == 4 and len(server.connections) == 1:
+                await server.connections[-1].close(1011, "a new socket")
+                # This attempt fails once the client is connected on the new socket.
+                await until(lambda: len(server.connections) == 2 and client.state == "connected")
+
+        server.on_send = on_send
+        server.before_upload = lose_the_socket_after_four
+        message = await client.send(7, "", files=[a_file(tmp_path, 10)])
+        assert server.log == ["upload started"] * 9 + ["upload 55"] and len(server.connections) == 2
+        assert [a.attachment_id for a in message.attachments] == [55]
+        await client.aclose()
+
+    run_uploading(scenario)
+
+
+def test_a_file_the_server_refuses_by_its_declared_length_fails_its_send(start_daphne, alice, bob, tmp_path):
+    """Over CHAT_ATTACHMENT_MAX_BYTES + 64 KiB the server answers 413 as soon as the headers are in and
+    closes the connection, which an HTTP client still sending the body may see as a reset, not a 413:
+    the queued send fails either way, it is not retried forever."""
+    server = start_daphne(CHAT_ATTACHMENT_MAX_BYTES="20000", CHAT_MEDIA_ROOT=str(tmp_path / "media"))
+    big = a_file(tmp_path, 3_000_000, "big.bin")
+
+    async def scenario() -> None:
+        client = ChatClient(f"http://{server.address}", alice.token, min_reconnect_delay=0.05, max_reconnect_delay=0.2)
+        async with client:
+            await client.ready(15)
+            with pytest.raises(ChatError) as failed:
+                await client.send(bob.id, "", files=[big])
+            assert failed.value.code in ("payload_too_large", "network_error")
+            assert client.outbox == []
+
+    run(scenario())
+    assert attachment_rows(alice.id) == [] and stored(alice.id) == []

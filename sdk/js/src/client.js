@@ -29,6 +29,12 @@ export const ClientCode = Object.freeze({
 const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_SERVICE_RESTART = 1012;
 const MAX_REFS = 1000;
+// Uploads of one queued message that may fail in a row, unanswered or with a 5xx, on one socket
+// before the message fails: the server was reachable all along, so the file is the likely cause (a
+// server that refuses a body too large for it as soon as the headers are in closes the connection,
+// which can reach the client as a reset, not a 413). A new socket starts the count again; a 429
+// honours its Retry-After and is not counted.
+const MAX_UPLOAD_FAILURES = 5;
 const LIVE_FRAMES = new Set(["message", "changed", "recalled"]);
 const PASSED_ON = new Set(["unread", "read", "typing", "presence", "profile"]);
 
@@ -284,6 +290,7 @@ export class ChatClient extends Emitter {
       for (const timer of this._socketTimers) this._clear(timer);
       this.userId = frame.user_id;
       this._attempt = 0;
+      for (const entry of this._outbox.entries()) entry.uploadFailures = 0;
       this._schedulePing(gen);
       if (this._watching.length) this._send({ type: "watch", user_ids: this._watching, ref: this._ref("watch") });
       this._catchUp(gen);
@@ -484,13 +491,17 @@ export class ChatClient extends Emitter {
       entry.paused = false; // disconnect(): the next catch-up starts it again (or now, if that was quicker)
     } else if (!this._outbox.get(id)) {
       return; // cancel() said it already
-    } else if (failure instanceof ChatError && retryableUpload(failure)) {
-      entry.uploadFailures = (entry.uploadFailures || 0) + 1;
+    } else if (
+      failure instanceof ChatError &&
+      retryableUpload(failure) &&
+      (failure.code === "rate_limited" || (entry.uploadFailures || 0) + 1 < MAX_UPLOAD_FAILURES)
+    ) {
+      if (failure.code !== "rate_limited") entry.uploadFailures = (entry.uploadFailures || 0) + 1;
       const min = this.options.minReconnectDelay;
       const wait =
         failure.retryAfter != null
           ? failure.retryAfter * 1000
-          : backoff(entry.uploadFailures - 1, min, this.options.maxReconnectDelay, this._random);
+          : backoff(Math.max((entry.uploadFailures || 0) - 1, 0), min, this.options.maxReconnectDelay, this._random);
       entry.retryTimer = this._timers.setTimeout(() => {
         entry.retryTimer = null;
         if (this.state === "connected") this._transmit(entry);

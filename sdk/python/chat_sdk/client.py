@@ -71,6 +71,11 @@ CLOSE_RESTART = 1012
 # (it keeps the saved "seen" set, and so the store file, small).
 SEEN_LIMIT = 1000
 SAVE_DELAY = 0.5
+# Uploads of one queued message that may fail in a row, unanswered or with a 5xx, on one socket before the
+# message fails: the server reachable all along, the file is the likely cause (a server that refuses a body
+# too large for it as soon as the headers are in closes the connection, which can reach the client as a
+# reset, not a 413). A new socket starts the count again; a 429 honours its Retry-After and is not counted.
+MAX_UPLOAD_FAILURES = 5
 
 Handler = Callable[[Any], object]
 
@@ -299,6 +304,7 @@ class ChatClient:
                 return None, f"expected ready, got {first.get('type')!r}"
             self.user_id = first.get("user_id")
             self.attempt = 0
+            self._upload_failures.clear()
             self._start_catch_up()
             if self._watching is not None:
                 await self._send_frame({"type": "watch", "user_ids": self._watching, "ref": self._ref("watch")})
@@ -642,10 +648,15 @@ class ChatClient:
             if not error.retryable:
                 self._fail(entry, error)
                 return
-            failures = self._upload_failures[cmid] = self._upload_failures.get(cmid, 0) + 1
+            failures = self._upload_failures.get(cmid, 0)
+            if error.code != "rate_limited":
+                failures = self._upload_failures[cmid] = failures + 1
+                if failures >= MAX_UPLOAD_FAILURES:
+                    self._fail(entry, error)
+                    return
             wait = error.retry_after
             if wait is None:
-                wait = backoff(failures - 1, self.min_reconnect_delay, self.max_reconnect_delay, self._rng)
+                wait = backoff(max(failures - 1, 0), self.min_reconnect_delay, self.max_reconnect_delay, self._rng)
             entry.not_before = time.time() + wait
             self._save_now()
             self._schedule_flush(wait)

@@ -362,3 +362,30 @@ it("a recall empties the attachments of the lists' copies", async () => {
   t.ws.receive({ type: "recalled", conversation_id: 1, msg_id: 60 });
   assert.deepEqual(list.items.map((e) => [e.message.status, e.message.attachments]), [["recalled", []]]);
 });
+
+it("five uploads failing in a row on one socket fail the send; a new socket counts again", async () => {
+  const t = await connected({ options: { minReconnectDelay: 100, maxReconnectDelay: 1000 } });
+  const failOne = async (i) => {
+    await settle();
+    t.uploads[i].fail(new TypeError("socket hang up"));
+    await t.timers.advance(1000);
+  };
+  const doomed = assert.rejects(t.client.send(9, "", { files: [bytes(10)] }), { code: "network_error" });
+  for (let i = 0; i < 5; i++) await failOne(i);
+  await doomed;
+  assert.equal(t.uploads.length, 5, "no sixth attempt");
+  assert.deepEqual(t.client.outbox(), []);
+
+  const sending = t.client.send(9, "", { files: [bytes(10)] });
+  for (let i = 5; i < 9; i++) await failOne(i);
+  t.ws.serverClose(1011, "a new socket");
+  await t.timers.advance(30000);
+  const ws = await ready(t.sockets);
+  for (let i = 9; i < 13; i++) await failOne(i); // the first began on the old socket: counted on the new one
+  t.uploads[13].answer(json(201, attachment(59)));
+  await settle();
+  const [frame] = ws.frames("send");
+  assert.deepEqual(frame.attachments, [59]);
+  ws.receive({ type: "ack", client_msg_id: frame.client_msg_id, message: message(52, { client_msg_id: frame.client_msg_id, sender_id: 7 }) });
+  assert.equal((await sending).msg_id, 52);
+});
