@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -550,7 +550,7 @@ class ChatClient:
         content: str,
         reply_to: int | None = None,
         attachments: list[int] | None = None,
-        files: list[str | os.PathLike[str]] | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> OutboxEntry:
         """Put a message in the outbox (stored before this returns) and send it as soon as the client is
         connected; ``wait_ack(entry.client_msg_id)`` for its Message. ``send()`` is both in one call.
@@ -591,7 +591,7 @@ class ChatClient:
         content: str,
         reply_to: int | None = None,
         attachments: list[int] | None = None,
-        files: list[str | os.PathLike[str]] | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> Message:
         """Send over the socket; the Message once acked. One ``client_msg_id`` for the message's whole life:
         re-sent after every catch-up until acked or refused, after a rate_limited/unavailable answer once its

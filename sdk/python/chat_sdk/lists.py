@@ -1,7 +1,7 @@
 """State a chat screen renders, kept from events: the conversation list and one conversation's messages."""
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -119,7 +119,7 @@ class MessageList:
         content: str,
         reply_to: int | None = None,
         attachments: list[int] | None = None,
-        files: "list[str | os.PathLike[str]] | None" = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> Message:
         """``client.send`` with a local echo: ``pending`` at once (while its files upload too), then ``sent``
         (or ``failed``)."""
