@@ -3,9 +3,10 @@
 Each scenario file in sdk/js/test/e2e/ is one test here, with fresh users (alice, bob) and a real
 Celery worker for the fan-out. The scenarios reach the server side through a small HTTP server in
 this process (``control``): it closes a user's sockets through the channel layer with any close code
-(a server dropping them mid-burst) or pushes a ``resync`` frame. The test passes when node exits 0
-with every test passed; a scenario that node skips (a server feature not there yet) is skipped here
-with node's reason. Only a missing ``node`` skips the whole file.
+(a server dropping them mid-burst), pushes a ``resync`` frame, or lists a user's uploads as the
+database holds them (whether a cancelled upload left a row, which message a file is attached to).
+The test passes when node exits 0 with every test passed; a scenario that node skips (a server
+feature not there yet) is skipped here with node's reason. Only a missing ``node`` skips the whole file.
 """
 
 import json
@@ -35,22 +36,42 @@ SCENARIOS = sorted((SDK / "test" / "e2e").glob("*.test.js"))
 NODE_TIMEOUT_SECONDS = 100
 
 
+def uploads_of(user_id: int) -> list[dict]:
+    """Every Attachment row the user uploaded, oldest first (this thread's database connection is closed after)."""
+    from django.db import connection
+
+    from messaging.models import Attachment
+
+    try:
+        rows = Attachment.objects.filter(uploader_id=user_id).order_by("pk")
+        return [{"attachment_id": a.pk, "msg_id": a.message_id, "size": a.size, "name": a.name} for a in rows]
+    finally:
+        connection.close()
+
+
 class Control(BaseHTTPRequestHandler):
     """The server side of a scenario: POST /close {user_id, code}, POST /resync {user_id},
-    POST /daphne {env} (another daphne with these settings, for this test; answers {url})."""
+    POST /daphne {env} (another daphne with these settings, for this test; answers {url}),
+    POST /uploads {user_id} (answers {results: [{attachment_id, msg_id, size, name}]})."""
 
     server: "ControlServer"
+
+    def _answer(self, body: dict) -> None:
+        answer = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.path == "/daphne":
             started = self.server.start_daphne(**body["env"])
-            answer = json.dumps({"url": f"http://{started.address}"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            self._answer({"url": f"http://{started.address}"})
+            return
+        if self.path == "/uploads":
+            self._answer({"results": uploads_of(int(body["user_id"]))})
             return
         user_id = int(body["user_id"])
         if self.path == "/close":
@@ -174,19 +195,26 @@ const [token, peer, done] = arguments;
   const cursor = await storage.get("chat:cursor");
   const progress = [];
   let upload;
+  let cancelled;
+  let downloaded;
   try {
     upload = await client.upload(new Blob(["some bytes"]), { name: "a.txt", onProgress: (p) => progress.push(p) });
+    downloaded = await (await client.download(upload)).text();
+    const abort = new AbortController();
+    abort.abort();
+    cancelled = await client.upload(new Blob(["more"]), { signal: abort.signal }).catch((e) => e.name + " " + e.code);
   } catch (error) {
     upload = error instanceof ChatError ? error.code : String(error);
   }
   client.disconnect();
-  done({ probe, states, sent, cursor, upload, xhr: typeof XMLHttpRequest });
+  done({ probe, states, sent, cursor, upload, progress, downloaded, cancelled, xhr: typeof XMLHttpRequest });
 })().catch((error) => done({ failed: String(error && error.stack || error) }));
 """
 
 
 def test_the_sdk_runs_in_a_browser(daphne, celery_worker, alice, bob):
-    """Chromium imports the SDK from /static/sdk/: it connects, sends, keeps its cursor in IndexedDB, uploads."""
+    """Chromium imports the SDK from /static/sdk/: it connects, sends, keeps its cursor in IndexedDB, uploads
+    (XMLHttpRequest, with progress), downloads and cancels an upload."""
     started: list = []
     try:
         driver = start_chromium(started)
@@ -201,5 +229,7 @@ def test_the_sdk_runs_in_a_browser(daphne, celery_worker, alice, bob):
     assert result["sent"]["content"] == "from a browser" and result["sent"]["sender_id"] == alice.id
     assert isinstance(result["cursor"], int)
     assert result["xhr"] == "function"
-    # Through XMLHttpRequest: an Attachment, or a ChatError where the server has no attachments yet.
-    assert result["upload"] == "not_found" or result["upload"]["name"] == "a.txt"
+    # Through XMLHttpRequest, with its upload progress; the download with the token; an aborted upload.
+    assert result["upload"]["name"] == "a.txt" and result["downloaded"] == "some bytes"
+    assert result["progress"] and result["progress"][-1]["loaded"] == result["progress"][-1]["total"]
+    assert result["cancelled"] == "UploadCancelled cancelled"

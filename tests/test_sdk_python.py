@@ -11,7 +11,9 @@ outside it.
 
 import asyncio
 import contextlib
+import io
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -22,11 +24,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from chat_sdk import (
+    Attachment,
+    AttachmentTooLarge,
     CaughtUp,
     ChatClient,
     ChatError,
+    InvalidAttachment,
     JsonFileStore,
     MemoryStore,
     MessageChanged,
@@ -36,9 +42,14 @@ from chat_sdk import (
     ReadReceipt,
     Rest,
     Saved,
+    SendFailed,
     StateChanged,
     Typing,
     UnreadChanged,
+    UnsupportedMediaType,
+    UploadCancelled,
+    UploadError,
+    UploadProgress,
 )
 from chat_sdk.cli import main as cli
 
@@ -46,6 +57,8 @@ from chat_project.common import push
 from messaging.models import MessageRecord
 
 from .conftest import PASSWORD
+from .unit.test_sdk_python_parts import FakeServer
+from .unit.test_sdk_python_parts import msg as fake_msg
 
 pytestmark = pytest.mark.e2e
 
@@ -578,3 +591,633 @@ def test_the_readmes_30_line_client_chats_with_a_live_server(daphne, celery_work
     assert "not sent: validation_error" in done.stderr
     assert "-- connected" in done.stderr
     assert len(stored(alice.id, "hi bob")) == 1
+
+
+# --- attachments, without a server (the fast layer) ------------------------------------------------
+
+
+def attachment_json(attachment_id: int, name: str = "a.bin", size: int = 10, **fields: Any) -> dict[str, Any]:
+    return {
+        "attachment_id": attachment_id,
+        "name": name,
+        "size": size,
+        "content_type": "application/octet-stream",
+        "kind": "file",
+        "width": None,
+        "height": None,
+        "url": f"/api/v1/attachments/{attachment_id}",
+        "thumbnail_url": None,
+        **fields,
+    }
+
+
+def a_file(tmp_path: Path, size: int, name: str = "a.bin") -> Path:
+    path = tmp_path / name
+    path.write_bytes(bytes(range(256)) * (size // 256) + bytes(size % 256))
+    return path
+
+
+@pytest.mark.unit
+def test_an_upload_the_size_check_refuses_sends_nothing(tmp_path):
+    requests: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(len(request.read()))
+        return httpx.Response(201, json=attachment_json(1, size=100))
+
+    async def scenario() -> None:
+        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(handler), max_upload_bytes=100)
+        progress: list[tuple[int, int]] = []
+        with pytest.raises(AttachmentTooLarge) as raised:
+            await rest.upload(a_file(tmp_path, 101), lambda s, t: progress.append((s, t)))
+        assert (raised.value.size, raised.value.limit, raised.value.status) == (101, 100, None)
+        with pytest.raises(InvalidAttachment):
+            await rest.upload(a_file(tmp_path, 0, "empty.txt"))
+        with pytest.raises(InvalidAttachment):
+            await rest.upload(tmp_path / "missing.txt")
+        assert requests == [] and progress == []
+        assert (await rest.upload(a_file(tmp_path, 100))).attachment_id == 1
+        await rest.aclose()
+
+    asyncio.run(scenario())
+    assert len(requests) == 1
+
+
+@pytest.mark.unit
+def test_upload_refusals_are_typed_and_a_413_teaches_the_size_check(tmp_path):
+    requests: list[int] = []
+    answers: dict[str, httpx.Response] = {
+        "big": httpx.Response(413, json={"code": "payload_too_large", "detail": "The file is larger than 999 bytes."}),
+        "png": httpx.Response(
+            400, json={"code": "validation_error", "detail": "bad", "errors": {"file": ["Not a whole image."]}}
+        ),
+        "raw": httpx.Response(415, json={"code": "unsupported_media_type", "detail": "multipart please"}),
+        "many": httpx.Response(429, json={"code": "rate_limited", "detail": "later"}, headers={"Retry-After": "30"}),
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        requests.append(len(body))
+        for marker, answer in answers.items():
+            if f'filename="{marker}'.encode() in body:
+                return answer
+        return httpx.Response(201, json=attachment_json(2))
+
+    async def scenario() -> None:
+        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(handler))
+        with pytest.raises(AttachmentTooLarge) as too_large:
+            await rest.upload(a_file(tmp_path, 5000, "big.bin"))
+        assert too_large.value.status == 413 and isinstance(too_large.value, ChatError)
+        sent = len(requests)
+        with pytest.raises(AttachmentTooLarge) as again:
+            await rest.upload(a_file(tmp_path, 5000, "big-again.bin"))
+        assert again.value.status is None and len(requests) == sent, "refused before a byte was sent"
+        assert (await rest.upload(a_file(tmp_path, 4999, "smaller.bin"))).attachment_id == 2
+        with pytest.raises(InvalidAttachment) as invalid:
+            await rest.upload(a_file(tmp_path, 10, "png.png"))
+        assert invalid.value.errors == {"file": ["Not a whole image."]} and invalid.value.status == 400
+        with pytest.raises(UnsupportedMediaType):
+            await rest.upload(a_file(tmp_path, 10, "raw.bin"))
+        with pytest.raises(ChatError) as limited:
+            await rest.upload(a_file(tmp_path, 10, "many.bin"))
+        assert not isinstance(limited.value, UploadError)
+        assert (limited.value.code, limited.value.retry_after, limited.value.retryable) == ("rate_limited", 30.0, True)
+        await rest.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.unit
+def test_an_upload_is_cancelled_by_its_handle_or_by_its_progress_callback(tmp_path):
+    answered: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answered.append(len(request.read()))
+        return httpx.Response(201, json=attachment_json(3))
+
+    path = a_file(tmp_path, 1_000_000)
+
+    async def scenario() -> None:
+        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(handler))
+        progress: list[int] = []
+
+        def stop_at_200k(sent: int, total: int) -> None:
+            progress.append(sent)
+            if sent > 200_000:
+                raise UploadCancelled()
+
+        with pytest.raises(UploadCancelled):
+            await rest.upload(path, stop_at_200k)
+        assert 200_000 < progress[-1] < 300_000
+
+        first = asyncio.Event()
+        handle = rest.start_upload(path, lambda sent, total: first.set())
+        await first.wait()
+        assert handle.cancel() is True
+        with pytest.raises(UploadCancelled):
+            await handle
+        assert handle.done() and handle.cancel() is False
+
+        finished = rest.start_upload(path)
+        assert (await finished).attachment_id == 3
+        assert finished.cancel() is False
+        await rest.aclose()
+
+    asyncio.run(scenario())
+    assert len(answered) == 1, "only the upload that was not cancelled reached the server"
+
+
+@pytest.mark.unit
+def test_downloads_send_the_token_to_the_server_only_and_write_whole_files(tmp_path):
+    seen: list[tuple[str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("Authorization")))
+        if request.url.path == "/api/v1/attachments/7":
+            disposition = "attachment; filename*=utf-8''r%C3%A9sum%C3%A9.txt"
+            return httpx.Response(200, content=b"x" * 100_000, headers={"Content-Disposition": disposition})
+        if request.url.path == "/api/v1/attachments/8/thumbnail":
+            return httpx.Response(200, content=b"thumb", headers={"Content-Type": "image/png"})
+        return httpx.Response(404, json={"code": "not_found", "detail": "No such attachment."})
+
+    image = Attachment.from_dict(
+        attachment_json(8, "p.png", kind="image", thumbnail_url="/api/v1/attachments/8/thumbnail")
+    )
+    file = Attachment.from_dict(attachment_json(7, "résumé.txt"))
+
+    async def scenario() -> None:
+        rest = Rest("http://chat.test:8000", "tok", transport=httpx.MockTransport(handler))
+        assert rest.attachment_url(image, thumbnail=True) == "http://chat.test:8000/api/v1/attachments/8/thumbnail"
+        assert rest.attachment_url(9) == "http://chat.test:8000/api/v1/attachments/9"
+        assert await rest.download(image, thumbnail=True) == b"thumb"
+        progress: list[tuple[int, int]] = []
+        written = await rest.download_to(file, tmp_path, on_progress=lambda got, total: progress.append((got, total)))
+        assert written == tmp_path / "résumé.txt" and written.read_bytes() == b"x" * 100_000
+        assert progress[-1] == (100_000, 100_000)
+        with pytest.raises(ChatError) as no_thumbnail:
+            await rest.download(file, thumbnail=True)
+        assert no_thumbnail.value.code == "not_found"
+        with pytest.raises(ChatError) as gone:
+            await rest.download_to(99, tmp_path / "gone.bin")
+        assert (gone.value.code, gone.value.status) == ("not_found", 404)
+        assert not list(tmp_path.glob("gone.bin*")), "nothing half written"
+        elsewhere = Attachment.from_dict(attachment_json(5, url="https://evil.test/api/v1/attachments/5"))
+        with pytest.raises(ChatError) as refused:
+            await rest.download(elsewhere)
+        assert refused.value.code == "invalid_url"
+        await rest.aclose()
+
+    asyncio.run(scenario())
+    assert all(token == "Token tok" for _, token in seen)
+    assert [url for url, _ in seen] == [
+        "http://chat.test:8000/api/v1/attachments/8/thumbnail",
+        "http://chat.test:8000/api/v1/attachments/7",
+        "http://chat.test:8000/api/v1/attachments/99",
+    ], "no request for a file's thumbnail nor to another origin"
+
+
+class UploadingServer(FakeServer):
+    """The fake server, also answering POST attachments: in ``upload_delay`` seconds, ids from 55 up;
+    ``upload_failures`` first answers (an exception to raise, or a response) come before the real ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uploads: list[bytes] = []
+        self.upload_delay = 0.0
+        self.upload_failures: list[Exception | httpx.Response] = []
+        self.log: list[str] = []
+        self.before_upload: Callable[[], Awaitable[None]] | None = None
+
+    async def rest(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/api/v1/attachments":
+            return await super().rest(request)
+        body = await request.aread()
+        if self.before_upload is not None:
+            await self.before_upload()
+        self.log.append("upload started")
+        await asyncio.sleep(self.upload_delay)
+        if self.upload_failures:
+            failure = self.upload_failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return failure
+        self.uploads.append(body)
+        self.log.append(f"upload {54 + len(self.uploads)}")
+        return httpx.Response(201, json=attachment_json(54 + len(self.uploads), size=len(body)))
+
+
+def run_uploading(scenario: Callable[[UploadingServer], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with UploadingServer() as server:
+            await asyncio.wait_for(scenario(server), 20)
+
+    asyncio.run(main())
+
+
+def acked(frame: dict[str, Any], msg_id: int = 50) -> str:
+    attachments = [attachment_json(i) for i in frame.get("attachments", [])]
+    message = fake_msg(msg_id, client_msg_id=frame["client_msg_id"], sender_id=9, recipient_id=7)
+    return json.dumps(
+        {"type": "ack", "client_msg_id": frame["client_msg_id"], "message": {**message, "attachments": attachments}}
+    )
+
+
+@pytest.mark.unit
+def test_a_queued_send_uploads_its_files_first_and_every_resend_carries_the_same_ids(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        answers = iter(["drop", "ack"])
+
+        async def on_send(ws: Any, frame: dict[str, Any]) -> None:
+            server.log.append(f"send {frame.get('attachments')}")
+            if next(answers) == "drop":
+                await ws.close(1011, "crash before the ack")
+            else:
+                await ws.send(acked(frame))
+
+        server.on_send = on_send
+        server.upload_delay = 0.1
+        client = server.client(min_reconnect_delay=0.01, max_reconnect_delay=0.05)
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        files = [a_file(tmp_path, 300_000, "one.bin"), a_file(tmp_path, 10, "two.txt")]
+        message = await client.send(7, "", attachments=[54], files=files)
+        sends = [f for f in server.frames if f["type"] == "send"]
+        assert [f["attachments"] for f in sends] == [[54, 55, 56], [54, 55, 56]]
+        assert len({f["client_msg_id"] for f in sends}) == 1
+        assert server.log == [
+            "upload started",
+            "upload 55",
+            "upload started",
+            "upload 56",
+            "send [54, 55, 56]",
+            "send [54, 55, 56]",
+        ], "the send waits for its uploads, and a resend uploads nothing again"
+        assert [a.attachment_id for a in message.attachments] == [54, 55, 56]
+        progress = [e for e in events if isinstance(e, UploadProgress)]
+        assert {e.path for e in progress} == {str(f) for f in files}
+        first = [e.sent for e in progress if e.path == str(files[0])]
+        assert first == sorted(first) and len(first) > 3 and progress[-1].sent == progress[-1].total
+        assert client.outbox == []
+        await client.aclose()
+
+    run_uploading(scenario)
+
+
+@pytest.mark.unit
+def test_a_send_whose_upload_is_cancelled_or_refused_is_never_sent(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        server.upload_delay = 0.5
+        client = server.client()
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        sending = asyncio.ensure_future(client.send(7, "with a file", files=[a_file(tmp_path, 1000)]))
+        await until(lambda: server.log == ["upload started"])
+        (entry,) = client.outbox
+        assert client.cancel(entry.client_msg_id) is True
+        with pytest.raises(UploadCancelled):
+            await sending
+        assert client.cancel(entry.client_msg_id) is False
+        failed = [e for e in events if isinstance(e, SendFailed)]
+        assert [(e.client_msg_id, e.error.code) for e in failed] == [(entry.client_msg_id, "cancelled")]
+
+        server.upload_delay = 0
+        server.upload_failures = [
+            httpx.Response(400, json={"code": "validation_error", "detail": "no", "errors": {"file": ["Broken."]}})
+        ]
+        with pytest.raises(InvalidAttachment):
+            await client.send(7, "a broken image", files=[a_file(tmp_path, 10, "broken.png")])
+        await asyncio.sleep(0.2)
+        assert [f for f in server.frames if f["type"] == "send"] == [] and client.outbox == []
+        assert server.uploads == []
+        await client.aclose()
+
+    run_uploading(scenario)
+
+
+@pytest.mark.unit
+def test_an_upload_that_found_no_server_is_retried_then_sent(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        async def on_send(ws: Any, frame: dict[str, Any]) -> None:
+            await ws.send(acked(frame))
+
+        server.on_send = on_send
+        server.upload_failures = [
+            httpx.ConnectError("refused"),
+            httpx.Response(503, json={"code": "unavailable", "detail": "busy"}, headers={"Retry-After": "0.05"}),
+        ]
+        client = server.client(min_reconnect_delay=0.01, max_reconnect_delay=0.05)
+        await client.connect()
+        await client.ready(5)
+        message = await client.send(7, "", files=[a_file(tmp_path, 10)])
+        assert [a.attachment_id for a in message.attachments] == [55]
+        assert server.log == ["upload started", "upload started", "upload started", "upload 55"]
+        await client.aclose()
+
+    run_uploading(scenario)
+
+
+@pytest.mark.unit
+def test_a_file_queued_offline_survives_a_restart_and_a_too_large_one_is_never_queued(tmp_path):
+    store = JsonFileStore(tmp_path / "state.json")
+    path = a_file(tmp_path, 50)
+
+    async def scenario(server: UploadingServer) -> None:
+        offline = server.client(store=store, max_upload_bytes=50)
+        with pytest.raises(AttachmentTooLarge):
+            offline.queue(7, "too big", files=[a_file(tmp_path, 51, "big.bin")])
+        assert offline.outbox == []
+        entry = offline.queue(7, "", files=[path])
+        await offline.aclose()
+        assert store.load().outbox[0].files == [str(path)]
+
+        async def on_send(ws: Any, frame: dict[str, Any]) -> None:
+            await ws.send(acked(frame))
+
+        server.on_send = on_send
+        again = server.client(store=store)
+        await again.connect()
+        message = await again.wait_ack(entry.client_msg_id)
+        assert [a.attachment_id for a in message.attachments] == [55]
+        assert server.uploads[0].count(path.read_bytes()) == 1
+        await again.aclose()
+        assert store.load().outbox == []
+
+    run_uploading(scenario)
+
+
+# --- attachments against the real server ------------------------------------------------------------
+
+
+def png(path: Path, width: int = 800, height: int = 600) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", (width, height), (200, 30, 90)).save(path, "PNG")
+    return path
+
+
+def attachment_rows(user_id: int) -> list[Any]:
+    from messaging.models import Attachment as AttachmentRow
+
+    return list(AttachmentRow.objects.filter(uploader_id=user_id).order_by("pk"))
+
+
+def test_a_message_with_files_reaches_the_peer_whose_sdk_downloads_the_file_and_the_thumbnail(
+    daphne, celery_worker, alice, bob, tmp_path
+):
+    picture = png(tmp_path / "photo.png")
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes("notes ✓\n".encode() * 40_000)  # 360 KB: several progress events
+    outcome: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        sender = ChatClient(base_url(daphne), alice.token)
+        receiver = ChatClient(base_url(daphne), bob.token)
+        sent_events, got_events = collect(sender), collect(receiver)
+        async with sender, receiver:
+            await asyncio.gather(sender.ready(15), receiver.ready(15))
+            message = await sender.send(bob.id, "", files=[picture, notes])
+            await until(lambda: received(got_events))
+            (got,) = [e.message for e in got_events if isinstance(e, MessageReceived)]
+            image, file = got.attachments
+            outcome["thumbnail"] = await receiver.download(image, thumbnail=True)
+            outcome["image"] = await receiver.download(image)
+            outcome["file"] = await receiver.download_to(file, tmp_path / "downloads")
+            with pytest.raises(ChatError) as no_thumbnail:
+                await receiver.download(file, thumbnail=True)
+            assert no_thumbnail.value.code == "not_found"
+            history = await receiver.history(message.conversation_id)
+            synced = await receiver.rest.sync(0)
+        assert got == message and got.content == ""
+        assert [(a.kind, a.name) for a in got.attachments] == [("image", "photo.png"), ("file", "notes.txt")]
+        assert (image.width, image.height) == (800, 600) and file.thumbnail_url is None
+        assert history.results[-1].attachments == message.attachments
+        assert [m.attachments for m in synced.results if m.msg_id == message.msg_id] == [message.attachments]
+        progress = [e for e in sent_events if isinstance(e, UploadProgress)]
+        of_notes = [e.sent for e in progress if e.path == str(notes)]
+        assert len(of_notes) > 3 and of_notes == sorted(of_notes) and of_notes[-1] == progress[-1].total
+        outcome["file_attachment"] = file
+
+    (tmp_path / "downloads").mkdir()
+    run(scenario())
+    from PIL import Image
+
+    thumbnail = Image.open(io.BytesIO(outcome["thumbnail"]))
+    assert max(thumbnail.size) <= 320 and thumbnail.size[0] > thumbnail.size[1]
+    assert Image.open(io.BytesIO(outcome["image"])).size == (800, 600)
+    assert outcome["file"] == tmp_path / "downloads" / "notes.txt"
+    assert outcome["file"].read_bytes() == notes.read_bytes()
+
+
+def test_a_cancelled_upload_leaves_nothing_stored_and_nothing_attached(daphne, celery_worker, alice, bob, tmp_path):
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(4 * 1024 * 1024))
+
+    async def scenario() -> None:
+        async with ChatClient(base_url(daphne), alice.token) as client:
+            await client.ready(15)
+
+            def stop_early(sent: int, total: int) -> None:
+                if sent > 256 * 1024:
+                    raise UploadCancelled()
+
+            with pytest.raises(UploadCancelled):
+                await client.upload(big, stop_early)
+
+            def cancel_the_send(event: UploadProgress) -> None:
+                if event.sent > 256 * 1024:
+                    client.cancel(event.client_msg_id)
+
+            client.on("upload", cancel_the_send)
+            with pytest.raises(UploadCancelled):
+                await client.send(bob.id, "never sent", files=[big])
+            assert client.outbox == []
+            await asyncio.sleep(1.0)  # an upload the server still held would be stored by now
+
+    run(scenario())
+    assert attachment_rows(alice.id) == []
+    assert stored(alice.id) == []
+
+
+def test_a_send_retried_after_its_ack_was_lost_attaches_its_file_once(daphne, celery_worker, alice, bob, tmp_path):
+    picture = png(tmp_path / "once.png", 64, 64)
+    outcome: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        relay = Relay(daphne.port)
+        port = await relay.start()
+        client = ChatClient(f"http://127.0.0.1:{port}", alice.token, min_reconnect_delay=0.1, max_reconnect_delay=1)
+        # The socket goes through the relay, REST (the upload) straight to daphne.
+        await client.rest.aclose()
+        client.rest = Rest(base_url(daphne), alice.token)
+        send_frame = client._send_frame
+
+        async def recording(frame: dict[str, Any]) -> bool:
+            if frame["type"] == "send":
+                outcome.setdefault("sends", []).append(frame)
+            return await send_frame(frame)
+
+        client._send_frame = recording  # type: ignore[method-assign]
+        async with client:
+            await client.ready(15)
+            relay.mute = True  # the server's answers on the socket vanish from here on
+            sending = asyncio.ensure_future(client.send(bob.id, "once", files=[picture]))
+            direct = Rest(base_url(daphne), bob.token)
+            while not [m for m in (await direct.sync(0)).results if m.content == "once"]:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            outcome["history"] = (await direct.sync(0)).results
+            await direct.aclose()
+            assert not sending.done(), "the ack was swallowed"
+            relay.cut()
+            outcome["message"] = await asyncio.wait_for(sending, 30)
+        await relay.close()
+
+    run(scenario())
+    message = outcome["message"]
+    (row,) = stored(alice.id, "once")
+    (upload,) = attachment_rows(alice.id)
+    assert message.msg_id == row.msg_id and upload.message_id == row.msg_id
+    assert [a.attachment_id for a in message.attachments] == [upload.pk]
+    sends = outcome["sends"]
+    assert len(sends) == 2, "sent again after the reconnect"
+    assert {(f["client_msg_id"], tuple(f["attachments"])) for f in sends} == {(message.client_msg_id, (upload.pk,))}
+
+
+def test_a_file_over_the_servers_limit_is_refused_before_it_is_uploaded(start_daphne, alice, bob, tmp_path):
+    limit = 20_000
+    server = start_daphne(CHAT_ATTACHMENT_MAX_BYTES=str(limit), CHAT_MEDIA_ROOT=str(tmp_path / "media"))
+    too_big, just_right = a_file(tmp_path, limit + 1, "too-big.bin"), a_file(tmp_path, limit, "just-right.bin")
+
+    async def scenario() -> None:
+        rest = Rest(f"http://{server.address}", alice.token)
+        progress: list[int] = []
+        with pytest.raises(AttachmentTooLarge) as by_the_server:
+            await rest.upload(too_big, lambda sent, total: progress.append(sent))
+        assert by_the_server.value.status == 413
+        progress.clear()
+        with pytest.raises(AttachmentTooLarge) as by_the_client:
+            await rest.upload(too_big, lambda sent, total: progress.append(sent))
+        assert by_the_client.value.status is None and progress == [], "not a byte sent"
+        assert (await rest.upload(just_right)).size == limit
+        await rest.aclose()
+
+        told = ChatClient(f"http://{server.address}", alice.token, max_upload_bytes=limit)
+        with pytest.raises(AttachmentTooLarge) as at_once:
+            await told.send(bob.id, "", files=[too_big])
+        assert (at_once.value.size, at_once.value.limit) == (limit + 1, limit) and told.outbox == []
+        await told.aclose()
+
+    run(scenario())
+    assert [row.size for row in attachment_rows(alice.id)] == [limit]
+
+
+def test_the_cli_sends_a_file_shows_it_and_downloads_it(
+    daphne, celery_worker, alice, bob, tmp_path, capsys, monkeypatch
+):
+    config = str(tmp_path / "cli.json")
+    monkeypatch.setenv("CHAT_PASSWORD", PASSWORD)
+    assert cli(["--config", config, "login", "--server", base_url(daphne), "alice"]) == 0
+    report = tmp_path / "report.txt"
+    report.write_bytes(b"quarterly numbers\n" * 20_000)
+    capsys.readouterr()
+
+    assert cli(["--config", config, "send", str(bob.id), "the report", "--file", str(report)]) == 0
+    captured = capsys.readouterr()
+    (row,) = stored(alice.id, "the report")
+    (upload,) = attachment_rows(alice.id)
+    assert upload.message_id == row.msg_id and upload.name == "report.txt"
+    assert f"[file {upload.pk}: report.txt, 352 KiB]" in captured.out
+    assert "uploading report.txt: 100%" in captured.err
+
+    assert cli(["--config", config, "history", str(row.session_id)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(f"me: the report [file {upload.pk}: report.txt, 352 KiB]")
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    assert cli(["--config", config, "download", str(upload.pk), "-o", str(downloads)]) == 0
+    assert (downloads / "report.txt").read_bytes() == report.read_bytes()
+    with pytest.raises(SystemExit) as nothing_to_send:
+        cli(["--config", config, "send", str(bob.id)])
+    assert "--file PATH" in str(nothing_to_send.value)
+
+
+@pytest.mark.unit
+def test_disconnect_pauses_an_upload_which_starts_again_after_the_next_connect(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        async def on_send(ws: Any, frame: dict[str, Any]) -> None:
+            await ws.send(acked(frame))
+
+        server.on_send = on_send
+        server.upload_delay = 0.5
+        client = server.client()
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        entry = client.queue(7, "", files=[a_file(tmp_path, 10)])
+        await until(lambda: server.log == ["upload started"])
+        await client.disconnect()
+        assert [e.files for e in client.outbox] == [entry.files] and server.uploads == []
+        assert not [e for e in events if isinstance(e, SendFailed)], "paused, not failed"
+        server.upload_delay = 0
+        await client.connect()
+        message = await client.wait_ack(entry.client_msg_id)
+        assert [a.attachment_id for a in message.attachments] == [55]
+        await client.aclose()
+
+    run_uploading(scenario)
+
+
+@pytest.mark.unit
+def test_uploads_failing_in_a_row_on_one_socket_fail_the_send_and_a_new_socket_counts_again(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        client = server.client(min_reconnect_delay=0.01, max_reconnect_delay=0.02)
+        await client.connect()
+        await client.ready(5)
+        server.upload_failures = [httpx.ReadError("reset")] * 10
+        with pytest.raises(ChatError) as failed:
+            await client.send(7, "", files=[a_file(tmp_path, 10)])
+        assert failed.value.code == "network_error" and client.outbox == []
+        assert server.log == ["upload started"] * 5, "five attempts, then the send fails"
+
+        # Four failures, the socket lost and found again, four more: the count started again.
+        server.log.clear()
+        server.upload_failures = [httpx.ReadError("reset")] * 8
+
+        async def on_send(ws: Any, frame: dict[str, Any]) -> None:
+            await ws.send(acked(frame))
+
+        async def lose_the_socket_after_four() -> None:
+            if len(server.log) == 4 and len(server.connections) == 1:
+                await server.connections[-1].close(1011, "a new socket")
+                # This attempt fails once the client is connected on the new socket.
+                await until(lambda: len(server.connections) == 2 and client.state == "connected")
+
+        server.on_send = on_send
+        server.before_upload = lose_the_socket_after_four
+        message = await client.send(7, "", files=[a_file(tmp_path, 10)])
+        assert server.log == ["upload started"] * 9 + ["upload 55"] and len(server.connections) == 2
+        assert [a.attachment_id for a in message.attachments] == [55]
+        await client.aclose()
+
+    run_uploading(scenario)
+
+
+def test_a_file_the_server_refuses_by_its_declared_length_fails_its_send(start_daphne, alice, bob, tmp_path):
+    """Over CHAT_ATTACHMENT_MAX_BYTES + 64 KiB the server answers 413 as soon as the headers are in and
+    closes the connection, which an HTTP client still sending the body may see as a reset, not a 413:
+    the queued send fails either way, it is not retried forever."""
+    server = start_daphne(CHAT_ATTACHMENT_MAX_BYTES="20000", CHAT_MEDIA_ROOT=str(tmp_path / "media"))
+    big = a_file(tmp_path, 3_000_000, "big.bin")
+
+    async def scenario() -> None:
+        client = ChatClient(f"http://{server.address}", alice.token, min_reconnect_delay=0.05, max_reconnect_delay=0.2)
+        async with client:
+            await client.ready(15)
+            with pytest.raises(ChatError) as failed:
+                await client.send(bob.id, "", files=[big])
+            assert failed.value.code in ("payload_too_large", "network_error")
+            assert client.outbox == []
+
+    run(scenario())
+    assert attachment_rows(alice.id) == [] and stored(alice.id) == []

@@ -7,9 +7,10 @@
 //
 // Never lose, never repeat: live frames that arrive during a catch-up wait for it, and every message
 // is emitted once per (msg_id, rev) (dedupe.js); the cursor and its rules are catchup.js's.
+import { Attachments } from "./attachments.js";
 import { backoff } from "./backoff.js";
 import { CatchUp } from "./catchup.js";
-import { ChatError, RETRYABLE_CODES } from "./errors.js";
+import { ChatError, RETRYABLE_CODES, UploadCancelled, retryableUpload } from "./errors.js";
 import { Emitter } from "./emitter.js";
 import { Outbox, mintClientMsgId } from "./outbox.js";
 import { Rest } from "./rest.js";
@@ -28,6 +29,12 @@ export const ClientCode = Object.freeze({
 const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_SERVICE_RESTART = 1012;
 const MAX_REFS = 1000;
+// Uploads of one queued message that may fail in a row, unanswered or with a 5xx, on one socket
+// before the message fails: the server was reachable all along, so the file is the likely cause (a
+// server that refuses a body too large for it as soon as the headers are in closes the connection,
+// which can reach the client as a reset, not a 413). A new socket starts the count again; a 429
+// honours its Retry-After and is not counted.
+const MAX_UPLOAD_FAILURES = 5;
 const LIVE_FRAMES = new Set(["message", "changed", "recalled"]);
 const PASSED_ON = new Set(["unread", "read", "typing", "presence", "profile"]);
 
@@ -51,6 +58,7 @@ export class ChatClient extends Emitter {
     this.options = { ...DEFAULTS, ...options };
     const base = resolveBase(baseUrl);
     this.rest = new Rest({ baseUrl: base, token, fetch: options.fetch, XMLHttpRequest: options.XMLHttpRequest });
+    this.attachments = new Attachments(this.rest, { maxUploadBytes: options.maxUploadBytes ?? null });
     this._wsUrl = `${base.replace(/^http/, "ws")}/ws/chat/${token ? `?token=${encodeURIComponent(token)}` : ""}`;
     this._WebSocket = options.WebSocket || globalThis.WebSocket;
     this._random = random;
@@ -131,6 +139,11 @@ export class ChatClient extends Emitter {
     for (const entry of this._outbox.entries()) {
       this._clear(entry.retryTimer);
       entry.retryTimer = null;
+      if (entry.abort) {
+        // Paused, not cancelled: the entry keeps its files and uploads them after the next connect.
+        entry.paused = true;
+        entry.abort.abort();
+      }
     }
     if (this.state !== "disconnected") this._setState("disconnected", ClientCode.DISCONNECT, "disconnect called");
   }
@@ -277,6 +290,7 @@ export class ChatClient extends Emitter {
       for (const timer of this._socketTimers) this._clear(timer);
       this.userId = frame.user_id;
       this._attempt = 0;
+      for (const entry of this._outbox.entries()) entry.uploadFailures = 0;
       this._schedulePing(gen);
       if (this._watching.length) this._send({ type: "watch", user_ids: this._watching, ref: this._ref("watch") });
       this._catchUp(gen);
@@ -395,32 +409,119 @@ export class ChatClient extends Emitter {
 
   /** Pending sends (also those restored from storage), oldest first. */
   outbox() {
-    return this._outbox.entries().map(({ retryTimer, ...entry }) => entry);
+    return this._outbox.entries().map(publicEntry);
   }
 
   /**
    * Send a message; resolves with the acked Message. The client_msg_id minted here is the
    * message's for good: every resend (after each catch-up, after a restart) carries it.
+   * `files` (Blobs) are uploaded first, once connected, each id kept as it comes, so every resend
+   * carries the same ids; `signal` cancels the message while its files are still uploading.
    */
-  async send(to, content, { replyTo = null, attachments = null } = {}) {
+  async send(to, content, { replyTo = null, attachments = null, files = null, signal } = {}) {
+    for (const file of files || []) {
+      if (typeof file?.size !== "number" || typeof file?.slice !== "function") {
+        throw new TypeError("files are Blobs or Files (in Node: fs.openAsBlob(path))");
+      }
+      this.attachments.sizeCheck.check(file.size);
+    }
+    if (signal?.aborted) throw new UploadCancelled("the message was cancelled before it was queued");
     await this._loaded;
     const entry = {
       client_msg_id: mintClientMsgId(this._random),
       to,
       content,
       reply_to: replyTo,
-      attachments,
+      attachments: (attachments || files?.length) ? [...(attachments || [])] : null,
       created_at: new Date(this._timers.now()).toISOString(),
+      uploads: (files || []).map((file) => ({ file, name: typeof file.name === "string" ? file.name : null, size: file.size })),
     };
     const answered = new Promise((resolve, reject) => this._waiting.set(entry.client_msg_id, { resolve, reject }));
+    if (signal) {
+      const onAbort = () => this.cancel(entry.client_msg_id);
+      const off = () => signal.removeEventListener("abort", onAbort);
+      signal.addEventListener("abort", onAbort, { once: true });
+      answered.then(off, off);
+    }
     await this._outbox.add(entry);
-    this.emit("pending", { ...entry });
+    this.emit("pending", publicEntry(entry));
     if (this.state === "connected") this._transmit(entry);
     return answered;
   }
 
+  /**
+   * Give up a message while its files are still uploading (or waiting to): the upload is aborted,
+   * send() rejects with UploadCancelled, nothing is sent. False once the message went out (recall
+   * it instead) or for an unknown id.
+   */
+  cancel(clientMsgId) {
+    const entry = this._outbox.get(clientMsgId);
+    if (!entry?.uploads?.length) return false;
+    this._clear(entry.retryTimer);
+    entry.retryTimer = null;
+    entry.abort?.abort();
+    this._sendFailed(entry, new UploadCancelled("the message was cancelled while its files were uploading"));
+    return true;
+  }
+
+  /** Upload an entry's files one by one (one run at a time), then send it if still connected. */
+  async _uploadFiles(entry) {
+    const id = entry.client_msg_id;
+    entry.abort = new AbortController();
+    let failure = null;
+    try {
+      while (entry.uploads.length && this._outbox.get(id)) {
+        const upload = entry.uploads[0];
+        const index = entry.attachments.length;
+        const attachment = await this.attachments.upload(upload.file, {
+          name: upload.name ?? undefined,
+          signal: entry.abort.signal,
+          onProgress: (p) => this.emit("uploadProgress", { client_msg_id: id, index, name: upload.name, ...p }),
+        });
+        if (!this._outbox.get(id)) break; // cancelled as it finished
+        entry.uploads.shift();
+        entry.attachments.push(attachment.attachment_id);
+        this._outbox.save();
+      }
+    } catch (error) {
+      failure = error;
+    }
+    entry.abort = null;
+    if (entry.paused) {
+      entry.paused = false; // disconnect(): the next catch-up starts it again (or now, if that was quicker)
+    } else if (!this._outbox.get(id)) {
+      return; // cancel() said it already
+    } else if (
+      failure instanceof ChatError &&
+      retryableUpload(failure) &&
+      (failure.code === "rate_limited" || (entry.uploadFailures || 0) + 1 < MAX_UPLOAD_FAILURES)
+    ) {
+      if (failure.code !== "rate_limited") entry.uploadFailures = (entry.uploadFailures || 0) + 1;
+      const min = this.options.minReconnectDelay;
+      const wait =
+        failure.retryAfter != null
+          ? failure.retryAfter * 1000
+          : backoff(Math.max((entry.uploadFailures || 0) - 1, 0), min, this.options.maxReconnectDelay, this._random);
+      entry.retryTimer = this._timers.setTimeout(() => {
+        entry.retryTimer = null;
+        if (this.state === "connected") this._transmit(entry);
+      }, wait);
+      return;
+    } else if (failure) {
+      this._sendFailed(entry, failure instanceof ChatError ? failure : new ChatError("upload_failed", String(failure)));
+      return;
+    } else {
+      entry.uploadFailures = 0;
+    }
+    if (this.state === "connected") this._transmit(entry);
+  }
+
   _transmit(entry) {
     if (entry.retryTimer || !this._outbox.get(entry.client_msg_id)) return;
+    if (entry.uploads?.length) {
+      if (!entry.abort) this._uploadFiles(entry);
+      return;
+    }
     const frame = { type: "send", to: entry.to, content: entry.content, client_msg_id: entry.client_msg_id };
     if (entry.reply_to != null) frame.reply_to = entry.reply_to;
     if (entry.attachments?.length) frame.attachments = entry.attachments;
@@ -516,8 +617,21 @@ export class ChatClient extends Emitter {
     return this.rest.request("GET", "search", { query: { q, conversation_id: conversationId, before, limit } });
   }
 
-  upload(file, { onProgress, name } = {}) {
-    return this.rest.upload(file, { onProgress, name });
+  // --- attachments ---------------------------------------------------------------------------
+
+  /** Upload one Blob (POST attachments); send its attachment_id with send(..., {attachments}). */
+  upload(file, { onProgress, name, signal } = {}) {
+    return this.attachments.upload(file, { onProgress, name, signal });
+  }
+
+  /** The absolute URL of an attachment's bytes or thumbnail (fetching it needs the token). */
+  attachmentUrl(attachment, { thumbnail = false } = {}) {
+    return this.attachments.url(attachment, { thumbnail });
+  }
+
+  /** An attachment's bytes (or its thumbnail's) as a Blob; URL.createObjectURL shows it in a page. */
+  download(attachment, { thumbnail = false, signal } = {}) {
+    return this.attachments.download(attachment, { thumbnail, signal });
   }
 
   me() {
@@ -535,6 +649,12 @@ export class ChatClient extends Emitter {
   unread() {
     return this.rest.request("GET", "unread");
   }
+}
+
+/** An outbox entry as apps see it: no timers, no Blobs (uploads: what is still to upload). */
+function publicEntry({ client_msg_id, to, content, reply_to, attachments, created_at, uploads }) {
+  const entry = { client_msg_id, to, content, reply_to, attachments, created_at };
+  return uploads?.length ? { ...entry, uploads: uploads.map(({ name, size }) => ({ name, size })) } : entry;
 }
 
 function resolveBase(baseUrl) {

@@ -50,6 +50,7 @@ export interface Message {
   edited_at?: string | null;
   reply_to?: ReplyTo | null;
   reactions?: Reaction[];
+  /** 1.2: in upload order, `[]` when none and once recalled; absent from older servers. */
   attachments?: Attachment[];
 }
 
@@ -118,14 +119,34 @@ export interface CaughtUpEvent {
   cursor: number | null;
 }
 
+/** A file of a queued send that is still to upload. */
+export interface PendingUpload {
+  /** The File's name (null for a Blob without one). */
+  name: string | null;
+  size: number;
+}
+
 /** A send waiting for the server's answer (also one restored from storage after a restart). */
 export interface OutboxEntry {
   client_msg_id: string;
   to: number;
   content: string;
   reply_to: number | null;
+  /** Ids of its attachments: given to send(), then those of its files as each upload finishes. */
   attachments: number[] | null;
   created_at: string;
+  /** Its files still to upload (absent when none): it is sent once they are all up. */
+  uploads?: PendingUpload[];
+}
+
+/** A file of a queued send is being uploaded (`loaded` of `total` bytes of the request body). */
+export interface UploadProgressEvent {
+  client_msg_id: string;
+  /** The file's place in the message's attachments. */
+  index: number;
+  name: string | null;
+  loaded: number;
+  total: number | null;
 }
 
 export interface FailedEvent {
@@ -149,6 +170,7 @@ export interface ChatEvents {
   caughtUp: CaughtUpEvent;
   pending: OutboxEntry;
   failed: FailedEvent;
+  uploadProgress: UploadProgressEvent;
   error: ChatError | Error;
 }
 
@@ -177,6 +199,37 @@ export class ChatError extends Error {
   /** On an `error` event from an error frame: the kind of frame it refused ("typing", "watch", "ping"...). */
   readonly frame?: string | null;
   static fromBody(body: unknown, status?: number | null, retryAfterHeader?: string | null): ChatError;
+}
+
+/** An upload the server refused, or that the client refused or abandoned itself (`status` null). */
+export class UploadError extends ChatError {}
+
+/** 413 payload_too_large from the server, or refused before a byte was sent (`status` null). */
+export class AttachmentTooLarge extends UploadError {
+  constructor(detail?: string, extra?: { size?: number | null; limit?: number | null; status?: number | null });
+  readonly code: "payload_too_large";
+  /** The file's size in bytes. */
+  readonly size: number | null;
+  /** The limit it broke, when the client knew it (maxUploadBytes). */
+  readonly limit: number | null;
+}
+
+/** validation_error on `file` (errors.file): an empty file, an image that does not decode whole, too many pixels. */
+export class InvalidAttachment extends UploadError {
+  constructor(detail?: string, extra?: { errors?: Record<string, string[]> | null; status?: number | null });
+  readonly code: "validation_error";
+}
+
+/** 415 unsupported_media_type: the body was not the multipart form the server reads. */
+export class UnsupportedMediaType extends UploadError {
+  constructor(detail?: string, extra?: { status?: number | null });
+  readonly code: "unsupported_media_type";
+}
+
+/** Aborted by its AbortSignal or client.cancel(); the server stores nothing of it. */
+export class UploadCancelled extends UploadError {
+  constructor(detail?: string);
+  readonly code: "cancelled";
 }
 
 /** Three async calls on JSON values; `get` answers undefined for a missing key. */
@@ -244,6 +297,12 @@ export interface ChatClientOptions {
   /** Uniform in [0, 1): the backoff's jitter. */
   random?: () => number;
   timers?: Partial<Timers>;
+  /**
+   * The server's CHAT_ATTACHMENT_MAX_BYTES, when the app knows it (the API does not publish it): a
+   * larger file is refused with AttachmentTooLarge before a byte is sent. Without it, the client
+   * still refuses a file at least as large as one the server has answered 413 to.
+   */
+  maxUploadBytes?: number | null;
   /** Prefix of the storage keys (one per account on a shared storage). Default "chat". */
   storageKey?: string;
   /** Backoff floor and ceiling, ms (500, 20000). */
@@ -297,6 +356,25 @@ export interface UploadProgress {
   total: number | null;
 }
 
+export interface UploadOptions {
+  /** Bytes of the request body sent so far (XMLHttpRequest's upload events, or the streamed body in Node). */
+  onProgress?: (progress: UploadProgress) => void;
+  /** The file name to give (default: the File's name, or "file"). */
+  name?: string;
+  /** Aborts the upload: it rejects with UploadCancelled. */
+  signal?: AbortSignal;
+}
+
+export interface SendOptions {
+  replyTo?: number | null;
+  /** Ids of files uploaded already. */
+  attachments?: number[] | null;
+  /** Files to upload first (after `attachments`, in order); the message is sent once they are up. */
+  files?: Blob[] | null;
+  /** Cancels the message while its files are still uploading (send() rejects with UploadCancelled). */
+  signal?: AbortSignal;
+}
+
 export class ChatClient extends Emitter<ChatEvents> {
   constructor(options: ChatClientOptions);
   readonly state: ConnectionState;
@@ -310,7 +388,10 @@ export class ChatClient extends Emitter<ChatEvents> {
   flush(): Promise<void>;
   ready(timeout?: number): Promise<void>;
 
-  send(to: number, content: string, options?: { replyTo?: number | null; attachments?: number[] | null }): Promise<Message>;
+  /** With files or attachments, `content` may be "". A file over the size check rejects at once. */
+  send(to: number, content: string, options?: SendOptions): Promise<Message>;
+  /** Give up a message whose files are still uploading; false once it was sent (recall it then). */
+  cancel(clientMsgId: string): boolean;
   outbox(): OutboxEntry[];
   edit(msgId: number, content: string): Promise<Message>;
   recall(msgId: number): Promise<void>;
@@ -323,7 +404,12 @@ export class ChatClient extends Emitter<ChatEvents> {
   conversation(conversationId: number): Promise<Conversation>;
   history(conversationId: number, options?: { before?: number; after?: number; limit?: number }): Promise<HistoryPage>;
   search(q: string, options?: { conversationId?: number; before?: number; limit?: number }): Promise<SearchPage>;
-  upload(file: Blob, options?: { onProgress?: (progress: UploadProgress) => void; name?: string }): Promise<Attachment>;
+  /** POST attachments. Rejects with AttachmentTooLarge, InvalidAttachment, UnsupportedMediaType, UploadCancelled or a ChatError. */
+  upload(file: Blob, options?: UploadOptions): Promise<Attachment>;
+  /** The absolute URL of an attachment's bytes or thumbnail (an id, or an Attachment); fetching it needs the token. */
+  attachmentUrl(attachment: Attachment | number, options?: { thumbnail?: boolean }): string;
+  /** The bytes (or the thumbnail, at most 320 px a side) with the token; ChatError not_found for a file's thumbnail or a recalled message's. */
+  download(attachment: Attachment | number, options?: { thumbnail?: boolean; signal?: AbortSignal }): Promise<Blob>;
   me(): Promise<Profile>;
   user(userId: number): Promise<Profile>;
   users(q: string): Promise<{ results: Profile[] }>;
@@ -349,6 +435,10 @@ export interface MessageEntry {
   message: Omit<Message, "msg_id" | "conversation_id"> & { msg_id: number | null; conversation_id: number | null };
   status: "pending" | "sent" | "failed";
   error?: ChatError;
+  /** A local echo's files still to upload. */
+  uploads?: PendingUpload[];
+  /** A local echo's last upload progress (null before its first). */
+  progress?: UploadProgressEvent | null;
 }
 
 export class MessageList extends Emitter<ListEvents<MessageEntry>> {
@@ -357,7 +447,7 @@ export class MessageList extends Emitter<ListEvents<MessageEntry>> {
   readonly conversationId: number | null;
   readonly items: MessageEntry[];
   readonly hasOlder: boolean;
-  send(content: string, options?: { replyTo?: number | null; attachments?: number[] | null }): Promise<Message>;
+  send(content: string, options?: SendOptions): Promise<Message>;
   loadOlder(options?: { limit?: number }): Promise<HistoryPage | undefined>;
   dispose(): void;
 }

@@ -3,6 +3,13 @@ export { backoff } from "./backoff.js";
 export { ChatClient, ClientCode } from "./client.js";
 export { revOf } from "./dedupe.js";
 export { Emitter } from "./emitter.js";
-export { ChatError } from "./errors.js";
+export {
+  AttachmentTooLarge,
+  ChatError,
+  InvalidAttachment,
+  UnsupportedMediaType,
+  UploadCancelled,
+  UploadError,
+} from "./errors.js";
 export { ConversationList, MessageList } from "./lists.js";
 export { IndexedDBStorage, MemoryStorage, WebStorage } from "./storage.js";

@@ -82,7 +82,7 @@ export class ConversationList extends Emitter {
   _onRecalled(frame) {
     const conversation = this._byId.get(frame.conversation_id);
     if (conversation?.last_message?.msg_id === frame.msg_id) {
-      conversation.last_message = { ...conversation.last_message, status: "recalled", content: "" };
+      conversation.last_message = { ...conversation.last_message, status: "recalled", content: "", attachments: [] };
       this._changed();
     }
   }
@@ -102,7 +102,8 @@ export class ConversationList extends Emitter {
 /**
  * The messages of one conversation: one entry per msg_id, ordered by msg_id, then local echoes of
  * messages not yet acked (status pending, or failed), matched to their Message by client_msg_id.
- * Entry: {message, status: "pending" | "sent" | "failed", error?}.
+ * Entry: {message, status: "pending" | "sent" | "failed", error?}; an echo also has `uploads` (its
+ * files still to upload) and `progress` (the last uploadProgress event of its files, or null).
  */
 export class MessageList extends Emitter {
   /** @param {{peerId: number, conversationId?: number | null}} where */
@@ -122,6 +123,7 @@ export class MessageList extends Emitter {
       client.on("recalled", (f) => this._onRecalled(f)),
       client.on("pending", (e) => this._onPending(e)),
       client.on("failed", (f) => this._onFailed(f)),
+      client.on("uploadProgress", (p) => this._onUploadProgress(p)),
     ];
     for (const entry of client.outbox()) this._onPending(entry);
   }
@@ -180,7 +182,7 @@ export class MessageList extends Emitter {
   _onRecalled(frame) {
     const held = this._byMsgId.get(frame.msg_id);
     if (!held || held.message.status === "recalled") return;
-    held.message = { ...held.message, status: "recalled", content: "" };
+    held.message = { ...held.message, status: "recalled", content: "", attachments: [] };
     this._changed();
   }
 
@@ -196,9 +198,19 @@ export class MessageList extends Emitter {
         client_msg_id: entry.client_msg_id,
         created_at: entry.created_at,
         status: "normal",
+        attachments: [],
       },
       status: "pending",
+      uploads: entry.uploads ?? [],
+      progress: null,
     });
+    this._changed();
+  }
+
+  _onUploadProgress(progress) {
+    const echo = this._echoes.get(progress.client_msg_id);
+    if (!echo) return;
+    echo.progress = progress;
     this._changed();
   }
 

@@ -39,8 +39,16 @@ export class Outbox {
     return true;
   }
 
+  /** Store the entries as they are now (after an entry changed in place). */
+  save() {
+    return this._save();
+  }
+
   _save() {
-    const plain = this.entries().map(({ client_msg_id, to, content, reply_to, attachments, created_at }) => ({
+    // An entry whose files are still uploading stays in memory only: its Blobs cannot be stored,
+    // and stored without them it would be sent without its files. It is stored once they are up.
+    const ready = this.entries().filter((entry) => !entry.uploads?.length);
+    const plain = ready.map(({ client_msg_id, to, content, reply_to, attachments, created_at }) => ({
       client_msg_id,
       to,
       content,

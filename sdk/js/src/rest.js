@@ -1,5 +1,5 @@
-// REST under /api/v1/: one request function that turns every failure into a ChatError,
-// and the upload, which reports progress through XMLHttpRequest where there is one.
+// REST under /api/v1/: one request function that turns every failure into a ChatError. Uploads and
+// downloads (attachments.js) use its fetch, XMLHttpRequest and headers.
 import { ChatError } from "./errors.js";
 
 export class Rest {
@@ -57,43 +57,5 @@ export class Rest {
       throw ChatError.fromBody(body, response.status, response.headers?.get?.("Retry-After"));
     }
     return body;
-  }
-
-  /** POST attachments (multipart, field `file`): XMLHttpRequest with progress in browsers, else fetch. */
-  async upload(file, { onProgress, name } = {}) {
-    const form = new FormData();
-    if (name) form.append("file", file, name);
-    else form.append("file", file);
-    const url = this._url("attachments");
-    const Xhr = this._XMLHttpRequest;
-    if (!Xhr) {
-      const size = file?.size;
-      const answer = await this._answer(() =>
-        this._fetch(url, { method: "POST", headers: this._headers(), body: form, credentials: "same-origin" }),
-      );
-      if (onProgress && typeof size === "number") onProgress({ loaded: size, total: size });
-      return answer;
-    }
-    return new Promise((resolve, reject) => {
-      const xhr = new Xhr();
-      xhr.open("POST", url);
-      xhr.withCredentials = false;
-      for (const [k, v] of Object.entries(this._headers())) xhr.setRequestHeader(k, v);
-      if (onProgress && xhr.upload) {
-        xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : null });
-      }
-      xhr.onerror = () => reject(new ChatError("network_error", "upload failed"));
-      xhr.onload = () => {
-        let body = null;
-        try {
-          body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
-        } catch {
-          body = null;
-        }
-        if (xhr.status >= 200 && xhr.status < 300) resolve(body);
-        else reject(ChatError.fromBody(body, xhr.status, xhr.getResponseHeader("Retry-After")));
-      };
-      xhr.send(form);
-    });
   }
 }

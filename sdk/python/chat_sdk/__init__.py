@@ -1,9 +1,17 @@
 """Python client for the chat server: ``ChatClient`` (REST + ``/ws/chat/``), typed events and errors,
 ``ConversationList`` / ``MessageList`` helpers, and ``login``. See sdk/python/README.md."""
 
+from .attachments import Upload
 from .backoff import backoff
 from .client import ChatClient
-from .errors import ChatError
+from .errors import (
+    AttachmentTooLarge,
+    ChatError,
+    InvalidAttachment,
+    UnsupportedMediaType,
+    UploadCancelled,
+    UploadError,
+)
 from .events import (
     CaughtUp,
     ErrorReceived,
@@ -19,6 +27,7 @@ from .events import (
     StateChanged,
     Typing,
     UnreadChanged,
+    UploadProgress,
 )
 from .lists import ConversationList, Entry, MessageList
 from .models import (
@@ -40,6 +49,7 @@ from .storage import JsonFileStore, MemoryStore, Saved, Store
 
 __all__ = [
     "Attachment",
+    "AttachmentTooLarge",
     "CaughtUp",
     "ChatClient",
     "ChatError",
@@ -50,6 +60,7 @@ __all__ = [
     "ErrorReceived",
     "Event",
     "HistoryPage",
+    "InvalidAttachment",
     "JsonFileStore",
     "Login",
     "MemoryStore",
@@ -75,6 +86,11 @@ __all__ = [
     "SyncPage",
     "Typing",
     "UnreadChanged",
+    "UnsupportedMediaType",
+    "Upload",
+    "UploadCancelled",
+    "UploadError",
+    "UploadProgress",
     "backoff",
     "login",
 ]

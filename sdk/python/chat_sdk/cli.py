@@ -5,6 +5,8 @@ send, and follow conversations live.
     chat-cli conversations
     chat-cli history 45 --limit 20
     chat-cli send 9 "hi there"
+    chat-cli send 9 "the report" --file report.pdf --file photo.jpg   # uploads (progress on stderr), then sends
+    chat-cli download 55 [--thumbnail] [-o PATH]             # an attachment's bytes (default: its own name, here)
     chat-cli follow [45]                                     # Ctrl-C to stop
 """
 
@@ -20,8 +22,8 @@ from typing import Any
 
 from .client import ChatClient
 from .errors import ChatError
-from .events import MessageChanged, MessageReceived, Presence, Recalled, StateChanged, Typing
-from .models import Message
+from .events import MessageChanged, MessageReceived, Presence, Recalled, StateChanged, Typing, UploadProgress
+from .models import Attachment, Message
 from .rest import Rest, login
 from .storage import JsonFileStore
 
@@ -48,11 +50,19 @@ def write_config(path: Path, config: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def describe(attachment: Attachment) -> str:
+    size = f"{attachment.size / 1024:.0f} KiB" if attachment.size >= 1024 else f"{attachment.size} B"
+    shape = f", {attachment.width}x{attachment.height}" if attachment.width and attachment.height else ""
+    return f"[{attachment.kind} {attachment.attachment_id}: {attachment.name}, {size}{shape}]"
+
+
 def line(message: Message, me: int | None) -> str:
     who = "me" if message.sender_id == me else f"user {message.sender_id}"
-    text = "(recalled)" if message.recalled else message.content
-    edited = " (edited)" if message.edited_at else ""
-    return f"{message.msg_id}  {message.created_at[:19]}  {who}: {text}{edited}"
+    parts = ["(recalled)"] if message.recalled else [message.content] if message.content else []
+    parts += [describe(a) for a in message.attachments]
+    if message.edited_at:
+        parts.append("(edited)")
+    return f"{message.msg_id}  {message.created_at[:19]}  {who}: {' '.join(parts)}"
 
 
 async def cmd_login(args: argparse.Namespace, path: Path) -> None:
@@ -92,9 +102,32 @@ async def cmd_history(args: argparse.Namespace, config: dict[str, Any]) -> None:
 
 
 async def cmd_send(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    if not args.text and not args.file:
+        raise SystemExit("chat-cli send: give the text, or --file PATH (or both)")
+    shown: dict[str, int] = {}
+
+    def progress(event: UploadProgress) -> None:
+        percent = event.sent * 100 // max(event.total, 1)
+        if shown.get(event.path, -1) // 10 != percent // 10:  # every tenth, not every chunk
+            shown[event.path] = percent
+            print(f"uploading {Path(event.path).name}: {percent}%", file=sys.stderr, flush=True)
+
     async with ChatClient(config["server"], config["token"]) as client:
-        message = await asyncio.wait_for(client.send(args.to, " ".join(args.text)), args.timeout)
+        client.on("upload", progress)
+        # Uploads count against the timeout too: a large file on a slow link wants a larger --timeout.
+        message = await asyncio.wait_for(client.send(args.to, " ".join(args.text), files=args.file), args.timeout)
     print(f"sent {message.msg_id} in conversation {message.conversation_id}")
+    for attachment in message.attachments:
+        print(f"  {describe(attachment)}")
+
+
+async def cmd_download(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    rest = Rest(config["server"], config["token"])
+    try:
+        written = await rest.download_to(args.attachment_id, args.output or Path.cwd(), thumbnail=args.thumbnail)
+    finally:
+        await rest.aclose()
+    print(f"saved {written}")
 
 
 async def cmd_follow(args: argparse.Namespace, config: dict[str, Any], path: Path) -> None:
@@ -139,8 +172,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int)
     s = sub.add_parser("send", help="send a message to a user")
     s.add_argument("to", type=int, help="the recipient's user id")
-    s.add_argument("text", nargs="+")
+    s.add_argument("text", nargs="*")
+    s.add_argument("--file", action="append", default=[], metavar="PATH", help="attach this file (repeatable)")
     s.add_argument("--timeout", type=float, default=30.0)
+    s = sub.add_parser("download", help="save an attachment (or its thumbnail)")
+    s.add_argument("attachment_id", type=int)
+    s.add_argument("--thumbnail", action="store_true", help="an image's thumbnail (at most 320 px a side)")
+    s.add_argument("-o", "--output", help="a file, or a directory (default: here, under the file's own name)")
     s = sub.add_parser("follow", help="print new messages live (all conversations, or one)")
     s.add_argument("conversation_id", type=int, nargs="?")
     return p
@@ -160,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(cmd_history(args, config))
         elif args.command == "send":
             asyncio.run(cmd_send(args, config))
+        elif args.command == "download":
+            asyncio.run(cmd_download(args, config))
         elif args.command == "follow":
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(cmd_follow(args, config, path))

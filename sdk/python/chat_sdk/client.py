@@ -13,11 +13,13 @@ import inspect
 import itertools
 import json
 import logging
+import os
 import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -25,8 +27,9 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from .attachments import ProgressCallback, Upload, file_size
 from .backoff import MAX_DELAY, MIN_DELAY, backoff, restart_delay
-from .errors import CLOSED, NOT_CONNECTED, ChatError
+from .errors import CLOSED, NOT_CONNECTED, ChatError, InvalidAttachment, UploadCancelled
 from .events import (
     CaughtUp,
     ErrorReceived,
@@ -43,6 +46,7 @@ from .events import (
     StateChanged,
     Typing,
     UnreadChanged,
+    UploadProgress,
 )
 from .ledger import Ledger, catch_up
 from .models import (
@@ -56,7 +60,7 @@ from .models import (
     SearchPage,
     SyncPage,
 )
-from .rest import ProgressCallback, Rest
+from .rest import Rest
 from .storage import MemoryStore, Saved, Store
 
 logger = logging.getLogger("chat_sdk")
@@ -67,6 +71,11 @@ CLOSE_RESTART = 1012
 # (it keeps the saved "seen" set, and so the store file, small).
 SEEN_LIMIT = 1000
 SAVE_DELAY = 0.5
+# Uploads of one queued message that may fail in a row, unanswered or with a 5xx, on one socket before the
+# message fails: the server reachable all along, the file is the likely cause (a server that refuses a body
+# too large for it as soon as the headers are in closes the connection, which can reach the client as a
+# reset, not a 413). A new socket starts the count again; a 429 honours its Retry-After and is not counted.
+MAX_UPLOAD_FAILURES = 5
 
 Handler = Callable[[Any], object]
 
@@ -97,10 +106,11 @@ class ChatClient:
         full_page_wait: float = 1.0,
         typing_interval: float = 3.0,
         rng: random.Random | None = None,
+        max_upload_bytes: int | None = None,
     ) -> None:
         self.base_url = base_url
         self.token = token
-        self.rest = Rest(base_url, token, transport=transport)
+        self.rest = Rest(base_url, token, transport=transport, max_upload_bytes=max_upload_bytes)
         self.store: Store = store or MemoryStore()
         saved = self.store.load()
         self.ledger = Ledger(saved.cursor, saved.seen)
@@ -124,6 +134,8 @@ class ChatClient:
 
         self._waiters: dict[str, asyncio.Future[Message]] = {}
         self._in_flight: set[str] = set()  # sent on the current socket, unanswered
+        self._uploads: dict[str, asyncio.Task[None]] = {}  # client_msg_id -> the task uploading its files
+        self._upload_failures: dict[str, int] = {}  # client_msg_id -> uploads failed in a row (the backoff)
         self._flush_lock = asyncio.Lock()
         self._flush_timer: asyncio.TimerHandle | None = None
         self._pongs: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -171,6 +183,11 @@ class ChatClient:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # Unfinished uploads start again from their file at the next connect (the entry keeps its paths).
+        uploads = list(self._uploads.values())
+        for upload in uploads:
+            upload.cancel()
+        await asyncio.gather(*uploads, return_exceptions=True)
         self._save_now()
         self._fail_waiters(ChatError(CLOSED, "the client was disconnected before the ack (kept in the outbox)"))
         self._set_state("disconnected", None, "disconnect()")
@@ -287,6 +304,7 @@ class ChatClient:
                 return None, f"expected ready, got {first.get('type')!r}"
             self.user_id = first.get("user_id")
             self.attempt = 0
+            self._upload_failures.clear()
             self._start_catch_up()
             if self._watching is not None:
                 await self._send_frame({"type": "watch", "user_ids": self._watching, "ref": self._ref("watch")})
@@ -437,7 +455,12 @@ class ChatClient:
             self._save_now()
             self._schedule_flush(entry.not_before - time.time())
             return
-        del self._outbox[entry.client_msg_id]
+        self._fail(entry, error)
+
+    def _fail(self, entry: OutboxEntry, error: ChatError) -> None:
+        """The message will not be sent: out of the outbox, its waiter and a SendFailed event told why."""
+        self._outbox.pop(entry.client_msg_id, None)
+        self._upload_failures.pop(entry.client_msg_id, None)
         self._save_now()
         waiter = self._waiters.pop(entry.client_msg_id, None)
         if waiter is not None and not waiter.done():
@@ -522,11 +545,24 @@ class ChatClient:
         return list(self._outbox.values())
 
     def queue(
-        self, to: int, content: str, reply_to: int | None = None, attachments: list[int] | None = None
+        self,
+        to: int,
+        content: str,
+        reply_to: int | None = None,
+        attachments: list[int] | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> OutboxEntry:
         """Put a message in the outbox (stored before this returns) and send it as soon as the client is
-        connected; ``wait_ack(entry.client_msg_id)`` for its Message. ``send()`` is both in one call."""
+        connected; ``wait_ack(entry.client_msg_id)`` for its Message. ``send()`` is both in one call.
+
+        ``attachments``: ids of files uploaded already; ``files``: paths to upload first (after them, in
+        order). A file the size check refuses raises ``AttachmentTooLarge`` / ``InvalidAttachment`` here,
+        and nothing is queued."""
+        paths = [os.path.abspath(f) for f in files or ()]
+        for path in paths:
+            self.rest.size_check.check(file_size(Path(path)))
         entry = OutboxEntry(uuid.uuid4().hex, to, content, reply_to, list(attachments or []), time.time())
+        entry.files = paths
         self._outbox[entry.client_msg_id] = entry
         waiter = self._waiters[entry.client_msg_id] = asyncio.get_running_loop().create_future()
         # Nobody may wait for it (queued, then the app quit): its refusal is an event too.
@@ -550,13 +586,83 @@ class ChatClient:
         return await asyncio.shield(waiter)
 
     async def send(
-        self, to: int, content: str, reply_to: int | None = None, attachments: list[int] | None = None
+        self,
+        to: int,
+        content: str,
+        reply_to: int | None = None,
+        attachments: list[int] | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> Message:
         """Send over the socket; the Message once acked. One ``client_msg_id`` for the message's whole life:
         re-sent after every catch-up until acked or refused, after a rate_limited/unavailable answer once its
-        retry_after passed. Other refusals raise ChatError."""
-        entry = self.queue(to, content, reply_to, attachments)
+        retry_after passed. Other refusals raise ChatError. ``files`` are uploaded first (``UploadProgress``
+        events; a refused upload raises its ``UploadError``); with files or attachments, ``content`` may be
+        ""."""
+        entry = self.queue(to, content, reply_to, attachments, files)
         return await self.wait_ack(entry.client_msg_id)
+
+    def cancel(self, client_msg_id: str) -> bool:
+        """Give up a queued message while its files are still uploading (or waiting to): the upload stops,
+        its waiter raises ``UploadCancelled``, and nothing is sent. False once the message went out (or is
+        unknown): recall it instead."""
+        entry = self._outbox.get(client_msg_id)
+        if entry is None or not entry.files:
+            return False
+        upload = self._uploads.pop(client_msg_id, None)
+        if upload is not None:
+            upload.cancel()
+        self._fail(entry, UploadCancelled("the message was cancelled while its files were uploading"))
+        return True
+
+    def _start_uploads(self, entry: OutboxEntry) -> None:
+        cmid = entry.client_msg_id
+        if cmid in self._uploads:
+            return
+        task = asyncio.create_task(self._upload_files(entry), name=f"chat-sdk-upload-{cmid}")
+        self._uploads[cmid] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._uploads.get(cmid) is done:
+                del self._uploads[cmid]
+
+        task.add_done_callback(forget)
+
+    async def _upload_files(self, entry: OutboxEntry) -> None:
+        """Upload an entry's files one by one, each id kept (and stored) as soon as it is known, then send."""
+        cmid = entry.client_msg_id
+        try:
+            while entry.files:
+                path = entry.files[0]
+
+                def progress(sent: int, total: int, path: str = path) -> None:
+                    self._emit(UploadProgress(cmid, path, sent, total))
+
+                try:
+                    attachment = await self.rest.upload(path, progress)
+                except OSError as exc:  # the file went away or became unreadable while queued
+                    raise InvalidAttachment(f"{path}: {exc.strerror or exc}") from exc
+                entry.files.pop(0)
+                entry.attachments.append(attachment.attachment_id)
+                self._save_now()
+        except ChatError as error:
+            if not error.retryable:
+                self._fail(entry, error)
+                return
+            failures = self._upload_failures.get(cmid, 0)
+            if error.code != "rate_limited":
+                failures = self._upload_failures[cmid] = failures + 1
+                if failures >= MAX_UPLOAD_FAILURES:
+                    self._fail(entry, error)
+                    return
+            wait = error.retry_after
+            if wait is None:
+                wait = backoff(max(failures - 1, 0), self.min_reconnect_delay, self.max_reconnect_delay, self._rng)
+            entry.not_before = time.time() + wait
+            self._save_now()
+            self._schedule_flush(wait)
+            return
+        self._upload_failures.pop(cmid, None)
+        self._schedule_flush(0)
 
     def _schedule_flush(self, delay: float) -> None:
         """A flush after ``delay`` seconds, unless one is due sooner (a flush reschedules what is not due)."""
@@ -583,6 +689,9 @@ class ChatClient:
                     continue
                 if entry.not_before > now:
                     next_due = min(next_due or entry.not_before, entry.not_before)
+                    continue
+                if entry.files:
+                    self._start_uploads(entry)  # it flushes again once they are done
                     continue
                 self._in_flight.add(entry.client_msg_id)
                 if not await self._send_frame(entry.frame()):
@@ -683,5 +792,32 @@ class ChatClient:
     ) -> SearchPage:
         return await self.rest.search(q, conversation_id, before, limit)
 
-    async def upload(self, path: str, on_progress: ProgressCallback | None = None) -> Attachment:
-        return await self.rest.upload(path, on_progress)
+    # --- attachments ---------------------------------------------------------------------------
+
+    async def upload(
+        self, path: str | os.PathLike[str], on_progress: ProgressCallback | None = None, *, name: str | None = None
+    ) -> Attachment:
+        """Upload one file (``Rest.upload``); send its ``attachment_id`` in ``send(..., attachments=[…])``."""
+        return await self.rest.upload(path, on_progress, name=name)
+
+    def start_upload(
+        self, path: str | os.PathLike[str], on_progress: ProgressCallback | None = None, *, name: str | None = None
+    ) -> Upload:
+        """``upload`` with a handle: ``await handle`` for the Attachment, ``handle.cancel()`` to abandon it."""
+        return self.rest.start_upload(path, on_progress, name=name)
+
+    def attachment_url(self, attachment: Attachment | int, *, thumbnail: bool = False) -> str:
+        return self.rest.attachment_url(attachment, thumbnail=thumbnail)
+
+    async def download(self, attachment: Attachment | int, *, thumbnail: bool = False) -> bytes:
+        return await self.rest.download(attachment, thumbnail=thumbnail)
+
+    async def download_to(
+        self,
+        attachment: Attachment | int,
+        path: str | os.PathLike[str],
+        *,
+        thumbnail: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> Path:
+        return await self.rest.download_to(attachment, path, thumbnail=thumbnail, on_progress=on_progress)

@@ -108,6 +108,17 @@ class SendFailed:
 
 
 @dataclass(frozen=True)
+class UploadProgress:
+    """A file of a queued message is being uploaded: ``sent`` of ``total`` bytes (of the request body)."""
+
+    kind: ClassVar[str] = "upload"
+    client_msg_id: str
+    path: str
+    sent: int
+    total: int
+
+
+@dataclass(frozen=True)
 class ErrorReceived:
     """An error that is no call's answer: an ``error`` frame (``ref`` names its frame: a read, typing or
     watch), a failed catch-up."""
@@ -131,5 +142,6 @@ Event = (
     | CaughtUp
     | SendQueued
     | SendFailed
+    | UploadProgress
     | ErrorReceived
 )

@@ -1,6 +1,7 @@
 """State a chat screen renders, kept from events: the conversation list and one conversation's messages."""
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -118,9 +119,11 @@ class MessageList:
         content: str,
         reply_to: int | None = None,
         attachments: list[int] | None = None,
+        files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> Message:
-        """``client.send`` with a local echo: ``pending`` at once, then ``sent`` (or ``failed``)."""
-        entry = client.queue(to, content, reply_to, attachments)
+        """``client.send`` with a local echo: ``pending`` at once (while its files upload too), then ``sent``
+        (or ``failed``)."""
+        entry = client.queue(to, content, reply_to, attachments, files)
         if entry.client_msg_id not in self._local:
             self.add_pending(entry)
         try:

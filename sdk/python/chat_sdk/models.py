@@ -195,7 +195,9 @@ class Login:
 
 @dataclass
 class OutboxEntry:
-    """A message being sent: its ``client_msg_id`` is minted once and kept until an ack or a refusal."""
+    """A message being sent: its ``client_msg_id`` is minted once and kept until an ack or a refusal.
+    ``files``: paths still to upload, in order; each uploaded one moves to ``attachments`` (its id), and the
+    message is sent only once ``files`` is empty, so every resend carries the same ids."""
 
     client_msg_id: str
     to: int
@@ -203,8 +205,9 @@ class OutboxEntry:
     reply_to: int | None = None
     attachments: list[int] = field(default_factory=list)
     created_at: float = 0.0
-    # Not before this time (time.time()) after a rate_limited / unavailable answer.
+    # Not before this time (time.time()) after a rate_limited / unavailable answer, or a failed upload.
     not_before: float = 0.0
+    files: list[str] = field(default_factory=list)
 
     def frame(self) -> dict[str, Any]:
         frame: dict[str, Any] = {
@@ -229,6 +232,7 @@ class OutboxEntry:
             "attachments": list(self.attachments),
             "created_at": self.created_at,
             "not_before": self.not_before,
+            "files": list(self.files),
         }
 
     @classmethod
@@ -241,4 +245,5 @@ class OutboxEntry:
             attachments=list(d.get("attachments") or []),
             created_at=d.get("created_at", 0.0),
             not_before=d.get("not_before", 0.0),
+            files=[str(f) for f in d.get("files") or []],
         )

@@ -1,15 +1,25 @@
 """The REST half (``/api/v1/``) over httpx: one method per endpoint, answers as dataclasses, errors as ChatError."""
 
 import asyncio
+import contextlib
 import os
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .errors import NETWORK_ERROR, ChatError
+from .attachments import (
+    MultipartFile,
+    ProgressCallback,
+    SizeCheck,
+    Upload,
+    absolute_url,
+    attachment_path,
+    download_name,
+    file_size,
+)
+from .errors import NETWORK_ERROR, AttachmentTooLarge, ChatError, upload_error
 from .models import (
     Attachment,
     Conversation,
@@ -23,7 +33,6 @@ from .models import (
 )
 
 UPLOAD_CHUNK = 64 * 1024
-ProgressCallback = Callable[[int, int], object]
 
 
 def api_root(base_url: str) -> str:
@@ -38,7 +47,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class Rest:
-    """An authenticated REST session. ``transport`` replaces the network (httpx.MockTransport in tests)."""
+    """An authenticated REST session. ``transport`` replaces the network (httpx.MockTransport in tests).
+    ``max_upload_bytes``: the server's ``CHAT_ATTACHMENT_MAX_BYTES`` when the app knows it (the API does not
+    say): a larger file is refused before it is sent."""
 
     def __init__(
         self,
@@ -47,7 +58,10 @@ class Rest:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 15.0,
+        max_upload_bytes: int | None = None,
     ) -> None:
+        self.base_url = base_url
+        self.size_check = SizeCheck(max_upload_bytes)
         headers = {"Authorization": f"Token {token}"} if token else {}
         self.http = httpx.AsyncClient(
             base_url=api_root(base_url), headers=headers, transport=transport, timeout=timeout
@@ -158,40 +172,94 @@ class Rest:
 
     # --- attachments -----------------------------------------------------------------
 
-    async def upload(self, path: str | os.PathLike[str], on_progress: ProgressCallback | None = None) -> Attachment:
-        """``POST attachments`` (multipart, field ``file``), streamed from disk; ``on_progress(sent, total)``."""
-        path = Path(path)
-        size = await asyncio.to_thread(lambda: path.stat().st_size)
-        boundary = uuid.uuid4().hex
-        name = path.name.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
-        total = len(head) + size + len(tail)
+    async def upload(
+        self,
+        path: str | os.PathLike[str],
+        on_progress: ProgressCallback | None = None,
+        *,
+        name: str | None = None,
+    ) -> Attachment:
+        """``POST attachments`` (multipart, field ``file``), streamed from disk; ``on_progress(sent, total)`` in
+        bytes of the body. A file the server would refuse for its size raises ``AttachmentTooLarge`` before a
+        byte is sent (see ``attachments.SizeCheck``); refusals raise the ``UploadError`` subclasses. Cancel by
+        cancelling the task, by ``start_upload(...).cancel()``, or by raising ``UploadCancelled`` in
+        ``on_progress``: the server stores nothing of a body it did not receive whole."""
+        file = Path(path)
+        size = await asyncio.to_thread(file_size, file)
+        self.size_check.check(size)
+        body = MultipartFile(file, size, name)
+        try:
+            answer = await self.call("POST", "attachments", content=body.chunks(on_progress), headers=body.headers)
+        except ChatError as error:
+            typed = upload_error(error, size)
+            if isinstance(typed, AttachmentTooLarge):
+                self.size_check.refused(size)
+            raise typed from None
+        return Attachment.from_dict(answer)
 
-        async def body() -> AsyncIterator[bytes]:
-            sent = 0
+    def start_upload(
+        self, path: str | os.PathLike[str], on_progress: ProgressCallback | None = None, *, name: str | None = None
+    ) -> Upload:
+        """``upload`` in a task of its own: ``await`` the handle for the Attachment, ``.cancel()`` to abandon."""
+        return Upload(self.upload(path, on_progress, name=name))
 
-            def progress(chunk: bytes) -> bytes:
-                nonlocal sent
-                sent += len(chunk)
-                if on_progress is not None:
-                    on_progress(sent, total)
-                return chunk
+    def attachment_url(self, attachment: Attachment | int, *, thumbnail: bool = False) -> str:
+        """The absolute URL of an attachment's bytes (or thumbnail); fetching it needs the token."""
+        return absolute_url(self.base_url, api_root(self.base_url), attachment_path(attachment, thumbnail))
 
-            yield progress(head)
-            handle = await asyncio.to_thread(path.open, "rb")
-            try:
-                while chunk := await asyncio.to_thread(handle.read, UPLOAD_CHUNK):
-                    yield progress(chunk)
-            finally:
-                handle.close()
-            yield progress(tail)
+    @contextlib.asynccontextmanager
+    async def _download(self, attachment: Attachment | int, thumbnail: bool) -> AsyncIterator[httpx.Response]:
+        url = self.attachment_url(attachment, thumbnail=thumbnail)
+        try:
+            async with self.http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = None
+                    raise ChatError.from_body(body, response.status_code, _retry_after(response))
+                yield response
+        except httpx.TransportError as exc:
+            raise ChatError(NETWORK_ERROR, f"GET {url}: {exc!r}") from exc
 
-        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(total)}
-        return Attachment.from_dict(await self.call("POST", "attachments", content=body(), headers=headers))
+    async def download(self, attachment: Attachment | int, *, thumbnail: bool = False) -> bytes:
+        """The bytes of an attachment (or its thumbnail: an image's, at most 320 px a side). ChatError
+        ``not_found`` for a file's thumbnail, a recalled message's attachment, or one you may not see."""
+        async with self._download(attachment, thumbnail) as response:
+            return await response.aread()
+
+    async def download_to(
+        self,
+        attachment: Attachment | int,
+        path: str | os.PathLike[str],
+        *,
+        thumbnail: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Stream an attachment (or its thumbnail) into ``path``, a file (replaced only once the bytes arrived
+        whole) or a directory (the file then gets the name the server gives); ``on_progress(received, total)``.
+        The path written."""
+        async with self._download(attachment, thumbnail) as response:
+            target = Path(path)
+            if target.is_dir():
+                target = target / (download_name(response.headers.get("Content-Disposition")) or "attachment")
+            partial = target.with_name(target.name + ".part")
+            total = int(response.headers.get("Content-Length") or 0)
+            received = 0
+            with partial.open("wb") as out:
+                try:
+                    async for chunk in response.aiter_bytes(UPLOAD_CHUNK):
+                        await asyncio.to_thread(out.write, chunk)
+                        received += len(chunk)
+                        if on_progress is not None:
+                            on_progress(received, total)
+                except BaseException:
+                    out.close()
+                    partial.unlink(missing_ok=True)
+                    raise
+        partial.replace(target)
+        return target
 
 
 def _params(**values: Any) -> dict[str, Any]:

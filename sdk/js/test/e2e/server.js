@@ -3,7 +3,8 @@
 //   CHAT_URL          the daphne, http://127.0.0.1:<port>
 //   CHAT_CONTROL_URL  a small HTTP server in the pytest process that acts on the server side
 //                     (POST /close {user_id, code}: close the user's sockets through the channel
-//                     layer; POST /resync {user_id}: push a resync frame)
+//                     layer; POST /resync {user_id}: push a resync frame; POST /daphne {env}: another
+//                     daphne with these settings; POST /uploads {user_id}: the user's upload rows)
 //   ALICE_ID, ALICE_TOKEN, BOB_ID, BOB_TOKEN
 // Run alone (without those), every scenario skips and says why.
 import { ChatClient, MessageList } from "../../src/index.js";
@@ -57,6 +58,12 @@ export async function sendRest(from, to, content) {
 export async function control(path, body) {
   const response = await fetch(`${env.CHAT_CONTROL_URL}/${path}`, { method: "POST", body: JSON.stringify(body) });
   if (!response.ok) throw new Error(`control ${path}: ${response.status}`);
+  return response.status === 200 ? response.json() : null;
+}
+
+/** The user's uploads as the database holds them: [{attachment_id, msg_id (null: attached to nothing), size, name}]. */
+export async function uploadsOf(user) {
+  return (await control("uploads", { user_id: user.id })).results;
 }
 
 export async function waitFor(condition, what, timeout = 20000) {

@@ -1,14 +1,19 @@
 // Compiled by `tsc --noEmit` (make lint), never run: a third-party app's use of the declarations,
 // through the package's own `exports` map.
 import {
+  AttachmentTooLarge,
   ChatClient,
   ChatError,
+  InvalidAttachment,
+  UploadCancelled,
+  UploadError,
   ConversationList,
   MemoryStorage,
   MessageList,
   WebStorage,
   backoff,
   revOf,
+  type Attachment,
   type Message,
   type StateEvent,
 } from "@chat/sdk";
@@ -56,10 +61,27 @@ export async function example(): Promise<number> {
   const page = await client.history(sent.conversation_id, { before: sent.msg_id, limit: 50 });
   const found = await client.search("hello");
   const attachment = await client.upload(new Blob(["x"]), { onProgress: (p) => void p.loaded, name: "a.txt" });
+  const aborting = new AbortController();
+  client.on("uploadProgress", (p) => void (p.client_msg_id, p.index, p.loaded, p.total));
+  try {
+    const withFiles: Message = await client.send(9, "", { files: [new Blob(["y"])], attachments: [attachment.attachment_id], signal: aborting.signal });
+    const first: Attachment | undefined = withFiles.attachments?.[0];
+    const thumbnail: Blob | null = first?.thumbnail_url ? await client.download(first, { thumbnail: true }) : null;
+    const href: string = client.attachmentUrl(attachment.attachment_id, { thumbnail: false });
+    void [thumbnail, href, first?.kind === "image" && first.width];
+  } catch (error) {
+    if (error instanceof AttachmentTooLarge) void [error.size, error.limit, error.status];
+    else if (error instanceof InvalidAttachment) void error.errors?.file;
+    else if (error instanceof UploadCancelled || error instanceof UploadError) void error.code;
+  }
+  const cancelled: boolean = client.cancel("some-client-msg-id");
+  const uploads = client.outbox().map((entry) => entry.uploads?.map((u) => u.size));
+  new ChatClient({ baseUrl: "x", maxUploadBytes: 25 * 1024 * 1024 });
+  void [cancelled, uploads];
   const list = new ConversationList(client);
   list.on("change", (items) => void items[0]?.peer.nickname);
   const messages = new MessageList(client, { peerId: 9 });
-  messages.on("change", (items) => void items.map((e) => e.status));
+  messages.on("change", (items) => void items.map((e) => [e.status, e.progress?.loaded, e.uploads?.length]));
   client.disconnect();
   void [read.unread, typed, conversations.next_before, page.has_more, found.results, attachment.kind];
   return backoff(3, 500, 20000, Math.random);
