@@ -6,27 +6,25 @@
  * client, feeds its events to the store, schedules renders and starts the page.
  * docs/architecture.md ("The browser UI") draws the layers.
  */
-import { ChatError } from '../sdk/index.js';
 import { canWrite, initChatWindow, openConversation, openPeer, refreshOpenChat, renderActive } from './app/chat-window.js';
 import { initComposer, editAgain, saveDraft, switchTo } from './app/composer.js';
 import { followConnection, showSignedOut } from './app/connection-status.js';
 import { initConversationList, renderConversations, rowOf } from './app/conversation-list.js';
 import { displayName, h, listTime, richText, svgIcon, timeFormat } from './app/dom.js';
 import { featureHook, modules } from './app/features.js';
+import { feedStore } from './app/live.js';
 import { initMessageView } from './app/message-view.js';
 import { alertIncoming, initNotifications } from './app/notifications.js';
 import { initProfileDialog, renderMe } from './app/profile-dialog.js';
 import { initReadTracker, maybeMarkRead, noteSeen, seenObserver, updateJump } from './app/read-tracker.js';
 import { createClient, followPageLife } from './app/session.js';
 import {
-  S, applyRecall, changed, fetchOlderPage, historyOf, ingest, ingestChange, initStore, isMine, loadConversations,
-  loadOffline, maxHeldRev, messagesOf, onChange, refreshUnreadTotal, rest, sending, setPeerRead, setUnread,
-  updatePeer, upsertConversation,
+  S, changed, fetchOlderPage, historyOf, ingest, initStore, isMine, loadConversations, loadOffline, maxHeldRev,
+  messagesOf, onChange, refreshUnreadTotal, rest, sending, upsertConversation,
 } from './app/store.js';
 import { errorText, showError, toast } from './app/toasts.js';
 
 const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
-const TYPING_SHOW_MS = 4000;
 const WATCH_MAX = 100; // the watch frame takes at most 100 user ids
 
 let resolveStartCursor;
@@ -60,6 +58,7 @@ function scheduleRender() {
 }
 
 function render() {
+  if (!S.me) return; // nothing is drawn before the user is known
   watchPeers(renderConversations());
   renderActive();
   noteSeen();
@@ -93,67 +92,9 @@ function watchPeers(sortedConvs) {
   client.watch(ids);
 }
 
-// ------------------------------------------------------- the client's events --
-
-let caughtUpBefore = false;
-
-function follow() {
-  client.on('message', (m) => {
-    const fresh = !messagesOf(m.conversation_id).has(m.msg_id);
-    ingestChange(m);
-    // Live only: what a catch-up brings (while connecting) was missed, not just received.
-    if (fresh && !isMine(m) && client.state === 'connected') alertIncoming(m);
-  });
-  client.on('changed', ingestChange); // kept when its rev is larger than the copy held
-  client.on('recalled', (f) => applyRecall(f.conversation_id, f.msg_id, f.recalled_by));
-  client.on('unread', (f) => {
-    if (typeof f.total === 'number') S.totalUnread = f.total;
-    setUnread(f.conversation_id, f.unread);
-  });
-  client.on('read', (f) => {
-    if (S.me && f.reader_id !== S.me.user_id) {
-      setPeerRead(f.conversation_id, typeof f.up_to === 'number' ? f.up_to : Number.MAX_SAFE_INTEGER);
-    }
-  });
-  client.on('typing', (f) => {
-    if (!S.me || f.user_id === S.me.user_id) return;
-    S.typingUntil.set(f.conversation_id, Date.now() + TYPING_SHOW_MS);
-    scheduleRender();
-    setTimeout(scheduleRender, TYPING_SHOW_MS + 50);
-  });
-  client.on('presence', (f) => {
-    if (typeof f.user_id === 'number') updatePeer(f.user_id, { online: Boolean(f.online), last_seen: f.online ? null : f.last_seen || null });
-  });
-  client.on('profile', (f) => {
-    if (!f.profile || typeof f.profile.user_id !== 'number') return;
-    if (S.me && f.profile.user_id === S.me.user_id) {
-      S.me = { ...S.me, ...f.profile };
-      renderMe();
-    } else {
-      updatePeer(f.profile.user_id, f.profile);
-    }
-  });
-  client.on('caughtUp', () => {
-    if (caughtUpBefore) refreshAfterGap();
-    caughtUpBefore = true;
-  });
-  client.on('error', (err) => {
-    console.warn(err);
-    // A refused frame (typing, watch...) tells the user why; the client recovers from the rest itself.
-    if (err instanceof ChatError && err.frame) toast(errorText(err), 'error');
-  });
-  followConnection(client, {
-    onChange: () => {
-      S.connected = client.state === 'connected';
-      changed(); // presence shown or hidden with the connection; pending sends say why they wait
-    },
-    onSignedOut: signOut,
-  });
-}
-
 /** After a reconnect or a resync the catch-up brought every message; counts and the open chat follow. */
 async function refreshAfterGap() {
-  watched = null; // ask again for everyone's presence
+  watched = null; // ask again for everyone's presence (a resync may follow lost registrations)
   try {
     await loadConversations();
     await refreshUnreadTotal();
@@ -196,7 +137,14 @@ function wire() {
   initComposer(client);
   initProfileDialog();
   followPageLife(client, () => S.signedOut);
-  follow();
+  feedStore(client, { onLive: alertIncoming, onCaughtUpAgain: refreshAfterGap, onMe: renderMe });
+  followConnection(client, {
+    onChange: () => {
+      S.connected = client.state === 'connected';
+      changed(); // presence shown or hidden with the connection; pending sends say why they wait
+    },
+    onSignedOut: signOut,
+  });
   document.addEventListener('visibilitychange', scheduleRender);
   window.addEventListener('focus', scheduleRender);
   window.addEventListener('beforeunload', (event) => {
@@ -219,15 +167,9 @@ const ctx = {
 async function start() {
   featureHook('init', ctx);
   wire();
-  try {
-    S.me = await client.me();
-  } catch (err) {
-    showError(err);
-    resolveStartCursor(null);
-    return;
-  }
-  renderMe();
-  initNotifications(openConversation);
+  // The profile and the first page of the list at once; the first render waits for both (a
+  // preview of one's own message starts with "You:"). The socket waits for the list (its cursor).
+  const me = client.me();
   const listLoaded = loadConversations().then(
     () => true,
     (err) => {
@@ -235,7 +177,18 @@ async function start() {
       return false;
     },
   );
-  client.connect(); // its socket waits for the start cursor, below
+  client.connect();
+  try {
+    S.me = await me;
+  } catch (err) {
+    showError(err);
+    client.disconnect();
+    resolveStartCursor(null);
+    return;
+  }
+  renderMe();
+  initNotifications(openConversation);
+  scheduleRender();
   const listed = await listLoaded;
   resolveStartCursor(listed ? maxHeldRev() : null);
   refreshUnreadTotal().catch(showError);

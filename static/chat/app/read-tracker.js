@@ -5,7 +5,7 @@ import { h } from './dom.js';
 import { S, changed, messagesOf, unseenCount } from './store.js';
 import { showError } from './toasts.js';
 
-const READ_SEND_GAP_MS = 400; // reads count against the rate limits: coalesce bursts
+const READ_SEND_GAP_MS = 400; // each report is a request: coalesce a scroll's bursts
 const { unreadLanding } = window.ChatModules;
 const messages = document.getElementById('messages');
 const jumpNew = document.getElementById('jump-new');
