@@ -220,9 +220,8 @@ new MutationObserver((records, observer) => {
 FIRST_PAINT_LOADS = 7
 
 
-def first_paint(driver: WebDriver, url: str) -> dict:
-    """One load of ``url``: first contentful paint, DOMContentLoaded and the conversation list's render, in ms."""
-    driver.get(url)
+def paint_timings(driver: WebDriver) -> dict:
+    """The page's first contentful paint, DOMContentLoaded and the conversation list's render, in ms."""
     wait(driver, lambda d: d.execute_script("return window.__listRenderedAt !== undefined"))
     wait(driver, lambda d: d.execute_script("return performance.getEntriesByName('first-contentful-paint').length"))
     return driver.execute_script(
@@ -232,8 +231,13 @@ def first_paint(driver: WebDriver, url: str) -> dict:
     )
 
 
+def first_paint(driver: WebDriver, url: str) -> dict:
+    driver.get(url)
+    return paint_timings(driver)
+
+
 def test_first_paint_of_the_chat_page(daphne, alice, bob, carol, browser, record_property):
-    """The UI's first paint and the time until its conversation list shows (Performance API), printed.
+    """The UI's first paint and the time until its conversation list shows (Performance API), recorded.
 
     No timing assertion: the figures depend on the machine. They go to tests/artifacts/first-paint.json
     (median of several loads, with the load average); docs/benchmarks.md quotes them.
@@ -243,13 +247,15 @@ def test_first_paint_of_the_chat_page(daphne, alice, bob, carol, browser, record
             peer.send(alice, f"message {n}")
     base = f"http://{daphne.address}"
     page = browser()
-    log_in(page, base, alice.username)
     page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": LIST_RENDERED_PROBE})
+    log_in(page, base, alice.username)
+    # The first visit: nothing cached yet. The later loads: the service worker serves the app shell.
+    first_visit = paint_timings(page)
     loads = [first_paint(page, base + "/") for _ in range(FIRST_PAINT_LOADS)]
     median = {key: sorted(load[key] for load in loads)[len(loads) // 2] for key in loads[0]}
     with open("/proc/loadavg") as file:
         load_average = file.read().split()[:3]
-    report = {"loads": loads, "median_ms": median, "load_average": load_average}
+    report = {"first_visit": first_visit, "loads": loads, "median_ms": median, "load_average": load_average}
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "first-paint.json").write_text(json.dumps(report, indent=2))
     record_property("first_paint_median_ms", median)
