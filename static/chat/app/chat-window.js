@@ -1,10 +1,10 @@
 // The open chat: its header (who, online, typing), the history with its day separators, the
 // unread divider and the pending sends, "Load older messages", and opening and leaving a chat.
-import { displayName, fillAvatarOnce, lastSeenText, sentence, startOfDay, syncChildren, h } from './dom.js';
+import { clearSearch } from './conversation-list.js';
+import { displayName, fillAvatarOnce, h, lastSeenText, sentence, startOfDay, syncChildren } from './dom.js';
 import { modules } from './features.js';
 import { shownOnline } from './labels.js';
 import { dayNode, messageNode, pendingNode } from './message-view.js';
-import { clearSearch } from './conversation-list.js';
 import { isAtBottom, updateJump } from './read-tracker.js';
 import {
   S, changed, ensureConversation, fetchOlderPage, historyOf, isMine, isTyping, loadNewest, messagesOf, onAdopt,
@@ -12,7 +12,7 @@ import {
 } from './store.js';
 import { showError } from './toasts.js';
 
-const { navigation, scrollKeeper, unreadLanding } = window.ChatModules;
+const { navigation, scrollKeeper, unreadLanding } = modules;
 const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
 const RECALL_MS = CONFIG.recall_window_seconds * 1000;
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -40,7 +40,7 @@ const unreadDivider = h('div', { class: 'unread-divider', role: 'separator' }, h
 let composer = { switchTo: () => {}, save: () => {} };
 let onLeave = () => {};
 
-export const blockedChat = () => Boolean(S.active && S.active.cid !== null && (S.convs.get(S.active.cid) || {}).blocked);
+const blockedChat = () => Boolean(S.active && S.active.cid !== null && (S.convs.get(S.active.cid) || {}).blocked);
 export const canWrite = () => Boolean(S.active && !S.signedOut && S.active.peer.is_active !== false && !blockedChat());
 
 export function renderActive() {

@@ -7,7 +7,7 @@ import { csrfToken } from './session.js';
 import { S, addPending, changed } from './store.js';
 import { toast } from './toasts.js';
 
-const { attachments, composerKeys } = window.ChatModules;
+const { attachments, composerKeys } = modules;
 const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
 const MAX_LENGTH = CONFIG.max_message_length;
 const $ = (id) => document.getElementById(id);

@@ -9,7 +9,7 @@ import { modules } from './features.js';
 import { S, ensureConversation, rest } from './store.js';
 import { toast } from './toasts.js';
 
-const { webPush } = window.ChatModules;
+const { webPush } = modules;
 const bell = document.getElementById('notify-toggle');
 const soundToggle = document.getElementById('sound-toggle');
 const prefs = { notify: false, sound: false };

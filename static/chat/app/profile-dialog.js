@@ -1,11 +1,12 @@
 // The user's own profile: the header button (avatar, name) and the dialog that edits the nickname
 // and the picture (an address, or a file previewed here and uploaded by Save: profile-picture.js).
 import { displayName, fillAvatar, h, initials, safeAvatarUrl, safeHttpUrl } from './dom.js';
+import { modules } from './features.js';
 import { csrfToken } from './session.js';
 import { S, rest } from './store.js';
 import { errorText, toast } from './toasts.js';
 
-const { profilePicture } = window.ChatModules;
+const { profilePicture } = modules;
 const AVATAR_PREVIEW_MS = 450; // no image request per keystroke
 const $ = (id) => document.getElementById(id);
 const ui = {

@@ -2,11 +2,12 @@
 // module watches the open chat's received messages, reports them read (coalesced: each report is a
 // request) and runs the "N new messages ↓" button while the view is scrolled up.
 import { h } from './dom.js';
+import { modules } from './features.js';
 import { S, changed, messagesOf, unseenCount } from './store.js';
 import { showError } from './toasts.js';
 
 const READ_SEND_GAP_MS = 400; // each report is a request: coalesce a scroll's bursts
-const { unreadLanding } = window.ChatModules;
+const { unreadLanding } = modules;
 const messages = document.getElementById('messages');
 const jumpNew = document.getElementById('jump-new');
 const input = document.getElementById('input');
