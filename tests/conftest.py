@@ -188,8 +188,8 @@ def start_daphne(django_db_setup):
 
     servers = []
 
-    def start(**env: str) -> Daphne:
-        server = Daphne(env)
+    def start(port: int | None = None, **env: str) -> Daphne:
+        server = Daphne(env, port=port)
         servers.append(server)
         return server
 

@@ -30,10 +30,11 @@ def free_port() -> int:
 
 
 class Daphne:
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, extra_env: dict[str, str] | None = None, port: int | None = None) -> None:
+        """``port``: the port of a server stopped before, to start it again where its clients reconnect."""
         from django.conf import settings
 
-        self.port = free_port()
+        self.port = port or free_port()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "chat_project.settings_test",

@@ -6,6 +6,7 @@ typing indicator, recall (with its confirmation), and HTML in a message
 staying text. The helpers here serve tests/test_browser_*.py too.
 """
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -203,3 +204,60 @@ def test_two_people_chat_in_the_browser(daphne, celery_worker, alice, bob, brows
     # No failed resource (static files, API calls), CSP violation or script error on either page.
     assert severe_console_entries(alice_page) == []
     assert severe_console_entries(bob_page) == []
+
+
+# Recorded in the page before any of its scripts run (CDP Page.addScriptToEvaluateOnNewDocument):
+# the moment the first conversation row is in the DOM, on the page's own performance clock.
+LIST_RENDERED_PROBE = """
+new MutationObserver((records, observer) => {
+  if (document.querySelector('#conversations .conv')) {
+    window.__listRenderedAt = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+FIRST_PAINT_LOADS = 7
+
+
+def paint_timings(driver: WebDriver) -> dict:
+    """The page's first contentful paint, DOMContentLoaded and the conversation list's render, in ms."""
+    wait(driver, lambda d: d.execute_script("return window.__listRenderedAt !== undefined"))
+    wait(driver, lambda d: d.execute_script("return performance.getEntriesByName('first-contentful-paint').length"))
+    return driver.execute_script(
+        "const nav = performance.getEntriesByType('navigation')[0];"
+        "return {fcp: performance.getEntriesByName('first-contentful-paint')[0].startTime,"
+        " dom_content_loaded: nav.domContentLoadedEventEnd, list: window.__listRenderedAt};"
+    )
+
+
+def first_paint(driver: WebDriver, url: str) -> dict:
+    driver.get(url)
+    return paint_timings(driver)
+
+
+def test_first_paint_of_the_chat_page(daphne, alice, bob, carol, browser, record_property):
+    """The UI's first paint and the time until its conversation list shows (Performance API), recorded.
+
+    No timing assertion: the figures depend on the machine. They go to tests/artifacts/first-paint.json
+    (median of several loads, with the load average); docs/benchmarks.md quotes them.
+    """
+    for peer in (bob, carol):
+        for n in range(3):
+            peer.send(alice, f"message {n}")
+    base = f"http://{daphne.address}"
+    page = browser()
+    page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": LIST_RENDERED_PROBE})
+    log_in(page, base, alice.username)
+    # The first visit: nothing cached yet. The later loads: the service worker serves the app shell.
+    first_visit = paint_timings(page)
+    loads = [first_paint(page, base + "/") for _ in range(FIRST_PAINT_LOADS)]
+    median = {key: sorted(load[key] for load in loads)[len(loads) // 2] for key in loads[0]}
+    with open("/proc/loadavg") as file:
+        load_average = file.read().split()[:3]
+    report = {"first_visit": first_visit, "loads": loads, "median_ms": median, "load_average": load_average}
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "first-paint.json").write_text(json.dumps(report, indent=2))
+    record_property("first_paint_median_ms", median)
+    assert wait(page, lambda d: css(d, '#conversations .conv[data-peer="carol"]'))
+    assert severe_console_entries(page) == []

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from .conftest import PASSWORD
-from .test_browser import click, css, quit_all, screenshot, start_chromium, wait
+from .test_browser import click, css, quit_all, screenshot, start_chromium, texts, wait
 from .test_browser_daily import run_axe, serious
 
 pytestmark = pytest.mark.e2e
@@ -167,6 +167,36 @@ def test_while_the_connection_is_down(start_daphne, celery_worker, alice, bob, p
     screenshot(page, "newcomer-connection-down")
     assert serious(run_axe(page)) == []
     bob_socket.ws.close()
+
+
+def test_a_message_written_while_the_server_is_away_is_sent_once_when_it_is_back(
+    start_daphne, celery_worker, alice, bob, page, fresh
+):
+    """The SDK's outbox under the page: the message waits, goes out on the next socket, and is stored once."""
+    from .test_browser import log_in, send
+
+    server = start_daphne()
+    base = f"http://{server.address}"
+    first = alice.send(bob, "still there?")
+    page.get(base + "/login/")
+    log_in(page, base, alice.username)
+    click(page, '#conversations .conv[data-peer="bob"]')
+    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.out:not(.pending)"))
+
+    server.stop()
+    wait(page, lambda d: "retrying in" in css(d, "#conn-status").text)
+    send(page, "back in a minute")
+    wait(page, lambda d: css(d, ".msg.pending .pending-status").text == "Waiting for connection…")
+
+    # The server comes back where the page knows it: the page reconnects by itself and sends.
+    again = start_daphne(port=server.port)
+    wait(page, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=45)
+    wait(page, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
+    wait(page, lambda d: texts(d, ".msg.out .msg-text")[-1:] == ["back in a minute"])
+    assert css(page, "#conn-status").text == "Online"
+    stored = bob.get(f"conversations/{first['conversation_id']}/messages").json()["results"]
+    assert [m["content"] for m in stored] == ["still there?", "back in a minute"]
+    again.stop()
 
 
 # --- on a phone ---------------------------------------------------------------------------------

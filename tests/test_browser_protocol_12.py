@@ -297,7 +297,8 @@ def test_block_and_unblock_from_the_chat_header(daphne, celery_worker, alice, bo
     wait(bob_page, lambda d: css(d, "#blocked-notice").is_displayed())
     assert "send messages in this chat" in css(bob_page, "#blocked-notice").text
     assert css(bob_page, "#input").get_attribute("disabled") is not None
-    assert texts(bob_page, ".msg.in .msg-text") == ["hello"]
+    # The notice comes with the conversation, the history with its own request just after.
+    wait(bob_page, lambda d: texts(d, ".msg.in .msg-text") == ["hello"])
     assert css(bob_page, "#block-button").text == "Block"  # he does not block Alice
     screenshot(bob_page, "p12-blocked-peer")
     assert_axe_clean(bob_page)

@@ -140,16 +140,18 @@ PushManager.prototype.subscribe = async (options) => {
 """
 
 
-def test_the_push_button_subscribes_and_unsubscribes_with_the_keyboard(page, alice):
+def test_the_bell_subscribes_to_pushes_and_unsubscribes_with_the_keyboard(page, alice):
+    """The header's one bell turns notifications on: in the tab, and by Web Push while Chat is closed."""
     base, driver = page
     log_in(driver, base, alice.username)
-    wait(driver, lambda d: css(d, "#push-toggle").is_displayed())
-    assert css(driver, "#push-toggle").get_attribute("aria-pressed") == "false"
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".sidebar-header button[aria-label*='otification']")) == 1
+    wait(driver, lambda d: css(d, "#notify-toggle").is_displayed())
+    assert css(driver, "#notify-toggle").get_attribute("aria-pressed") == "false"
     subscription = browser_subscription()
     driver.execute_script(STUB, subscription)
 
-    css(driver, "#push-toggle").send_keys(Keys.ENTER)  # a real <button>: Enter and Space work
-    wait(driver, lambda d: css(d, "#push-toggle").get_attribute("aria-pressed") == "true")
+    css(driver, "#notify-toggle").send_keys(Keys.ENTER)  # a real <button>: Enter and Space work
+    wait(driver, lambda d: css(d, "#notify-toggle").get_attribute("aria-pressed") == "true")
     stored = wait_for(lambda: PushSubscription.objects.filter(user_id=alice.id).first())
     assert (stored.endpoint, stored.p256dh, stored.auth) == (
         ENDPOINT,
@@ -160,13 +162,13 @@ def test_the_push_button_subscribes_and_unsubscribes_with_the_keyboard(page, ali
     key = run_async(driver, "fetch('/api/v1/push/key').then((r) => r.json()).then((b) => done(b.public_key))")
     asked = bytes(driver.execute_script("return window.pushStub.asked"))
     assert base64.urlsafe_b64encode(asked).rstrip(b"=").decode() == key
-    assert "on" in css(driver, "#push-toggle").get_attribute("title")
+    wait(driver, lambda d: css(d, "#notify-toggle").get_attribute("title") == "Notifications: on")
 
     violations = serious(run_axe(driver))
     assert violations == [], json.dumps(violations, indent=2)
 
-    css(driver, "#push-toggle").send_keys(" ")
-    wait(driver, lambda d: css(d, "#push-toggle").get_attribute("aria-pressed") == "false")
+    css(driver, "#notify-toggle").send_keys(" ")
+    wait(driver, lambda d: css(d, "#notify-toggle").get_attribute("aria-pressed") == "false")
     wait_for(lambda: not PushSubscription.objects.filter(user_id=alice.id).exists())
     assert driver.execute_script("return window.pushStub.subscription") is None
     assert severe_console_entries(driver) == []

@@ -10,25 +10,63 @@ import hashlib
 import json
 from functools import lru_cache
 
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 
-# What the chat page loads (templates/chat.html): cached so the UI opens offline.
-SHELL_FILES = [
-    "chat/chat.css",
+# The chat page's scripts (templates/chat.html). The classic ones run first, in this order, and
+# register window.ChatModules; then the ES module chat/chat.js, which imports the views in
+# chat/app/ and the JavaScript SDK (sdk/js/src, served as sdk/). docs/architecture.md, "The browser UI".
+CLASSIC_SCRIPTS = [
     "chat/navigation.js",
     "chat/composer-keys.js",
     "chat/profile-picture.js",
     "chat/scroll-keeper.js",
     "chat/unread-landing.js",
     "chat/web-push.js",
-    "chat/chat.js",
+    "chat/attachments.js",
+    # Protocol 1.2 views: menu.js first (the others open its menus).
+    "chat/menu.js",
+    "chat/message-actions.js",
+    "chat/reactions.js",
+    "chat/reply.js",
+    "chat/block.js",
+    "chat/conversation-menu.js",
+    "chat/message-search.js",
+]
+MODULE_ENTRY = "chat/chat.js"
+# Node-only: never imported by a browser.
+_SDK_NODE_ONLY = {"node.js"}
+
+
+@lru_cache(maxsize=1)
+def module_files() -> list[str]:
+    """Every ES module the entry imports, directly or not: the views and the SDK (preloaded, cached offline)."""
+    views = sorted(f"chat/app/{path.name}" for path in (settings.BASE_DIR / "static" / "chat" / "app").glob("*.js"))
+    sdk = sorted(
+        f"sdk/{path.name}"
+        for path in (settings.BASE_DIR / "sdk" / "js" / "src").glob("*.js")
+        if path.name not in _SDK_NODE_ONLY
+    )
+    return views + sdk
+
+
+# What the chat page loads: cached so the UI opens offline.
+STYLES_AND_ICONS = [
+    "chat/chat.css",
+    "chat/features.css",
     "chat/favicon.svg",
     "chat/icon-192.png",
     "chat/icon-512.png",
 ]
+
+
+def shell_files() -> list[str]:
+    return [*STYLES_AND_ICONS, *CLASSIC_SCRIPTS, MODULE_ENTRY, *module_files()]
+
+
 THEME_COLOR = "#5b5bd6"
 BACKGROUND_COLOR = "#eef0f5"
 
@@ -36,7 +74,7 @@ BACKGROUND_COLOR = "#eef0f5"
 @lru_cache(maxsize=1)
 def _shell_version() -> str:
     digest = hashlib.sha256()
-    for name in SHELL_FILES:
+    for name in shell_files():
         path = finders.find(name)
         if isinstance(path, str):
             with open(path, "rb") as file:
@@ -65,7 +103,7 @@ def manifest(request: HttpRequest) -> HttpResponse:
 
 
 def service_worker(request: HttpRequest) -> HttpResponse:
-    script = render_to_string("sw.js", {"version": _shell_version(), "shell": [static(name) for name in SHELL_FILES]})
+    script = render_to_string("sw.js", {"version": _shell_version(), "shell": [static(name) for name in shell_files()]})
     response = HttpResponse(script, content_type="text/javascript; charset=utf-8")
     # The browser checks for a new worker on every visit, never from a stale HTTP cache.
     response["Cache-Control"] = "no-cache"

@@ -24,6 +24,7 @@ from chat_project.common.client_ip import client_ip
 from chat_project.common.errors import InvalidInput, RateLimited
 from chat_project.common.inputs import Input
 from chat_project.common.limits import MAX_CONTENT_CODE_POINTS, NICKNAME_MAX, PASSWORD_MAX, USERNAME_MAX
+from chat_project.ui import app
 from profiles import accounts
 from profiles.inputs import LOGIN, REGISTER, USERNAME_CHARACTERS, Login, Register, is_username
 
@@ -71,7 +72,15 @@ def chat(request: HttpRequest) -> HttpResponse:
     }
     # The composer refuses a file over the limit before uploading it (static/chat/attachments.js).
     return render(
-        request, "chat.html", {"chat_config": config, "attachment_max_bytes": settings.CHAT_ATTACHMENT_MAX_BYTES}
+        request,
+        "chat.html",
+        {
+            "chat_config": config,
+            "attachment_max_bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
+            "classic_scripts": app.CLASSIC_SCRIPTS,
+            "module_entry": app.MODULE_ENTRY,
+            "module_files": app.module_files(),
+        },
     )
 
 

@@ -38,7 +38,7 @@
   }
 
   async function refresh(cid) {
-    ctx.upsertConversation(await ctx.api('GET', `conversations/${cid}`));
+    ctx.upsertConversation(await ctx.client.conversation(cid));
   }
 
   async function onClick() {

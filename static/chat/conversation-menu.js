@@ -21,7 +21,7 @@
     ctx.S.showArchived = on;
     if (on) {
       try {
-        const page = await ctx.api('GET', 'conversations?archived=true&limit=100');
+        const page = await ctx.client.conversations({ archived: true, limit: 100 });
         for (const c of page.results) ctx.upsertConversation(c);
       } catch (err) {
         ctx.showError(err);

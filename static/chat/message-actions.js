@@ -1,7 +1,7 @@
 /*
  * The per-message "⋯" menu (Reply, React, Edit) and editing in place (protocol 1.2): Enter saves
- * (PATCH messages/{id}), Escape cancels, an "edited" label follows the time. Uses the stores and
- * REST through ctx; no socket.
+ * (ctx.client.edit: the SDK's PATCH messages/{id}), Escape cancels, an "edited" label follows the
+ * time. Uses the stores and the client through ctx; no socket.
  *
  * Keyboard: the "⋯" buttons are not Tab stops (fifty of them would stand between the composer and
  * "Load older messages"); ArrowUp in an empty composer reaches the newest message's, ArrowUp and
@@ -112,7 +112,7 @@
         }
         field.disabled = true;
         try {
-          ctx.ingest(await ctx.api('PATCH', `messages/${id}`, { content }));
+          ctx.ingest(await ctx.client.edit(id, content));
           node.classList.remove('editing');
           focusMenuButton(id);
         } catch (err) {

@@ -97,7 +97,7 @@
     const mine = ++seq;
     let data;
     try {
-      data = await ctx.api('GET', 'search?q=' + encodeURIComponent(q) + '&limit=30');
+      data = await ctx.client.search(q, { limit: 30 });
     } catch (err) {
       ctx.showError(err);
       return;
@@ -105,7 +105,7 @@
     if (mine !== seq) return;
     // Unknown conversations first, so every result can name its chat.
     const unknown = [...new Set(data.results.map((m) => m.conversation_id))].filter((cid) => !ctx.S.convs.has(cid));
-    await Promise.all(unknown.map((cid) => ctx.api('GET', `conversations/${cid}`).then(ctx.upsertConversation).catch(() => null)));
+    await Promise.all(unknown.map((cid) => ctx.client.conversation(cid).then(ctx.upsertConversation).catch(() => null)));
     if (mine !== seq) return;
     const words = q.split(/\s+/).filter(Boolean);
     const items = data.results.map((m) => {

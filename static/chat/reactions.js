@@ -20,9 +20,7 @@
   async function react(m, emoji) {
     const mine = mineOf(m);
     try {
-      const changed = mine && mine.emoji === emoji
-        ? await ctx.api('DELETE', `messages/${m.msg_id}/reaction`)
-        : await ctx.api('PUT', `messages/${m.msg_id}/reaction`, { emoji });
+      const changed = await ctx.client.react(m.msg_id, mine && mine.emoji === emoji ? null : emoji);
       ctx.ingest(changed);
     } catch (err) {
       ctx.showError(err);

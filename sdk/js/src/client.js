@@ -199,6 +199,7 @@ export class ChatClient extends Emitter {
         ? Math.floor(this._random() * min) // another node answers: a short random delay, no backoff
         : backoff(this._attempt++, min, this.options.maxReconnectDelay, this._random);
     this._setState("connecting", code, reason);
+    this.emit("retry", { delay, code, reason });
     this._reconnectTimer = this._timers.setTimeout(() => {
       this._reconnectTimer = null;
       this._open();

@@ -114,6 +114,14 @@ export interface ProfileEvent {
   profile: Profile;
 }
 
+/** A new socket is due in `delay` ms (after every lost socket, also while already `connecting`). */
+export interface RetryEvent {
+  delay: number;
+  /** What ended the last socket: a WebSocket close code or a ClientCode. */
+  code: number;
+  reason: string;
+}
+
 export interface CaughtUpEvent {
   /** The cursor the catch-up ended at (the last next_since). */
   cursor: number | null;
@@ -168,6 +176,7 @@ export interface ChatEvents {
   presence: PresenceEvent;
   profile: ProfileEvent;
   caughtUp: CaughtUpEvent;
+  retry: RetryEvent;
   pending: OutboxEntry;
   failed: FailedEvent;
   uploadProgress: UploadProgressEvent;

@@ -46,6 +46,7 @@ export async function example(): Promise<number> {
   client.on("typing", (f) => void f.user_id);
   client.on("presence", (f) => void f.online);
   client.on("recalled", (f) => void f.msg_id);
+  client.on("retry", ({ delay, code }) => void (delay + code));
   client.on("error", (e) => void (e instanceof ChatError && e.retryAfter));
   client.connect();
   await client.ready(5000);

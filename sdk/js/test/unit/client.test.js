@@ -111,6 +111,25 @@ describe("connection states", () => {
     assert.equal(t.sockets.length, 2);
   });
 
+  it("announces each retry's delay, also while it stays connecting", async () => {
+    const t = setup();
+    const retries = [];
+    t.client.on("retry", (e) => retries.push(e));
+    t.client.connect();
+    await settle();
+    t.sockets[0].serverClose(1006, "refused");
+    const [first] = t.timers.pending();
+    assert.deepEqual(retries, [{ delay: first, code: 1006, reason: "refused" }]);
+    await t.timers.advance(first);
+    t.sockets[1].serverClose(1006, "refused again");
+    const [second] = t.timers.pending();
+    assert.equal(t.states.length, 1, "no new state event: it stays connecting");
+    assert.deepEqual(retries.at(-1), { delay: second, code: 1006, reason: "refused again" });
+    t.sockets[1].serverClose(4401, "not authenticated");
+    t.client.disconnect();
+    assert.equal(retries.length, 2, "no retry after 4401 or disconnect()");
+  });
+
   it("4401 ends in disconnected and never retries", async () => {
     const t = setup();
     t.client.connect();
