@@ -14,7 +14,6 @@ ack. ``Phase`` holds what one fault's traffic sent and what came back, and
 
 import asyncio
 import contextlib
-import http.client
 import json
 import os
 import random
@@ -27,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -39,6 +37,8 @@ import MySQLdb
 import redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from .fault_http import http_call, netloc
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -348,35 +348,6 @@ class FaultSystem:
 
     def unfinished_fan_out(self) -> int:
         return self.mariadb.query("SELECT COUNT(*) FROM t_msg_record_list WHERE fan_out_done = 0")[0][0]
-
-
-# --- HTTP ------------------------------------------------------------------------------
-
-
-def netloc(port: int | str) -> str:
-    """A loopback port, or an address "host:port" as it is (the cluster's hosts)."""
-    return port if isinstance(port, str) else f"127.0.0.1:{port}"
-
-
-def http_call(port: int | str, method: str, path: str, token: str | None, body=None, timeout: float = 15) -> tuple:
-    """(status, parsed JSON body or None); ConnectionError when the server did not answer."""
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Token {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://{netloc(port)}/api/v1/{path}", data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            return exc.code, json.loads(raw)
-        except ValueError:
-            return exc.code, None
-    except (OSError, http.client.HTTPException) as exc:
-        raise ConnectionError(f"{method} {path} on :{port}: {exc!r}") from None
 
 
 # --- traffic ------------------------------------------------------------------------------
