@@ -149,8 +149,16 @@ class ClusterClient(Client):
             # Not a close handshake with a silent peer: the TCP connection is abandoned.
             ws.transport.abort()
 
-    async def send_ws(self, to: int, content: str, client_msg_id: str, timeout: float = 12) -> dict:  # noqa: ASYNC109
-        answer = await super().send_ws(to, content, client_msg_id, timeout)
+    async def send_ws(
+        self,
+        to: int,
+        content: str,
+        client_msg_id: str,
+        timeout: float = 12,  # noqa: ASYNC109
+        *,
+        attachments: list[int] | None = None,
+    ) -> dict:
+        answer = await super().send_ws(to, content, client_msg_id, timeout, attachments=attachments)
         if answer.get("type") == "no_answer":
             await self._drop()
         return answer
@@ -192,7 +200,8 @@ class ClusterFigures(Figures):
     records: list = field(default_factory=list, repr=False)
     counts: Counter = field(default_factory=Counter, repr=False)
 
-    COLUMNS = (*Figures.COLUMNS, "recovery_s", "ack_p99_ms")
+    # The edit/reaction/attachment columns after the cluster's own: the older tables stay comparable.
+    COLUMNS = (*Figures.BASE_COLUMNS, "recovery_s", "ack_p99_ms", *Figures.LOAD_COLUMNS)
 
     def row(self) -> str:
         def cell(value) -> str:
@@ -333,6 +342,9 @@ def assert_clean(figures: ClusterFigures) -> None:
     assert figures.sync_gaps == 0, summary
     assert figures.count_mismatches == 0, summary
     assert figures.dead_sockets == 0, summary
+    assert figures.chg_lost == 0, summary
+    assert figures.state_diffs == 0, summary
+    assert figures.rev_back == 0, summary
     # Never the app's 500. haproxy's 502 for a request in flight on a process killed
     # under it is the proxy's (the client sends again; see the runbook).
     assert "http_500" not in error_answers(figures), summary

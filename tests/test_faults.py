@@ -117,6 +117,10 @@ def assert_clean(figures: Figures) -> None:
     assert figures.sync_gaps == 0, summary
     assert figures.count_mismatches == 0, summary
     assert figures.dead_sockets == 0, summary
+    assert figures.edits > 0 and figures.reactions > 0, summary
+    assert figures.chg_lost == 0, summary
+    assert figures.state_diffs == 0, summary
+    assert figures.rev_back == 0, summary
 
 
 def test_realtime_worker_killed(world):
