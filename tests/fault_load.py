@@ -348,6 +348,28 @@ def fresh_messages(traffic: "Traffic", records: list["SendRecord"]) -> dict[int,
     return found
 
 
+def last_message_diffs(traffic: "Traffic", fresh: dict[int, dict]) -> list[str]:
+    """Each conversation's ``last_message`` (read from the Redis recent window) as both users see it: the fresh state.
+
+    ``fresh`` runs to the end of each conversation, so its newest message there is the last one.
+    """
+    newest: dict[int, dict] = {}
+    for message in fresh.values():
+        held = newest.get(message["conversation_id"])
+        if held is None or message["msg_id"] > held["msg_id"]:
+            newest[message["conversation_id"]] = message
+    diffs = []
+    for conversation, message in newest.items():
+        for uid in (message["sender_id"], message["recipient_id"]):
+            client = traffic.clients[uid]
+            path = f"conversations/{conversation}"
+            status, body = answered(http_call, client.rest_port(), "GET", path, client.user.token)
+            if status != 200 or body["last_message"] != message:
+                seen = _brief(body["last_message"]) if status == 200 else status
+                diffs.append(f"{path}: user {uid} sees last message {seen}, fresh {_brief(message)}")
+    return diffs
+
+
 def check_changes(
     traffic: "Traffic", phase: "Phase", figures: "Figures", before_sync: dict[int, dict[int, dict]]
 ) -> None:
@@ -413,6 +435,7 @@ def check_changes(
     )
     if behind:
         figures.problems.append(f"copies brought up to date only by the last sync: {behind}")
+    diffs += last_message_diffs(traffic, fresh)
     figures.chg_lost = len(lost)
     figures.state_diffs += len(diffs)
     figures.rev_back += len(backwards)
