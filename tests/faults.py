@@ -8,8 +8,10 @@ would, on an asyncio loop of its own thread: one reconnecting WebSocket
 client per user that calls ``sync`` from its cursor after every (re)connect
 and every ``resync`` frame, senders over the socket and over REST that send
 again with the same ``client_msg_id`` until they get an answer that is an
-ack. ``Phase`` holds what one fault's traffic sent and what came back, and
-``check_phase`` compares it with the database.
+ack (every sixth with a file uploaded first), and per sending user a
+``ChangeActor`` that edits, reacts and recalls (tests/fault_load.py).
+``Phase`` holds what one fault's traffic sent and changed and what came
+back, and ``check_phase`` compares it with the database and a fresh read.
 """
 
 import asyncio

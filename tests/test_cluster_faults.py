@@ -6,17 +6,21 @@ sockets start on each host's daphne directly and reconnect through haproxy
 with backoff, and keeps them sending to each other over the socket and over
 REST: the single-machine suite's clients (tests/faults.py), which re-send
 with the same ``client_msg_id`` until acked and sync from their cursor on
-every ``ready`` and ``resync``. Each test injects one fault with
+every ``ready`` and ``resync``, with the same edits, reactions, recalls and
+attachments (tests/fault_load.py). Each test injects one fault with
 `scripts/cluster.py fault NAME` (scripts/cluster_faults.py), as an operator
 would by hand, holds it, restores it (``--restore`` waits until the cluster
 is whole again) and checks every acked message the way the single-machine
 suite does: stored once, received once (push or sync), sockets answering,
-conversation lists and unread counts equal to a recount, sync gap-free.
+conversation lists and unread counts equal to a recount, sync gap-free, the
+final state of every message (answered edits and reactions, its attachment)
+the same in a fresh GET and both users' copies.
 
 The table printed at the end has one row per fault, with the recovery time
 (from the fault to the moment every sender had a send it started after the
 fault acked) and the p99 of the ack latency (first attempt to ack, re-sends
-included) of the sends started while the fault lasted.
+included) of the sends started while the fault lasted; the edit, reaction
+and attachment columns come after those two.
 
 Needs root (network namespaces); skipped otherwise.
 """
