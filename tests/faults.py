@@ -378,7 +378,8 @@ class SendRecord:
     # Two acks for this client_msg_id named different messages.
     conflict: bool = False
     failures: Counter = field(default_factory=Counter)
-    # When the client meant to send it, and when the first ack came (time.monotonic()).
+    # When the client meant to send it (with a file: once uploaded), and when the first ack
+    # came (time.monotonic()).
     created: float = field(default_factory=time.monotonic)
     acked_at: float | None = None
     # The file it carries (tests/fault_load.py), uploaded before the first send.

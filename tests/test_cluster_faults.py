@@ -355,10 +355,11 @@ def assert_clean(figures: ClusterFigures) -> None:
 
 
 def error_answers(figures: ClusterFigures) -> Counter:
-    """Error answers to sends (not a dropped socket or a timeout, which the client sends again after)."""
+    """Error answers to sends and their uploads (not a drop or a timeout, which the client sends again after)."""
     total: Counter = Counter()
     for record in figures.records:
-        total.update(record.failures)
+        for code, n in record.failures.items():
+            total[code.removeprefix("upload:")] += n
     for quiet in ("dropped", "no_socket", "no_answer"):
         total.pop(quiet, None)
     return total
