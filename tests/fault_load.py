@@ -378,8 +378,9 @@ def check_changes(
 ) -> None:
     """Every acked message of the phase: expected state == fresh GET == both users' copies; attachments served.
 
-    ``before_sync``: the copies before check_phase's last sync, to tell how many
-    changes reached a client only through it (not asserted: pushes are at most once).
+    ``before_sync``: the copies before check_phase's last sync. A copy that only
+    this sync brought up to date (``sync_only``) is a push lost without the
+    socket noticing it (numbered events, resync), which left the client stale.
     """
     changes_of: dict[int, list[ChangeRecord]] = {}
     for change in phase.changes:
@@ -430,14 +431,17 @@ def check_changes(
         problems += _check_attachment(traffic, record, message)
         if problems:
             diffs.append(f"{msg_id} ({record.client_msg_id}): " + "; ".join(problems))
-    behind = sum(
-        before_sync.get(uid, {}).get(m["msg_id"], {"rev": 0})["rev"] < m["rev"]
-        for m in fresh.values()
-        for uid in (m["sender_id"], m["recipient_id"])
-        if uid in before_sync
-    )
+    behind: Counter = Counter()
+    examples = []
+    for m in fresh.values():
+        for uid in (m["sender_id"], m["recipient_id"]):
+            held = before_sync.get(uid, {}).get(m["msg_id"])
+            if held is None or held["rev"] < m["rev"]:
+                behind["missing" if held is None else "older rev"] += 1
+                examples.append(f"user {uid} msg {m['msg_id']} rev {held and held['rev']} -> {m['rev']}")
+    figures.sync_only = sum(behind.values())
     if behind:
-        figures.problems.append(f"copies brought up to date only by the last sync: {behind}")
+        figures.problems.append(f"copies brought up to date only by the last sync: {dict(behind)}, {examples[:4]}")
     diffs += last_message_diffs(traffic, fresh)
     figures.chg_lost = len(lost)
     figures.state_diffs += len(diffs)
@@ -452,6 +456,9 @@ def check_changes(
     unanswered = Counter(c.kind for c in phase.changes if c.outcome == "unanswered")
     if refused or unanswered:
         figures.problems.append(f"given up: refused (recalled) {dict(refused)}, unanswered {dict(unanswered)}")
+    resent = sum(1 for r in acked if r.upload is not None and any(not k.startswith("upload:") for k in r.failures))
+    if resent:
+        figures.problems.append(f"sends with a file sent again (same client_msg_id and attachment): {resent}")
     reuploads = sum(r.upload.uploads - 1 for r in acked if r.upload is not None and r.upload.uploads > 1)
     if reuploads:
         figures.problems.append(f"uploads sent again after a lost answer: {reuploads}")

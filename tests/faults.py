@@ -939,6 +939,8 @@ class Figures:
     chg_lost: int = 0
     state_diffs: int = 0
     rev_back: int = 0
+    # Copies of the phase's messages that only check_phase's own last sync brought up to date.
+    sync_only: int = 0
     problems: list[str] = field(default_factory=list)
 
     BASE_COLUMNS = (
@@ -955,7 +957,17 @@ class Figures:
         "dead_sockets",
     )
     # After the base ones, so that tables printed before they existed stay comparable.
-    LOAD_COLUMNS = ("edits", "reactions", "recalls", "attached", "gave_up", "chg_lost", "state_diffs", "rev_back")
+    LOAD_COLUMNS = (
+        "edits",
+        "reactions",
+        "recalls",
+        "attached",
+        "gave_up",
+        "chg_lost",
+        "state_diffs",
+        "rev_back",
+        "sync_only",
+    )
     COLUMNS = BASE_COLUMNS + LOAD_COLUMNS
 
     def row(self) -> str:

@@ -126,6 +126,7 @@ def assert_clean(figures: Figures) -> None:
     assert figures.chg_lost == 0, summary
     assert figures.state_diffs == 0, summary
     assert figures.rev_back == 0, summary
+    assert figures.sync_only == 0, summary
 
 
 def test_realtime_worker_killed(world):
