@@ -384,8 +384,9 @@ class SendRecord:
     acked_at: float | None = None
     # The file it carries (tests/fault_load.py), uploaded before the first send.
     upload: Upload | None = None
-    # The Message of the first ack.
+    # The Message of the first ack, and the attachment ids every ack named.
     message: dict | None = None
+    acked_attachments: set[tuple[int, ...]] = field(default_factory=set)
 
     def attachments(self) -> list[int] | None:
         if self.upload is None:
@@ -401,6 +402,7 @@ class SendRecord:
         if self.acked_at is None:
             self.acked_at = time.monotonic()
         msg_id = answer["message"]["msg_id"]
+        self.acked_attachments.add(tuple(a["attachment_id"] for a in answer["message"].get("attachments", [])))
         if self.msg_id is None:
             self.msg_id, self.message = msg_id, answer["message"]
         elif self.msg_id != msg_id:
