@@ -23,7 +23,7 @@ from chat_project.common.errors import NotFound
 from chat_project.common.redis_client import get_redis
 from conversations import store as conversation_store
 
-from . import streams
+from . import store, streams
 from .models import MessageRecord
 from .payloads import message_dict
 
@@ -61,16 +61,24 @@ def change_message(user_id: int, msg_id: int, change: Callable[[MessageRecord], 
     """
     found = message_for(user_id, msg_id)
     streams.ensure_streams({found.sender_id, found.recipient_id})
+    tries: list[int] = []
 
     def apply() -> dict:
         # Run again whole after a deadlock or a lost database (chat_project/common/dbretry.py).
         # A retry after a COMMIT whose answer was lost finds the change made: ``change``
-        # answers None (same content, same reaction) and the message is answered as it is.
+        # answers None (same content, same reaction) and the message is answered as it is,
+        # with the Redis copy and the frames the lost try's on_commit owed (harmless twice:
+        # the copy is replaced only over an older rev, clients keep the largest rev).
+        retried = bool(tries)
+        tries.append(1)
         last = lock_participants(found)
         record = MessageRecord.objects.select_for_update().get(pk=found.pk)
         fields = change(record)
         if fields is None:
-            return message_dict(record)
+            message = message_dict(record)
+            if retried:
+                publish_change(message)
+            return message
         record.rev = take_rev(last, record)
         record.save(update_fields=[*fields, "rev"])
         message = message_dict(record)
@@ -87,6 +95,9 @@ def changed_frame(message: dict) -> dict:
 def publish_change(message: dict, frames_for: dict[int, list[dict]] | None = None) -> None:
     """Once the transaction commits: the recent window, then ``changed`` (after ``frames_for``'s) to both users."""
     frames_for = frames_for or {}
+    frame = changed_frame(message)
+    users = (message["sender_id"], message["recipient_id"])
+    frames = {user_id: [*frames_for.get(user_id, []), frame] for user_id in users}
 
     def after_commit() -> None:
         try:
@@ -95,13 +106,23 @@ def publish_change(message: dict, frames_for: dict[int, list[dict]] | None = Non
             pipe.execute()
         except Exception:
             logger.warning("could not update Redis after a change of %s", message["msg_id"], exc_info=True)
+        push_numbered(frames)
 
     transaction.on_commit(after_commit)
-    frame = changed_frame(message)
-    push.send(
-        [
-            push.to_user(user_id, [*frames_for.get(user_id, []), frame])
-            for user_id in (message["sender_id"], message["recipient_id"])
-        ],
-        quiet=True,
-    )
+
+
+def push_numbered(frames: dict[int, list[dict]]) -> None:
+    """Each user's frames as one event numbered like the fan-out's (messaging/push_sequence.py), pushed now.
+
+    A socket the channel layer drops the event for (a full queue, a layer that
+    lost its subscriptions with a Redis restart) sees the gap at a heartbeat
+    and tells its client to sync; unnumbered, the client would show the old
+    state until its next reconnect. Without Redis there is no number: the
+    event goes without one.
+    """
+    try:
+        seqs = store.next_push_seqs(list(frames))
+    except Exception:
+        logger.warning("could not number the events of a change", exc_info=True)
+        seqs = {}
+    push.send([push.to_user(user_id, each, seqs.get(user_id)) for user_id, each in frames.items()], quiet=True)

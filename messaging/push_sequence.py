@@ -5,8 +5,9 @@ class PushSequence:
     """Tells a socket that it missed one of its user's fan-out events.
 
     The channel layer drops events when a process's queue is full or an event
-    expires (DESIGN.md), silently. Each fan-out event to a user carries the
-    next number of a per-user counter; a socket notes the numbers it received,
+    expires (DESIGN.md), silently. Each fan-out event to a user, and each
+    change's event (messaging/changes.py), carries the next number of a
+    per-user counter; a socket notes the numbers it received,
     and at each heartbeat checks that everything numbered up to the counter
     as it stood at the previous heartbeat arrived (one heartbeat of grace for
     events still in flight). A gap means a push was lost: the socket sends

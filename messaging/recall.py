@@ -6,7 +6,6 @@ import time
 from django.conf import settings
 from django.db import transaction
 
-from chat_project.common import push
 from chat_project.common.dbretry import run_transaction
 from chat_project.common.errors import Forbidden, NotFound
 from chat_project.common.redis_client import get_redis
@@ -125,13 +124,9 @@ def _after_recall(record: MessageRecord, counter: CounterCopy, receipt: bool = F
     }
     # ``recalled`` for 1.1 clients, ``changed`` (the new rev) for 1.2 ones.
     changed = changes.changed_frame(message)
-    push.send(
-        [
-            push.to_user(record.sender_id, [frame, changed]),
-            push.to_user(
-                record.recipient_id,
-                [frame, changed, unread_services.unread_frame(record.recipient_id, record.session_id)],
-            ),
-        ],
-        quiet=True,
+    changes.push_numbered(
+        {
+            record.sender_id: [frame, changed],
+            record.recipient_id: [frame, changed, unread_services.unread_frame(record.recipient_id, record.session_id)],
+        }
     )

@@ -152,7 +152,7 @@ def push_seq_key(user_id: int) -> str:
 
 
 def next_push_seqs(user_ids: list[int]) -> dict[int, int]:
-    """Number one more fan-out event for each user (one round trip)."""
+    """Number one more fan-out or change event for each user (one round trip)."""
     pipe = get_redis().pipeline(transaction=False)
     for user_id in user_ids:
         pipe.incr(push_seq_key(user_id))

@@ -8,13 +8,14 @@ would, on an asyncio loop of its own thread: one reconnecting WebSocket
 client per user that calls ``sync`` from its cursor after every (re)connect
 and every ``resync`` frame, senders over the socket and over REST that send
 again with the same ``client_msg_id`` until they get an answer that is an
-ack. ``Phase`` holds what one fault's traffic sent and what came back, and
-``check_phase`` compares it with the database.
+ack (every sixth with a file uploaded first), and per sending user a
+``ChangeActor`` that edits, reacts and recalls (tests/fault_load.py).
+``Phase`` holds what one fault's traffic sent and changed and what came
+back, and ``check_phase`` compares it with the database and a fresh read.
 """
 
 import asyncio
 import contextlib
-import http.client
 import json
 import os
 import random
@@ -27,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -39,6 +39,9 @@ import MySQLdb
 import redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from .fault_http import http_call, netloc
+from .fault_load import ChangeActor, ChangeRecord, Upload, check_changes, upload, upload_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -320,6 +323,8 @@ class FaultSystem:
             "CHAT_CHANNEL_PREFIX": "asgi",
             "CELERY_BROKER_PREFIX": "",
             "CHAT_RATE_LIMITS": "off",
+            # Attachments (tests/fault_load.py) go to the throw-away directory.
+            "CHAT_MEDIA_ROOT": str(self.workdir / "media"),
             "CHAT_HEARTBEAT_SECONDS": "1",
             "CHAT_SWEEP_INTERVAL_SECONDS": "1",
             "CHAT_FAN_OUT_STALE_SECONDS": "2",
@@ -350,35 +355,6 @@ class FaultSystem:
         return self.mariadb.query("SELECT COUNT(*) FROM t_msg_record_list WHERE fan_out_done = 0")[0][0]
 
 
-# --- HTTP ------------------------------------------------------------------------------
-
-
-def netloc(port: int | str) -> str:
-    """A loopback port, or an address "host:port" as it is (the cluster's hosts)."""
-    return port if isinstance(port, str) else f"127.0.0.1:{port}"
-
-
-def http_call(port: int | str, method: str, path: str, token: str | None, body=None, timeout: float = 15) -> tuple:
-    """(status, parsed JSON body or None); ConnectionError when the server did not answer."""
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Token {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://{netloc(port)}/api/v1/{path}", data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            return exc.code, json.loads(raw)
-        except ValueError:
-            return exc.code, None
-    except (OSError, http.client.HTTPException) as exc:
-        raise ConnectionError(f"{method} {path} on :{port}: {exc!r}") from None
-
-
 # --- traffic ------------------------------------------------------------------------------
 
 
@@ -402,9 +378,21 @@ class SendRecord:
     # Two acks for this client_msg_id named different messages.
     conflict: bool = False
     failures: Counter = field(default_factory=Counter)
-    # When the client meant to send it, and when the first ack came (time.monotonic()).
+    # When the client meant to send it (with a file: once uploaded), and when the first ack
+    # came (time.monotonic()).
     created: float = field(default_factory=time.monotonic)
     acked_at: float | None = None
+    # The file it carries (tests/fault_load.py), uploaded before the first send.
+    upload: Upload | None = None
+    # The Message of the first ack, and the attachment ids every ack named.
+    message: dict | None = None
+    acked_attachments: set[tuple[int, ...]] = field(default_factory=set)
+
+    def attachments(self) -> list[int] | None:
+        if self.upload is None:
+            return None
+        assert self.upload.attachment_id is not None
+        return [self.upload.attachment_id]
 
     def take(self, answer: dict) -> bool:
         """Record an answer; True if it was an ack."""
@@ -414,8 +402,9 @@ class SendRecord:
         if self.acked_at is None:
             self.acked_at = time.monotonic()
         msg_id = answer["message"]["msg_id"]
+        self.acked_attachments.add(tuple(a["attachment_id"] for a in answer["message"].get("attachments", [])))
         if self.msg_id is None:
-            self.msg_id = msg_id
+            self.msg_id, self.message = msg_id, answer["message"]
         elif self.msg_id != msg_id:
             self.conflict = True
         return True
@@ -425,6 +414,8 @@ class SendRecord:
 class Phase:
     name: str
     records: list[SendRecord] = field(default_factory=list)
+    # Edits, reactions and recalls (tests/fault_load.py).
+    changes: list[ChangeRecord] = field(default_factory=list)
     sending: bool = True
     give_up_at: float = float("inf")
     start_counts: dict = field(default_factory=dict)
@@ -432,13 +423,22 @@ class Phase:
 
 
 class Client:
-    """One WebSocket of a user: reconnects (to the other daphne if its own is gone) and syncs."""
+    """One WebSocket of a user: reconnects (to the other daphne if its own is gone) and syncs.
+
+    ``received`` holds the first copy of each message delivered (pushed or
+    synced); ``latest`` the copy with the largest ``rev`` from pushes,
+    ``changed`` frames and sync, as a 1.2 client keeps it.
+    """
 
     def __init__(self, traffic: "Traffic", user: User, home: int) -> None:
         self.traffic, self.user, self.home = traffic, user, home
         self.received: dict[int, dict] = {}
+        self.latest: dict[int, dict] = {}
         self.pushed: set[int] = set()
         self.synced: set[int] = set()
+        # The rev each message last had in this client's sync chain: it never goes back.
+        self.sync_revs: dict[int, int] = {}
+        self.rev_notes: list[str] = []
         self.cursor = 0
         self.ws = None
         self.port: int | str | None = None
@@ -518,6 +518,8 @@ class Client:
         kind = frame.get("type")
         if kind == "message":
             self._record(frame["message"], pushed=True)
+        elif kind == "changed":
+            self._keep(frame["message"])
         elif kind in ("ack", "error"):
             if kind == "error":
                 self.counts[f"error:{frame.get('code')}"] += 1
@@ -538,6 +540,33 @@ class Client:
         msg_id = message["msg_id"]
         self.received.setdefault(msg_id, message)
         (self.pushed if pushed else self.synced).add(msg_id)
+        self._keep(message)
+
+    def _keep(self, message: dict) -> None:
+        """One copy per msg_id, the one with the largest rev (pushes may come in any order)."""
+        held = self.latest.get(message["msg_id"])
+        if held is None or message["rev"] > held["rev"]:
+            self.latest[message["msg_id"]] = message
+        elif message["rev"] == held["rev"] and message != held:
+            self.counts["copy_conflict"] += 1
+            self.rev_notes.append(f"user {self.user.id}: two copies of rev {message['rev']}: {held} and {message}")
+
+    def note_rev_back(self, what: str) -> None:
+        self.counts["rev_back"] += 1
+        self.rev_notes.append(f"user {self.user.id}: rev went back: {what}")
+
+    def _check_revs(self, since: int, results: list[dict]) -> None:
+        """A sync page: revs ascending and beyond ``since``; no message older than this chain saw it before."""
+        previous = since
+        for message in results:
+            msg_id, rev = message["msg_id"], message["rev"]
+            if rev <= previous:
+                self.note_rev_back(f"sync since {since} answered rev {rev} of {msg_id} after rev {previous}")
+            seen = self.sync_revs.get(msg_id, 0)
+            if rev < seen:
+                self.note_rev_back(f"sync answered rev {rev} of {msg_id}, an earlier sync rev {seen}")
+            self.sync_revs[msg_id] = max(rev, seen)
+            previous = max(previous, rev)
 
     def request_sync(self) -> int:
         self.sync_requested += 1
@@ -576,17 +605,22 @@ class Client:
                 self.counts["sync_retry"] += 1
                 await asyncio.sleep(0.5)
                 continue
+            self._check_revs(since, body["results"])
             for message in body["results"]:
                 self._record(message, pushed=False)
             if body["has_more"] and body["next_since"] == since:
                 await asyncio.sleep(1)
                 continue
+            if body["next_since"] < since:
+                self.note_rev_back(f"sync since {since} answered next_since {body['next_since']}")
             since = self.cursor = body["next_since"]
             if not body["has_more"]:
                 self.counts["syncs"] += 1
                 return
 
-    async def send_ws(self, to: int, content: str, client_msg_id: str, timeout: float = 12) -> dict:
+    async def send_ws(
+        self, to: int, content: str, client_msg_id: str, timeout: float = 12, *, attachments: list[int] | None = None
+    ) -> dict:
         try:
             await asyncio.wait_for(self.connected.wait(), timeout)
         except TimeoutError:
@@ -597,7 +631,10 @@ class Client:
         future = asyncio.get_running_loop().create_future()
         self.pending[client_msg_id] = future
         try:
-            await ws.send(json.dumps({"type": "send", "to": to, "content": content, "client_msg_id": client_msg_id}))
+            frame = {"type": "send", "to": to, "content": content, "client_msg_id": client_msg_id}
+            if attachments is not None:
+                frame["attachments"] = attachments
+            await ws.send(json.dumps(frame))
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return {"type": "no_answer"}
@@ -607,15 +644,14 @@ class Client:
             if self.pending.get(client_msg_id) is future:
                 del self.pending[client_msg_id]
 
-    async def send_rest(self, to: int, content: str, client_msg_id: str) -> dict:
+    async def send_rest(
+        self, to: int, content: str, client_msg_id: str, *, attachments: list[int] | None = None
+    ) -> dict:
+        body: dict = {"to": to, "content": content, "client_msg_id": client_msg_id}
+        if attachments is not None:
+            body["attachments"] = attachments
         try:
-            status, body = await self.traffic.http(
-                "POST",
-                "messages",
-                self.user.token,
-                {"to": to, "content": content, "client_msg_id": client_msg_id},
-                prefer=self.rest_port(),
-            )
+            status, body = await self.traffic.http("POST", "messages", self.user.token, body, prefer=self.rest_port())
         except ConnectionError:
             return {"type": "dropped"}
         if status in (200, 201):
@@ -668,7 +704,8 @@ class Traffic:
         self.clients: dict[int, Client] = {}
         self.extra_clients: list[Client] = []
         self.phase: Phase | None = None
-        self.busy: set[int] = set()
+        # ("send", user id) or ("change", user id) while one is under way.
+        self.busy: set[tuple[str, int]] = set()
         self.sender_tasks: list[asyncio.Task] = []
         self.stopped = False
         self.thread = threading.Thread(target=self.loop.run_forever, name="fault-traffic", daemon=True)
@@ -681,18 +718,22 @@ class Traffic:
     def call(self, coro: Awaitable, timeout: float | None = None):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    async def http(self, method: str, path: str, token: str | None, body=None, prefer: int | None = None) -> tuple:
+    async def http(
+        self, method: str, path: str, token: str | None, body=None, prefer: int | str | None = None
+    ) -> tuple:
         """One call, on ``prefer`` (or the first daphne), then the others if that one does not answer."""
+        return await self.on_any(http_call, method, path, token, body, prefer=prefer)
+
+    async def on_any(self, call: Callable[..., tuple], *args, prefer: int | str | None = None) -> tuple:
+        """``call(port, *args)`` in a thread, on ``prefer`` first, then the other ports while none answers."""
         ports = list(self.ports)
         if prefer in ports:
             ports.remove(prefer)
             ports.insert(0, prefer)
-        error: Exception | None = None
+        error: ConnectionError | None = None
         for port in ports:
             try:
-                return await asyncio.get_running_loop().run_in_executor(
-                    None, http_call, port, method, path, token, body
-                )
+                return await asyncio.get_running_loop().run_in_executor(None, call, port, *args)
             except ConnectionError as exc:
                 error = exc
         raise error or ConnectionError("no server")
@@ -724,18 +765,26 @@ class Traffic:
         return client
 
     def start_senders(self, pairs: list[tuple[User, User, str]]) -> None:
+        """A sender per (sender, recipient, via), and per sending user a ChangeActor (tests/fault_load.py)."""
+
         async def start() -> None:
             for sender, recipient, via in pairs:
                 self.sender_tasks.append(asyncio.create_task(self._sender(sender, recipient, via)))
+            for uid in dict.fromkeys(sender.id for sender, _, _ in pairs):
+                self.sender_tasks.append(asyncio.create_task(ChangeActor(self, self.clients[uid]).run()))
 
         self.call(start())
 
     # -- sending --
 
     async def deliver(self, record: SendRecord, send: Callable[[], Awaitable[dict]], phase: Phase) -> None:
-        """Send until acked; after an error, no answer or a drop, again with the same client_msg_id."""
+        """Send until acked; after an error, no answer or a drop, again with the same client_msg_id.
+
+        A record with a file uploads it first, again until an upload is answered.
+        """
+        client = self.clients[record.sender]
         while True:
-            if record.take(await send()):
+            if await upload(self, client, record) and record.take(await send()):
                 return
             if self.loop.time() > phase.give_up_at or self.stopped:
                 return
@@ -743,8 +792,10 @@ class Traffic:
 
     def send_function(self, client: Client, record: SendRecord) -> Callable[[], Awaitable[dict]]:
         if record.via == "rest":
-            return lambda: client.send_rest(record.to, record.content, record.client_msg_id)
-        return lambda: client.send_ws(record.to, record.content, record.client_msg_id)
+            return lambda: client.send_rest(
+                record.to, record.content, record.client_msg_id, attachments=record.attachments()
+            )
+        return lambda: client.send_ws(record.to, record.content, record.client_msg_id, attachments=record.attachments())
 
     async def _sender(self, sender: User, recipient: User, via: str) -> None:
         client = self.clients[sender.id]
@@ -756,13 +807,17 @@ class Traffic:
                 continue
             sequence += 1
             client_msg_id = f"{phase.name}-{sender.id}-{sequence}"
-            record = SendRecord(sender.id, recipient.id, client_msg_id, f"{client_msg_id} 👋 fault traffic", via)
+            item = upload_for(client_msg_id, sequence)
+            # An image alone, without text (PROTOCOL.md 1.2: content may be "" with attachments).
+            content = "" if item is not None and item.kind == "image" else f"{client_msg_id} 👋 fault traffic"
+            record = SendRecord(sender.id, recipient.id, client_msg_id, content, via, upload=item)
             phase.records.append(record)
-            self.busy.add(sender.id)
+            key = ("send", sender.id)
+            self.busy.add(key)
             try:
                 await self.deliver(record, self.send_function(client, record), phase)
             finally:
-                self.busy.discard(sender.id)
+                self.busy.discard(key)
             await asyncio.sleep(self.interval * random.uniform(0.7, 1.3))
 
     def begin(self, name: str) -> Phase:
@@ -799,6 +854,25 @@ class Traffic:
             return {uid: dict(client.received) for uid, client in self.clients.items()}
 
         return self.call(snapshot())
+
+    def latest_by(self) -> dict[int, dict[int, dict]]:
+        """Each user's copies of its messages, the largest rev of each (``Client.latest``)."""
+
+        async def snapshot() -> dict:
+            return {uid: dict(client.latest) for uid, client in self.clients.items()}
+
+        return self.call(snapshot())
+
+    def rev_notes(self) -> list[str]:
+        """What the clients noted of revs gone back or copies that disagree, since the last call."""
+
+        async def take() -> list[str]:
+            notes = [note for client in self.clients.values() for note in client.rev_notes]
+            for client in self.clients.values():
+                client.rev_notes.clear()
+            return notes
+
+        return self.call(take())
 
     def synced_by(self) -> dict[int, set[int]]:
         async def snapshot() -> dict:
@@ -855,9 +929,23 @@ class Figures:
     sync_gaps: int = 0
     count_mismatches: int = 0
     dead_sockets: int = 0
+    # The edit, reaction and attachment load (tests/fault_load.py): changes answered as done,
+    # acked sends with a file, changes given up (refused once recalled, or unanswered) ...
+    edits: int = 0
+    reactions: int = 0
+    recalls: int = 0
+    attached: int = 0
+    gave_up: int = 0
+    # ... and what must stay 0: answered changes missing from the final state, messages whose
+    # fresh GET, expected state, either user's copy or attachment disagree, revs gone back.
+    chg_lost: int = 0
+    state_diffs: int = 0
+    rev_back: int = 0
+    # Copies of the phase's messages that only check_phase's own last sync brought up to date.
+    sync_only: int = 0
     problems: list[str] = field(default_factory=list)
 
-    COLUMNS = (
+    BASE_COLUMNS = (
         "sent",
         "acked",
         "lost",
@@ -870,6 +958,19 @@ class Figures:
         "count_mismatches",
         "dead_sockets",
     )
+    # After the base ones, so that tables printed before they existed stay comparable.
+    LOAD_COLUMNS = (
+        "edits",
+        "reactions",
+        "recalls",
+        "attached",
+        "gave_up",
+        "chg_lost",
+        "state_diffs",
+        "rev_back",
+        "sync_only",
+    )
+    COLUMNS = BASE_COLUMNS + LOAD_COLUMNS
 
     def row(self) -> str:
         return f"{self.fault:<28}" + "".join(f"{getattr(self, c):>11}" for c in self.COLUMNS)
@@ -947,6 +1048,7 @@ def check_phase(system: FaultSystem, traffic: Traffic, phase: Phase, settle_time
     # Gap-free sync: the messages each client got through its own chain of sync
     # calls (on connect and on resync, never on push) plus one more now cover
     # every message of the user in the database.
+    before_sync = traffic.latest_by()
     not_synced = traffic.sync_all()
     if not_synced:
         figures.problems.append(f"sync did not finish for users {not_synced}")
@@ -965,9 +1067,14 @@ def check_phase(system: FaultSystem, traffic: Traffic, phase: Phase, settle_time
                 f"user {uid}: {len(gap)} stored message(s) never returned by sync: {sorted(gap)[:5]}"
             )
 
+    # Edits, reactions, recalls and attachments: the final state of every message of the phase.
+    check_changes(traffic, phase, figures, before_sync)
+
     counts = traffic.counts() - phase.start_counts
     figures.resyncs = counts["resync"]
     figures.reconnects = counts["connects"]
+    figures.rev_back += counts["rev_back"]
+    figures.state_diffs += counts["copy_conflict"]
     sweeper_log = system.workers["delayed"].log_from(phase.sweeper_log_offset)
     figures.swept = sum(int(n) for n in re.findall(r"re-drove fan-out of (\d+) message", sweeper_log))
     return figures

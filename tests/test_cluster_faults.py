@@ -6,17 +6,21 @@ sockets start on each host's daphne directly and reconnect through haproxy
 with backoff, and keeps them sending to each other over the socket and over
 REST: the single-machine suite's clients (tests/faults.py), which re-send
 with the same ``client_msg_id`` until acked and sync from their cursor on
-every ``ready`` and ``resync``. Each test injects one fault with
+every ``ready`` and ``resync``, with the same edits, reactions, recalls and
+attachments (tests/fault_load.py). Each test injects one fault with
 `scripts/cluster.py fault NAME` (scripts/cluster_faults.py), as an operator
 would by hand, holds it, restores it (``--restore`` waits until the cluster
 is whole again) and checks every acked message the way the single-machine
 suite does: stored once, received once (push or sync), sockets answering,
-conversation lists and unread counts equal to a recount, sync gap-free.
+conversation lists and unread counts equal to a recount, sync gap-free, the
+final state of every message (answered edits and reactions, its attachment)
+the same in a fresh GET and both users' copies.
 
 The table printed at the end has one row per fault, with the recovery time
 (from the fault to the moment every sender had a send it started after the
 fault acked) and the p99 of the ack latency (first attempt to ack, re-sends
-included) of the sends started while the fault lasted.
+included) of the sends started while the fault lasted; the edit, reaction
+and attachment columns come after those two.
 
 Needs root (network namespaces); skipped otherwise.
 """
@@ -149,8 +153,16 @@ class ClusterClient(Client):
             # Not a close handshake with a silent peer: the TCP connection is abandoned.
             ws.transport.abort()
 
-    async def send_ws(self, to: int, content: str, client_msg_id: str, timeout: float = 12) -> dict:  # noqa: ASYNC109
-        answer = await super().send_ws(to, content, client_msg_id, timeout)
+    async def send_ws(
+        self,
+        to: int,
+        content: str,
+        client_msg_id: str,
+        timeout: float = 12,  # noqa: ASYNC109
+        *,
+        attachments: list[int] | None = None,
+    ) -> dict:
+        answer = await super().send_ws(to, content, client_msg_id, timeout, attachments=attachments)
         if answer.get("type") == "no_answer":
             await self._drop()
         return answer
@@ -192,7 +204,8 @@ class ClusterFigures(Figures):
     records: list = field(default_factory=list, repr=False)
     counts: Counter = field(default_factory=Counter, repr=False)
 
-    COLUMNS = (*Figures.COLUMNS, "recovery_s", "ack_p99_ms")
+    # The edit/reaction/attachment columns after the cluster's own: the older tables stay comparable.
+    COLUMNS = (*Figures.BASE_COLUMNS, "recovery_s", "ack_p99_ms", *Figures.LOAD_COLUMNS)
 
     def row(self) -> str:
         def cell(value) -> str:
@@ -333,16 +346,22 @@ def assert_clean(figures: ClusterFigures) -> None:
     assert figures.sync_gaps == 0, summary
     assert figures.count_mismatches == 0, summary
     assert figures.dead_sockets == 0, summary
+    assert figures.chg_lost == 0, summary
+    assert figures.state_diffs == 0, summary
+    assert figures.rev_back == 0, summary
+    # sync_only (copies only the check's own sync brought up to date) is shown, asserted by the
+    # single-machine suite only: no cluster run has measured it yet.
     # Never the app's 500. haproxy's 502 for a request in flight on a process killed
     # under it is the proxy's (the client sends again; see the runbook).
     assert "http_500" not in error_answers(figures), summary
 
 
 def error_answers(figures: ClusterFigures) -> Counter:
-    """Error answers to sends (not a dropped socket or a timeout, which the client sends again after)."""
+    """Error answers to sends and their uploads (not a drop or a timeout, which the client sends again after)."""
     total: Counter = Counter()
     for record in figures.records:
-        total.update(record.failures)
+        for code, n in record.failures.items():
+            total[code.removeprefix("upload:")] += n
     for quiet in ("dropped", "no_socket", "no_answer"):
         total.pop(quiet, None)
     return total

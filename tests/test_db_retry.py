@@ -284,3 +284,28 @@ def test_a_recall_whose_commit_answer_was_lost_still_updates_redis_and_pushes(us
     assert len(recalled) == 2  # to the sender and to the recipient
     page = bob.get(f"conversations/{sent['conversation_id']}/messages").json()["results"]
     assert next(m for m in page if m["msg_id"] == sent["msg_id"])["status"] == "recalled"
+
+
+@pytest.mark.parametrize("change", ["edit", "reaction"])
+def test_a_change_whose_commit_answer_was_lost_still_updates_redis_and_pushes(
+    users, monkeypatch, pushed_frames, change
+):
+    alice, bob, _carol = users
+    sent = alice.send(bob, "first words")
+    fake = LoseTheFirstCommitsAnswer()
+    monkeypatch.setattr(dbretry, "transaction", fake)
+    path = f"messages/{sent['msg_id']}"
+    if change == "edit":
+        response = alice.patch(path, {"content": "second words"})
+    else:
+        response = bob.client.put(f"/api/v1/{path}/reaction", {"emoji": "👍"}, format="json")
+    assert response.status_code == 200, response.content
+    assert fake.lost
+    answer = response.json()
+    assert answer["rev"] > sent["rev"]
+    # The retry found the change applied and did what the lost try owed: both users' changed frames ...
+    changed = [(user_id, frame["message"]) for user_id, frame in pushed_frames if frame["type"] == "changed"]
+    assert sorted(changed, key=lambda item: item[0]) == [(alice.id, answer), (bob.id, answer)]
+    # ... and the recent window the conversation list's last message is read from.
+    conversation = bob.get(f"conversations/{sent['conversation_id']}").json()
+    assert conversation["last_message"] == answer

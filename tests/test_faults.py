@@ -5,13 +5,18 @@ two daphnes and a Celery worker per queue (tests/faults.py), registers six
 pairs of users (each with a reconnecting WebSocket client that syncs after
 every reconnect and ``resync``) and keeps them sending to each other, over
 the socket and over REST, re-sending with the same ``client_msg_id`` until
-acked. Each test injects one fault with a few seconds of traffic before and
-after it, lets the system settle, and checks every acked message: stored
-exactly once, received by its recipient (push or sync) exactly once, the
-sockets still answering, every conversation list and unread count equal to
-a recount from the database, and each client's chain of ``sync`` calls
-covering every stored message (gap-free). The figures of every fault are
-printed as a table at the end of the module.
+acked, every sixth send with an uploaded image or file, while each user
+edits its messages, reacts to those it received and now and then recalls one
+(tests/fault_load.py). Each test injects one fault with a few seconds of
+traffic before and after it, lets the system settle, and checks every acked
+message: stored exactly once, received by its recipient (push or sync)
+exactly once, the sockets still answering, every conversation list and
+unread count equal to a recount from the database, each client's chain of
+``sync`` calls covering every stored message (gap-free), and its final state
+(every answered edit and reaction, its one attachment, downloadable by the
+peer) the same in a fresh GET and in both users' copies, with no ``rev``
+going back. The figures of every fault are printed as a table at the end of
+the module.
 
 Logs of every process are in ``.pytest-faults/`` (kept when a test fails, or
 with CHAT_FAULTS_KEEP_LOGS=1).
@@ -117,6 +122,11 @@ def assert_clean(figures: Figures) -> None:
     assert figures.sync_gaps == 0, summary
     assert figures.count_mismatches == 0, summary
     assert figures.dead_sockets == 0, summary
+    assert figures.edits > 0 and figures.reactions > 0, summary
+    assert figures.chg_lost == 0, summary
+    assert figures.state_diffs == 0, summary
+    assert figures.rev_back == 0, summary
+    assert figures.sync_only == 0, summary
 
 
 def test_realtime_worker_killed(world):

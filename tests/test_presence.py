@@ -219,3 +219,29 @@ def test_a_push_the_channel_layer_dropped_makes_the_socket_ask_for_a_resync(conn
     assert bob_socket.expect("resync", timeout=10) == {"type": "resync"}
     second = alice.send(bob, "still pushed")
     assert bob_socket.expect("message")["message"]["msg_id"] == second["msg_id"]
+
+
+def test_a_change_the_channel_layer_dropped_makes_the_socket_ask_for_a_resync(
+    connect, celery_worker, alice, bob, monkeypatch
+):
+    """``changed`` events are numbered like the fan-out's: one lost is noticed, and sync brings the change."""
+    from chat_project.common import push
+
+    bob_socket = connect(bob)
+    sent = alice.send(bob, "first words")
+    assert bob_socket.expect("message")["message"]["msg_id"] == sent["msg_id"]
+    bob_socket.drain(2.5)  # a few quiet heartbeats: nothing was missed
+    assert not [f for f in bob_socket.drain(0.1) if f["type"] == "resync"]
+
+    # The layer loses every event for bob's sockets (subscriptions gone with a Redis restart).
+    send_all = push._send_all
+
+    async def lose_bobs(layer, outs):
+        await send_all(layer, [out for out in outs if out.group != push.user_group(bob.id)])
+
+    monkeypatch.setattr(push, "_send_all", lose_bobs)
+    assert alice.patch(f"messages/{sent['msg_id']}", {"content": "second words"}).status_code == 200
+    assert bob_socket.expect("resync", timeout=10) == {"type": "resync"}
+    assert not [f for f in bob_socket.backlog if f["type"] == "changed"]
+    synced = bob.get("sync", {"since": sent["msg_id"]}).json()["results"]
+    assert [(m["msg_id"], m["content"]) for m in synced] == [(sent["msg_id"], "second words")]
