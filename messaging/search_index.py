@@ -1,0 +1,142 @@
+"""The search index: per user, the grams of the messages they sent or received (``SearchGram`` rows).
+
+A message's text is folded (``fold``: case and accents removed, as the
+table's collation compares them), split at white space into runs, and each
+run gives its two-character grams and its last character alone
+(``grams_of``): "Lunch!" gives "lu", "un", "nc", "ch", "h!" and "!". A text
+that contains a word contains every gram of it, so a word of two characters
+or more is looked up by its grams, and a one-character word by the grams
+that start with it (a prefix range). The grams find candidates; the
+message row itself decides (messaging/search.py): stale or extra rows cost
+a check, never a wrong answer. A missing row would hide a message, so every
+writer of a message's text keeps its rows:
+
+- the fan-out task indexes a batch of new messages before it marks them
+  done (``index_messages``); search reads messages not yet done from the
+  message table itself, so a message is found from its commit on;
+- an edit replaces the rows in its transaction (``reindex_message``);
+- a recall deletes them in its transaction (``unindex_message``);
+- rows written before the index existed: ``backfill_search_index``
+  (migration 0012, ``manage.py backfill_search``).
+
+Plain InnoDB rows: Galera replicates them with the message rows, so every
+node answers the same. docs/architecture.md ("Search") has the measured
+choice against InnoDB FULLTEXT and Mroonga.
+"""
+
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+
+from django.db import connection
+
+from .models import SearchGram
+
+TABLE = SearchGram._meta.db_table
+# Messages read and indexed per statement by the backfill.
+BACKFILL_BATCH = 1000
+
+
+def fold(text: str) -> str:
+    """Lower case (casefold) without accents; Hangul syllables stay whole (NFC after dropping the marks)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+
+
+def grams_of(text: str) -> set[str]:
+    grams: set[str] = set()
+    for run in fold(text).split():
+        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+        grams.add(run[-1])
+    return grams
+
+
+def word_terms(word: str) -> tuple[set[str], set[str]]:
+    """What a word of a query needs: (grams every match holds, characters some gram of a match starts with)."""
+    grams: set[str] = set()
+    chars: set[str] = set()
+    for run in fold(word).split():
+        if len(run) == 1:
+            chars.add(run)
+        else:
+            grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return grams, chars
+
+
+def _insert(rows: Iterable[tuple[int, str, int]]) -> None:
+    """INSERT IGNORE in key order (fewer page splits); one statement per 5,000 rows."""
+    ordered = sorted(set(rows))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), 5000):
+            chunk = ordered[start : start + 5000]
+            cursor.execute(
+                f"INSERT IGNORE INTO {TABLE} (user_id, gram, msg_id) VALUES " + ",".join(["(%s, %s, %s)"] * len(chunk)),
+                [value for row in chunk for value in row],
+            )
+
+
+def _rows(msg_id: int, users: tuple[int, int], text: str) -> list[tuple[int, str, int]]:
+    return [(user, gram, msg_id) for gram in grams_of(text) for user in users]
+
+
+def index_messages(messages: Iterable[tuple[int, int, int, str]]) -> None:
+    """Index (msg_id, sender_id, recipient_id, content) tuples; idempotent."""
+    _insert(row for msg_id, sender, recipient, text in messages for row in _rows(msg_id, (sender, recipient), text))
+
+
+def unindex_message(msg_id: int, sender_id: int, recipient_id: int, text: str) -> None:
+    """Delete the rows ``text`` gave the message (a recall), inside the caller's transaction."""
+    _delete(msg_id, (sender_id, recipient_id), grams_of(text))
+
+
+def reindex_message(msg_id: int, sender_id: int, recipient_id: int, old_text: str, new_text: str) -> None:
+    """An edit: the grams only the old text had go, the new text's come (inside the edit's transaction)."""
+    old, new = grams_of(old_text), grams_of(new_text)
+    users = (sender_id, recipient_id)
+    _delete(msg_id, users, old - new)
+    _insert((user, gram, msg_id) for gram in new for user in users)
+
+
+def _delete(msg_id: int, users: tuple[int, int], grams: set[str]) -> None:
+    if not grams:
+        return
+    marks = ",".join(["%s"] * len(grams))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {TABLE} WHERE user_id IN (%s, %s) AND gram IN ({marks}) AND msg_id = %s",
+            [*users, *sorted(grams), msg_id],
+        )
+
+
+def backfill_search_index(
+    batch_rows: int = BACKFILL_BATCH, pause_seconds: float = 0.0, log: Callable[[int, int, int], None] | None = None
+) -> int:
+    """Index every normal message, in short batches by primary key; returns how many were read.
+
+    Each batch is one SELECT and one INSERT IGNORE in autocommit: the message
+    table is only read, writers go on. Walks the primary key to its end until
+    a pass finds the end unchanged (rows the old code wrote meanwhile, without
+    a fan-out that indexes them, are included). Running it again is harmless.
+    """
+    table = "t_msg_record_list"
+    done, start = 0, 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+            end = cursor.fetchone()[0]
+            if start >= end:
+                return done
+            while start < end:
+                cursor.execute(
+                    f"SELECT msgId, sender_id, recipient_id, content FROM {table}"
+                    " WHERE id > %s AND id <= %s AND recordStatus = 0",
+                    [start, start + batch_rows],
+                )
+                found = cursor.fetchall()
+                index_messages(found)
+                done += len(found)
+                start += batch_rows
+                if log is not None:
+                    log(start, end, done)
+                if pause_seconds:
+                    time.sleep(pause_seconds)
