@@ -64,15 +64,26 @@ def word_terms(word: str) -> tuple[set[str], set[str]]:
 
 
 def _insert(rows: Iterable[tuple[int, str, int]]) -> None:
-    """INSERT IGNORE in key order (fewer page splits); one statement per 5,000 rows."""
+    """INSERT IGNORE in key order (fewer page splits); one statement per 5,000 rows.
+
+    The VALUES are written here, each distinct gram quoted once by the driver:
+    quoting every value through parameters took half the backfill's time.
+    """
     ordered = sorted(set(rows))
+    if not ordered:
+        return
+    connection.ensure_connection()
+    quote = connection.connection.literal  # the driver's own escaping, for the connection's charset
+    quoted: dict[str, str] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(ordered), 5000):
-            chunk = ordered[start : start + 5000]
-            cursor.execute(
-                f"INSERT IGNORE INTO {TABLE} (user_id, gram, msg_id) VALUES " + ",".join(["(%s, %s, %s)"] * len(chunk)),
-                [value for row in chunk for value in row],
-            )
+            values = []
+            for user, gram, msg_id in ordered[start : start + 5000]:
+                literal = quoted.get(gram)
+                if literal is None:
+                    literal = quoted[gram] = quote(gram).decode()
+                values.append(f"({int(user)},{literal},{int(msg_id)})")
+            cursor.execute(f"INSERT IGNORE INTO {TABLE} (user_id, gram, msg_id) VALUES {','.join(values)}")
 
 
 def _rows(msg_id: int, users: tuple[int, int], text: str) -> list[tuple[int, str, int]]:

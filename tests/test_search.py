@@ -106,13 +106,16 @@ def test_accents_and_case_fold_as_the_collation_does(alice, bob, settle):
     assert found(bob, "é") == ["Café at the CRÈME brûlée place"]
 
 
-def test_like_wildcards_are_plain_characters(alice, bob, settle):
+def test_like_wildcards_and_quotes_are_plain_characters(alice, bob, settle):
     alice.send(bob, "50% off")
     alice.send(bob, "500 off")
     alice.send(bob, "snake_case")
     alice.send(bob, "snakeXcase")
     alice.send(bob, r"a\b")
+    alice.send(bob, "it's \"quoted\"")
     settle()
+    assert found(bob, "'s") == ["it's \"quoted\""]
+    assert found(bob, '"q') == ["it's \"quoted\""]
     assert found(bob, "50%") == ["50% off"]
     assert found(bob, "%") == ["50% off"]
     assert found(bob, "e_c") == ["snake_case"]
