@@ -3,7 +3,8 @@
 A message's text is folded (``fold``: case and accents removed, as the
 table's collation compares them), split at white space into runs, and each
 run gives its two-character grams and its last character alone
-(``grams_of``): "Lunch!" gives "lu", "un", "nc", "ch", "h!" and "!". A text
+(``grams_of``): "Lunch!" gives "lu", "un", "nc", "ch", "h!" and "!" (a last
+character that starts another gram of the text is left out). A text
 that contains a word contains every gram of it, so a word of two characters
 or more is looked up by its grams, and a one-character word by the grams
 that start with it (a prefix range). The grams find candidates; the
@@ -45,10 +46,14 @@ def fold(text: str) -> str:
 
 def grams_of(text: str) -> set[str]:
     grams: set[str] = set()
+    last: set[str] = set()
     for run in fold(text).split():
         grams.update(run[i : i + 2] for i in range(len(run) - 1))
-        grams.add(run[-1])
-    return grams
+        last.add(run[-1])
+    # A last character needs a row of its own only if no gram of the text starts with it
+    # (a one-character word is looked up by the grams that start with it).
+    starts = {gram[0] for gram in grams}
+    return grams | {char for char in last if char not in starts}
 
 
 def word_terms(word: str) -> tuple[set[str], set[str]]:
