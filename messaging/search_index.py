@@ -38,10 +38,42 @@ TABLE = SearchGram._meta.db_table
 BACKFILL_BATCH = 1000
 
 
+# Letters the collation (utf8mb4_unicode_ci) takes as equal that case folding and
+# compatibility decomposition leave apart: katakana and hiragana, small and full
+# kana, and a few Greek, Cyrillic and Latin ones. A test compares ``fold`` with
+# the collation's own weights over these scripts (tests/test_search.py).
+_SMALL_KANA = dict(zip("ぁぃぅぇぉっゃゅょゎゕゖ", "あいうえおつやゆよわかけ", strict=True))
+_SAME_AS = str.maketrans(
+    {
+        # katakana -> hiragana, small -> full (one step: translate makes a single pass)
+        **{chr(k): _SMALL_KANA.get(chr(k - 0x60), chr(k - 0x60)) for k in range(0x30A1, 0x30F7)},
+        **_SMALL_KANA,
+        # Before decomposition, which makes it a space and a mark.
+        "\N{GREEK YPOGEGRAMMENI}": "\N{GREEK SMALL LETTER IOTA}",
+        "\N{GREEK LUNATE SIGMA SYMBOL}": "\N{GREEK SMALL LETTER SIGMA}",
+        "\N{GREEK CAPITAL LUNATE SIGMA SYMBOL}": "\N{GREEK SMALL LETTER SIGMA}",
+        "\N{CYRILLIC SMALL LETTER GHE WITH UPTURN}": "\N{CYRILLIC SMALL LETTER GHE}",
+        "\N{CYRILLIC CAPITAL LETTER GHE WITH UPTURN}": "\N{CYRILLIC SMALL LETTER GHE}",
+        "\N{LATIN SMALL LIGATURE OE}": "oe",
+        "\N{LATIN CAPITAL LIGATURE OE}": "oe",
+        "\N{LATIN SMALL LETTER TURNED DELTA}": "zw",
+        "\N{LATIN LETTER INVERTED GLOTTAL STOP WITH STROKE}": "ts",
+    }
+)
+# Marks and format characters (accents, zero-width joiners, direction marks): the collation ignores them.
+_IGNORED = {"Mn", "Me", "Mc", "Cf"}
+
+
 def fold(text: str) -> str:
-    """Lower case (casefold) without accents; Hangul syllables stay whole (NFC after dropping the marks)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+    """Lower case, no accents, kana of one kind: never finer than the table's collation, sometimes coarser.
+
+    Coarser is safe (the row's LIKE decides), finer would hide matches. Hangul
+    syllables stay whole (NFC after dropping the marks).
+    """
+    decomposed = unicodedata.normalize("NFKD", text.translate(_SAME_AS)).casefold()
+    decomposed = unicodedata.normalize("NFKD", decomposed).translate(_SAME_AS)
+    kept = "".join(ch for ch in decomposed if unicodedata.category(ch) not in _IGNORED)
+    return unicodedata.normalize("NFC", kept)
 
 
 def grams_of(text: str) -> set[str]:

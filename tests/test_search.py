@@ -5,7 +5,13 @@ not run: search reads their rows) and once the fan-out indexed them (search
 walks the gram index, messaging/search_index.py).
 """
 
+import itertools
+import string
+import unicodedata
+from collections import defaultdict
+
 import pytest
+from django.db import connection
 
 from messaging import fanout, search, search_index
 from messaging.models import MessageRecord, SearchGram
@@ -224,6 +230,48 @@ def test_words_without_grams_are_checked_row_by_row(alice, bob, settle):
     settle()
     response = bob.get("search", {"q": "\u0301"})
     assert response.status_code == 200, response.content
+
+
+# Latin, Greek, Cyrillic, punctuation, kana, half- and full-width forms.
+FOLDED_SCRIPTS = [(0x20, 0x250), (0x370, 0x530), (0x1E00, 0x1F00), (0x2000, 0x2070), (0x3040, 0x3100), (0xFF01, 0xFFA0)]
+
+
+def collation_weights(texts: list[str]) -> list[bytes]:
+    found = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(texts), 300):
+            part = texts[start : start + 300]
+            cursor.execute(
+                " UNION ALL ".join(["SELECT WEIGHT_STRING(%s COLLATE utf8mb4_unicode_ci)"] * len(part)), part
+            )
+            found += [bytes(row[0]) for row in cursor.fetchall()]
+    return found
+
+
+def test_folding_is_never_finer_than_the_collation(transactional_db):
+    """Characters the collation takes as equal fold alike (else the index would hide a match LIKE finds)."""
+    chars = [
+        chr(cp) for low, high in FOLDED_SCRIPTS for cp in range(low, high) if unicodedata.category(chr(cp)) != "Cn"
+    ]
+    same: dict[bytes, set[str]] = defaultdict(set)
+    for char, weight in zip(chars, collation_weights(chars), strict=True):
+        if weight:  # ignorable characters: dropped or kept, LIKE skips them anyway
+            same[weight].add(char)
+    apart = [sorted(group) for group in same.values() if len({search_index.fold(c) for c in group}) > 1]
+    assert apart == []
+    # Letters the collation expands to two (œ is "oe") fold to those two.
+    pairs = ["".join(p) for p in itertools.product(string.ascii_lowercase, repeat=2)]
+    expansions = dict(zip(collation_weights(pairs), pairs, strict=True))
+    wrong = [(c, expansions[w]) for w, group in same.items() if w in expansions for c in group]
+    assert [(c, two) for c, two in wrong if search_index.fold(c) != two] == []
+
+
+def test_kana_of_either_kind_find_each_other(alice, bob, settle):
+    alice.send(bob, "カタカナとひらがな")
+    settle()
+    assert found(bob, "かたかな") == ["カタカナとひらがな"]
+    assert found(bob, "ヒラガナ") == ["カタカナとひらがな"]
+    assert found(bob, "ｶﾀ") == ["カタカナとひらがな"]
 
 
 @pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "   "}, {"q": "x" * 101}, {"q": "a", "before": "x"}])
