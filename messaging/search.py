@@ -27,8 +27,9 @@ from .models import MessageRecord, MessageStatus
 from .payloads import message_dicts
 
 MAX_QUERY_CODE_POINTS = 100
-# Postings counted per gram (at most) to choose the one to walk: the rarest.
-COUNT_CAP = 1000
+# Postings counted (at most, over all the query's grams; at least 50 per gram) to choose
+# the gram to walk: the rarest. A long query counts fewer per gram.
+COUNT_BUDGET = 8000
 # Other grams of the query checked in the index before the message row is read.
 PROBES = 3
 # A conversation with at most this many messages is read whole rather than through the index.
@@ -129,14 +130,15 @@ def _indexed(query: _Query, wanted: int) -> list[int]:
 
 
 def _counts(query: _Query, grams: list[str]) -> dict[str, int]:
-    """Postings of each gram for this user, counted up to COUNT_CAP (one statement)."""
+    """Postings of each gram for this user, each counted up to a cap (one statement)."""
+    cap = max(50, COUNT_BUDGET // len(grams))
     before = " AND msg_id < %s" if query.before is not None else ""
     parts: list[str] = []
     args: list[int | str] = []
     for i, gram in enumerate(grams):
         parts.append(
             f"SELECT {i}, COUNT(*) FROM (SELECT 1 FROM {GRAMS} WHERE user_id = %s AND gram = %s{before}"
-            f" LIMIT {COUNT_CAP}) c{i}"
+            f" LIMIT {cap}) c{i}"
         )
         args += [query.user_id, gram, *([query.before] if query.before is not None else [])]
     with connection.cursor() as cursor:
