@@ -20,7 +20,8 @@ sequential calls on one kept-alive connection:
   the prefix's keys were flushed and after `rebuild_redis`;
 - search (``GET search``, limit 20) for the heaviest user and the typical
   one: a common word, the data set's rare word, a word found nowhere, a
-  Chinese word inside phrases without spaces, and two words together;
+  Chinese word inside phrases without spaces, two words together and one
+  letter;
 - `rebuild_redis`'s time for every user, Redis bytes per user and per
   message (the footprint phase), and the database's bytes per message and
   the search index's.
@@ -144,6 +145,7 @@ SEARCHES = {
     "no_match": "xylophone",
     "cjk_word": "北京",
     "two_words": "lunch tomorrow",
+    "one_character": "k",
 }
 
 
