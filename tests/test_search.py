@@ -172,6 +172,25 @@ def test_recall_and_edit_keep_the_index_exact(alice, bob, carol):
     assert found(carol, "late") == ["dinner late"]
 
 
+def test_a_moderators_recall_takes_the_message_out_of_the_index(alice, bob):
+    from messaging.recall import moderate_recall
+
+    sent = alice.send(bob, "lunch at noon")
+    run_fan_out()
+    assert moderate_recall(sent["msg_id"])
+    assert not SearchGram.objects.filter(msg_id=sent["msg_id"]).exists()
+    assert found(bob, "lunch") == []
+
+
+def test_long_queries_and_characters_beyond_the_basic_plane(alice, bob, settle):
+    alice.send(bob, "pizza 🍕 tonight 我们明天去北京吃饭")
+    settle()
+    assert found(bob, "🍕") == ["pizza 🍕 tonight 我们明天去北京吃饭"]
+    assert found(bob, "a🍕") == []
+    assert found(bob, "我们明天去北京吃饭" * 11) == []
+    assert found(bob, " ".join(["pizza"] * 16)) == ["pizza 🍕 tonight 我们明天去北京吃饭"]
+
+
 def test_an_edit_before_the_fan_out_is_found_by_its_new_text(alice, bob):
     sent = alice.send(bob, "first words")
     assert alice.patch(f"messages/{sent['msg_id']}", {"content": "second thoughts"}).status_code == 200
