@@ -167,7 +167,9 @@ def _grams_starting_with(query: _Query, char: str) -> list[str]:
     return [
         gram
         for (gram,) in _rows(
-            f"SELECT gram FROM {GRAMS} WHERE user_id = %s AND gram BETWEEN %s AND %s GROUP BY gram LIMIT %s",
+            # GROUP BY the key's first two columns: a loose scan, one dive per gram
+            # (GROUP BY gram alone read every posting of the range).
+            f"SELECT gram FROM {GRAMS} WHERE user_id = %s AND gram BETWEEN %s AND %s GROUP BY user_id, gram LIMIT %s",
             [query.user_id, char, char + "\U0010ffff", MAX_BRANCHES + 1],
         )
     ]

@@ -89,3 +89,6 @@ def test_search_walks_one_users_postings_and_reads_messages_by_id(alice, bob, ca
     in_flight = plan(one(sqls, "m.fan_out_done = 0"))
     assert [(r["type"], r["key"]) for r in in_flight] == [("ref", "msg_fan_out_pending")]
     assert "filesort" not in (in_flight[0]["Extra"] or "")
+    # One letter: the grams that start with it, one dive each (a loose scan of the key).
+    followers = one(statements(lambda: alice.get("search", {"q": "n"})), "GROUP BY user_id, gram")
+    assert "Using index for group-by" in (plan(followers)[0]["Extra"] or "")
