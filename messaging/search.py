@@ -29,7 +29,7 @@ from .payloads import message_dicts
 MAX_QUERY_CODE_POINTS = 100
 # Postings counted (at most, over all the query's grams; at least 50 per gram) to choose
 # the gram to walk: the rarest. A long query counts fewer per gram.
-COUNT_BUDGET = 8000
+COUNT_BUDGET = 4000
 # Other grams of the query checked in the index before the message row is read.
 PROBES = 3
 # A conversation with at most this many messages is read whole rather than through the index.
