@@ -89,6 +89,8 @@ def test_search_walks_one_users_postings_and_reads_messages_by_id(alice, bob, ca
     in_flight = plan(one(sqls, "m.fan_out_done = 0"))
     assert [(r["type"], r["key"]) for r in in_flight] == [("ref", "msg_fan_out_pending")]
     assert "filesort" not in (in_flight[0]["Extra"] or "")
-    # One letter: the grams that start with it, one dive each (a loose scan of the key).
+    # One letter: the grams that start with it, a range of the key. (At scale MariaDB reads it
+    # with one dive per gram, "Using index for group-by"; on a table this small it may rightly
+    # read the few rows instead, so that is not pinned here.)
     followers = one(statements(lambda: alice.get("search", {"q": "n"})), "GROUP BY user_id, gram")
-    assert "Using index for group-by" in (plan(followers)[0]["Extra"] or "")
+    assert [(r["type"], r["key"]) for r in plan(followers)] == [("range", "PRIMARY")]
