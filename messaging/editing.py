@@ -12,6 +12,7 @@ from django.conf import settings
 from chat_project.common.errors import Forbidden
 from chat_project.common.ratelimit import check_rate
 
+from . import search_index
 from .changes import change_message
 from .content_filter import filter_content
 from .inputs import Edit
@@ -34,6 +35,7 @@ def edit_message(user_id: int, msg_id: int, edit: Edit) -> dict:
         if content == record.content:
             return None
         MessageVersion.objects.create(message=record, content=record.content, replaced_at=now)
+        search_index.reindex_message(record.msg_id, record.sender_id, record.recipient_id, record.content, content)
         record.content = content
         record.edited_at = now
         return ["content", "edited_at"]

@@ -4,6 +4,7 @@ One batch, whatever its size: one query loads it, one Redis pipeline
 re-applies the copies (only when the accepting process may not have written
 them), one reads the push markers, the sender profiles and the recipients'
 unread counts, one group_send per user reached (all concurrent), one
+statement indexes the batch for search (messaging/search_index.py), one
 statement marks the batch done. Idempotent: a re-run after a crash or by the
 sweeper pushes nothing twice that was marked pushed, and re-applies copies
 that cannot move backwards (docs/architecture.md).
@@ -18,7 +19,7 @@ from unread.services import counter_copies, unread_counts_many, unread_frame
 from webpush.services import Notification
 from webpush.tasks import notify_offline
 
-from . import store
+from . import search_index, store
 from .attachments import attachments_of, attachments_summary
 from .ids import id_floor_for_time
 from .models import MessageRecord, MessageStatus
@@ -43,6 +44,10 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
         # Recipients with no socket when the message arrived: Web Push, on its own queue.
         notify_offline(_notifications(to_push, senders))
         store.mark_pushed([r.msg_id for r in to_push])
+    # Before the mark: search reads messages not yet done from their rows, these from the index.
+    search_index.index_messages(
+        (r.msg_id, r.sender_id, r.recipient_id, r.content) for r in records if r.record_status == MessageStatus.NORMAL
+    )
     done = [r.msg_id for r in records]
     MessageRecord.objects.filter(msg_id__in=done).update(fan_out_done=True)
     store.retire_push_markers(done)

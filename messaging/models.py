@@ -117,6 +117,31 @@ class MessageVersion(models.Model):
         return f"earlier version of message {self.message_id}"
 
 
+class SearchGram(models.Model):
+    """One posting of the search index: message ``msg_id``, which ``user_id`` sent or received, holds ``gram``.
+
+    A gram is two characters of the message's folded text (case and accents
+    removed), or a word's last character alone; messaging/search_index.py
+    makes them and docs/architecture.md ("Search") says why. The key leads
+    with the user, so one user's search reads that user's postings only,
+    newest first. No foreign keys: rows are written in batches by the fan-out
+    and deleted by recall and edit, and a stale one only costs a check.
+    """
+
+    pk = models.CompositePrimaryKey("user_id", "gram", "msg_id")
+    user_id = models.BigIntegerField()
+    # Binary: the grams are folded by the app, and the prefix ranges of
+    # one-character words need code point order.
+    gram = models.CharField(max_length=2, db_collation="utf8mb4_nopad_bin")
+    msg_id = models.BigIntegerField()
+
+    class Meta:
+        db_table = "t_search_gram"
+
+    def __str__(self) -> str:
+        return f"gram {self.gram!r} of message {self.msg_id} for user {self.user_id}"
+
+
 class SensitiveWord(models.Model):
     """A word the content filter acts on; moderators manage them in the admin."""
 

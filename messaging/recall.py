@@ -15,7 +15,7 @@ from unread import store as unread_store
 from unread.models import UnreadCounter
 from unread.store import CounterCopy
 
-from . import attachments, changes, streams
+from . import attachments, changes, search_index, streams
 from .changes import message_for
 from .models import MessageRecord, MessageStatus
 from .payloads import message_dict
@@ -80,6 +80,7 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
             fields.append("is_read")
             unread_services.count_read(counter, 1)
         locked.save(update_fields=fields)
+        search_index.unindex_message(locked.msg_id, locked.sender_id, locked.recipient_id, locked.content)
         _on_commit_after_recall(locked, counter)
         return True
 

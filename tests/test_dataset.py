@@ -19,6 +19,8 @@ import pytest
 import redis
 from django.conf import settings
 
+from messaging import search_index
+
 from .live import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -131,6 +133,15 @@ def check_consistent(conn) -> None:
     assert degrees[0][0] <= 3 and degrees[0][1] > 2 * degrees[len(degrees) // 2][1], degrees
 
 
+def check_search_index(conn) -> None:
+    """The gram index holds exactly what the app's indexing makes of every message, for both its users."""
+    messages = rows(conn, "SELECT msgId, sender_id, recipient_id, content FROM t_msg_record_list")
+    want = {(u, g, m) for m, s, r, text in messages for g in search_index.grams_of(text) for u in (s, r)}
+    assert {(int(u), g, int(m)) for u, g, m in rows(conn, "SELECT user_id, gram, msg_id FROM t_search_gram")} == want
+    # The text search is measured on: Chinese without spaces, the rare word somewhere.
+    assert any("北京" in text for *_, text in messages)
+
+
 def expected_redis(conn) -> dict:
     """What each user's structures must hold, computed from the rows."""
     users = [u for (u,) in rows(conn, "SELECT id FROM t_user ORDER BY id")]
@@ -187,6 +198,8 @@ def test_a_tiny_data_set_is_consistent_resumable_and_rebuilds_redis(scale_env):
     assert meta["complete"] and meta["landmarks"]["largest_conversation_messages"] == 240
     conn.select_db(db_name)
     check_consistent(conn)
+    check_search_index(conn)
+    assert meta["search_index_seconds"] >= 0
     loaded = fingerprint(conn)
 
     # Stopped halfway: the last chunks of messages, the counters and the stream rows never made it.

@@ -84,3 +84,21 @@ def test_conversation_page_costs_no_query_warm_and_a_constant_cold(alice, make_u
     # PROTOCOL.md 1.2: two more, the requester's blocks (t_block) and conversation
     # settings (t_conversation_setting) rebuilt after the flush.
     assert counts[20] <= 8, counts
+
+
+def test_search_is_four_queries_whatever_the_user_holds(alice, bob, carol):
+    """Counts, the walk, the messages in flight, the page (attachments only when a message has some)."""
+    from messaging import fanout
+    from messaging.models import MessageRecord
+
+    for i in range(30):
+        alice.send(bob, f"lunch {i} at noon")
+        carol.send(alice, f"dinner {i} tonight")
+    fanout.fan_out_batch(list(MessageRecord.objects.filter(fan_out_done=False).values_list("msg_id", flat=True)))
+    bob.send(alice, "lunch in flight")
+    alice.get("search", {"q": "lunch"})
+    for q in ("lunch", "lunch noon", "北京", "xylophone at"):
+        for limit in (1, 20, 100):
+            assert count(lambda q=q, limit=limit: alice.get("search", {"q": q, "limit": limit})) <= 4, q
+    # One letter: the grams that start with it, their walks in one statement, the messages in flight, the page.
+    assert count(lambda: alice.get("search", {"q": "n", "limit": 50})) == 4

@@ -16,7 +16,7 @@ import redis
 from . import system
 
 TAG = re.compile(rb"\{([a-z]+):[0-9]+\}")
-TABLES = ("t_msg_record_list", "t_msg_stream", "t_conversation", "t_unread_counter", "t_user")
+TABLES = ("t_msg_record_list", "t_msg_stream", "t_conversation", "t_unread_counter", "t_user", "t_search_gram")
 
 
 def redis_bytes(client=None, prefix: str = system.PREFIX) -> dict[str, dict[str, int]]:
@@ -78,6 +78,7 @@ def measure(connect, redis_client=None, prefix: str = system.PREFIX) -> dict:
 
     user_bytes = sum(in_redis.get(kind, {}).get("bytes", 0) for kind in ("u", "p"))
     record = in_database["t_msg_record_list"]
+    grams = in_database["t_search_gram"]
     return {
         "messages": messages,
         "users": users,
@@ -87,4 +88,6 @@ def measure(connect, redis_client=None, prefix: str = system.PREFIX) -> dict:
         "redis_bytes_per_conversation": per(in_redis.get("c", {}).get("bytes", 0), conversations),
         "database": in_database,
         "database_bytes_per_message": per(record["data_bytes"] + record["index_bytes"], messages),
+        # The search index (messaging/search_index.py): its own table, per message of the table above.
+        "search_index_bytes_per_message": per(grams["data_bytes"] + grams["index_bytes"], messages),
     }

@@ -18,8 +18,13 @@ sequential calls on one kept-alive connection:
 - cold: each call after the keys it reads were deleted (the user's, their
   first page's recent windows and profiles), and the first call after all of
   the prefix's keys were flushed and after `rebuild_redis`;
+- search (``GET search``, limit 20) for the heaviest user and the typical
+  one: a common word, the data set's rare word, a word found nowhere, a
+  Chinese word inside phrases without spaces, two words together and one
+  letter (not with ``BENCH_SCALE_SEARCH=off``);
 - `rebuild_redis`'s time for every user, Redis bytes per user and per
-  message (the footprint phase), and the database's bytes per message.
+  message (the footprint phase), and the database's bytes per message and
+  the search index's.
 
 Writes ``BENCH_SCALE_OUT`` (default ``bench-scale.json``).
 """
@@ -32,6 +37,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import redis
 
@@ -130,6 +136,32 @@ def first_call(api: users.Api, path: str) -> float:
     started = time.perf_counter()
     api.call("GET", path)
     return round((time.perf_counter() - started) * 1000, 1)
+
+
+# The search queries (scripts/bench/dataset.py's text): name -> q.
+SEARCHES = {
+    "common_word": "you",
+    "rare_word": dataset.RARE_WORD,
+    "no_match": "xylophone",
+    "cjk_word": "北京",
+    "two_words": "lunch tomorrow",
+    "one_character": "k",
+}
+
+
+def user_messages(db: Db, user_id: int) -> int:
+    return db.one("SELECT COUNT(*) FROM t_msg_record_list WHERE sender_id = %s OR recipient_id = %s", [user_id] * 2)[0]
+
+
+def search_trials(api: users.Api, user_id: int, db: Db) -> dict:
+    """p50/p99 of each query for one user, with how many messages its first page holds."""
+    report: dict = {"user_id": user_id, "user_messages": user_messages(db, user_id)}
+    for name, q in SEARCHES.items():
+        path = "search?" + urlencode({"q": q, "limit": 20})
+        timing = time_calls(api, "GET", path)
+        timing["first_page_results"] = len(api.call("GET", path)["results"])
+        report[name] = timing
+    return report
 
 
 def mark_read_trials(api: users.Api, db: Db, conversation: int, reader: int, count: int, trials: int) -> dict:
@@ -233,6 +265,12 @@ def measure(meta: dict) -> dict:
         }
         report["warm"] = warm
         report["answer_sizes"] = sizes
+        if dataset.SEARCH:
+            report["search_ms"] = {
+                "heavy_user": search_trials(api[heavy], heavy, db),
+                "typical_user": search_trials(api[typical], typical, db),
+            }
+            say(f"search: {report['search_ms']}")
 
         def send_body() -> dict:
             return {"to": heavy, "content": "still there?", "client_msg_id": uuid.uuid4().hex}
