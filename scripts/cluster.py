@@ -744,9 +744,12 @@ def up(args: argparse.Namespace) -> int:
         start_galera(cluster)
         migrate(cluster)
         galera_thread = in_thread(cluster, errors, join_galera)
-        join(cluster, [redis_thread], errors)
+        # The apps' workers declare Celery's quorum queues when they start, with the RabbitMQ
+        # nodes running then as members: a queue declared before the third node joined kept
+        # two members (a node failure then took its quorum). So the broker is whole first.
+        join(cluster, [redis_thread, rabbit_thread], errors)
         start_apps(cluster)
-        join(cluster, [rabbit_thread, galera_thread, in_thread(cluster, errors, seed_demo)], errors)
+        join(cluster, [galera_thread, in_thread(cluster, errors, seed_demo)], errors)
         cluster.wait(
             "app nodes behind haproxy", app_servers_up, APP_TIMEOUT, names=tuple(f"app-{h.name}" for h in hosts())
         )
