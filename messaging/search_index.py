@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 
 from django.db import connection
 
+from .backfill import TABLE as MESSAGES
+from .backfill import id_batches
 from .models import SearchGram
 
 TABLE = SearchGram._meta.db_table
@@ -181,37 +183,27 @@ def backfill_search_index(
     the end unchanged (rows the old code wrote meanwhile, without a fan-out
     that indexes them, are included).
     """
-    table = "t_msg_record_list"
-    done, start = 0, 0
+    done, staged_from = 0, 0
     with connection.cursor() as cursor:
         _create_stage(cursor)
         try:
-            while True:
-                cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
-                end = cursor.fetchone()[0]
-                if start >= end:
-                    return done
-                while start < end:
-                    staged_until = min(end, start + stage_messages)
-                    while start < staged_until:
-                        cursor.execute(
-                            f"SELECT msgId, sender_id, recipient_id, content FROM {table}"
-                            " WHERE id > %s AND id <= %s AND recordStatus = 0",
-                            [start, min(staged_until, start + batch_rows)],
-                        )
-                        found = cursor.fetchall()
-                        _insert(
-                            (row for m, s, r, text in found for row in _rows(m, (s, r), text)),
-                            into=STAGE,
-                            ordered=False,
-                        )
-                        done += len(found)
-                        start = min(staged_until, start + batch_rows)
-                        if log is not None:
-                            log(start, end, done)
-                        if pause_seconds:
-                            time.sleep(pause_seconds)
+            for low, high, end in id_batches(cursor, MESSAGES, batch_rows):
+                cursor.execute(
+                    f"SELECT msgId, sender_id, recipient_id, content FROM {MESSAGES}"
+                    " WHERE id > %s AND id <= %s AND recordStatus = 0",
+                    [low, high],
+                )
+                found = cursor.fetchall()
+                _insert((row for m, s, r, text in found for row in _rows(m, (s, r), text)), into=STAGE, ordered=False)
+                done += len(found)
+                if log is not None:
+                    log(high, end, done)
+                if pause_seconds:
+                    time.sleep(pause_seconds)
+                if high == end or high - staged_from >= stage_messages:
                     _flush_stage(cursor, pause_seconds)
+                    staged_from = high
+            return done
         finally:
             cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {STAGE}, {STAGE_SORTED}")
 
