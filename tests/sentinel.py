@@ -24,9 +24,9 @@ class SentinelSet:
                 master, replica = free_port(), free_port()
                 self.ports[name] = master
                 self._start(f"{name}-master", ["--port", str(master)])
-                self._wait(lambda p=master: redis.Redis(port=p).ping())
+                wait_redis(lambda p=master: redis.Redis(port=p).ping())
                 self._start(f"{name}-replica", ["--port", str(replica), "--replicaof", "127.0.0.1", str(master)])
-                self._wait(lambda p=master: redis.Redis(port=p).info("replication")["connected_slaves"] == 1)
+                wait_redis(lambda p=master: redis.Redis(port=p).info("replication")["connected_slaves"] == 1)
             self.sentinel_ports = [free_port() for _ in range(3)]
             for port in self.sentinel_ports:
                 conf = self.dir / f"sentinel-{port}.conf"
@@ -46,7 +46,7 @@ class SentinelSet:
             # Each sentinel knows the others and the replica of every master: failover is possible.
             for port in self.sentinel_ports:
                 for name in masters:
-                    self._wait(lambda p=port, n=name: self._sentinel_ready(p, n), timeout=30)
+                    wait_redis(lambda p=port, n=name: self._sentinel_ready(p, n), timeout=30)
         except BaseException:
             self.stop()
             raise
@@ -65,19 +65,6 @@ class SentinelSet:
             len(client.execute_command("SENTINEL", "REPLICAS", name)) == 1
             and len(client.execute_command("SENTINEL", "SENTINELS", name)) == 2
         )
-
-    @staticmethod
-    def _wait(condition, timeout: float = 15) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if condition():
-                    return
-            except (redis.RedisError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("Redis / Sentinel did not come up")
-            time.sleep(0.2)
 
     @property
     def sentinels(self) -> list[str]:
@@ -101,7 +88,7 @@ class SentinelSet:
             port = self.master_port(name)
             return port != old_port and redis.Redis(port=port).info("replication")["role"] == "master"
 
-        self._wait(promoted, timeout)
+        wait_redis(promoted, timeout)
         return self.master_port(name)
 
     def stop(self) -> None:
@@ -110,3 +97,17 @@ class SentinelSet:
                 proc.kill()
                 proc.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_redis(condition, timeout: float = 15, what: str = "Redis / Sentinel") -> None:
+    """Poll ``condition`` until true; a Redis error or a missing key in an answer counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except (redis.RedisError, KeyError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not come up")
+        time.sleep(0.2)

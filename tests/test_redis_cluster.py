@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 import redis
@@ -28,6 +27,7 @@ from profiles import store as profile_store
 
 from .conftest import API, PASSWORD, wait_for
 from .live import ROOT
+from .sentinel import wait_redis
 
 
 def cluster_port() -> int:
@@ -61,14 +61,14 @@ def cluster_url():
         )  # fmt: skip
     try:
         for port in ports:
-            _wait(lambda p=port: redis.Redis(port=p).ping())
+            wait_redis(lambda p=port: redis.Redis(port=p).ping(), 20, "the Redis cluster")
         subprocess.run(
             ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0",
              "--cluster-yes"],
             check=True,
             capture_output=True,
         )  # fmt: skip
-        _wait(lambda: all(redis.Redis(port=p).cluster("info")["cluster_state"] == "ok" for p in ports))
+        wait_redis(lambda: all(_cluster_ok(p) for p in ports), 20, "the Redis cluster")
         yield ",".join(f"redis://127.0.0.1:{p}" for p in ports)
     finally:
         for port in ports:
@@ -76,17 +76,8 @@ def cluster_url():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except (redis.RedisError, KeyError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("the Redis cluster did not come up")
-        time.sleep(0.2)
+def _cluster_ok(port: int) -> bool:
+    return redis.Redis(port=port).cluster("info")["cluster_state"] == "ok"
 
 
 @pytest.fixture
