@@ -78,11 +78,8 @@ export class Attachments {
     if (this._told || this._unpublished || this.sizeCheck.maxBytes != null) return;
     try {
       const limits = await this.limits();
-      if (Number.isSafeInteger(limits?.max_bytes)) {
-        if (!this._told) this.sizeCheck.maxBytes = limits.max_bytes;
-      } else {
-        this._unpublished = true;
-      }
+      if (Number.isSafeInteger(limits?.max_bytes)) this.sizeCheck.maxBytes = limits.max_bytes;
+      else this._unpublished = true; // an answer this client cannot read
     } catch (error) {
       // A server without the endpoint never publishes them; a network error or a 5xx may pass.
       if (error instanceof ChatError && ["not_found", "method_not_allowed"].includes(error.code)) {
