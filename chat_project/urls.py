@@ -4,7 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
 from conversations.views import ConversationListView, ConversationView, ConversationWithView
-from messaging.attachment_views import AttachmentThumbnailView, AttachmentUploadView, AttachmentView
+from messaging.attachment_views import (
+    AttachmentLimitsView,
+    AttachmentThumbnailView,
+    AttachmentUploadView,
+    AttachmentView,
+)
 from messaging.views import (
     ConversationMessagesView,
     MarkReadView,
@@ -72,6 +77,7 @@ api_v1 = [
     re_path(r"^sync/?$", SyncView.as_view()),
     re_path(r"^sync/position/?$", SyncPositionView.as_view()),
     re_path(r"^attachments/?$", AttachmentUploadView.as_view()),
+    re_path(r"^attachments/limits/?$", AttachmentLimitsView.as_view()),
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/?$", AttachmentView.as_view()),
     re_path(r"^attachments/(?P<attachment_id>[0-9]+)/thumbnail/?$", AttachmentThumbnailView.as_view()),
     re_path(r"^search/?$", SearchView.as_view()),

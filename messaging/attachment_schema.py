@@ -12,6 +12,7 @@ from chat_project.common.schema import (
     ErrorSerializer,
     answers,
     id_param,
+    ok,
 )
 
 
@@ -95,6 +96,33 @@ upload_schema = extend_schema(
             media_type="multipart/form-data",
         )
     ],
+)
+
+
+class AttachmentLimitsSerializer(serializers.Serializer):
+    max_bytes = serializers.IntegerField(
+        help_text="`CHAT_ATTACHMENT_MAX_BYTES`: the largest file `POST attachments` accepts; a larger one is 413."
+    )
+    max_image_pixels = serializers.IntegerField(
+        help_text="`CHAT_ATTACHMENT_MAX_PIXELS`: the most pixels (width x height) of an image; a JPEG, PNG, GIF "
+        "or WebP with more is a `validation_error` on `file`."
+    )
+    max_per_message = serializers.IntegerField(help_text="The most attachments one message may carry.")
+
+    class Meta:
+        ref_name = "AttachmentLimits"
+
+
+LIMITS_EXAMPLE = {"max_bytes": 26214400, "max_image_pixels": 25000000, "max_per_message": 10}
+
+limits_schema = extend_schema(
+    operation_id="attachments_limits",
+    summary="The attachment limits",
+    description="An extension of protocol 1.2: the limits `POST attachments` and a send's `attachments` "
+    "enforce, as this server is configured, so that a client can refuse a file before uploading it. The "
+    "answer changes only when the operator changes the settings: fetch it once per session. Not rate "
+    "limited, like the other plain reads.",
+    responses=answers({200: ok(AttachmentLimitsSerializer, "The limits.", LIMITS_EXAMPLE)}),
 )
 
 RANGE = OpenApiParameter(

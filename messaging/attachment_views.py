@@ -21,7 +21,7 @@ from chat_project.common.errors import InvalidInput
 from chat_project.common.ratelimit import check_rate
 
 from . import attachments
-from .attachment_schema import download_schema, upload_schema
+from .attachment_schema import download_schema, limits_schema, upload_schema
 from .models import AttachmentKind
 
 # A browser may keep a file this long; shared caches never (the answer depends on who asks).
@@ -44,6 +44,12 @@ class AttachmentUploadView(APIView):
         if len(files) > 1:
             raise InvalidInput.field("file", "Send one file.")
         return Response(attachments.upload_attachment(request.user.pk, files[0]), status=201)
+
+
+class AttachmentLimitsView(APIView):
+    @limits_schema
+    def get(self, request):
+        return Response(attachments.upload_limits())
 
 
 class _DownloadView(APIView):

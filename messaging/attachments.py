@@ -104,6 +104,16 @@ def clean_name(raw: str, extension: str | None = None) -> str:
     return (stem or "file")[: MAX_NAME - len(ext)] + ext
 
 
+def upload_limits() -> dict:
+    """What a client may check before uploading (``GET attachments/limits``, an extension of 1.2): the
+    same settings ``upload_attachment`` and the send path's claim enforce."""
+    return {
+        "max_bytes": settings.CHAT_ATTACHMENT_MAX_BYTES,
+        "max_image_pixels": settings.CHAT_ATTACHMENT_MAX_PIXELS,
+        "max_per_message": MAX_PER_MESSAGE,
+    }
+
+
 def upload_attachment(uploader_id: int, upload: File) -> dict:
     """Store one uploaded file (a Django ``UploadedFile`` or any ``File``); its Attachment dict.
 

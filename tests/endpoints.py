@@ -96,6 +96,7 @@ ENDPOINTS = [
     Endpoint("GET", "sync/position", "sync/position", Call("sync/position", None, 200)),
     # PROTOCOL.md 1.2, attachments: multipart and file bytes, so trailing slashes in test_attachments.py.
     Endpoint("POST", "attachments", "attachments", None),
+    Endpoint("GET", "attachments/limits", "attachments/limits", Call("attachments/limits", None, 200), extension=True),
     Endpoint("GET", "attachments/{attachment_id}", "attachments/1", None),
     Endpoint("GET", "attachments/{attachment_id}/thumbnail", "attachments/1/thumbnail", None),
     # PROTOCOL.md 1.2.

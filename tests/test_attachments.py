@@ -255,6 +255,28 @@ def test_over_the_byte_limit_is_413(media, alice, settings):
     assert_nothing_stored(media)
 
 
+def test_the_limits_are_published_as_configured_and_enforced(media, alice, bob, anonymous, settings):
+    settings.CHAT_ATTACHMENT_MAX_BYTES = 1000
+    settings.CHAT_ATTACHMENT_MAX_PIXELS = 1_000_000
+    response = alice.get("attachments/limits")
+    assert response.status_code == 200
+    limits = response.json()
+    assert limits == {"max_bytes": 1000, "max_image_pixels": 1_000_000, "max_per_message": 10}
+
+    # What it says is what the upload and the send enforce.
+    assert upload(alice, b"x" * limits["max_bytes"], name="just-right.bin").status_code == 201
+    assert upload(alice, b"x" * (limits["max_bytes"] + 1), name="too-big.bin").status_code == 413
+    assert upload(alice, one_bit_png(1000, 1000), name="square.png").status_code == 201
+    assert "1000000 pixels" in assert_invalid(upload(alice, one_bit_png(1001, 1000), name="wide.png"))
+    ids = [uploaded(alice, b"%d" % i, name=f"{i}.txt")["attachment_id"] for i in range(limits["max_per_message"] + 1)]
+    too_many = alice.post("messages", {"to": bob.id, "content": "", "attachments": ids})
+    assert_invalid(too_many, "attachments")
+    assert alice.post("messages", {"to": bob.id, "content": "", "attachments": ids[:-1]}).status_code == 201
+
+    refused = anonymous.get(API + "attachments/limits")
+    assert refused.status_code == 401 and refused.json()["code"] == "not_authenticated"
+
+
 def test_a_failing_row_insert_leaves_no_file(media, alice, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("database gone")

@@ -132,6 +132,24 @@ def serious(violations: list[dict]) -> list[dict]:
     return [v for v in violations if v["impact"] in ("serious", "critical")]
 
 
+# --- while away -------------------------------------------------------------------------------
+
+
+def test_messages_that_came_while_away_are_announced_once_and_acknowledged(daphne, celery_worker, alice, bob, pair):
+    base, bob_page, _ = pair
+    alice.send(bob, "are you there?")
+    alice.send(bob, "call me")
+    # Bob has no socket: the fan-out keeps both for his offline list.
+    wait_for(lambda: [len(g["messages"]) for g in bob.get("offline").json()["results"]] == [2])
+
+    log_in(bob_page, base, "bob")
+    wait(bob_page, lambda d: "While you were away: 2 from Alice." in css(d, "#toasts").text)
+    # The page acknowledged what it announced: the next visit announces nothing again.
+    wait_for(lambda: bob.get("offline").json()["results"] == [])
+    assert css(bob_page, conv("alice")).is_displayed()
+    assert severe_console_entries(bob_page) == []
+
+
 # --- presence ---------------------------------------------------------------------------------
 
 

@@ -38,10 +38,12 @@ from chat_sdk import (
     MessageList,
     MessageReceived,
     Presence,
+    ProfileChanged,
     ReadReceipt,
     Rest,
     Saved,
     SendFailed,
+    SendQueued,
     StateChanged,
     Typing,
     UnreadChanged,
@@ -56,7 +58,7 @@ from chat_project.common import push
 from messaging.models import MessageRecord
 
 from .conftest import PASSWORD
-from .unit.test_sdk_python_parts import FakeServer
+from .unit.test_sdk_python_parts import LIMITS_PATH, FakeServer, publishing_no_limits
 from .unit.test_sdk_python_parts import msg as fake_msg
 
 pytestmark = pytest.mark.e2e
@@ -345,6 +347,13 @@ def test_a_frozen_server_is_noticed_by_the_missing_pong_and_reconnected_to(start
     run(scenario())
 
 
+# A subscription's keys as a browser makes them (65 and 16 bytes, base64url).
+PUSH_KEYS = (
+    "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+    "tBHItJI5svbpez7KI4CCXg",
+)
+
+
 def test_watch_typing_read_and_the_rest_calls_against_the_live_server(daphne, celery_worker, alice, bob):
     async def scenario() -> None:
         a = ChatClient(base_url(daphne), alice.token)
@@ -370,6 +379,33 @@ def test_watch_typing_read_and_the_rest_calls_against_the_live_server(daphne, ce
                 assert page.results[0].peer.username == "alice" and page.results[0].unread == 0
                 assert history.results == [sent] and history.has_more is False
                 assert (await b.me()).user_id == bob.id and [p.user_id for p in await b.users("ali")] == [alice.id]
+
+                # The typed calls the browser UI uses: settings, profile, blocking, offline, Web Push.
+                assert (await b.conversation_with(alice.id)).conversation_id == sent.conversation_id
+                changed = await b.update_conversation(sent.conversation_id, muted=True, pinned=True)
+                assert (changed.muted, changed.pinned, changed.archived) == (True, True, False)
+                assert (await a.conversation(sent.conversation_id)).muted is False, "bob's setting, not alice's"
+                assert (await a.update_me(nickname="Alicia")).nickname == "Alicia"
+                await until(
+                    lambda: [e for e in seen_by_b if isinstance(e, ProfileChanged) and e.profile.name == "Alicia"]
+                )
+                await b.block(alice.id)
+                assert [(p.user_id, p.blocked) for p in await b.blocks()] == [(alice.id, True)]
+                with pytest.raises(ChatError) as blocked:
+                    await a.send(bob.id, "while blocked")
+                assert blocked.value.code == "forbidden"
+                await b.unblock(alice.id)
+                assert await b.blocks() == []
+                for group in await b.offline():
+                    await b.ack_offline(group.sender.user_id, group.messages[-1].msg_id)
+                assert await b.offline() == [] and (await b.unread()).total == 0
+                assert len(await b.push_key()) > 80
+                await b.subscribe_push("https://8.8.8.8/push/sdk-python", *PUSH_KEYS)
+                await b.unsubscribe_push("https://8.8.8.8/push/sdk-python")
+                with pytest.raises(ChatError) as insecure:
+                    await b.subscribe_push("http://8.8.8.8/push/sdk-python", *PUSH_KEYS)
+                assert insecure.value.code == "validation_error" and insecure.value.errors
+                assert "endpoint" in insecure.value.errors
             await until(lambda: [e for e in seen_by_b if isinstance(e, Presence) and not e.online])
         receipt = next(e for e in seen_by_a if isinstance(e, ReadReceipt))
         assert (receipt.reader_id, receipt.up_to) == (bob.id, sent.msg_id)
@@ -670,7 +706,7 @@ def test_upload_refusals_are_typed_and_a_413_teaches_the_size_check(tmp_path):
         return httpx.Response(201, json=attachment_json(2))
 
     async def scenario() -> None:
-        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(handler))
+        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(publishing_no_limits(handler)))
         with pytest.raises(AttachmentTooLarge) as too_large:
             await rest.upload(a_file(tmp_path, 5000, "big.bin"))
         assert too_large.value.status == 413 and isinstance(too_large.value, ChatError)
@@ -693,6 +729,100 @@ def test_upload_refusals_are_typed_and_a_413_teaches_the_size_check(tmp_path):
     asyncio.run(scenario())
 
 
+LIMITS = {"max_bytes": 100, "max_image_pixels": 25_000_000, "max_per_message": 10}
+
+
+def publishing(limits: Callable[[], httpx.Response]) -> tuple[list[str], httpx.MockTransport]:
+    """A server answering GET attachments/limits with ``limits()`` and every upload with 201; the requests."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
+        calls.append(f"{request.method} {request.url.path}")
+        if request.url.path == LIMITS_PATH:
+            return limits()
+        return httpx.Response(201, json=attachment_json(len(calls)))
+
+    return calls, httpx.MockTransport(handler)
+
+
+@pytest.mark.unit
+def test_the_published_limit_is_asked_once_and_refuses_a_larger_file_before_a_byte_is_sent(tmp_path):
+    calls, transport = publishing(lambda: httpx.Response(200, json=LIMITS))
+
+    async def scenario() -> None:
+        rest = Rest("http://chat.test", "tok", transport=transport)
+        progress: list[int] = []
+        with pytest.raises(AttachmentTooLarge) as refused:
+            await rest.upload(a_file(tmp_path, 101, "too-big.bin"), lambda sent, total: progress.append(sent))
+        assert (refused.value.size, refused.value.limit, refused.value.status) == (101, 100, None)
+        assert progress == []
+        await rest.upload(a_file(tmp_path, 100))
+        await rest.upload(a_file(tmp_path, 50))
+        limits = await rest.attachment_limits()
+        assert (limits.max_bytes, limits.max_image_pixels, limits.max_per_message) == (100, 25_000_000, 10)
+        await rest.aclose()
+
+        told = Rest("http://chat.test", "tok", transport=transport, max_upload_bytes=1000)
+        await told.upload(a_file(tmp_path, 500, "told.bin"))
+        with pytest.raises(AttachmentTooLarge) as over_the_apps_limit:
+            await told.upload(a_file(tmp_path, 1001, "over.bin"))
+        assert over_the_apps_limit.value.limit == 1000
+        await told.aclose()
+
+    asyncio.run(scenario())
+    upload = "POST /api/v1/attachments"
+    assert calls == [f"GET {LIMITS_PATH}", upload, upload, upload], "asked once; never with max_upload_bytes"
+
+
+@pytest.mark.unit
+def test_without_a_published_limit_the_upload_goes_and_a_failed_ask_is_tried_again(tmp_path):
+    answers: list[Callable[[], httpx.Response]] = [
+        lambda: httpx.Response(503, json={"code": "unavailable", "detail": "later"}),
+        lambda: httpx.Response(200, json=LIMITS),
+    ]
+    calls, transport = publishing(lambda: answers.pop(0)())
+    old_calls, old_server = publishing(lambda: httpx.Response(404, json={"code": "not_found", "detail": "Not found."}))
+
+    async def scenario() -> None:
+        rest = Rest("http://chat.test", "tok", transport=transport)
+        await rest.upload(a_file(tmp_path, 500))
+        with pytest.raises(AttachmentTooLarge) as refused:
+            await rest.upload(a_file(tmp_path, 500))
+        assert refused.value.limit == 100
+        await rest.aclose()
+
+        older = Rest("http://chat.test", "tok", transport=old_server)
+        await older.upload(a_file(tmp_path, 500))
+        await older.upload(a_file(tmp_path, 500))
+        with pytest.raises(ChatError) as unpublished:
+            await older.attachment_limits()
+        assert unpublished.value.code == "not_found"
+        await older.aclose()
+
+    asyncio.run(scenario())
+    assert calls == [f"GET {LIMITS_PATH}", "POST /api/v1/attachments", f"GET {LIMITS_PATH}"]
+    upload = "POST /api/v1/attachments"
+    assert old_calls[:3] == [f"GET {LIMITS_PATH}", upload, upload], "a server without it is not asked again"
+
+
+@pytest.mark.unit
+def test_a_connected_clients_send_refuses_a_file_over_the_published_limit_before_queueing_it(tmp_path):
+    async def scenario(server: UploadingServer) -> None:
+        server.limits = LIMITS
+        client = server.client()
+        events = collect(client)
+        await client.connect()
+        await client.ready(5)
+        with pytest.raises(AttachmentTooLarge) as refused:
+            await client.send(7, "", files=[a_file(tmp_path, 101)])
+        assert (refused.value.size, refused.value.limit, refused.value.status) == (101, 100, None)
+        assert client.outbox == [] and server.log == [] and not [e for e in events if isinstance(e, SendQueued)]
+        await client.aclose()
+
+    run_uploading(scenario)
+
+
 @pytest.mark.unit
 def test_an_upload_is_cancelled_by_its_handle_or_by_its_progress_callback(tmp_path):
     answered: list[int] = []
@@ -704,7 +834,7 @@ def test_an_upload_is_cancelled_by_its_handle_or_by_its_progress_callback(tmp_pa
     path = a_file(tmp_path, 1_000_000)
 
     async def scenario() -> None:
-        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(handler))
+        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(publishing_no_limits(handler)))
         progress: list[int] = []
 
         def stop_at_200k(sent: int, total: int) -> None:
@@ -1096,22 +1226,32 @@ def test_a_file_over_the_servers_limit_is_refused_before_it_is_uploaded(start_da
     too_big, just_right = a_file(tmp_path, limit + 1, "too-big.bin"), a_file(tmp_path, limit, "just-right.bin")
 
     async def scenario() -> None:
+        # Told nothing: the limit the server publishes decides, before a byte is sent.
         rest = Rest(f"http://{server.address}", alice.token)
         progress: list[int] = []
-        with pytest.raises(AttachmentTooLarge) as by_the_server:
+        with pytest.raises(AttachmentTooLarge) as published:
             await rest.upload(too_big, lambda sent, total: progress.append(sent))
-        assert by_the_server.value.status == 413
-        progress.clear()
-        with pytest.raises(AttachmentTooLarge) as by_the_client:
-            await rest.upload(too_big, lambda sent, total: progress.append(sent))
-        assert by_the_client.value.status is None and progress == [], "not a byte sent"
+        assert (published.value.size, published.value.limit, published.value.status) == (limit + 1, limit, None)
+        assert progress == [], "not a byte sent"
         assert (await rest.upload(just_right)).size == limit
         await rest.aclose()
 
-        told = ChatClient(f"http://{server.address}", alice.token, max_upload_bytes=limit)
-        with pytest.raises(AttachmentTooLarge) as at_once:
-            await told.send(bob.id, "", files=[too_big])
-        assert (at_once.value.size, at_once.value.limit) == (limit + 1, limit) and told.outbox == []
+        async with ChatClient(f"http://{server.address}", alice.token) as client:
+            await client.ready(15)
+            with pytest.raises(AttachmentTooLarge) as at_once:
+                await client.send(bob.id, "", files=[too_big])
+            assert (at_once.value.size, at_once.value.limit, at_once.value.status) == (limit + 1, limit, None)
+            assert client.outbox == []
+
+        # Told a larger limit: it replaces the published one, and the server's 413 teaches the client.
+        told = Rest(f"http://{server.address}", alice.token, max_upload_bytes=10 * limit)
+        with pytest.raises(AttachmentTooLarge) as by_the_server:
+            await told.upload(too_big)
+        assert by_the_server.value.status == 413
+        progress.clear()
+        with pytest.raises(AttachmentTooLarge) as by_the_client:
+            await told.upload(too_big, lambda sent, total: progress.append(sent))
+        assert by_the_client.value.status is None and progress == [], "not a byte sent"
         await told.aclose()
 
     run(scenario())
@@ -1217,7 +1357,14 @@ def test_a_file_the_server_refuses_by_its_declared_length_fails_its_send(start_d
     big = a_file(tmp_path, 3_000_000, "big.bin")
 
     async def scenario() -> None:
-        client = ChatClient(f"http://{server.address}", alice.token, min_reconnect_delay=0.05, max_reconnect_delay=0.2)
+        # A limit of its own, larger than the file, replaces the published one: the file goes to the server.
+        client = ChatClient(
+            f"http://{server.address}",
+            alice.token,
+            min_reconnect_delay=0.05,
+            max_reconnect_delay=0.2,
+            max_upload_bytes=10_000_000,
+        )
         async with client:
             await client.ready(15)
             with pytest.raises(ChatError) as failed:

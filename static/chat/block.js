@@ -15,7 +15,7 @@
   function init(context) {
     ctx = context;
     $('block-button').addEventListener('click', onClick);
-    ctx.api('GET', 'blocks')
+    ctx.client.blocks()
       .then((data) => {
         for (const p of data.results) blocked.add(p.user_id);
         ctx.scheduleRender();
@@ -48,14 +48,14 @@
     const button = $('block-button');
     try {
       if (iBlock(peer)) {
-        await ctx.api('DELETE', `users/${peer.user_id}/block`);
+        await ctx.client.unblock(peer.user_id);
         blocked.delete(peer.user_id);
         ctx.toast(`${ctx.displayName(peer)} is unblocked.`, 'info', 3000);
       } else {
         const yes = await confirmBlock(ctx.displayName(peer));
         button.focus();
         if (!yes) return;
-        await ctx.api('PUT', `users/${peer.user_id}/block`);
+        await ctx.client.block(peer.user_id);
         blocked.add(peer.user_id);
         // The composer closes with the notice, before the conversation comes back from the server.
         const conv = conversation();

@@ -20,7 +20,7 @@ import { initReadTracker, maybeMarkRead, noteSeen, seenObserver, updateJump } fr
 import { createClient, followPageLife } from './app/session.js';
 import {
   S, changed, fetchOlderPage, historyOf, ingest, initStore, isMine, loadConversations, loadOffline, maxHeldRev,
-  messagesOf, onChange, refreshUnreadTotal, rest, sending, upsertConversation,
+  messagesOf, onChange, refreshUnreadTotal, sending, upsertConversation,
 } from './app/store.js';
 import { errorText, showError, toast } from './app/toasts.js';
 
@@ -155,12 +155,12 @@ function wire() {
   setInterval(scheduleRender, 5000);
 }
 
-// What the 1.2 views (classic scripts) may use: the stores, REST, the builders and a few navigation steps.
+// What the 1.2 views (classic scripts) may use: the stores, the client, the builders and a few navigation steps.
 const $ = (id) => document.getElementById(id);
 const ctx = {
   S,
   ui: { input: $('input'), messageList: $('message-list'), conversations: $('conversations'), emptyList: $('empty-list'), moreConversations: $('more-conversations') },
-  CONFIG, client, api: rest, h, svgIcon, toast, showError, errorText, scheduleRender, render, ingest, messagesOf, historyOf,
+  CONFIG, client, h, svgIcon, toast, showError, errorText, scheduleRender, render, ingest, messagesOf, historyOf,
   fetchOlderPage, openConversation, upsertConversation, isMine, displayName, richText, listTime, timeFormat, canWrite,
 };
 
@@ -187,7 +187,7 @@ async function start() {
     return;
   }
   renderMe();
-  initNotifications(openConversation);
+  initNotifications(client, openConversation);
   scheduleRender();
   const listed = await listLoaded;
   resolveStartCursor(listed ? maxHeldRev() : null);

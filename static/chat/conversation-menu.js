@@ -33,7 +33,7 @@
 
   async function patch(cid, change, done) {
     try {
-      const conv = await ctx.api('PATCH', `conversations/${cid}`, change);
+      const conv = await ctx.client.updateConversation(cid, change);
       ctx.upsertConversation(conv);
       ctx.toast(done, 'info', 3000);
     } catch (err) {

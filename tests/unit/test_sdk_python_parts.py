@@ -52,6 +52,22 @@ def msg(msg_id: int, rev: int | None = None, **fields: Any) -> dict[str, Any]:
     }
 
 
+LIMITS_PATH = "/api/v1/attachments/limits"
+
+
+def publishing_no_limits(
+    handler: Callable[[httpx.Request], httpx.Response],
+) -> Callable[[httpx.Request], httpx.Response]:
+    """``handler`` as a server that does not publish its upload limits (``GET attachments/limits``: 404)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == LIMITS_PATH:
+            return httpx.Response(404, json={"code": "not_found", "detail": "Not found."})
+        return handler(request)
+
+    return answer
+
+
 # --- backoff -------------------------------------------------------------------------------------
 
 
@@ -134,6 +150,7 @@ class FakeServer:
         self.messages: dict[int, dict[str, Any]] = {}  # msg_id -> Message, as sync returns them (by rev)
         self.position: int | None = 0  # None: a server without sync/position
         self.conversations: list[dict[str, Any]] = []
+        self.limits: dict[str, Any] | None = None  # GET attachments/limits answers these (None: 404)
         self.sync_calls: list[int] = []
         self.sync_delay = 0.0
         self.connections: list[ServerConnection] = []
@@ -181,6 +198,8 @@ class FakeServer:
             return httpx.Response(200, json={"position": self.position})
         if path == "conversations":
             return httpx.Response(200, json={"results": self.conversations, "next_before": None})
+        if path == "attachments/limits" and self.limits is not None:
+            return httpx.Response(200, json=self.limits)
         if path == "sync":
             since = int(request.url.params["since"])
             self.sync_calls.append(since)
@@ -530,7 +549,7 @@ def test_upload_streams_a_multipart_body_and_reports_progress(tmp_path: Path):
     progress: list[tuple[int, int]] = []
 
     async def scenario() -> None:
-        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(handler))
+        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(publishing_no_limits(handler)))
         attachment = await rest.upload(path, lambda sent, total: progress.append((sent, total)))
         assert attachment.attachment_id == 55 and attachment.kind == "file"
         await rest.aclose()
@@ -541,6 +560,67 @@ def test_upload_streams_a_multipart_body_and_reports_progress(tmp_path: Path):
     assert b'name="file"; filename="a _quoted_ name.bin"' in seen["body"]
     assert progress[-1] == (seen["length"], seen["length"])
     assert [s for s, _ in progress] == sorted(s for s, _ in progress) and len(progress) > 3
+
+
+def test_the_rest_calls_of_blocking_settings_profile_offline_and_web_push():
+    calls: list[tuple[str, str, Any]] = []
+    peer = {"user_id": 9, "username": "bob", "nickname": "Bob", "avatar_url": "", "online": False, "blocked": True}
+    conversation = {"conversation_id": 4, "peer": peer, "last_message": msg(5), "unread": 0, "muted": True}
+    answers: dict[str, Any] = {
+        "GET blocks": {"results": [peer]},
+        "PATCH conversations/4": conversation,
+        "GET conversations/with/9": conversation,
+        "PATCH me": {"user_id": 7, "username": "alice", "nickname": "Al", "avatar_url": "", "online": True},
+        "GET offline": {"results": [{"sender": peer, "messages": [msg(5), msg(6)]}]},
+        "GET push/key": {"public_key": "BEl6"},
+        "GET unread": {"total": 3, "conversations": {"4": 3}},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1/")
+        calls.append((request.method, path, json.loads(request.content) if request.content else None))
+        answer = answers.get(f"{request.method} {path}")
+        return httpx.Response(204) if answer is None else httpx.Response(200, json=answer)
+
+    async def scenario() -> None:
+        rest = Rest("http://chat.test", "tok", transport=httpx.MockTransport(handler))
+        await rest.block(9)
+        blocked = await rest.blocks()
+        assert [(p.user_id, p.blocked) for p in blocked] == [(9, True)]
+        await rest.unblock(9)
+        changed = await rest.update_conversation(4, muted=True)
+        assert (changed.conversation_id, changed.muted, changed.pinned) == (4, True, False)
+        await rest.update_conversation(4, pinned=False, archived=True)
+        assert (await rest.conversation_with(9)).conversation_id == 4
+        assert (await rest.update_me(nickname="Al")).nickname == "Al"
+        await rest.update_me(avatar_url="")
+        (group,) = await rest.offline()
+        assert group.sender.user_id == 9 and [m.msg_id for m in group.messages] == [5, 6]
+        await rest.ack_offline(9, 6)
+        assert await rest.push_key() == "BEl6"
+        await rest.subscribe_push("https://push.example/1", "p", "a")
+        await rest.unsubscribe_push("https://push.example/1")
+        unread = await rest.unread()
+        assert (unread.total, unread.conversations) == (3, {4: 3})
+        await rest.aclose()
+
+    asyncio.run(scenario())
+    assert calls == [
+        ("PUT", "users/9/block", None),
+        ("GET", "blocks", None),
+        ("DELETE", "users/9/block", None),
+        ("PATCH", "conversations/4", {"muted": True}),
+        ("PATCH", "conversations/4", {"pinned": False, "archived": True}),
+        ("GET", "conversations/with/9", None),
+        ("PATCH", "me", {"nickname": "Al"}),
+        ("PATCH", "me", {"avatar_url": ""}),
+        ("GET", "offline", None),
+        ("POST", "offline/ack", {"sender_id": 9, "up_to": 6}),
+        ("GET", "push/key", None),
+        ("POST", "push/subscriptions", {"endpoint": "https://push.example/1", "keys": {"p256dh": "p", "auth": "a"}}),
+        ("DELETE", "push/subscriptions", {"endpoint": "https://push.example/1"}),
+        ("GET", "unread", None),
+    ]
 
 
 # --- list helpers ------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@
 // Without XMLHttpRequest (Node, Deno) the body is a stream of the multipart head, the file's own
 // stream and the tail, counted as fetch pulls it, with the Content-Length the server reads.
 //
-// The server answers 413 above CHAT_ATTACHMENT_MAX_BYTES but the API publishes that limit nowhere,
-// so the check before uploading uses what the client knows: the maxUploadBytes it was given, and the
-// smallest size the server has refused so far (a 413 for n bytes means n is too many).
+// The check before uploading uses the limit the server publishes (GET attachments/limits, an extension
+// of 1.2), fetched before the first upload and kept; a maxUploadBytes given to the client replaces it.
+// A server that does not publish it (or could not be asked) leaves the decision to its 413, and the
+// client then refuses the smallest size the server has refused so far (a 413 for n bytes means n is
+// too many).
 import {
   AttachmentTooLarge,
   ChatError,
@@ -52,6 +54,38 @@ export class Attachments {
   constructor(rest, { maxUploadBytes = null } = {}) {
     this.rest = rest;
     this.sizeCheck = new SizeCheck(maxUploadBytes);
+    this._told = maxUploadBytes != null; // the app's limit wins over the published one
+    this._limits = null; // the promise of GET attachments/limits, once asked (dropped when it failed)
+    this._unpublished = false; // the server does not publish its limits (an older one)
+  }
+
+  /** GET attachments/limits, asked once and kept; a failure is not kept (the next call asks again). */
+  limits() {
+    if (!this._limits) {
+      this._limits = this.rest.request("GET", "attachments/limits").catch((error) => {
+        this._limits = null;
+        throw error;
+      });
+    }
+    return this._limits;
+  }
+
+  /**
+   * Before an upload: the published max_bytes becomes the size check's limit, unless the app gave one.
+   * Never fails: without an answer the upload goes, and the server's 413 decides.
+   */
+  async learnLimit() {
+    if (this._told || this._unpublished || this.sizeCheck.maxBytes != null) return;
+    try {
+      const limits = await this.limits();
+      if (Number.isSafeInteger(limits?.max_bytes)) this.sizeCheck.maxBytes = limits.max_bytes;
+      else this._unpublished = true; // an answer this client cannot read
+    } catch (error) {
+      // A server without the endpoint never publishes them; a network error or a 5xx may pass.
+      if (error instanceof ChatError && ["not_found", "method_not_allowed"].includes(error.code)) {
+        this._unpublished = true;
+      }
+    }
   }
 
   /** POST attachments; resolves with the Attachment, rejects with a ChatError (UploadError subclasses). */
@@ -60,6 +94,8 @@ export class Attachments {
       throw new TypeError("upload takes a Blob or a File (in Node: fs.openAsBlob(path))");
     }
     const size = file.size;
+    this.sizeCheck.check(size); // what is known already refuses without a request
+    await this.learnLimit();
     this.sizeCheck.check(size);
     if (signal?.aborted) throw new UploadCancelled();
     const fileName = name ?? (typeof file.name === "string" && file.name ? file.name : "file");

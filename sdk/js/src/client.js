@@ -401,9 +401,7 @@ export class ChatClient extends Emitter {
    * (PROTOCOL.md 1.2, "A client that catches up with sync does not need offline"). Best effort.
    */
   _ackOffline() {
-    for (const [senderId, upTo] of this._sync.takeSynced()) {
-      this.rest.request("POST", "offline/ack", { body: { sender_id: senderId, up_to: upTo } }).catch(() => {});
-    }
+    for (const [senderId, upTo] of this._sync.takeSynced()) this.ackOffline(senderId, upTo).catch(() => {});
   }
 
   // --- the outbox ----------------------------------------------------------------------------
@@ -424,8 +422,11 @@ export class ChatClient extends Emitter {
       if (typeof file?.size !== "number" || typeof file?.slice !== "function") {
         throw new TypeError("files are Blobs or Files (in Node: fs.openAsBlob(path))");
       }
-      this.attachments.sizeCheck.check(file.size);
     }
+    // Connected: the server's published limit first, so that a file over it is refused here. Offline,
+    // queueing must not wait for a request: the upload checks again before it starts.
+    if (files?.length && this.state === "connected") await this.attachments.learnLimit();
+    for (const file of files || []) this.attachments.sizeCheck.check(file.size);
     if (signal?.aborted) throw new UploadCancelled("the message was cancelled before it was queued");
     await this._loaded;
     const entry = {
@@ -610,6 +611,22 @@ export class ChatClient extends Emitter {
     return this.rest.request("GET", `conversations/${conversationId}`);
   }
 
+  /** The conversation with that user (1.1); rejects with ChatError not_found before their first message. */
+  conversationWith(userId) {
+    return this.rest.request("GET", `conversations/with/${userId}`);
+  }
+
+  /**
+   * Change your own settings of a conversation (1.2): any of {muted, pinned, archived}; resolves with
+   * the Conversation. A sixth pinned conversation is a validation_error.
+   */
+  updateConversation(conversationId, { muted, pinned, archived } = {}) {
+    const body = Object.fromEntries(
+      Object.entries({ muted, pinned, archived }).filter(([, value]) => value !== undefined),
+    );
+    return this.rest.request("PATCH", `conversations/${conversationId}`, { body });
+  }
+
   history(conversationId, { before, after, limit } = {}) {
     return this.rest.request("GET", `conversations/${conversationId}/messages`, { query: { before, after, limit } });
   }
@@ -635,8 +652,22 @@ export class ChatClient extends Emitter {
     return this.attachments.download(attachment, { thumbnail, signal });
   }
 
+  /**
+   * What the server lets through POST attachments (an extension of 1.2): {max_bytes, max_image_pixels,
+   * max_per_message}. Fetched once and kept; a failed fetch is tried again on the next call.
+   */
+  attachmentLimits() {
+    return this.attachments.limits();
+  }
+
   me() {
     return this.rest.request("GET", "me");
+  }
+
+  /** Change your nickname and/or avatar_url ("" clears it); resolves with your Profile. */
+  updateMe({ nickname, avatar_url } = {}) {
+    const body = Object.fromEntries(Object.entries({ nickname, avatar_url }).filter(([, value]) => value !== undefined));
+    return this.rest.request("PATCH", "me", { body });
   }
 
   user(userId) {
@@ -649,6 +680,58 @@ export class ChatClient extends Emitter {
 
   unread() {
     return this.rest.request("GET", "unread");
+  }
+
+  // --- blocking (1.2) ------------------------------------------------------------------------
+
+  /** The users you block: {results: [Profile]}. */
+  blocks() {
+    return this.rest.request("GET", "blocks");
+  }
+
+  /** Block a user (idempotent): no send either way, no typing, presence or profile frames between you. */
+  async block(userId) {
+    await this.rest.request("PUT", `users/${userId}/block`);
+  }
+
+  async unblock(userId) {
+    await this.rest.request("DELETE", `users/${userId}/block`);
+  }
+
+  // --- offline -------------------------------------------------------------------------------
+
+  /**
+   * Messages that reached you while no socket of yours was connected: {results: [{sender, messages}]},
+   * grouped by sender. A client that catches up with sync does not need it (see ackOffline option).
+   */
+  offline() {
+    return this.rest.request("GET", "offline");
+  }
+
+  /** Clear one sender's offline messages up to upTo (a msg_id). */
+  async ackOffline(senderId, upTo) {
+    await this.rest.request("POST", "offline/ack", { body: { sender_id: senderId, up_to: upTo } });
+  }
+
+  // --- Web Push (1.2) ------------------------------------------------------------------------
+
+  /** The server's VAPID public key (base64url): pushManager.subscribe's applicationServerKey. */
+  async pushKey() {
+    return (await this.rest.request("GET", "push/key")).public_key;
+  }
+
+  /**
+   * Have the server push new messages to this subscription while none of your sockets is connected:
+   * a browser's PushSubscription (its toJSON() is sent) or {endpoint, keys: {p256dh, auth}}.
+   */
+  async subscribePush(subscription) {
+    const body = typeof subscription?.toJSON === "function" ? subscription.toJSON() : subscription;
+    await this.rest.request("POST", "push/subscriptions", { body });
+  }
+
+  /** Stop pushing to that endpoint (also fine for one never or no longer subscribed). */
+  async unsubscribePush(endpoint) {
+    await this.rest.request("DELETE", "push/subscriptions", { body: { endpoint } });
   }
 }
 

@@ -66,6 +66,46 @@ export interface Conversation {
   archived?: boolean;
 }
 
+/** GET attachments/limits (an extension of 1.2): what POST attachments and a send let through. */
+export interface AttachmentLimits {
+  /** CHAT_ATTACHMENT_MAX_BYTES: a larger file is refused (413). */
+  max_bytes: number;
+  /** CHAT_ATTACHMENT_MAX_PIXELS: an image with more pixels (width x height) is a validation_error. */
+  max_image_pixels: number;
+  /** The most attachments one message may carry. */
+  max_per_message: number;
+}
+
+/** One sender's part of GET offline. */
+export interface OfflineGroup {
+  sender: Profile;
+  /** Ascending by msg_id. */
+  messages: Message[];
+}
+
+/** Your own settings of a conversation (PATCH conversations/{id}); each left out stays as it is. */
+export interface ConversationSettings {
+  muted?: boolean;
+  /** At most 5 pinned conversations: a sixth is a validation_error. */
+  pinned?: boolean;
+  archived?: boolean;
+}
+
+/** What PATCH me changes; each left out stays as it is. */
+export interface ProfileChanges {
+  /** At most 64 characters. */
+  nickname?: string;
+  /** An http(s) URL; "" clears it. */
+  avatar_url?: string;
+}
+
+/** A browser's PushSubscription as JSON (its toJSON()). */
+export interface PushSubscriptionData {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+  expirationTime?: number | null;
+}
+
 export type ConnectionState = "disconnected" | "connecting" | "connected";
 
 export interface StateEvent {
@@ -307,9 +347,10 @@ export interface ChatClientOptions {
   random?: () => number;
   timers?: Partial<Timers>;
   /**
-   * The server's CHAT_ATTACHMENT_MAX_BYTES, when the app knows it (the API does not publish it): a
-   * larger file is refused with AttachmentTooLarge before a byte is sent. Without it, the client
-   * still refuses a file at least as large as one the server has answered 413 to.
+   * The largest file to upload, replacing the limit the server publishes (GET attachments/limits,
+   * fetched before the first upload): a larger file is refused with AttachmentTooLarge before a byte is
+   * sent. With neither (a server that does not publish it), the client still refuses a file at least
+   * as large as one the server has answered 413 to.
    */
   maxUploadBytes?: number | null;
   /** Prefix of the storage keys (one per account on a shared storage). Default "chat". */
@@ -411,6 +452,10 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   conversations(options?: { limit?: number; before?: number; archived?: boolean }): Promise<ConversationPage>;
   conversation(conversationId: number): Promise<Conversation>;
+  /** The conversation with that user (1.1); rejects with ChatError not_found before their first message. */
+  conversationWith(userId: number): Promise<Conversation>;
+  /** Change your own settings of a conversation (1.2); resolves with the Conversation. */
+  updateConversation(conversationId: number, settings: ConversationSettings): Promise<Conversation>;
   history(conversationId: number, options?: { before?: number; after?: number; limit?: number }): Promise<HistoryPage>;
   search(q: string, options?: { conversationId?: number; before?: number; limit?: number }): Promise<SearchPage>;
   /** POST attachments. Rejects with AttachmentTooLarge, InvalidAttachment, UnsupportedMediaType, UploadCancelled or a ChatError. */
@@ -419,10 +464,30 @@ export class ChatClient extends Emitter<ChatEvents> {
   attachmentUrl(attachment: Attachment | number, options?: { thumbnail?: boolean }): string;
   /** The bytes (or the thumbnail, at most 320 px a side) with the token; ChatError not_found for a file's thumbnail or a recalled message's. */
   download(attachment: Attachment | number, options?: { thumbnail?: boolean; signal?: AbortSignal }): Promise<Blob>;
+  /** The server's upload limits (an extension of 1.2), fetched once and kept; rejects while it cannot be asked. */
+  attachmentLimits(): Promise<AttachmentLimits>;
   me(): Promise<Profile>;
+  /** PATCH me: your Profile as changed (users watching you get a `profile` frame). */
+  updateMe(changes: ProfileChanges): Promise<Profile>;
   user(userId: number): Promise<Profile>;
   users(q: string): Promise<{ results: Profile[] }>;
   unread(): Promise<{ total: number; conversations: Record<string, number> }>;
+  /** The users you block (1.2). */
+  blocks(): Promise<{ results: Profile[] }>;
+  /** Block a user (1.2, idempotent). */
+  block(userId: number): Promise<void>;
+  /** Unblock a user (1.2, idempotent). */
+  unblock(userId: number): Promise<void>;
+  /** Messages that reached you while no socket of yours was connected, grouped by sender. */
+  offline(): Promise<{ results: OfflineGroup[] }>;
+  /** Clear one sender's offline messages up to upTo (a msg_id). */
+  ackOffline(senderId: number, upTo: number): Promise<void>;
+  /** The server's VAPID public key (base64url), the applicationServerKey of pushManager.subscribe (1.2). */
+  pushKey(): Promise<string>;
+  /** Have new messages pushed to this subscription while no socket of yours is connected (1.2). */
+  subscribePush(subscription: PushSubscriptionData | { toJSON(): unknown }): Promise<void>;
+  /** Stop pushing to that endpoint (1.2). */
+  unsubscribePush(endpoint: string): Promise<void>;
 }
 
 export interface ListEvents<T> {

@@ -32,23 +32,27 @@ from .events import (
 from .lists import ConversationList, Entry, MessageList
 from .models import (
     Attachment,
+    AttachmentLimits,
     Conversation,
     ConversationPage,
     HistoryPage,
     Login,
     Message,
+    OfflineGroup,
     OutboxEntry,
     Profile,
     Reaction,
     ReplyTo,
     SearchPage,
     SyncPage,
+    Unread,
 )
 from .rest import Rest, login
 from .storage import JsonFileStore, MemoryStore, Saved, Store
 
 __all__ = [
     "Attachment",
+    "AttachmentLimits",
     "AttachmentTooLarge",
     "CaughtUp",
     "ChatClient",
@@ -68,6 +72,7 @@ __all__ = [
     "MessageChanged",
     "MessageList",
     "MessageReceived",
+    "OfflineGroup",
     "OutboxEntry",
     "Presence",
     "Profile",
@@ -85,6 +90,7 @@ __all__ = [
     "Store",
     "SyncPage",
     "Typing",
+    "Unread",
     "UnreadChanged",
     "UnsupportedMediaType",
     "Upload",

@@ -1,9 +1,11 @@
 """Attachments (PROTOCOL.md 1.2) on the client side: the multipart body streamed from disk, the size check
 before uploading, the ``Upload`` handle that cancels, and the rule for whom a download URL may be sent to.
 
-The server answers 413 to a file over ``CHAT_ATTACHMENT_MAX_BYTES`` but publishes that limit nowhere in the
-API, so the check before uploading uses what the client knows: the ``max_upload_bytes`` it was given, and
-the smallest size the server has refused so far (a 413 for n bytes means n is too many, whatever the limit).
+The check before uploading uses the limit the server publishes (``GET attachments/limits``, an extension of
+1.2: ``CHAT_ATTACHMENT_MAX_BYTES``), asked before the first upload and kept; a ``max_upload_bytes`` given to
+the client replaces it. A server that does not publish it (or could not be asked) leaves the decision to its
+413, and the client then refuses the smallest size the server has refused so far (a 413 for n bytes means n
+is too many, whatever the limit).
 """
 
 import asyncio

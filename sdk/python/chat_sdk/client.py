@@ -51,14 +51,17 @@ from .events import (
 from .ledger import Ledger, catch_up
 from .models import (
     Attachment,
+    AttachmentLimits,
     Conversation,
     ConversationPage,
     HistoryPage,
     Message,
+    OfflineGroup,
     OutboxEntry,
     Profile,
     SearchPage,
     SyncPage,
+    Unread,
 )
 from .rest import Rest
 from .storage import MemoryStore, Saved, Store
@@ -597,7 +600,11 @@ class ChatClient:
         re-sent after every catch-up until acked or refused, after a rate_limited/unavailable answer once its
         retry_after passed. Other refusals raise ChatError. ``files`` are uploaded first (``UploadProgress``
         events; a refused upload raises its ``UploadError``); with files or attachments, ``content`` may be
-        ""."""
+        "". A file over the limit the server publishes raises ``AttachmentTooLarge`` here when connected
+        (offline, the message is queued and its upload refuses it)."""
+        if files and self.state == "connected":
+            # Offline, queueing must not wait for a request: the upload checks again before it starts.
+            await self.rest.learn_upload_limit()
         entry = self.queue(to, content, reply_to, attachments, files)
         return await self.wait_ack(entry.client_msg_id)
 
@@ -760,6 +767,23 @@ class ChatClient:
         """Up to 20 active users whose username or nickname starts with ``q``."""
         return await self.rest.users(q)
 
+    async def update_me(self, *, nickname: str | None = None, avatar_url: str | None = None) -> Profile:
+        """Change your nickname and/or avatar_url (``""`` clears it); your Profile as changed. Users watching
+        you get a ``profile`` frame."""
+        return await self.rest.update_me(nickname=nickname, avatar_url=avatar_url)
+
+    async def blocks(self) -> list[Profile]:
+        """The users you block (1.2)."""
+        return await self.rest.blocks()
+
+    async def block(self, user_id: int) -> None:
+        """Block a user (1.2, idempotent): no send either way, no typing, presence or profile frames between
+        you; the history stays readable."""
+        await self.rest.block(user_id)
+
+    async def unblock(self, user_id: int) -> None:
+        await self.rest.unblock(user_id)
+
     async def conversation(self, conversation_id: int) -> Conversation:
         return await self.rest.conversation(conversation_id)
 
@@ -771,6 +795,42 @@ class ChatClient:
         self, limit: int | None = None, before: int | None = None, archived: bool | None = None
     ) -> ConversationPage:
         return await self.rest.conversations(limit, before, archived)
+
+    async def update_conversation(
+        self,
+        conversation_id: int,
+        *,
+        muted: bool | None = None,
+        pinned: bool | None = None,
+        archived: bool | None = None,
+    ) -> Conversation:
+        """Change your own settings of a conversation (1.2); each left None stays. At most 5 pinned: a sixth is
+        a ``validation_error``."""
+        return await self.rest.update_conversation(conversation_id, muted=muted, pinned=pinned, archived=archived)
+
+    async def unread(self) -> Unread:
+        return await self.rest.unread()
+
+    async def offline(self) -> list[OfflineGroup]:
+        """What reached you while no socket of yours was connected, by sender (a client that catches up with
+        sync does not need it)."""
+        return await self.rest.offline()
+
+    async def ack_offline(self, sender_id: int, up_to: int) -> None:
+        """Clear one sender's offline messages up to ``up_to`` (a msg_id)."""
+        await self.rest.ack_offline(sender_id, up_to)
+
+    async def push_key(self) -> str:
+        """The server's VAPID public key (base64url): the ``applicationServerKey`` of a browser's subscribe."""
+        return await self.rest.push_key()
+
+    async def subscribe_push(self, endpoint: str, p256dh: str, auth: str) -> None:
+        """Have new messages pushed (Web Push, 1.2) to this subscription while no socket of yours is
+        connected: a browser's ``PushSubscription`` (``endpoint`` and its ``keys``)."""
+        await self.rest.subscribe_push(endpoint, p256dh, auth)
+
+    async def unsubscribe_push(self, endpoint: str) -> None:
+        await self.rest.unsubscribe_push(endpoint)
 
     async def history(
         self, conversation_id: int, before: int | None = None, after: int | None = None, limit: int | None = None
@@ -793,6 +853,10 @@ class ChatClient:
         return await self.rest.search(q, conversation_id, before, limit)
 
     # --- attachments ---------------------------------------------------------------------------
+
+    async def attachment_limits(self) -> AttachmentLimits:
+        """The server's upload limits (an extension of 1.2), asked once and kept."""
+        return await self.rest.attachment_limits()
 
     async def upload(
         self, path: str | os.PathLike[str], on_progress: ProgressCallback | None = None, *, name: str | None = None

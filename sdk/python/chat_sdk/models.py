@@ -163,6 +163,46 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class OfflineGroup:
+    """One sender's part of ``GET offline``: what reached the user while no socket of theirs was connected."""
+
+    sender: Profile
+    messages: list[Message]  # ascending by msg_id
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "OfflineGroup":
+        return cls(Profile.from_dict(d["sender"]), [Message.from_dict(m) for m in d.get("messages") or ()])
+
+
+@dataclass(frozen=True)
+class Unread:
+    """``GET unread``: the total and the non-zero count of each conversation."""
+
+    total: int
+    conversations: dict[int, int]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Unread":
+        return cls(int(d["total"]), {int(k): int(v) for k, v in (d.get("conversations") or {}).items()})
+
+
+@dataclass(frozen=True)
+class AttachmentLimits:
+    """``GET attachments/limits`` (an extension of 1.2): what ``POST attachments`` and a send let through."""
+
+    max_bytes: int  # CHAT_ATTACHMENT_MAX_BYTES: a larger file is refused (413)
+    max_image_pixels: int  # CHAT_ATTACHMENT_MAX_PIXELS: an image with more (width x height) is refused (400)
+    max_per_message: int  # the most attachments one message may carry
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AttachmentLimits":
+        values = (d["max_bytes"], d["max_image_pixels"], d["max_per_message"])
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"attachment limits that are not integers: {d!r}")
+        return cls(*values)
+
+
+@dataclass(frozen=True)
 class ConversationPage:
     results: list[Conversation]
     next_before: int | None

@@ -22,14 +22,17 @@ from .attachments import (
 from .errors import NETWORK_ERROR, AttachmentTooLarge, ChatError, upload_error
 from .models import (
     Attachment,
+    AttachmentLimits,
     Conversation,
     ConversationPage,
     HistoryPage,
     Login,
     Message,
+    OfflineGroup,
     Profile,
     SearchPage,
     SyncPage,
+    Unread,
 )
 
 UPLOAD_CHUNK = 64 * 1024
@@ -48,8 +51,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 class Rest:
     """An authenticated REST session. ``transport`` replaces the network (httpx.MockTransport in tests).
-    ``max_upload_bytes``: the server's ``CHAT_ATTACHMENT_MAX_BYTES`` when the app knows it (the API does not
-    say): a larger file is refused before it is sent."""
+    ``max_upload_bytes``: the largest file to upload, replacing the limit the server publishes
+    (``GET attachments/limits``, asked before the first upload): a larger file is refused before it is sent."""
 
     def __init__(
         self,
@@ -62,6 +65,10 @@ class Rest:
     ) -> None:
         self.base_url = base_url
         self.size_check = SizeCheck(max_upload_bytes)
+        self._told_limit = max_upload_bytes is not None  # the app's limit wins over the published one
+        self._limits: AttachmentLimits | None = None
+        self._limits_lock = asyncio.Lock()
+        self._limits_unpublished = False  # the server does not publish them (an older one)
         headers = {"Authorization": f"Token {token}"} if token else {}
         self.http = httpx.AsyncClient(
             base_url=api_root(base_url), headers=headers, transport=transport, timeout=timeout
@@ -99,6 +106,23 @@ class Rest:
         body = await self.call("GET", "users", params={"q": q})
         return [Profile.from_dict(p) for p in body["results"]]
 
+    async def update_me(self, *, nickname: str | None = None, avatar_url: str | None = None) -> Profile:
+        """``PATCH me`` with the fields given (``avatar_url=""`` clears it); the Profile as changed."""
+        body = _params(nickname=nickname, avatar_url=avatar_url)
+        return Profile.from_dict(await self.call("PATCH", "me", json=body))
+
+    # --- blocking (1.2) --------------------------------------------------------------
+
+    async def blocks(self) -> list[Profile]:
+        body = await self.call("GET", "blocks")
+        return [Profile.from_dict(p) for p in body["results"]]
+
+    async def block(self, user_id: int) -> None:
+        await self.call("PUT", f"users/{user_id}/block")
+
+    async def unblock(self, user_id: int) -> None:
+        await self.call("DELETE", f"users/{user_id}/block")
+
     # --- conversations and messages ------------------------------------------------
 
     async def conversations(
@@ -113,6 +137,18 @@ class Rest:
 
     async def conversation_with(self, user_id: int) -> Conversation:
         return Conversation.from_dict(await self.call("GET", f"conversations/with/{user_id}"))
+
+    async def update_conversation(
+        self,
+        conversation_id: int,
+        *,
+        muted: bool | None = None,
+        pinned: bool | None = None,
+        archived: bool | None = None,
+    ) -> Conversation:
+        """``PATCH conversations/{id}`` with the settings given (1.2); the Conversation as changed."""
+        body = _params(muted=muted, pinned=pinned, archived=archived)
+        return Conversation.from_dict(await self.call("PATCH", f"conversations/{conversation_id}", json=body))
 
     async def history(
         self, conversation_id: int, before: int | None = None, after: int | None = None, limit: int | None = None
@@ -161,6 +197,30 @@ class Rest:
         body = await self.call("GET", "search", params=params)
         return SearchPage([Message.from_dict(m) for m in body["results"]], body.get("next_before"))
 
+    # --- unread and offline ------------------------------------------------------------
+
+    async def unread(self) -> Unread:
+        return Unread.from_dict(await self.call("GET", "unread"))
+
+    async def offline(self) -> list[OfflineGroup]:
+        body = await self.call("GET", "offline")
+        return [OfflineGroup.from_dict(g) for g in body["results"]]
+
+    async def ack_offline(self, sender_id: int, up_to: int) -> None:
+        await self.call("POST", "offline/ack", json={"sender_id": sender_id, "up_to": up_to})
+
+    # --- Web Push (1.2) ------------------------------------------------------------------
+
+    async def push_key(self) -> str:
+        return str((await self.call("GET", "push/key"))["public_key"])
+
+    async def subscribe_push(self, endpoint: str, p256dh: str, auth: str) -> None:
+        body = {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
+        await self.call("POST", "push/subscriptions", json=body)
+
+    async def unsubscribe_push(self, endpoint: str) -> None:
+        await self.call("DELETE", "push/subscriptions", json={"endpoint": endpoint})
+
     # --- sync ----------------------------------------------------------------------
 
     async def sync(self, since: int, limit: int | None = None) -> SyncPage:
@@ -172,6 +232,29 @@ class Rest:
 
     # --- attachments -----------------------------------------------------------------
 
+    async def attachment_limits(self) -> AttachmentLimits:
+        """``GET attachments/limits`` (an extension of 1.2), asked once and kept; a failure is not kept."""
+        async with self._limits_lock:
+            if self._limits is None:
+                self._limits = AttachmentLimits.from_dict(await self.call("GET", "attachments/limits"))
+            return self._limits
+
+    async def learn_upload_limit(self) -> None:
+        """Before an upload: the published ``max_bytes`` becomes the size check's limit, unless the app gave
+        one. Never raises: without an answer the upload goes, and the server's 413 decides."""
+        if self._told_limit or self._limits_unpublished or self.size_check.max_bytes is not None:
+            return
+        try:
+            limits = await self.attachment_limits()
+        except ChatError as error:
+            # A server without the endpoint never publishes them; a network error or a 5xx may pass.
+            self._limits_unpublished = error.code in ("not_found", "method_not_allowed")
+            return
+        except (KeyError, TypeError, ValueError):  # an answer this SDK cannot read
+            self._limits_unpublished = True
+            return
+        self.size_check.max_bytes = limits.max_bytes
+
     async def upload(
         self,
         path: str | os.PathLike[str],
@@ -180,12 +263,15 @@ class Rest:
         name: str | None = None,
     ) -> Attachment:
         """``POST attachments`` (multipart, field ``file``), streamed from disk; ``on_progress(sent, total)`` in
-        bytes of the body. A file the server would refuse for its size raises ``AttachmentTooLarge`` before a
-        byte is sent (see ``attachments.SizeCheck``); refusals raise the ``UploadError`` subclasses. Cancel by
-        cancelling the task, by ``start_upload(...).cancel()``, or by raising ``UploadCancelled`` in
-        ``on_progress``: the server stores nothing of a body it did not receive whole."""
+        bytes of the body. A file over the limit the server publishes (or ``max_upload_bytes``) raises
+        ``AttachmentTooLarge`` before a byte is sent (see ``attachments.SizeCheck``); refusals raise the
+        ``UploadError`` subclasses. Cancel by cancelling the task, by ``start_upload(...).cancel()``, or by
+        raising ``UploadCancelled`` in ``on_progress``: the server stores nothing of a body it did not receive
+        whole."""
         file = Path(path)
         size = await asyncio.to_thread(file_size, file)
+        self.size_check.check(size)  # what is known already refuses without a request
+        await self.learn_upload_limit()
         self.size_check.check(size)
         body = MultipartFile(file, size, name)
         try:

@@ -7,8 +7,8 @@ import { shownOnline } from './labels.js';
 import { dayNode, messageNode, pendingNode } from './message-view.js';
 import { isAtBottom, updateJump } from './read-tracker.js';
 import {
-  S, changed, ensureConversation, fetchOlderPage, historyOf, isMine, isTyping, loadNewest, messagesOf, onAdopt,
-  peerReadOf, rest, upsertConversation,
+  S, changed, ensureConversation, fetchOlderPage, historyOf, isMine, isTyping, loadConversationWith, loadNewest,
+  messagesOf, onAdopt, peerReadOf, upsertConversation,
 } from './store.js';
 import { showError } from './toasts.js';
 
@@ -240,7 +240,7 @@ export async function openPeer(profile) {
     // The conversation may be on a page of the list not loaded yet: ask for it directly
     // (404: none yet). With the whole list loaded, not being in it already says so.
     try {
-      cid = upsertConversation(await rest('GET', `conversations/with/${profile.user_id}`)).conversation_id;
+      cid = (await loadConversationWith(profile.user_id)).conversation_id;
     } catch (err) {
       if (err.code !== 'not_found') {
         showError(err, () => openPeer(profile));

@@ -6,7 +6,7 @@
 // asked only from a click on the bell; the choices are kept per user in localStorage.
 import { displayName } from './dom.js';
 import { modules } from './features.js';
-import { S, ensureConversation, rest } from './store.js';
+import { S, ensureConversation } from './store.js';
 import { toast } from './toasts.js';
 
 const { webPush } = modules;
@@ -19,6 +19,7 @@ let pushNote = ''; // why notifications do not come while Chat is closed, when t
 let busy = false;
 let audio = null;
 let openChat = () => {};
+let client = null;
 
 function savePref(name) {
   try {
@@ -46,9 +47,8 @@ async function startPush() {
     return;
   }
   try {
-    const { public_key: publicKey } = await rest('GET', 'push/key');
-    const subscription = await webPush.subscribe(publicKey);
-    await rest('POST', 'push/subscriptions', subscription.toJSON());
+    const subscription = await webPush.subscribe(await client.pushKey());
+    await client.subscribePush(subscription);
     pushNote = '';
   } catch (error) {
     pushNote = `only while Chat is open: ${error.detail || error.message}`;
@@ -59,7 +59,7 @@ async function stopPush() {
   if (!webPush) return;
   try {
     const endpoint = await webPush.unsubscribe();
-    if (endpoint) await rest('DELETE', 'push/subscriptions', { endpoint });
+    if (endpoint) await client.unsubscribePush(endpoint);
   } catch {
     /* the push service drops a subscription the browser gave up, and the server then forgets it */
   }
@@ -158,7 +158,8 @@ export async function alertIncoming(m) {
 }
 
 /** Read the user's choices (S.me is known); a push subscription this browser already has counts as on. */
-export async function initNotifications(openConversation) {
+export async function initNotifications(chatClient, openConversation) {
+  client = chatClient;
   openChat = openConversation;
   bell.addEventListener('click', toggleNotifications);
   soundToggle.addEventListener('click', toggleSound);

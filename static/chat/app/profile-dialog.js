@@ -3,7 +3,7 @@
 import { displayName, fillAvatar, h, initials, safeAvatarUrl, safeHttpUrl } from './dom.js';
 import { modules } from './features.js';
 import { csrfToken } from './session.js';
-import { S, rest } from './store.js';
+import { S, updateMe } from './store.js';
 import { errorText, toast } from './toasts.js';
 
 const { profilePicture } = modules;
@@ -126,7 +126,7 @@ async function save(event) {
       }
       S.me = uploaded.profile;
     }
-    S.me = await rest('PATCH', 'me', body);
+    await updateMe(body);
     renderMe();
     ui.dialog.close();
     toast('Profile saved.', 'info', 3000);

@@ -39,9 +39,6 @@ export function initStore({ chatClient, onError }) {
   reportError = onError;
 }
 
-/** REST under /api/v1/ through the client's session, for calls the SDK has no method for (paths may carry a query). */
-export const rest = (method, path, body) => client.rest.request(method, path, body === undefined ? {} : { body });
-
 export function onChange(listener) {
   listeners.push(listener);
 }
@@ -208,6 +205,11 @@ export async function loadConversations(older = false) {
 }
 
 /** The newest page of a conversation (once; ``refresh``: again, after a reconnect). */
+/** The conversation with that user, fetched and stored; rejects with not_found before their first message. */
+export async function loadConversationWith(userId) {
+  return upsertConversation(await client.conversationWith(userId));
+}
+
 export function loadNewest(cid, refresh = false) {
   const hist = historyOf(cid);
   if (hist.loading) return hist.loading;
@@ -243,6 +245,12 @@ export async function fetchOlderPage(cid, beforeIngest) {
   if (page.results.length) hist.before = page.results[0].msg_id;
 }
 
+/** Save the user's nickname and/or avatar_url; S.me becomes the Profile the server answers. */
+export async function updateMe(changes) {
+  S.me = await client.updateMe(changes);
+  return S.me;
+}
+
 export async function refreshUnreadTotal() {
   const data = await client.unread();
   S.totalUnread = data.total;
@@ -256,7 +264,7 @@ export async function refreshUnreadTotal() {
 export async function loadOffline() {
   const notes = [];
   for (let round = 0; round < 20; round += 1) {
-    const data = await rest('GET', 'offline');
+    const data = await client.offline();
     const groups = data.results.filter((group) => group.messages && group.messages.length);
     if (!groups.length) break;
     for (const group of groups) {
@@ -264,7 +272,7 @@ export async function loadOffline() {
       const fresh = messages.filter((m) => !messagesOf(m.conversation_id).has(m.msg_id)).length;
       for (const m of messages) ingest(m);
       if (fresh) notes.push({ count: fresh, sender: group.sender });
-      await rest('POST', 'offline/ack', { sender_id: group.sender.user_id, up_to: messages[messages.length - 1].msg_id });
+      await client.ackOffline(group.sender.user_id, messages[messages.length - 1].msg_id);
     }
   }
   return notes;

@@ -1,5 +1,6 @@
 // Every call of the client against the real server: send, the lists, read receipts, unread counts,
-// typing, watch and presence, recall, history, and ChatError for what the server refuses. Calls of
+// typing, watch and presence, recall, history, conversation settings, profile, blocking, offline,
+// Web Push, and ChatError for what the server refuses. Calls of
 // PROTOCOL 1.2 features this server may not have yet (search, react, upload) answer a ChatError.
 import assert from "node:assert/strict";
 import { after, it } from "node:test";
@@ -8,6 +9,12 @@ import { ChatError, ConversationList, MessageList } from "../../src/index.js";
 import { alice, bob, disconnectAll, recorded, skip, waitFor } from "./server.js";
 
 after(disconnectAll);
+
+// A subscription's keys as a browser makes them (65 and 16 bytes, base64url).
+const PUSH_KEYS = {
+  p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+  auth: "tBHItJI5svbpez7KI4CCXg",
+};
 
 it("every call against the real server", { skip, timeout: 40000 }, async () => {
   const a = recorded(alice);
@@ -70,6 +77,30 @@ it("every call against the real server", { skip, timeout: 40000 }, async () => {
   assert.equal((await b.client.me()).user_id, bob.id);
   assert.equal((await b.client.user(alice.id)).username, "alice");
   assert.deepEqual((await b.client.users("ali")).results.map((p) => p.user_id), [alice.id]);
+
+  // Settings, profile, blocking, offline and Web Push: the typed calls the browser UI uses.
+  assert.equal((await b.client.conversationWith(alice.id)).conversation_id, first.conversation_id);
+  const muted = await b.client.updateConversation(first.conversation_id, { muted: true, pinned: true });
+  assert.deepEqual([muted.conversation_id, muted.muted, muted.pinned, muted.archived], [first.conversation_id, true, true, false]);
+  assert.equal((await a.client.conversation(first.conversation_id)).muted, false, "bob's setting, not alice's");
+  assert.equal((await b.client.updateMe({ nickname: "Bobby" })).nickname, "Bobby");
+  assert.equal((await a.client.user(bob.id)).nickname, "Bobby");
+  await b.client.block(alice.id);
+  assert.deepEqual((await b.client.blocks()).results.map((p) => [p.user_id, p.blocked]), [[alice.id, true]]);
+  await assert.rejects(a.client.send(bob.id, "blocked"), { code: "forbidden" });
+  await b.client.unblock(alice.id);
+  assert.deepEqual((await b.client.blocks()).results, []);
+  const away = await b.client.offline();
+  for (const group of away.results) await b.client.ackOffline(group.sender.user_id, group.messages.at(-1).msg_id);
+  assert.deepEqual((await b.client.offline()).results, []);
+  assert.match(await b.client.pushKey(), /^[A-Za-z0-9_-]{80,}$/);
+  const endpoint = "https://8.8.8.8/push/sdk-js-api";
+  await b.client.subscribePush({ endpoint, keys: PUSH_KEYS });
+  await b.client.unsubscribePush(endpoint);
+  await assert.rejects(b.client.subscribePush({ endpoint: "http://8.8.8.8/push", keys: PUSH_KEYS }), (err) => {
+    assert.ok(err instanceof ChatError && err.code === "validation_error" && err.errors.endpoint, String(err));
+    return true;
+  });
 
   await assert.rejects(a.client.send(alice.id, "to myself"), (err) => err instanceof ChatError && err.code === "validation_error");
   await assert.rejects(a.client.recall(2 ** 52), (err) => err.code === "not_found" && err.status === 404);

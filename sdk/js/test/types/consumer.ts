@@ -14,7 +14,11 @@ import {
   backoff,
   revOf,
   type Attachment,
+  type AttachmentLimits,
+  type Conversation,
   type Message,
+  type OfflineGroup,
+  type Profile,
   type StateEvent,
 } from "@chat/sdk";
 import { FileStorage } from "@chat/sdk/node";
@@ -79,6 +83,20 @@ export async function example(): Promise<number> {
   const uploads = client.outbox().map((entry) => entry.uploads?.map((u) => u.size));
   new ChatClient({ baseUrl: "x", maxUploadBytes: 25 * 1024 * 1024 });
   void [cancelled, uploads];
+  const limits: AttachmentLimits = await client.attachmentLimits();
+  const withBob: Conversation = await client.conversationWith(9);
+  const muted: boolean | undefined = (await client.updateConversation(withBob.conversation_id, { muted: true, archived: false })).muted;
+  const renamed: Profile = await client.updateMe({ nickname: "Al", avatar_url: "" });
+  const blocked: Profile[] = (await client.blocks()).results;
+  await client.block(9);
+  await client.unblock(9);
+  const away: OfflineGroup[] = (await client.offline()).results;
+  for (const group of away) await client.ackOffline(group.sender.user_id, group.messages[group.messages.length - 1].msg_id);
+  const key: string = await client.pushKey();
+  await client.subscribePush({ endpoint: "https://push.example/1", keys: { p256dh: "p", auth: "a" } });
+  await client.subscribePush({ toJSON: () => ({ endpoint: "https://push.example/2" }) });
+  await client.unsubscribePush("https://push.example/1");
+  void [limits.max_bytes, limits.max_image_pixels, limits.max_per_message, muted, renamed.nickname, blocked, key];
   const list = new ConversationList(client);
   list.on("change", (items) => void items[0]?.peer.nickname);
   const messages = new MessageList(client, { peerId: 9 });

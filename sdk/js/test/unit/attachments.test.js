@@ -38,10 +38,26 @@ function attachment(id, extra = {}) {
 
 const bytes = (n) => new Blob([new Uint8Array(n).map((_, i) => i % 251)]);
 
-/** A REST-only client whose fetch is `fetch` (no socket needed for uploads and downloads). */
-function restClient(fetch, options = {}) {
-  return new ChatClient({ baseUrl: "http://chat.test", token: "tok", fetch, XMLHttpRequest: null, ...options });
+const LIMITS_PATH = "/api/v1/attachments/limits";
+
+/**
+ * A REST-only client whose fetch is `fetch` (no socket needed for uploads and downloads). Its server
+ * publishes no limits (GET attachments/limits: 404) unless `fetch` answers that path itself
+ * (`limits: true`).
+ */
+function restClient(fetch, { limits = false, ...options } = {}) {
+  const unpublished = (url, init) =>
+    new URL(url).pathname === LIMITS_PATH ? json(404, { code: "not_found", detail: "Not found." }) : fetch(url, init);
+  return new ChatClient({
+    baseUrl: "http://chat.test",
+    token: "tok",
+    fetch: limits ? fetch : unpublished,
+    XMLHttpRequest: null,
+    ...options,
+  });
 }
+
+const LIMITS = { max_bytes: 100, max_image_pixels: 25_000_000, max_per_message: 10 };
 
 describe("the size check", () => {
   it("refuses a file over maxUploadBytes, or empty, before any request", async () => {
@@ -74,6 +90,82 @@ describe("the size check", () => {
   });
 });
 
+describe("the limit the server publishes (GET attachments/limits)", () => {
+  /** A fetch answering the limits with `limits` (a Response, or a function making one) and uploads with 201. */
+  function publishing(limits) {
+    const calls = [];
+    const fetch = async (url, init = {}) => {
+      const path = new URL(url).pathname;
+      calls.push(`${init.method || "GET"} ${path}`);
+      if (path === LIMITS_PATH) return typeof limits === "function" ? limits() : json(200, limits);
+      return json(201, attachment(calls.length));
+    };
+    return { calls, fetch };
+  }
+
+  it("is asked once, before the first upload, and a larger file is refused without sending a byte", async () => {
+    const server = publishing(LIMITS);
+    const client = restClient(server.fetch, { limits: true });
+    const progress = [];
+    await assert.rejects(client.upload(bytes(101), { onProgress: (p) => progress.push(p) }), (err) => {
+      assert.ok(err instanceof AttachmentTooLarge);
+      assert.deepEqual([err.size, err.limit, err.status], [101, 100, null]);
+      return true;
+    });
+    assert.deepEqual(progress, []);
+    await client.upload(bytes(100));
+    await client.upload(bytes(50));
+    assert.deepEqual(server.calls, [`GET ${LIMITS_PATH}`, "POST /api/v1/attachments", "POST /api/v1/attachments"]);
+    assert.deepEqual(await client.attachmentLimits(), LIMITS);
+    assert.equal(server.calls.length, 3, "kept, not asked again");
+  });
+
+  it("maxUploadBytes replaces it: never asked, the app's limit decides", async () => {
+    const server = publishing(LIMITS);
+    const client = restClient(server.fetch, { limits: true, maxUploadBytes: 1000 });
+    await client.upload(bytes(500));
+    await assert.rejects(client.upload(bytes(1001)), (err) => err instanceof AttachmentTooLarge && err.limit === 1000);
+    assert.deepEqual(server.calls, ["POST /api/v1/attachments"]);
+  });
+
+  it("a fetch that fails lets the upload go (the server's 413 decides) and is tried again next time", async () => {
+    const answers = [
+      () => Promise.reject(new TypeError("fetch failed")),
+      () => json(503, { code: "unavailable", detail: "later" }),
+      () => json(200, LIMITS),
+    ];
+    const server = publishing(() => answers.shift()());
+    const client = restClient(server.fetch, { limits: true });
+    await client.upload(bytes(500));
+    await client.upload(bytes(500));
+    await assert.rejects(client.upload(bytes(500)), (err) => err instanceof AttachmentTooLarge && err.limit === 100);
+    assert.deepEqual(
+      server.calls.map((c) => c.split(" ")[1]),
+      [LIMITS_PATH, "/api/v1/attachments", LIMITS_PATH, "/api/v1/attachments", LIMITS_PATH],
+    );
+  });
+
+  it("a server without it (404) is not asked again", async () => {
+    const server = publishing(() => json(404, { code: "not_found", detail: "Not found." }));
+    const client = restClient(server.fetch, { limits: true });
+    await client.upload(bytes(500));
+    await client.upload(bytes(500));
+    assert.deepEqual(server.calls, [`GET ${LIMITS_PATH}`, "POST /api/v1/attachments", "POST /api/v1/attachments"]);
+    await assert.rejects(client.attachmentLimits(), (err) => err instanceof ChatError && err.code === "not_found");
+  });
+
+  it("a connected client refuses a send with a file over it before queueing anything", async () => {
+    const t = await connected({ limits: LIMITS });
+    await assert.rejects(t.client.send(9, "", { files: [bytes(101)] }), (err) => {
+      assert.ok(err instanceof AttachmentTooLarge);
+      assert.deepEqual([err.size, err.limit, err.status], [101, 100, null]);
+      return true;
+    });
+    assert.deepEqual([t.client.outbox(), t.events.pending, t.uploads], [[], [], []]);
+    t.client.disconnect();
+  });
+});
+
 it("refusals are typed: 415, validation_error on file, and rate_limited stays a plain ChatError", async () => {
   const answers = [
     json(415, { code: "unsupported_media_type", detail: "multipart please" }),
@@ -100,6 +192,12 @@ describe("the streamed upload (Node's fetch, a real socket)", () => {
   const requests = [];
   before(async () => {
     server = createServer((req, res) => {
+      if (req.method === "GET") {
+        // GET attachments/limits: this server publishes none.
+        res.writeHead(404, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ code: "not_found", detail: "Not found." }));
+        return;
+      }
       const seen = { headers: req.headers, body: [], aborted: false, ended: false };
       requests.push(seen);
       req.on("data", (chunk) => seen.body.push(chunk));
@@ -228,10 +326,10 @@ it("downloads send the token to the server's own origin only", async () => {
 // --- sends with files, on the fake socket ----------------------------------------------------------
 
 /** A connected client whose uploads wait until the test answers them (`uploads[i].answer(...)`). */
-async function connected({ storage = new MemoryStorage(), options = {} } = {}) {
+async function connected({ storage = new MemoryStorage(), options = {}, limits = null } = {}) {
   const timers = new FakeTimers();
   const { FakeWebSocket, sockets } = fakeWebSocketClass();
-  const server = fakeServer();
+  const server = fakeServer({ limits });
   const uploads = [];
   const fetch = (url, init = {}) => {
     if (!url.endsWith("/api/v1/attachments")) return server.fetch(url, init);

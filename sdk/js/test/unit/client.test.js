@@ -540,3 +540,91 @@ describe("client_msg_id", () => {
     }
   });
 });
+
+describe("REST calls", () => {
+  /** A client whose fetch records each request and answers `answers[path]` (default 204). */
+  function recording(answers = {}) {
+    const calls = [];
+    const fetch = async (url, init = {}) => {
+      const path = new URL(url).pathname.replace("/api/v1/", "");
+      calls.push([init.method, path, init.body === undefined ? undefined : JSON.parse(init.body)]);
+      const body = answers[`${init.method} ${path}`];
+      return body === undefined
+        ? new Response(null, { status: 204 })
+        : new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
+    };
+    return { calls, client: new ChatClient({ baseUrl: "http://chat.test", token: "tok", fetch }) };
+  }
+
+  const peer = { user_id: 9, username: "bob", nickname: "Bob", avatar_url: "", online: false, blocked: true };
+  const conversation = { conversation_id: 4, peer, last_message: message(5), unread: 0, muted: true };
+
+  it("block, unblock and the list of blocked users", async () => {
+    const { calls, client } = recording({ "GET blocks": { results: [peer] } });
+    assert.equal(await client.block(9), undefined);
+    assert.deepEqual(await client.blocks(), { results: [peer] });
+    assert.equal(await client.unblock(9), undefined);
+    assert.deepEqual(calls, [
+      ["PUT", "users/9/block", undefined],
+      ["GET", "blocks", undefined],
+      ["DELETE", "users/9/block", undefined],
+    ]);
+  });
+
+  it("conversation settings send only the fields given; conversationWith asks by user", async () => {
+    const { calls, client } = recording({ "PATCH conversations/4": conversation, "GET conversations/with/9": conversation });
+    assert.deepEqual(await client.updateConversation(4, { muted: true }), conversation);
+    await client.updateConversation(4, { pinned: false, archived: true });
+    assert.deepEqual(await client.conversationWith(9), conversation);
+    assert.deepEqual(calls, [
+      ["PATCH", "conversations/4", { muted: true }],
+      ["PATCH", "conversations/4", { pinned: false, archived: true }],
+      ["GET", "conversations/with/9", undefined],
+    ]);
+  });
+
+  it("the offline list and its ack", async () => {
+    const away = { results: [{ sender: peer, messages: [message(5), message(6)] }] };
+    const { calls, client } = recording({ "GET offline": away });
+    assert.deepEqual(await client.offline(), away);
+    assert.equal(await client.ackOffline(9, 6), undefined);
+    assert.deepEqual(calls, [
+      ["GET", "offline", undefined],
+      ["POST", "offline/ack", { sender_id: 9, up_to: 6 }],
+    ]);
+  });
+
+  it("Web Push: the key, a subscription (a PushSubscription's toJSON or plain JSON) and its removal", async () => {
+    const { calls, client } = recording({ "GET push/key": { public_key: "BEl6" } });
+    assert.equal(await client.pushKey(), "BEl6");
+    const json = { endpoint: "https://push.example/1", keys: { p256dh: "p", auth: "a" } };
+    await client.subscribePush({ toJSON: () => json, endpoint: json.endpoint });
+    await client.subscribePush(json);
+    await client.unsubscribePush(json.endpoint);
+    assert.deepEqual(calls, [
+      ["GET", "push/key", undefined],
+      ["POST", "push/subscriptions", json],
+      ["POST", "push/subscriptions", json],
+      ["DELETE", "push/subscriptions", { endpoint: json.endpoint }],
+    ]);
+  });
+
+  it("updateMe sends only the fields given and resolves with the Profile", async () => {
+    const me = { user_id: 7, username: "alice", nickname: "Al", avatar_url: "", online: true };
+    const { calls, client } = recording({ "PATCH me": me });
+    assert.deepEqual(await client.updateMe({ nickname: "Al" }), me);
+    await client.updateMe({ avatar_url: "" });
+    assert.deepEqual(calls, [
+      ["PATCH", "me", { nickname: "Al" }],
+      ["PATCH", "me", { avatar_url: "" }],
+    ]);
+  });
+
+  it("a refusal is a ChatError with the server's code", async () => {
+    const fetch = async () =>
+      new Response(JSON.stringify({ code: "not_found", detail: "Not found." }), { status: 404 });
+    const client = new ChatClient({ baseUrl: "http://chat.test", token: "tok", fetch });
+    await assert.rejects(client.conversationWith(9), (err) => err.code === "not_found" && err.status === 404);
+    await assert.rejects(client.block(9), (err) => err.code === "not_found");
+  });
+});

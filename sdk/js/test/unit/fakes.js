@@ -102,13 +102,17 @@ export function fakeWebSocketClass() {
   return { FakeWebSocket, sockets };
 }
 
-/** A fetch serving sync/position and sync from `server.messages` (ascending msg_id), and recording calls. */
-export function fakeServer({ position = 0 } = {}) {
+/**
+ * A fetch serving sync/position and sync from `server.messages` (ascending msg_id), and recording calls;
+ * attachments/limits answers `limits` when given (else 404: a server that does not publish them).
+ */
+export function fakeServer({ position = 0, limits = null } = {}) {
   const server = {
     messages: [],
     calls: [],
     acks: [],
     position,
+    limits,
     pages: null, // a list of canned sync answers, used first when set
     async fetch(url, init = {}) {
       const parsed = new URL(url);
@@ -116,6 +120,7 @@ export function fakeServer({ position = 0 } = {}) {
       server.calls.push({ method: init.method || "GET", path, query: Object.fromEntries(parsed.searchParams) });
       let body;
       if (path === "sync/position") body = { position: server.position };
+      else if (path === "attachments/limits" && server.limits) body = server.limits;
       else if (path === "sync") {
         if (server.pages?.length) body = server.pages.shift();
         else {
