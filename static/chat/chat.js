@@ -17,21 +17,31 @@ import { initMessageView } from './app/message-view.js';
 import { alertIncoming, initNotifications } from './app/notifications.js';
 import { initProfileDialog, renderMe } from './app/profile-dialog.js';
 import { initReadTracker, maybeMarkRead, noteSeen, seenObserver, updateJump } from './app/read-tracker.js';
-import { createClient, followPageLife } from './app/session.js';
+import { OUTBOX_KEY, createClient, followPageLife, forgetOnLogout } from './app/session.js';
 import {
   S, changed, fetchOlderPage, historyOf, ingest, initStore, isMine, loadConversations, loadOffline, maxHeldRev,
-  messagesOf, onChange, refreshUnreadTotal, sending, upsertConversation,
+  messagesOf, onChange, refreshUnreadTotal, upsertConversation,
 } from './app/store.js';
 import { errorText, showError, toast } from './app/toasts.js';
+import { UPLOADING_KEY, initUnsent, saveUploadingNotes, wouldLoseSends } from './app/unsent.js';
+import { userStorage } from './app/user-storage.js';
 
 const CONFIG = JSON.parse(document.getElementById('chat-config').textContent);
 const WATCH_MAX = 100; // the watch frame takes at most 100 user ids
 
 let resolveStartCursor;
+let resolveUserId;
+// The user's unsent messages are kept in this browser under their id, known once GET me answered.
+const kept = userStorage(
+  new Promise((resolve) => {
+    resolveUserId = resolve;
+  }),
+);
 const client = createClient({
   startCursor: new Promise((resolve) => {
     resolveStartCursor = resolve;
   }),
+  kept,
   onSignedOut: signOut,
 });
 initStore({ chatClient: client, onError: showError });
@@ -118,6 +128,7 @@ async function showOffline() {
 
 function wire() {
   onChange(scheduleRender);
+  onChange(saveUploadingNotes);
   initConversationList(client, { openConversation, openPeer });
   initChatWindow({
     drafts: { save: saveDraft, switchTo },
@@ -147,9 +158,11 @@ function wire() {
   });
   document.addEventListener('visibilitychange', scheduleRender);
   window.addEventListener('focus', scheduleRender);
+  // Only what a reload would lose: files still uploading (or any send while the outbox is in memory).
   window.addEventListener('beforeunload', (event) => {
-    if (sending()) event.preventDefault();
+    if (wouldLoseSends()) event.preventDefault();
   });
+  forgetOnLogout(document.querySelector('.logout-form'), client, kept, [OUTBOX_KEY, UPLOADING_KEY]);
   // Recall buttons expire, day labels roll over, typing indicators fade, "last seen" ages.
   // Presence itself is pushed (watch / presence / profile events): no polling.
   setInterval(scheduleRender, 5000);
@@ -183,9 +196,12 @@ async function start() {
   } catch (err) {
     showError(err);
     client.disconnect();
+    resolveUserId(null);
     resolveStartCursor(null);
     return;
   }
+  resolveUserId(S.me.user_id);
+  initUnsent(client, kept).catch(showError);
   renderMe();
   initNotifications(client, openConversation);
   scheduleRender();

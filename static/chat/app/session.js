@@ -15,27 +15,33 @@ export const csrfToken = () => cookie('csrftoken');
 
 const STORAGE_KEY = 'chat';
 const CURSOR_KEY = `${STORAGE_KEY}:cursor`; // the SDK's key for its sync cursor (catchup.js)
+export const OUTBOX_KEY = `${STORAGE_KEY}:outbox`; // the SDK's key for its outbox (client.js)
 
 /**
  * A client for this page's session. ``startCursor``: a promise of where its first catch-up starts
  * (the newest rev the page holds once its conversation list came; null: the server's position), so
  * nothing between the page's first REST answers and its socket is missed; the socket waits for it.
+ * ``kept``: the signed-in user's storage in this browser (user-storage.js), where the outbox lives.
  * ``onSignedOut`` runs on a 401 from any REST call (the socket's 4401 comes as a state event).
  */
-export function createClient({ startCursor, onSignedOut }) {
-  // The cursor and the outbox live as long as the page: a reload starts from its fresh REST answers
-  // (and the browser warns before leaving with a send unanswered).
+export function createClient({ startCursor, kept, onSignedOut }) {
+  // The outbox outlives the page (kept: IndexedDB): a message written offline goes out after a
+  // reload, a closed tab or an offline start, with its one client_msg_id (the server stores it once).
+  // The cursor (and what was emitted above it) lives as long as the page: a reload loads the list
+  // and the open chat's history again from REST, so a stored cursor would only skip what the page
+  // no longer holds; the first catch-up starts from those fresh answers instead (startCursor).
   const memory = new MemoryStorage();
+  const storeOf = (key) => (key === OUTBOX_KEY ? kept : memory);
   const storage = {
     async get(key) {
       if (key === CURSOR_KEY) {
         const cursor = await startCursor;
         if (typeof cursor === 'number' && (await memory.get(key)) === undefined) await memory.set(key, cursor);
       }
-      return memory.get(key);
+      return storeOf(key).get(key);
     },
-    set: (key, value) => memory.set(key, value),
-    delete: (key) => memory.delete(key),
+    set: (key, value) => storeOf(key).set(key, value),
+    delete: (key) => storeOf(key).delete(key),
   };
   const sessionFetch = async (url, init = {}) => {
     const method = (init.method || 'GET').toUpperCase();
@@ -73,5 +79,28 @@ export function followPageLife(client, signedOut) {
   window.addEventListener('pagehide', () => client.disconnect());
   window.addEventListener('pageshow', (event) => {
     if (event.persisted) reconnectNow();
+  });
+}
+
+/**
+ * Logging out forgets the user's unsent messages in this browser, as the service worker forgets
+ * the cached conversations (templates/sw.js): the socket closes first, so no late answer writes
+ * the outbox again, then ``keys`` of ``kept`` are deleted, then the form is posted. A storage that
+ * does not answer within two seconds does not keep anyone from logging out.
+ */
+export function forgetOnLogout(form, client, kept, keys) {
+  let forgotten = false;
+  form.addEventListener('submit', (event) => {
+    if (forgotten) return;
+    event.preventDefault();
+    client.disconnect();
+    const forget = client.flush().then(() => Promise.all(keys.map((key) => kept.delete(key))));
+    const late = new Promise((resolve) => setTimeout(resolve, 2000));
+    Promise.race([forget, late])
+      .catch((err) => console.warn(err))
+      .then(() => {
+        forgotten = true;
+        form.submit();
+      });
   });
 }

@@ -1,0 +1,147 @@
+"""The page's outbox in IndexedDB, end to end in headless Chromium (issue 18, the client layer).
+
+A message written while the server is away outlives a reload, even an offline start through the
+service worker: it shows as pending and goes out by itself, once, when the server is back.
+Logging out forgets it, and the next account signed in on that browser never sees or sends it.
+Each test has its own server (stopped and started again on its port) and its own browser profile.
+"""
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from messaging.models import MessageRecord
+
+from .test_browser import click, css, log_in, quit_all, screenshot, send, start_chromium, texts, wait
+from .test_browser_daily import run_axe, serious
+from .test_browser_pwa import OFFLINE, worker_ready
+
+pytestmark = pytest.mark.e2e
+
+ONLINE = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+PENDING = ".msg.pending .pending-status"
+SENT = ".msg.out:not(.pending) .msg-text"
+
+
+@pytest.fixture
+def driver():
+    started: list = []
+    yield start_chromium(started)
+    quit_all(started)
+
+
+def contents(user, conversation_id: int) -> list[str]:
+    return [m["content"] for m in user.get(f"conversations/{conversation_id}/messages").json()["results"]]
+
+
+def open_bob(driver) -> None:
+    click(driver, '#conversations .conv[data-peer="bob"]')
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#message-list .msg:not(.pending)"))
+
+
+def test_a_message_written_offline_outlives_an_offline_reload_and_is_sent_once(
+    start_daphne, celery_worker, alice, bob, driver
+):
+    server = start_daphne()
+    base = f"http://{server.address}"
+    first = alice.send(bob, "still there?")
+    log_in(driver, base, alice.username)
+    wait(driver, lambda d: worker_ready(d)["controlled"])  # the service worker serves the next start
+    open_bob(driver)
+
+    server.stop()
+    wait(driver, lambda d: "retrying in" in css(d, "#conn-status").text)
+    send(driver, "written offline")
+    wait(driver, lambda d: css(d, PENDING).text == "Waiting for connection…")
+
+    # Reloaded with no network at all: the app starts from its cache, and the message is still
+    # waiting in its chat (the browser did not ask before leaving: nothing was at risk).
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
+    driver.refresh()
+    wait(driver, lambda d: css(d, "#me-name").text == "Alice")
+    wait(driver, lambda d: css(d, PENDING).text == "Waiting for connection…")
+    assert texts(driver, ".msg.pending .msg-text") == ["written offline"]
+    assert css(driver, "#peer-name").text == "Bob"
+    screenshot(driver, "outbox-offline-reload")
+    assert serious(run_axe(driver)) == []
+
+    # The server and the network come back: the page reconnects and sends it by itself.
+    again = start_daphne(port=server.port)
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", ONLINE)
+    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=45)
+    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
+    wait(driver, lambda d: texts(d, SENT)[-1:] == ["written offline"])
+    assert contents(bob, first["conversation_id"]) == ["still there?", "written offline"]
+
+    # Answered, it left the outbox: the next start has nothing to send again.
+    driver.refresh()
+    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait(driver, lambda d: texts(d, SENT) == ["still there?", "written offline"])
+    assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
+    assert MessageRecord.objects.filter(content="written offline").count() == 1
+    again.stop()
+
+
+def log_out(driver, base: str) -> None:
+    click(driver, ".logout-form button")
+    wait(driver, lambda d: d.current_url.startswith(base + "/login/"))
+
+
+# A network that lets the page's requests through but not its socket (as a proxy without WebSocket
+# support would): once ``cutSockets()`` ran, the socket is closed and every new one fails.
+SOCKETS_CUT = """
+(() => {
+  const Real = window.WebSocket;
+  const made = [];
+  window.cutSockets = () => {
+    window.socketsCut = true;
+    for (const ws of made) ws.close();
+  };
+  function CuttableWebSocket(url, protocols) {
+    const ws = new Real(window.socketsCut ? url.replace('/ws/chat/', '/ws/cut/') : url, protocols);
+    made.push(ws);
+    return ws;
+  }
+  CuttableWebSocket.prototype = Real.prototype;
+  Object.assign(CuttableWebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = CuttableWebSocket;
+})();
+"""
+
+
+def test_logging_out_forgets_the_queue_and_the_next_account_never_sees_it(
+    daphne, celery_worker, alice, bob, carol, driver
+):
+    base = f"http://{daphne.address}"
+    first = alice.send(bob, "still there?")
+    bob_carol = bob.send(carol, "hi Carol")
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SOCKETS_CUT})
+    log_in(driver, base, alice.username)
+    open_bob(driver)
+
+    # The socket cannot get through (REST can): Alice's message waits in the outbox.
+    driver.execute_script("cutSockets()")
+    wait(driver, lambda d: "retrying in" in css(d, "#conn-status").text)
+    send(driver, "for Bob only, from Alice")
+    wait(driver, lambda d: css(d, PENDING).text == "Waiting for connection…")
+    log_out(driver, base)
+
+    # Carol signs in on the same browser: nothing of Alice's queue, and her own sends go out alone.
+    log_in(driver, base, carol.username)
+    open_bob(driver)
+    send(driver, "hello Bob")
+    wait(driver, lambda d: texts(d, SENT) == ["hello Bob"])
+    assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
+    assert "from Alice" not in css(driver, "#message-list").text
+    assert contents(carol, bob_carol["conversation_id"]) == ["hi Carol", "hello Bob"]
+    assert serious(run_axe(driver)) == []
+    log_out(driver, base)
+
+    # Alice again: her logout forgot the message, so it is neither shown nor sent.
+    log_in(driver, base, alice.username)
+    open_bob(driver)
+    send(driver, "after logging in again")
+    wait(driver, lambda d: texts(d, SENT)[-1:] == ["after logging in again"])
+    assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
+    assert contents(alice, first["conversation_id"]) == ["still there?", "after logging in again"]
+    assert not MessageRecord.objects.filter(content="for Bob only, from Alice").exists()
