@@ -8,6 +8,7 @@ Each test has its own server (stopped and started again on its port) and its own
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from messaging.models import MessageRecord
 
@@ -33,6 +34,23 @@ def contents(user, conversation_id: int) -> list[str]:
     return [m["content"] for m in user.get(f"conversations/{conversation_id}/messages").json()["results"]]
 
 
+# Whether the page had the browser ask before leaving (beforeunload's preventDefault), noted where
+# the next page of the tab reads it. Headless Chromium leaves without showing the dialog.
+NOTE_ASKED = """
+window.addEventListener('beforeunload', (event) => {
+  sessionStorage.setItem('asked', String(event.defaultPrevented));
+});
+window.beforeTheReload = true;
+setTimeout(() => location.reload(), 0);
+"""
+
+
+def reload(driver) -> None:
+    """Reload the page as its user would, and wait for the new one (the old one marked itself)."""
+    driver.execute_script(NOTE_ASKED)
+    wait(driver, lambda d: d.execute_script("return window.beforeTheReload") is None)
+
+
 def open_bob(driver) -> None:
     click(driver, '#conversations .conv[data-peer="bob"]')
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#message-list .msg:not(.pending)"))
@@ -54,10 +72,11 @@ def test_a_message_written_offline_outlives_an_offline_reload_and_is_sent_once(
     wait(driver, lambda d: css(d, PENDING).text == "Waiting for connection…")
 
     # Reloaded with no network at all: the app starts from its cache, and the message is still
-    # waiting in its chat (the browser did not ask before leaving: nothing was at risk).
+    # waiting in its chat (the page did not have the browser ask before leaving: nothing was at risk).
     driver.execute_cdp_cmd("Network.enable", {})
     driver.execute_cdp_cmd("Network.emulateNetworkConditions", OFFLINE)
-    driver.refresh()
+    reload(driver)
+    assert driver.execute_script("return sessionStorage.getItem('asked')") == "false"
     wait(driver, lambda d: css(d, "#me-name").text == "Alice")
     wait(driver, lambda d: css(d, PENDING).text == "Waiting for connection…")
     assert texts(driver, ".msg.pending .msg-text") == ["written offline"]
@@ -145,3 +164,41 @@ def test_logging_out_forgets_the_queue_and_the_next_account_never_sees_it(
     assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
     assert contents(alice, first["conversation_id"]) == ["still there?", "after logging in again"]
     assert not MessageRecord.objects.filter(content="for Bob only, from Alice").exists()
+
+
+def test_a_message_left_while_its_files_upload_comes_back_not_sent_with_its_text(
+    daphne, celery_worker, alice, bob, driver, tmp_path
+):
+    """Files cannot be kept across a reload: the browser asks first, and the message is not lost silently."""
+    base = f"http://{daphne.address}"
+    first = alice.send(bob, "still there?")
+    log_in(driver, base, alice.username)
+    open_bob(driver)
+
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF-1.4\n" + b"% padding\n" * 60_000 + b"%%EOF\n")
+    driver.set_network_conditions(offline=False, latency=5, download_throughput=10_000_000, upload_throughput=10_000)
+    css(driver, "#attach-file").send_keys(str(report))
+    css(driver, "#input").send_keys("the report, see attached" + Keys.ENTER)
+    wait(driver, lambda d: css(d, PENDING).text == "Uploading files…")
+
+    # Leaving now would lose the file: the page has the browser ask (headless Chromium leaves anyway).
+    reload(driver)
+    assert driver.execute_script("return sessionStorage.getItem('asked')") == "true"
+    driver.delete_network_conditions()
+    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    failed = ".msg.pending.failed .pending-status"
+    wait(driver, lambda d: css(d, failed).text.startswith("Not sent — The page was closed before its files"))
+    assert texts(driver, ".msg.pending .msg-text") == ["the report, see attached"]
+    screenshot(driver, "outbox-files-interrupted")
+    assert serious(run_axe(driver)) == []
+
+    # Edit puts the text back in the composer, to attach the file again; the note is gone for good.
+    click(driver, ".msg.pending.failed .pending-status button:first-of-type")
+    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
+    assert css(driver, "#input").get_attribute("value") == "the report, see attached"
+    driver.refresh()
+    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait(driver, lambda d: texts(d, SENT) == ["still there?"])
+    assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
+    assert contents(alice, first["conversation_id"]) == ["still there?"]
