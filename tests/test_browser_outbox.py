@@ -202,3 +202,39 @@ def test_a_message_left_while_its_files_upload_comes_back_not_sent_with_its_text
     wait(driver, lambda d: texts(d, SENT) == ["still there?"])
     assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
     assert contents(alice, first["conversation_id"]) == ["still there?"]
+
+
+def test_two_tabs_of_one_user_keep_both_their_queued_messages(start_daphne, celery_worker, alice, bob, driver):
+    """The tabs share one stored outbox: the second tab's write keeps the first tab's message."""
+    server = start_daphne()
+    base = f"http://{server.address}"
+    first = alice.send(bob, "still there?")
+    log_in(driver, base, alice.username)
+    open_bob(driver)
+    chat_url = driver.current_url
+    tabs = [driver.current_window_handle]
+    driver.switch_to.new_window("tab")
+    driver.get(chat_url)
+    wait(driver, lambda d: texts(d, SENT) == ["still there?"])
+    tabs.append(driver.current_window_handle)
+
+    server.stop()
+    for tab, text in zip(tabs, ["from the first tab", "from the second tab"], strict=True):
+        driver.switch_to.window(tab)
+        wait(driver, lambda d: "retrying in" in css(d, "#conn-status").text)
+        send(driver, text)
+        wait(driver, lambda d: css(d, PENDING).text == "Waiting for connection…")
+
+    # Both tabs close while the server is away; when it is back, Chat opens with both messages.
+    driver.close()
+    driver.switch_to.window(tabs[0])
+    driver.get("about:blank")
+    again = start_daphne(port=server.port)
+    driver.get(chat_url)
+    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=30)
+    wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
+    wait(driver, lambda d: sorted(texts(d, SENT)[1:]) == ["from the first tab", "from the second tab"])
+    stored = contents(bob, first["conversation_id"])
+    assert stored[0] == "still there?"
+    assert sorted(stored[1:]) == ["from the first tab", "from the second tab"]
+    again.stop()

@@ -31,7 +31,8 @@ export function createClient({ startCursor, kept, onSignedOut }) {
   // and the open chat's history again from REST, so a stored cursor would only skip what the page
   // no longer holds; the first catch-up starts from those fresh answers instead (startCursor).
   const memory = new MemoryStorage();
-  const storeOf = (key) => (key === OUTBOX_KEY ? kept : memory);
+  const outbox = sharedOutbox(kept);
+  const storeOf = (key) => (key === OUTBOX_KEY ? outbox : memory);
   const storage = {
     async get(key) {
       if (key === CURSOR_KEY) {
@@ -59,6 +60,30 @@ export function createClient({ startCursor, kept, onSignedOut }) {
     // "Offline · retrying in N s" stays readable: the first retries come after 1 to 2 s, not 0.5.
     minReconnectDelay: 1000,
   });
+}
+
+/**
+ * The outbox as the tabs of one user share it. The SDK writes its whole outbox at each change, so
+ * a second tab would write over the first one's messages: each write here keeps the stored entries
+ * this page never held (another tab's) and drops only those it held and saw answered. Two writes
+ * at once can bring an answered entry back; it then goes out again with its client_msg_id, and the
+ * server answers with the message it stored the first time (one message per client_msg_id).
+ */
+function sharedOutbox(kept) {
+  const held = new Set(); // client_msg_ids this page loaded or wrote
+  return {
+    async get(key) {
+      const entries = await kept.get(key);
+      for (const entry of entries || []) held.add(entry.client_msg_id);
+      return entries;
+    },
+    async set(key, entries) {
+      for (const entry of entries) held.add(entry.client_msg_id);
+      const others = ((await kept.get(key)) || []).filter((entry) => !held.has(entry.client_msg_id));
+      await kept.set(key, [...entries, ...others]);
+    },
+    delete: (key) => kept.delete(key),
+  };
 }
 
 /**
