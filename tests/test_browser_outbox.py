@@ -238,3 +238,33 @@ def test_two_tabs_of_one_user_keep_both_their_queued_messages(start_daphne, cele
     assert stored[0] == "still there?"
     assert sorted(stored[1:]) == ["from the first tab", "from the second tab"]
     again.stop()
+
+
+# A browser without IndexedDB (an old one, or a private mode that refuses it).
+NO_INDEXEDDB = "Object.defineProperty(window, 'indexedDB', { value: undefined, configurable: true });"
+# Whether the page would have the browser ask before leaving now (no navigation happens).
+WOULD_ASK = "return !window.dispatchEvent(new Event('beforeunload', { cancelable: true }));"
+
+
+def test_without_indexeddb_the_outbox_lasts_as_long_as_the_page(start_daphne, celery_worker, alice, bob, driver):
+    server = start_daphne()
+    base = f"http://{server.address}"
+    first = alice.send(bob, "still there?")
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": NO_INDEXEDDB})
+    log_in(driver, base, alice.username)
+    open_bob(driver)
+    assert driver.execute_script("return window.indexedDB") is None
+
+    server.stop()
+    wait(driver, lambda d: "retrying in" in css(d, "#conn-status").text)
+    send(driver, "kept in memory")
+    wait(driver, lambda d: css(d, PENDING).text == "Waiting for connection…")
+    assert driver.execute_script(WOULD_ASK) is True  # a reload would lose it: the browser asks first
+
+    again = start_daphne(port=server.port)
+    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=45)
+    wait(driver, lambda d: texts(d, SENT)[-1:] == ["kept in memory"])
+    assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
+    assert driver.execute_script(WOULD_ASK) is False
+    assert contents(bob, first["conversation_id"]) == ["still there?", "kept in memory"]
+    again.stop()
