@@ -6,6 +6,8 @@
  *   CSRF token and the user's name) and the cached copy is used only when that fails.
  * - Data: the last answers of GET me, conversations and unread are kept (network first), so
  *   an offline start shows the cached conversation list. Logging out deletes them.
+ *   Unsent messages are not here: the page keeps its outbox in IndexedDB, per user, and
+ *   deletes it itself on logout (static/chat/app/user-storage.js, session.js).
  * - Web Push (PROTOCOL.md 1.2): a push shows a notification per conversation (tag), with the
  *   sender's nickname and a preview when the server sends them; a click focuses the app (or
  *   opens it) on that conversation.
