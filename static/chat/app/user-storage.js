@@ -48,8 +48,6 @@ export function userStorage(userId) {
     get durable() {
       return disk !== null;
     },
-    /** Resolves once it is known whether IndexedDB is used. */
-    ready,
     async get(key) {
       await ready;
       if (disk) {
