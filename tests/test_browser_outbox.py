@@ -3,7 +3,9 @@
 A message written while the server is away outlives a reload, even an offline start through the
 service worker: it shows as pending and goes out by itself, once, when the server is back.
 Logging out forgets it, and the next account signed in on that browser never sees or sends it.
-Each test has its own server (stopped and started again on its port) and its own browser profile.
+A message left while its files upload comes back "Not sent" with its text; two tabs keep both
+their messages; without IndexedDB the outbox lasts as long as the page. Each test has its own
+browser profile; those that stop the server start their own (and start it again on its port).
 """
 
 import pytest
