@@ -161,3 +161,19 @@ def test_unread_stays_exact_with_concurrent_sends_reads_and_recalls(alice, bob):
         recall(alice, message)
     assert_unread_matches_database(alice, bob)
     assert MessageRecord.objects.filter(session_id=ab).count() == 42
+
+
+def test_counter_copies_are_the_pairs_asked_for_and_no_others(alice, bob, carol):
+    """One query by user and conversation lists: the cross product's other rows must not come back."""
+    from unread.services import counter_copies
+
+    ab = alice.send(bob, "to bob")["conversation_id"]
+    ac = alice.send(carol, "to carol")["conversation_id"]
+    carol.send(alice, "back")
+    bob.send(alice, "back")  # alice's counter of ab: in the cross product, not asked for
+    copies = counter_copies([(ab, bob.id), (ac, alice.id)])
+    assert {user: [(c.conversation_id, c.unread) for c in rows] for user, rows in copies.items()} == {
+        bob.id: [(ab, 1)],
+        alice.id: [(ac, 1)],
+    }
+    assert counter_copies([]) == {}

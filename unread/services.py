@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F
 
 from chat_project.common.redis_client import Reads, get_redis
 
@@ -47,18 +47,22 @@ def take_back_received(counts: Mapping[tuple[int, int], int]) -> None:
 
 
 def counter_copies(pairs: Iterable[tuple[int, int]]) -> dict[int, list[CounterCopy]]:
-    """The copies of the (conversation_id, user_id) counters, by user."""
-    condition = Q()
-    for conversation_id, user_id in pairs:
-        condition |= Q(conversation_id=conversation_id, user_id=user_id)
-    if not condition:
+    """The copies of the (conversation_id, user_id) counters, by user.
+
+    One query on the (user, conversation) key by two IN lists, the pairs picked
+    from its rows: an OR of one condition per pair cost the send batch more
+    Python (Django's filter building) than the query itself.
+    """
+    wanted = set(pairs)
+    if not wanted:
         return {}
     copies: dict[int, list[CounterCopy]] = defaultdict(list)
-    rows = UnreadCounter.objects.filter(condition).values_list(
-        "user_id", "conversation_id", "received", "read", "version"
-    )
-    for user_id, *copy in rows:
-        copies[user_id].append(CounterCopy(*copy))
+    rows = UnreadCounter.objects.filter(
+        user_id__in={u for _, u in wanted}, conversation_id__in={c for c, _ in wanted}
+    ).values_list("user_id", "conversation_id", "received", "read", "version")
+    for user_id, conversation_id, *counts in rows:
+        if (conversation_id, user_id) in wanted:
+            copies[user_id].append(CounterCopy(conversation_id, *counts))
     return dict(copies)
 
 
