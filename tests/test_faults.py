@@ -18,6 +18,20 @@ peer) the same in a fresh GET and in both users' copies, with no ``rev``
 going back. The figures of every fault are printed as a table at the end of
 the module.
 
+Two kinds of client take part. Those above speak the protocol raw, on
+purpose: they are the suite's instrument. They record pushes and sync pages
+apart, check the revs of every sync page, count the server's duplicates and
+choose which daphne to reconnect to; an SDK deduplicates, catches up and
+resends by design, and would hide exactly the server defects they count.
+Beside them, two more pairs of users are Python SDK clients
+(``chat_sdk.ChatClient``, tests/fault_sdk.py), each on one daphne, sending
+with ``client.send()`` and following ``client.events()``, so the SDK meets
+every fault too; each test then checks its promises (``check_sdk``): every
+send acked (stored exactly once) or failed with a documented error, never
+left waiting; every stored message of theirs surfaced in their events, once
+per (msg_id, rev); each latest copy equal to the database; every client
+``connected`` again. Their figures are the table's ``sdk_*`` columns.
+
 Logs of every process are in ``.pytest-faults/`` (kept when a test fails, or
 with CHAT_FAULTS_KEEP_LOGS=1).
 """
