@@ -33,11 +33,13 @@ the system:
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections import Counter
 from dataclasses import dataclass, field
 
 from chat_sdk import (
+    CaughtUp,
     ChatClient,
     ChatError,
     Event,
@@ -83,6 +85,7 @@ DOCUMENTED_CODES = frozenset(
     }
 )
 RECORD_STATUS = {0: "normal", 1: "recalled"}
+HTTPX_LOG = logging.getLogger("httpx")
 
 
 @dataclass
@@ -156,6 +159,9 @@ class SdkUser:
                 self.duplicates.append(f"user {self.user.id}: Recalled of msg {event.msg_id} emitted twice")
         elif isinstance(event, StateChanged):
             self.states[event.state] += 1
+        elif isinstance(event, CaughtUp):
+            # After every connect and every resync frame.
+            self.states["caught_up"] += 1
         elif isinstance(event, SendFailed):
             self.send_failed.append(event)
         elif event.kind == "error":
@@ -189,6 +195,10 @@ class SdkTraffic:
             await asyncio.gather(*(u.client.ready(60) for u in self.users))
 
         traffic.call(ready_all(), 70)
+        # httpx logs every request of the SDK at INFO: hundreds of lines in a failed test's report, none of them
+        # the failure. Quiet while these clients run, once they are up (close() restores it).
+        self._httpx_level = HTTPX_LOG.level
+        HTTPX_LOG.setLevel(logging.WARNING)
 
     def start_senders(self) -> None:
         """Each user of a pair sends to the other."""
@@ -221,6 +231,7 @@ class SdkTraffic:
 
         with contextlib.suppress(Exception):
             self.traffic.call(close_all(), 30)
+        HTTPX_LOG.setLevel(self._httpx_level)
 
     async def _sender(self, sender: SdkUser, to: SdkUser) -> None:
         sequence = 0
@@ -297,8 +308,9 @@ class SdkFigures(Figures):
     sdk_acked: int = 0
     sdk_failed: int = 0
     sdk_emit: int = 0
-    # Times a client became connected again (a new socket, caught up) during the phase.
+    # Times a client became connected again (a new socket, caught up), and catch-ups (those and resyncs).
     sdk_reconn: int = 0
+    sdk_catchup: int = 0
     sdk_dup: int = 0
     # Stored messages that never surfaced in a user's events, or whose rows are not one per acked send.
     sdk_missed: int = 0
@@ -312,6 +324,7 @@ class SdkFigures(Figures):
         "sdk_failed",
         "sdk_emit",
         "sdk_reconn",
+        "sdk_catchup",
         "sdk_dup",
         "sdk_missed",
         "sdk_diffs",
@@ -419,5 +432,6 @@ def check_sdk(
     figures.sdk_dup = len(duplicates)
     problems += duplicates[:10]
     figures.sdk_reconn = states["connected"]
+    figures.sdk_catchup = states["caught_up"]
     if errors:
         problems.append(f"SDK error events (catch-ups that failed, error frames): {len(errors)}, {errors[:3]}")
