@@ -18,6 +18,20 @@ peer) the same in a fresh GET and in both users' copies, with no ``rev``
 going back. The figures of every fault are printed as a table at the end of
 the module.
 
+Two kinds of client take part. Those above speak the protocol raw, on
+purpose: they are the suite's instrument. They record pushes and sync pages
+apart, check the revs of every sync page, count the server's duplicates and
+choose which daphne to reconnect to; an SDK deduplicates, catches up and
+resends by design, and would hide exactly the server defects they count.
+Beside them, two more pairs of users are Python SDK clients
+(``chat_sdk.ChatClient``, tests/fault_sdk.py), each on one daphne, sending
+with ``client.send()`` and following ``client.events()``, so the SDK meets
+every fault too; each test then checks its promises (``check_sdk``): every
+send acked (stored exactly once) or failed with a documented error, never
+left waiting; every stored message of theirs surfaced in their events, once
+per (msg_id, rev); each latest copy equal to the database; every client
+``connected`` again. Their figures are the table's ``sdk_*`` columns.
+
 Logs of every process are in ``.pytest-faults/`` (kept when a test fails, or
 with CHAT_FAULTS_KEEP_LOGS=1).
 """
@@ -32,7 +46,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from .faults import FaultSystem, Figures, Phase, SendRecord, Traffic, User, check_phase, wait_until
+from .fault_sdk import SDK_PAIRS, SdkFigures, SdkTraffic, check_sdk
+from .faults import FaultSystem, Phase, SendRecord, Traffic, User, check_phase, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
 
@@ -52,14 +67,16 @@ class World:
     users: list[User]
     slow: User
     flooders: list[User]
-    report: list[Figures]
+    sdk: SdkTraffic
+    report: list[SdkFigures]
 
 
 @pytest.fixture(scope="module")
 def world(request):
     system = FaultSystem()
     traffic = None
-    report: list[Figures] = []
+    sdk = None
+    report: list[SdkFigures] = []
     failed_before = request.session.testsfailed
     try:
         system.start()
@@ -74,8 +91,12 @@ def world(request):
             senders.append((a, b, "ws"))
             senders.append((b, a, "rest" if i < PAIRS // 2 else "ws"))
         traffic.start_senders(senders)
-        yield World(system, traffic, users, slow, flooders, report)
+        sdk = SdkTraffic(traffic, [traffic.register(f"sdk{i}") for i in range(2 * SDK_PAIRS)])
+        sdk.start_senders()
+        yield World(system, traffic, users, slow, flooders, sdk, report)
     finally:
+        if sdk is not None:
+            sdk.close()
         if traffic is not None:
             traffic.close()
         system.stop()
@@ -85,7 +106,7 @@ def world(request):
             shutil.rmtree(system.log_dir, ignore_errors=True)
 
 
-def _print_report(request, report: list[Figures]) -> None:
+def _print_report(request, report: list[SdkFigures]) -> None:
     """The table on the terminal, past pytest's output capture."""
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
@@ -93,28 +114,30 @@ def _print_report(request, report: list[Figures]) -> None:
         return
     with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
         reporter.write_line("")
-        reporter.write_line("fault suite: messages per fault (lost and duplicated must be 0)")
-        reporter.write_line(Figures.header())
+        reporter.write_line("fault suite: messages per fault (lost and duplicated must be 0; sdk_*: the SDK clients)")
+        reporter.write_line(SdkFigures.header())
         for figures in report:
             reporter.write_line(figures.row())
 
 
-def run_fault(world: World, name: str, fault) -> Figures:
-    """Traffic before, the fault, traffic after; then settle and check."""
+def run_fault(world: World, name: str, fault) -> SdkFigures:
+    """Traffic before, the fault, traffic after; then settle and check (the raw clients, then the SDK's)."""
     phase = world.traffic.begin(name)
+    world.sdk.begin(phase)
     time.sleep(BEFORE)
     fault(phase)
     time.sleep(AFTER)
-    figures = check_phase(world.system, world.traffic, phase)
+    figures = SdkFigures(**vars(check_phase(world.system, world.traffic, phase)))
+    check_sdk(world.system, world.sdk, phase, figures)
     world.report.append(figures)
-    print(Figures.header())
+    print(SdkFigures.header())
     print(figures.row())
-    for problem in figures.problems:
+    for problem in figures.problems + figures.sdk_problems:
         print("  ", problem)
     return figures
 
 
-def assert_clean(figures: Figures) -> None:
+def assert_clean(figures: SdkFigures) -> None:
     summary = f"{figures.row()}\n" + "\n".join(figures.problems[:30])
     assert figures.sent > 0 and figures.acked == figures.sent, summary
     assert figures.lost == 0, summary
@@ -127,6 +150,17 @@ def assert_clean(figures: Figures) -> None:
     assert figures.state_diffs == 0, summary
     assert figures.rev_back == 0, summary
     assert figures.sync_only == 0, summary
+    assert_sdk_clean(figures)
+
+
+def assert_sdk_clean(figures: SdkFigures) -> None:
+    """The SDK's promises (tests/fault_sdk.py): each send resolved, stored once, surfaced once, the copy current."""
+    summary = f"{SdkFigures.header()}\n{figures.row()}\n" + "\n".join(figures.sdk_problems[:30])
+    assert figures.sdk_acked > 0, summary
+    assert figures.sdk_acked + figures.sdk_failed == figures.sdk_sent, summary
+    assert figures.sdk_missed == 0, summary
+    assert figures.sdk_dup == 0, summary
+    assert figures.sdk_diffs == 0, summary
 
 
 def test_realtime_worker_killed(world):
