@@ -41,8 +41,7 @@ from chat_project.common.errors import ChatError, Forbidden, InvalidInput, NotFo
 from chat_project.common.ratelimit import count_events
 from conversations.models import Conversation
 from profiles import store as profile_store
-from profiles.blocks import blocked_pairs
-from profiles.models import User
+from profiles.blocks import send_checks
 from unread import services as unread_services
 from unread.store import CounterCopy
 
@@ -103,16 +102,15 @@ def accept_batch(requests: Sequence[SendRequest]) -> list[SendResult | ChatError
     live = [i for i in range(len(requests)) if results[i] is None]
     if not live:
         return _answered(results)
-    active = _retrying(lambda: _active_recipients({requests[i].recipient_id for i in live}))
+    active, blocked = _retrying(
+        lambda: send_checks(
+            {requests[i].recipient_id for i in live}, {(requests[i].sender_id, requests[i].recipient_id) for i in live}
+        )
+    )
     for i in live:
         if requests[i].recipient_id not in active:
             results[i] = NotFound("No such user.")
-    live = [i for i in live if results[i] is None]
-    if not live:
-        return _answered(results)
-    blocked = blocked_pairs({(requests[i].sender_id, requests[i].recipient_id) for i in live})
-    for i in live:
-        if (requests[i].sender_id, requests[i].recipient_id) in blocked:
+        elif (requests[i].sender_id, requests[i].recipient_id) in blocked:
             results[i] = Forbidden("One of you blocks the other: messages cannot be sent between you.")
     live = [i for i in live if results[i] is None]
     if not live:
@@ -347,10 +345,6 @@ def _check_replies(
         if record is None or record.session_id != conversations[_pair(request.sender_id, request.recipient_id)]:
             results[i] = InvalidInput.field("reply_to", "No such message in this conversation.")
     return quoted
-
-
-def _active_recipients(user_ids: set[int]) -> set[int]:
-    return set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
 
 
 def _first_of_each_client_msg_id(requests: Sequence[SendRequest], live: list[int], results: list) -> list[int]:

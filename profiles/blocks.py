@@ -1,6 +1,6 @@
 """Blocking (PROTOCOL.md 1.2): while either of two users blocks the other, nothing passes between them.
 
-No sends either way (messaging/accept.py asks ``blocked_pairs`` once per
+No sends either way (messaging/accept.py asks ``send_checks`` once per
 batch), no typing, presence or profile frames (the consumer keeps each
 socket's ``block_relations`` and reloads them on a ``chat.blocks`` event);
 each sees the other offline with ``last_seen`` null. Their history stays
@@ -11,7 +11,7 @@ Redis (profiles/store.py) so the conversation page stays free of SQL.
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from chat_project.common import push
@@ -20,7 +20,7 @@ from chat_project.common.ratelimit import check_rate
 from chat_project.common.redis_client import get_redis
 
 from . import store
-from .models import Block
+from .models import Block, User
 from .services import get_profiles, get_visible_profile
 
 logger = logging.getLogger(__name__)
@@ -88,14 +88,32 @@ def blocked_with(user_id: int) -> set[int]:
     return blocking | blocked_by
 
 
-def blocked_pairs(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Which of these (a, b) pairs are blocked either way: one query, from the database (the send batch)."""
-    if not pairs:
-        return set()
-    users = {u for pair in pairs for u in pair}
-    rows = Block.objects.filter(blocker_id__in=users, blocked_id__in=users).values_list("blocker_id", "blocked_id")
-    found = {(a, b) for a, b in rows} | {(b, a) for a, b in rows}
-    return {pair for pair in pairs if pair in found}
+def send_checks(recipients: set[int], pairs: set[tuple[int, int]]) -> tuple[set[int], set[tuple[int, int]]]:
+    """For the send batch, in one statement: which ``recipients`` are active users, and which
+    (sender, recipient) ``pairs`` are blocked either way.
+
+    Raw SQL on purpose: this runs once per send batch, and the two ORM queries it
+    replaces cost a batch of one more in Python (building the filters) than in the
+    database, plus a round trip.
+    """
+    users = sorted({u for pair in pairs for u in pair})
+    wanted = sorted(recipients)
+    if not wanted:
+        return set(), set()
+    user_marks, wanted_marks = ",".join(["%s"] * len(users)), ",".join(["%s"] * len(wanted))
+    with connection.cursor() as cursor:
+        # An active recipient comes as (id, 0); a block as (blocker, blocked), never 0.
+        cursor.execute(
+            f"SELECT id, 0 FROM {User._meta.db_table} WHERE id IN ({wanted_marks}) AND is_active"
+            f" UNION ALL SELECT blocker_id, blocked_id FROM {Block._meta.db_table}"
+            f" WHERE blocker_id IN ({user_marks}) AND blocked_id IN ({user_marks})",
+            [*wanted, *users, *users],
+        )
+        rows = cursor.fetchall()
+    active = {a for a, b in rows if b == 0}
+    found = {(a, b) for a, b in rows if b != 0}
+    found |= {(b, a) for a, b in found}
+    return active, {pair for pair in pairs if pair in found}
 
 
 def list_blocks(user_id: int) -> list[dict]:

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chat_project.common.errors import NotFound, RateLimited
+from chat_project.common.errors import Forbidden, NotFound, RateLimited
 from messaging import accept, sending
 from messaging.accept import SendRequest, SendResult, accept_batch
 from messaging.inputs import Send
@@ -21,6 +21,7 @@ from unread.models import UnreadCounter
 
 from .conftest import register, wait_for
 from .test_attachments import PDF, media, uploaded
+from .test_blocking import block
 
 __all__ = ["media"]  # a fixture
 
@@ -273,3 +274,23 @@ def test_a_full_enqueue_queue_leaves_the_fan_out_to_the_sweeper(make_user, monke
     stored = sending.send_message(alice.id, Send(bob.id, "kept", "full-1")).message["msg_id"]
     record = MessageRecord.objects.get(msg_id=stored)
     assert record.content == "kept" and record.fan_out_done is False
+
+
+def test_one_batch_refuses_a_blocked_pair_and_an_inactive_recipient_alone(make_user):
+    """Recipients and blocks are checked in one statement for the whole batch; each refusal stays its own."""
+    from profiles.models import User
+
+    alice, bob, carol, dave, erin = (make_user(name) for name in ("alice", "bob", "carol", "dave", "erin"))
+    assert block(carol, alice).status_code == 204  # carol blocks alice
+    assert block(alice, erin).status_code == 204  # alice blocks erin, who is deactivated too
+    User.objects.filter(pk__in=[dave.id, erin.id]).update(is_active=False)
+    batch = [
+        SendRequest(alice.id, peer.id, f"to {peer.username}", f"c-{peer.username}") for peer in (bob, carol, dave, erin)
+    ]
+    batch.append(SendRequest(bob.id, carol.id, "bob to carol", "c-bob"))
+    to_bob, to_carol, to_dave, to_erin, bob_to_carol = accept_batch(batch)
+    assert isinstance(to_bob, SendResult) and to_bob.created
+    assert isinstance(to_carol, Forbidden)
+    assert isinstance(to_dave, NotFound) and isinstance(to_erin, NotFound)
+    assert isinstance(bob_to_carol, SendResult) and bob_to_carol.created
+    assert set(MessageRecord.objects.values_list("content", flat=True)) == {"to bob", "bob to carol"}
