@@ -335,8 +335,6 @@ export function dropPending(p) {
   changed();
 }
 
-export const sending = () => [...S.pending.values()].some((p) => p.state === 'sending');
-
 /** Received messages of a conversation newer than the newest one seen (at most the server's unread). */
 export function unseenCount(cid) {
   const seen = Math.max(S.seen.get(cid) || 0, S.readSent.get(cid) || 0);
