@@ -450,6 +450,20 @@ CHAT_SEND_BATCH_MAX = env_int("CHAT_SEND_BATCH_MAX", 200)
 CHAT_SEND_BATCH_WAIT_MS = env_int("CHAT_SEND_BATCH_WAIT_MS", 1)
 # Message ids whose fan-out waits to be enqueued (messaging/committer.py); beyond, the sweeper re-drives them.
 CHAT_FAN_OUT_ENQUEUE_MAX = env_int("CHAT_FAN_OUT_ENQUEUE_MAX", 20000)
+# Overload (messaging/admission.py, docs/benchmarks.md "Overload"): a send is
+# refused at once with ``unavailable`` (retry_after 1) when the committer's
+# queue holds CHAT_ACCEPT_QUEUE_MAX sends or its oldest has waited
+# CHAT_ACCEPT_QUEUE_MAX_MS, when the realtime workers start batches accepted
+# more than CHAT_FAN_OUT_LAG_MAX_MS ago (0: never), or when the realtime
+# queue (Redis broker) holds more than CHAT_FAN_OUT_QUEUE_MAX tasks. Each
+# process reads the last two every CHAT_ADMISSION_POLL_MS.
+CHAT_ACCEPT_QUEUE_MAX = env_int("CHAT_ACCEPT_QUEUE_MAX", 2000)
+CHAT_ACCEPT_QUEUE_MAX_MS = env_int("CHAT_ACCEPT_QUEUE_MAX_MS", 250)
+CHAT_FAN_OUT_LAG_MAX_MS = env_int("CHAT_FAN_OUT_LAG_MAX_MS", 500)
+CHAT_FAN_OUT_QUEUE_MAX = env_int("CHAT_FAN_OUT_QUEUE_MAX", 5000)
+CHAT_ADMISSION_POLL_MS = env_int("CHAT_ADMISSION_POLL_MS", 100)
+# Sends of one socket waiting for their ack; one more is ``rate_limited``.
+CHAT_SOCKET_SENDS_IN_FLIGHT = env_int("CHAT_SOCKET_SENDS_IN_FLIGHT", 100)
 # A socket's presence lives this long without a heartbeat.
 CHAT_ONLINE_TTL_SECONDS = env_int("CHAT_ONLINE_TTL_SECONDS", 60)
 # How often each socket refreshes its presence and group membership and

@@ -25,6 +25,10 @@ os.environ.setdefault("CHAT_RATE_LIMITS", "off")
 # Web Push never reaches outside this machine from a test: no outside name is
 # resolved, no push is POSTed but to loopback (schemathesis makes up endpoints).
 os.environ.setdefault("CHAT_WEBPUSH_LOCAL_ONLY", "on")
+# Many tests queue fan-out with no worker running and start one later: its
+# first batches are seconds old, which would refuse the sends that follow
+# for a moment (messaging/admission.py). The overload tests switch it on.
+os.environ.setdefault("CHAT_FAN_OUT_LAG_MAX_MS", "0")
 
 from .settings import *  # noqa: E402,F403
 

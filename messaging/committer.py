@@ -15,6 +15,14 @@ the committer goes on storing sends. The enqueuer's queue is bounded
 enqueued, is durable with ``fan_out_done`` false and the sweeper re-drives
 it. Ids that piled up while the broker stalled go in one task per
 CHAT_SEND_BATCH_MAX.
+
+The committer's own queue is bounded too, by length (CHAT_ACCEPT_QUEUE_MAX
+sends) and by the time its oldest send has waited (CHAT_ACCEPT_QUEUE_MAX_MS):
+a send that would queue behind either is refused at once with
+``unavailable`` (messaging/admission.py's ``Overloaded``) instead of waiting
+for a batch that cannot come in time. The wait at the head is the queue's
+real cost, whatever the cause: a database that stalls, or more sends than
+it commits.
 """
 
 import logging
@@ -22,6 +30,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, InvalidStateError
 
 from django.conf import settings
@@ -31,6 +40,7 @@ from chat_project.common.errors import Unavailable
 
 from . import accept
 from .accept import SendRequest, SendResult
+from .admission import Overloaded
 from .tasks import fan_out_batch
 
 logger = logging.getLogger(__name__)
@@ -40,12 +50,13 @@ IDLE_CHECK_SECONDS = 30
 
 
 class _Pending:
-    __slots__ = ("deadline", "future", "request")
+    __slots__ = ("deadline", "future", "queued_at", "request")
 
-    def __init__(self, request: SendRequest, deadline: float) -> None:
+    def __init__(self, request: SendRequest, queued_at: float) -> None:
         self.request = request
         self.future: Future = Future()
-        self.deadline = deadline
+        self.queued_at = queued_at
+        self.deadline = queued_at + settings.CHAT_ACCEPT_DEADLINE_SECONDS
 
 
 class Enqueuer:
@@ -89,36 +100,48 @@ class Committer:
     """One thread per process that accepts queued sends in batches."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._pending: deque[_Pending] = deque()
+        self._ready = threading.Condition()
         self._pid = 0
         self._last_batch = 0.0
 
     def submit(self, request: SendRequest) -> Future:
-        pending = _Pending(request, time.monotonic() + settings.CHAT_ACCEPT_DEADLINE_SECONDS)
+        """Queue a send for the next batch; ``Overloaded`` if the queue is over its bounds."""
         self._ensure_thread()
-        self._queue.put(pending)
-        return pending.future
+        now = time.monotonic()
+        with self._ready:
+            pending = self._pending
+            if pending and (
+                len(pending) >= settings.CHAT_ACCEPT_QUEUE_MAX
+                or (now - pending[0].queued_at) * 1000 > settings.CHAT_ACCEPT_QUEUE_MAX_MS
+            ):
+                raise Overloaded()
+            queued = _Pending(request, now)
+            pending.append(queued)
+            self._ready.notify()
+        return queued.future
 
     def _ensure_thread(self) -> None:
-        with self._lock:
+        with self._ready:
             if self._pid != os.getpid():
-                self._queue = queue.SimpleQueue()
+                self._pending = deque()
                 threading.Thread(target=self._run, name="send-committer", daemon=True).start()
                 self._pid = os.getpid()
+
+    def _take(self, limit: int) -> list[_Pending]:
+        with self._ready:
+            pending = self._pending
+            return [pending.popleft() for _ in range(min(limit, len(pending)))]
 
     def _run(self) -> None:
         wait = settings.CHAT_SEND_BATCH_WAIT_MS / 1000
         limit = settings.CHAT_SEND_BATCH_MAX
         while True:
-            batch = [self._queue.get()]
+            with self._ready:
+                self._ready.wait_for(lambda: bool(self._pending))
             if wait:
                 time.sleep(wait)
-            while len(batch) < limit:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._take(limit)
             try:
                 self._accept(batch)
             except Exception:

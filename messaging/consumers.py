@@ -31,7 +31,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from redis.exceptions import RedisError
 
 from chat_project.common import push
-from chat_project.common.errors import ChatError, InvalidInput, outage_error
+from chat_project.common.errors import ChatError, InvalidInput, RateLimited, outage_error
 from chat_project.common.limits import CLOSE_SERVICE_RESTART, CLOSE_UNAUTHENTICATED
 from chat_project.common.push import user_group, watch_group
 from chat_project.common.ratelimit import check_frame_rate
@@ -46,7 +46,7 @@ from .heartbeat import process_heartbeat
 from .inputs import READ_FRAME, SEND, TYPING_FRAME, WATCH_FRAME
 from .push_sequence import PushSequence
 from .reads import mark_read
-from .sending import send_message_async
+from .sending import sent, submit_send
 from .validation import check_frame_ref
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Watched user id -> the online state last told to the client.
         self.watching: dict[int, bool] = {}
         self.groups_joined_at = time.monotonic()
+        # Sends waiting for their batch (each a task, so the next frame is read meanwhile).
+        self.sends: set[asyncio.Task] = set()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
         # Users this one blocks or is blocked by (PROTOCOL.md 1.2): no typing,
         # presence or profile frames between them; reloaded on ``chat.blocks``.
@@ -195,6 +197,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # online for a TTL.
         process_drain().remove(self)
         await process_heartbeat().remove(self)
+        # Their sends are queued and will be stored; nobody is left to hear the ack.
+        for task in self.sends:
+            task.cancel()
         try:
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
             await self._leave_watch_groups(list(self.watching))
@@ -226,16 +231,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # Sends have their own limit, in the send service.
                 await self._count_frame()
             await handler(self, frame)
-        except ChatError as exc:
-            await self._send_error(exc, frame)
         except Exception as exc:
-            outage = outage_error(exc)
-            if outage is not None:
-                logger.warning("frame from user %s: %s", self.user_id, exc)
-                await self._send_error(outage, frame)
-                return
-            logger.exception("frame from user %s failed", self.user_id)
-            await self._send_error(ChatError("The frame could not be processed."), frame, code="server_error")
+            await self._answer_failure(exc, frame)
+
+    async def _answer_failure(self, exc: Exception, frame: dict) -> None:
+        """The ``error`` frame for a frame that failed: its own code, ``unavailable`` for an outage."""
+        if isinstance(exc, ChatError):
+            await self._send_error(exc, frame)
+            return
+        outage = outage_error(exc)
+        if outage is not None:
+            logger.warning("frame from user %s: %s", self.user_id, exc)
+            await self._send_error(outage, frame)
+            return
+        logger.error("frame from user %s failed", self.user_id, exc_info=exc)
+        await self._send_error(ChatError("The frame could not be processed."), frame, code="server_error")
 
     def _parse(self, text_data, bytes_data) -> dict:
         if text_data is None:
@@ -275,9 +285,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("frame rate of user %s not checked", self.user_id, exc_info=True)
 
     async def _on_send(self, frame: dict) -> None:
+        """Queue the send now, in the order frames came, and answer it when its batch commits.
+
+        The answer waits in a task of its own, so this socket's next frames
+        are read meanwhile: a client with several sends in flight has them
+        committed together, and a flood of them is refused here, at once,
+        rather than left unread in the connection's queue where no bound
+        sees it (messaging/admission.py).
+        """
+        if len(self.sends) >= settings.CHAT_SOCKET_SENDS_IN_FLIGHT:
+            raise RateLimited(
+                1, f"At most {settings.CHAT_SOCKET_SENDS_IN_FLIGHT} sends may wait for their ack on one socket."
+            )
         # No thread: the check is pure, and the committer thread accepts the
-        # send in a batch while this coroutine waits (messaging/accept.py).
-        result = await send_message_async(self.user_id, SEND.parse(frame))
+        # send in a batch while the task waits (messaging/accept.py).
+        future = submit_send(self.user_id, SEND.parse(frame))
+        task = asyncio.create_task(self._answer_send(future, frame))
+        self.sends.add(task)
+        task.add_done_callback(self.sends.discard)
+
+    async def _answer_send(self, future, frame: dict) -> None:
+        try:
+            result = await sent(future)
+        except Exception as exc:
+            await self._answer_failure(exc, frame)
+            return
         ack = {"type": "ack", "client_msg_id": result.message["client_msg_id"], "message": result.message}
         await self._send_frame(_with_ref(ack, frame))
 

@@ -6,10 +6,12 @@ committer accepts it together with whatever else arrived meanwhile, in one
 transaction (messaging/accept.py). The sender gets its answer only after the
 commit; the fan-out runs on Celery (messaging/fanout.py). See
 docs/architecture.md for why the database, not the broker, is the durable
-point.
+point. A send the system cannot take now is refused before it queues
+(messaging/admission.py).
 """
 
 import asyncio
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
@@ -17,6 +19,7 @@ from django.conf import settings
 from chat_project.common.errors import InvalidInput, Unavailable
 
 from .accept import SendRequest, SendResult
+from .admission import admission
 from .committer import committer
 from .inputs import Send
 
@@ -38,18 +41,27 @@ def _timeout_error() -> Unavailable:
     )
 
 
+def submit_send(sender_id: int, send: Send) -> Future:
+    """Queue a send for the committer, or refuse it at once while the system is overloaded.
+
+    Synchronous and without I/O, so that a socket's sends queue in the order they came.
+    """
+    request = prepare_send(sender_id, send)
+    admission.check()
+    return committer.submit(request)
+
+
 def send_message(sender_id: int, send: Send) -> SendResult:
     """Accept a message durably; the same client_msg_id again returns the first message."""
-    future = committer.submit(prepare_send(sender_id, send))
+    future = submit_send(sender_id, send)
     try:
         return future.result(timeout=settings.CHAT_ACCEPT_DEADLINE_SECONDS + ANSWER_GRACE_SECONDS)
     except FutureTimeout:
         raise _timeout_error() from None
 
 
-async def send_message_async(sender_id: int, send: Send) -> SendResult:
-    """``send_message`` for the event loop: waits for the batch without holding a thread."""
-    future = committer.submit(prepare_send(sender_id, send))
+async def sent(future: Future) -> SendResult:
+    """The outcome of a submitted send, for the event loop: waits for the batch without holding a thread."""
     try:
         return await asyncio.wait_for(
             asyncio.wrap_future(future), timeout=settings.CHAT_ACCEPT_DEADLINE_SECONDS + ANSWER_GRACE_SECONDS

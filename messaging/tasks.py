@@ -15,6 +15,7 @@ from celery import shared_task
 from django.conf import settings
 
 from . import attachments, fanout
+from .admission import report_fan_out_lag
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ def retry_countdown(retries: int) -> int:
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_FAN_OUT_RETRIES)
 def fan_out_batch(self, msg_ids: list[int], projected: bool = False) -> None:
+    if projected and self.request.retries == 0:
+        # How far behind the workers are (sends are refused beyond a bound); retries and sweeps are old by nature.
+        report_fan_out_lag(msg_ids)
     try:
         # A retry re-applies the copies too: the failure may have left them half written.
         fanout.fan_out_batch(msg_ids, projected=projected and self.request.retries == 0)

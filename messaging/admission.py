@@ -1,0 +1,165 @@
+"""Refusing sends early when the fan-out cannot keep up (overload without collapse).
+
+Every accepted message is pushed by the realtime workers. When sends arrive
+faster than the workers fan them out, the realtime queue grows without
+bound and every message reaches its recipient later than the one before:
+under three times the machine's capacity the first version answered seconds
+late and left half the sends unanswered (docs/benchmarks.md, "Overload").
+So a send is refused, cheaply and at once, with ``unavailable`` and a
+``retry_after`` while the fan-out is behind, and the client sends it again
+later with the same client_msg_id (stored at most once). What is admitted
+is acked and pushed within the bounds below.
+
+Two signals, both read by one thread per process every
+CHAT_ADMISSION_POLL_MS from Redis, never on a send's path:
+
+- the fan-out's lag: a realtime worker starting a batch whose oldest
+  message was accepted more than CHAT_FAN_OUT_LAG_MAX_MS ago writes that
+  lag to a key that lives CHAT_FAN_OUT_LAG_MAX_MS / 2 (refreshed while it
+  stays behind). Short on purpose: admission reopens while the backlog still
+  holds work, so the workers never idle between the two (goodput).
+  Batches re-driven by the sweeper or retried are old by nature and say
+  nothing about the queue; they are not reported.
+- the realtime queue's depth, with a Redis broker: more than
+  CHAT_FAN_OUT_QUEUE_MAX tasks waiting means the workers are stopped or
+  stuck, which the lag (written by a running worker) cannot tell. With
+  RabbitMQ only the lag applies.
+
+The other bounds of the send path: the committer's queue (messaging/committer.py)
+and the in-flight sends of one socket (messaging/consumers.py).
+"""
+
+import logging
+import os
+import threading
+import time
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from chat_project.common.errors import Unavailable
+from chat_project.common.redis_client import TIMEOUTS, get_redis, key
+
+from .ids import id_time_seconds
+
+logger = logging.getLogger(__name__)
+
+# Seconds a refused sender is told to wait: about how long a backlog of
+# CHAT_FAN_OUT_LAG_MAX_MS takes to drain.
+OVERLOAD_RETRY_AFTER = 1
+# The log says "refusing sends" at most this often.
+WARN_EVERY_SECONDS = 30
+
+
+class Overloaded(Unavailable):
+    retry_after = OVERLOAD_RETRY_AFTER
+    default_detail = (
+        "The server is busy; send the message again in a second, with the same client_msg_id"
+        " (it is stored at most once)."
+    )
+
+
+def lag_key() -> str:
+    return key("fanout", "lag")
+
+
+def lag_ttl_ms() -> int:
+    return max(100, settings.CHAT_FAN_OUT_LAG_MAX_MS // 2)
+
+
+class _Reporter:
+    """The worker's side: write the lag, at most once per a third of its life, only while behind."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def report(self, msg_ids: list[int]) -> None:
+        limit = settings.CHAT_FAN_OUT_LAG_MAX_MS
+        if not limit or not msg_ids:
+            return
+        lag_ms = (time.time() - id_time_seconds(min(msg_ids))) * 1000
+        now = time.monotonic()
+        if lag_ms <= limit or (now - self._last) * 1000 < lag_ttl_ms() / 3:
+            return
+        self._last = now
+        try:
+            get_redis().set(lag_key(), int(lag_ms), px=lag_ttl_ms())
+        except RedisError:
+            logger.warning("could not report the fan-out's lag", exc_info=True)
+
+
+_reporter = _Reporter()
+
+
+def report_fan_out_lag(msg_ids: list[int]) -> None:
+    """Called by the realtime worker as it starts the fan-out of a freshly accepted batch."""
+    _reporter.report(msg_ids)
+
+
+@lru_cache(maxsize=1)
+def _broker() -> tuple["redis.Redis | None", list[str]]:
+    """A client of a Redis broker and the realtime queue's lists (kombu: one per priority step), or None."""
+    url = settings.CELERY_BROKER_URL
+    if url.split("://", 1)[0] not in ("redis", "rediss"):
+        return None, []
+    prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
+    names = [prefix + "realtime"] + [f"{prefix}realtime\x06\x16{p}" for p in (3, 6, 9)]
+    return redis.Redis.from_url(url, **TIMEOUTS), names
+
+
+class Admission:
+    """One per process: whether sends are admitted now, kept fresh by a polling thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self.behind = False
+        self._warned = -float(WARN_EVERY_SECONDS)
+
+    def check(self) -> None:
+        """Raise ``Overloaded`` while the fan-out is behind; a no-op when the bound is off."""
+        if not settings.CHAT_FAN_OUT_LAG_MAX_MS:
+            return
+        if self._pid != os.getpid():
+            self._start()
+        if self.behind:
+            raise Overloaded()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self.behind = False
+                threading.Thread(target=self._run, name="send-admission", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.poll()
+            except RedisError:
+                # Fail open: without Redis the send path reports its own outage.
+                self.behind = False
+                logger.warning("could not read the fan-out's backlog", exc_info=True)
+            time.sleep(settings.CHAT_ADMISSION_POLL_MS / 1000)
+
+    def poll(self) -> None:
+        lag = get_redis().get(lag_key())
+        depth = 0
+        broker, names = _broker()
+        if broker is not None:
+            with broker.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.llen(name)
+                depth = sum(pipe.execute())
+        behind_now = lag is not None or depth > settings.CHAT_FAN_OUT_QUEUE_MAX
+        now = time.monotonic()
+        if behind_now and not self.behind and now - self._warned > WARN_EVERY_SECONDS:
+            # Under sustained overload this flips several times a second: say it now and then.
+            self._warned = now
+            logger.warning("refusing sends: the fan-out is behind (lag %s ms, realtime queue %d task(s))", lag, depth)
+        self.behind = behind_now
+
+
+admission = Admission()

@@ -1,0 +1,194 @@
+"""Overload without collapse: what the send path cannot take now is refused at once, never queued
+without bound, and what it took is stored once (messaging/admission.py, messaging/committer.py).
+
+Each bound is forced here on a real daphne, a real Celery worker and MariaDB: a table lock stalls the
+committer, a queue without a worker stands for a fan-out that is behind. The whole system under three
+times its capacity is `make bench`'s overload phase (docs/benchmarks.md).
+"""
+
+import contextlib
+import threading
+import time
+
+import MySQLdb
+import pytest
+
+from messaging import admission, sending
+from messaging.inputs import Send
+from messaging.models import MessageRecord
+
+from .conftest import wait_for
+
+
+@contextlib.contextmanager
+def stalled_committer(settings):
+    """Every commit of a send waits until the block ends: another session holds the message table."""
+    db = settings.DATABASES["default"]
+    blocker = MySQLdb.connect(
+        host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"], db=db["NAME"]
+    )
+    try:
+        blocker.cursor().execute("LOCK TABLES t_msg_record_list READ")
+        yield
+    finally:
+        blocker.cursor().execute("UNLOCK TABLES")
+        blocker.close()
+
+
+def send_frame(to, client_msg_id: str) -> dict:
+    return {"type": "send", "to": to.id, "content": client_msg_id, "client_msg_id": client_msg_id}
+
+
+def stored(client_msg_id: str) -> int:
+    return MessageRecord.objects.filter(client_msg_id=client_msg_id).count()
+
+
+def test_sends_in_flight_on_one_socket_are_acked_and_stored_in_the_order_sent(connect, alice, bob):
+    sock = connect(alice)
+    sock.expect("ready")
+    ids = [f"burst-{i}" for i in range(30)]
+    for client_msg_id in ids:
+        sock.send(send_frame(bob, client_msg_id))
+    acks = {cid: sock.expect("ack", client_msg_id=cid)["message"]["msg_id"] for cid in ids}
+    assert [acks[cid] for cid in ids] == sorted(acks.values())
+    history = bob.get(f"conversations/{alice.get('conversations').json()['results'][0]['conversation_id']}/messages")
+    assert [m["client_msg_id"] for m in history.json()["results"]] == ids
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_over_its_sends_in_flight_is_told_at_once_and_its_retries_are_stored_once(
+    start_daphne, connect, alice, bob, settings
+):
+    server = start_daphne(CHAT_SOCKET_SENDS_IN_FLIGHT="3", CHAT_ACCEPT_DEADLINE_SECONDS="30")
+    sock = connect(alice, server=server)
+    sock.expect("ready")
+    with stalled_committer(settings):
+        for i in range(5):
+            sock.send(send_frame(bob, f"window-{i}"))
+        started = time.monotonic()
+        refused = [sock.expect("error", client_msg_id=f"window-{i}", timeout=5) for i in (3, 4)]
+        assert time.monotonic() - started < 3, "refused only after waiting"
+        assert {r["code"] for r in refused} == {"rate_limited"}
+        assert {r["retry_after"] for r in refused} == {1}
+        assert not any(f["type"] == "ack" for f in sock.drain(0.3))
+    for i in range(3):
+        sock.expect("ack", client_msg_id=f"window-{i}", timeout=20)
+    for i in (3, 4):
+        sock.send(send_frame(bob, f"window-{i}"))
+        sock.expect("ack", client_msg_id=f"window-{i}")
+    assert [stored(f"window-{i}") for i in range(5)] == [1] * 5
+
+
+@pytest.mark.timeout(60)
+def test_a_stalled_committer_refuses_new_sends_at_once_on_the_socket(start_daphne, connect, alice, bob, settings):
+    server = start_daphne(CHAT_ACCEPT_QUEUE_MAX_MS="300", CHAT_ACCEPT_DEADLINE_SECONDS="30")
+    sock = connect(alice, server=server)
+    sock.expect("ready")
+    with stalled_committer(settings):
+        sock.send(send_frame(bob, "held-1"))  # taken into a batch that waits for the lock
+        time.sleep(0.3)
+        sock.send(send_frame(bob, "held-2"))  # queued behind it
+        time.sleep(0.5)
+        sock.send(send_frame(bob, "refused-3"))
+        refused = sock.expect("error", client_msg_id="refused-3", timeout=2)
+        assert refused["code"] == "unavailable" and refused["retry_after"] == 1
+    sock.expect("ack", client_msg_id="held-1", timeout=20)
+    sock.expect("ack", client_msg_id="held-2", timeout=20)
+    assert stored("refused-3") == 0
+    sock.send(send_frame(bob, "refused-3"))
+    sock.expect("ack", client_msg_id="refused-3")
+    assert stored("refused-3") == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_stalled_committer_refuses_a_rest_send_with_503_and_retry_after(alice, bob, settings):
+    settings.CHAT_ACCEPT_QUEUE_MAX_MS = 300
+    settings.CHAT_ACCEPT_DEADLINE_SECONDS = 30
+    outcomes: list = []
+
+    def send(client_msg_id: str) -> None:
+        outcomes.append(sending.send_message(alice.id, Send(bob.id, client_msg_id, client_msg_id)))
+
+    with stalled_committer(settings):
+        first = threading.Thread(target=send, args=("held-1",))
+        first.start()
+        time.sleep(0.3)
+        second = threading.Thread(target=send, args=("held-2",))
+        second.start()
+        time.sleep(0.5)
+        response = alice.post("messages", {"to": bob.id, "content": "refused", "client_msg_id": "refused-3"})
+        assert response.status_code == 503
+        assert response["Retry-After"] == "1"
+        assert response.json()["code"] == "unavailable"
+    first.join(20)
+    second.join(20)
+    assert sorted(r.message["client_msg_id"] for r in outcomes) == ["held-1", "held-2"]
+    assert stored("refused-3") == 0
+    assert alice.post("messages", {"to": bob.id, "content": "refused", "client_msg_id": "refused-3"}).status_code == 201
+
+
+@pytest.mark.timeout(90)
+def test_sends_are_refused_while_the_realtime_queue_is_over_its_bound_and_admitted_once_workers_drain_it(
+    start_daphne, connect, alice, bob
+):
+    from celery.contrib.testing.worker import start_worker
+
+    from chat_project.celery import app
+
+    server = start_daphne(CHAT_FAN_OUT_LAG_MAX_MS="300", CHAT_FAN_OUT_QUEUE_MAX="1", CHAT_ADMISSION_POLL_MS="50")
+    sock = connect(alice, server=server)
+    sock.expect("ready")
+    for i in range(2):  # no worker runs: the fan-out tasks wait in the realtime queue
+        sock.send(send_frame(bob, f"queued-{i}"))
+        sock.expect("ack", client_msg_id=f"queued-{i}")
+        time.sleep(0.2)  # each in a task of its own
+    attempts = iter(range(1000))
+    error = wait_for(lambda: _try_send(sock, bob, f"probe-{next(attempts)}"), timeout=10)
+    assert error["code"] == "unavailable" and error["retry_after"] == 1
+    assert stored(error["client_msg_id"]) == 0
+    app.loader.import_default_modules()
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=["realtime"], shutdown_timeout=30):
+        ack = wait_for(lambda: _try_send(sock, bob, "after", want="ack"), timeout=20)
+    assert ack["message"]["content"] == "after"
+    assert stored("after") == 1
+
+
+def _try_send(sock, to, client_msg_id: str, want: str = "error") -> dict | None:
+    """Send once; the answer when it is of the wanted kind (``ack`` or ``error``), else None."""
+    sock.send(send_frame(to, client_msg_id))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for frame in sock.drain(0.1):
+            if frame.get("client_msg_id") == client_msg_id and frame["type"] in ("ack", "error"):
+                return frame if frame["type"] == want else None
+    raise AssertionError(f"no answer to {client_msg_id}")
+
+
+@pytest.mark.timeout(60)
+def test_sends_are_refused_while_the_workers_report_a_lag_and_admitted_when_it_ends(
+    start_daphne, connect, alice, bob, settings
+):
+    settings.CHAT_FAN_OUT_LAG_MAX_MS = 300
+    server = start_daphne(CHAT_FAN_OUT_LAG_MAX_MS="300", CHAT_ADMISSION_POLL_MS="50")
+    sock = connect(alice, server=server)
+    sock.expect("ready")
+    assert _try_send(sock, bob, "before", want="ack") is not None
+    old = MessageRecord.objects.get(client_msg_id="before").msg_id
+    time.sleep(0.5)
+    admission.report_fan_out_lag([old])  # a worker starting a batch accepted half a second ago
+    lag_ms = int(admission.get_redis().get(admission.lag_key()))
+    assert 500 <= lag_ms < 5000
+    assert 0 < admission.get_redis().pttl(admission.lag_key()) <= 150
+    admission.get_redis().set(admission.lag_key(), lag_ms, px=3000)  # as if it stayed behind for a while
+    error = wait_for(lambda: _try_send(sock, bob, "during"), timeout=5)
+    assert error["code"] == "unavailable" and error["retry_after"] == 1
+    ack = wait_for(lambda: _try_send(sock, bob, "during", want="ack"), timeout=10)
+    assert ack["message"]["content"] == "during"
+    assert stored("during") == 1
+
+
+def test_a_fresh_batch_reports_no_lag(alice, bob, settings):
+    settings.CHAT_FAN_OUT_LAG_MAX_MS = 300
+    fresh = alice.send(bob, "fresh")
+    admission.report_fan_out_lag([fresh["msg_id"]])
+    assert admission.get_redis().get(admission.lag_key()) is None
