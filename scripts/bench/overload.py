@@ -7,8 +7,8 @@ nothing lost or doubled; does memory stay bounded; does it recover at once
 when the load stops? This module only measures: a server that refuses
 nothing gets the same figures (no refusals, a growing backlog, late acks).
 
-Capacity is the load phase's closed-loop delivered/s when it ran (or
-BENCH_OVERLOAD_CAPACITY, or a closed loop of this phase's own). The offered
+Capacity is BENCH_OVERLOAD_CAPACITY when set, else the load phase's
+closed-loop delivered/s when it ran, else a closed loop of this phase's own. The offered
 load is load.py's open loop at BENCH_OVERLOAD_FACTOR x capacity for
 BENCH_OVERLOAD_SECONDS; a refused send is never sent again, so every send is
 acked, refused, otherwise errored or unanswered. The moment the last send
@@ -195,8 +195,7 @@ def figures(outcome: Outcome, capacity_per_s: float, offered_per_s: float) -> di
         refused=sum(refused.values()),
         refused_codes=refused,
         refused_without_retry_after=without_retry_after,
-        # A refused send the recipient got anyway: a client sending it again (as told) would not double it
-        # only thanks to the client_msg_id.
+        # A refused send the recipient got anyway: a refusal says nothing was stored (send it again).
         refused_but_delivered=sum(1 for cmid in refused_ids if cmid in track.delivered),
         errors_other=sum(other.values()),
         errors_other_codes=other,
