@@ -34,6 +34,43 @@ LOAD_KEYS = {
     "processes",
 }
 PERCENTILES = {"p50", "p90", "p99", "max"}
+# The overload phase: 3 x a capacity of 20 msgs/s (given: the tiny load is too short to measure one) for 2 s.
+OVERLOAD_CAPACITY, OVERLOAD_SECONDS, PROBE_MESSAGES = 20, 2, 5
+OVERLOAD_KEYS = {
+    "capacity_per_s",
+    "capacity_source",
+    "offered_per_s",
+    "sent_per_s",
+    "seconds",
+    "sent",
+    "acked",
+    "refused",
+    "refused_codes",
+    "refused_without_retry_after",
+    "refused_but_delivered",
+    "errors_other",
+    "errors_other_codes",
+    "unanswered",
+    "delivered",
+    "goodput_per_s",
+    "goodput_ratio",
+    "ack_ms",
+    "refusal_ms",
+    "deliver_ms",
+    "lost",
+    "lost_stored_not_pushed",
+    "lost_not_stored",
+    "stored",
+    "duplicated",
+    "drained_after_s",
+    "memory",
+    "realtime_queue_max_depth",
+    "recovery",
+    "cpu_seconds",
+    "cpu_s_per_1000_delivered",
+    "processes",
+}
+RECOVERY_KEYS = {"sent", "acked", "delivered", "errors", "started_after_s", "first_acked_and_delivered_after_s"}
 
 
 def drop_bench_data(db_name: str, prefix: str) -> None:
@@ -66,6 +103,9 @@ def test_a_small_bench_run_loses_and_duplicates_nothing(tmp_path):
         "BENCH_IDLE_SOCKETS": "20",
         "BENCH_CONVERSATIONS": "5",
         "BENCH_REST_CALLS": "5",
+        "BENCH_OVERLOAD_CAPACITY": str(OVERLOAD_CAPACITY),
+        "BENCH_OVERLOAD_SECONDS": str(OVERLOAD_SECONDS),
+        "BENCH_OVERLOAD_PROBE_MESSAGES": str(PROBE_MESSAGES),
         "BENCH_OUT": str(out),
         "BENCH_LOG_DIR": str(tmp_path),
         "BENCH_DB_NAME": db_name,
@@ -117,3 +157,22 @@ def test_a_small_bench_run_loses_and_duplicates_nothing(tmp_path):
     assert footprint["redis_bytes_per_user"] > 0 and footprint["redis_bytes_per_conversation"] > 0
     assert footprint["database"]["t_msg_record_list"]["rows"] == footprint["messages"]
     assert footprint["database_bytes_per_message"] > 0
+
+    overload = report["overload"]
+    assert OVERLOAD_KEYS <= overload.keys()
+    assert (overload["capacity_per_s"], overload["offered_per_s"]) == (OVERLOAD_CAPACITY, 3 * OVERLOAD_CAPACITY)
+    assert overload["sent"] == 3 * OVERLOAD_CAPACITY * OVERLOAD_SECONDS
+    answered = overload["acked"] + overload["refused"] + overload["errors_other"] + overload["unanswered"]
+    assert overload["sent"] == answered
+    assert overload["lost_not_stored"] == overload["duplicated"] == 0
+    assert set(overload["ack_ms"]) == set(overload["refusal_ms"]) == set(overload["deliver_ms"]) == PERCENTILES
+    assert overload["realtime_queue_max_depth"] is not None
+    memory = overload["memory"]
+    assert {"daphne", "mariadbd", "redis-server", "generator"} <= memory["rss_mb"].keys()
+    assert memory["redis_used_memory_mb"] and memory["samples"] >= 2
+    for figures in [*memory["rss_mb"].values(), *memory["redis_used_memory_mb"].values()]:
+        assert figures.keys() == {"start_mb", "max_mb", "end_mb"}
+    recovery = overload["recovery"]
+    assert RECOVERY_KEYS <= recovery.keys()
+    assert (recovery["sent"], recovery["acked"], recovery["delivered"]) == (PROBE_MESSAGES,) * 3
+    assert recovery["first_acked_and_delivered_after_s"] >= recovery["started_after_s"] >= 1

@@ -1,9 +1,10 @@
 """`make bench`: throughput, latency, loss and cost of the running system, against a bare relay.
 
-Phases (skip any with BENCH_SKIP=load,rest,footprint,idle,relay):
+Phases (skip any with BENCH_SKIP=load,rest,footprint,overload,idle,relay):
   load   start the system as `make run` does, N pairs over WebSockets (window or rate)
   rest   conversation-list and history-page latency on the warm path
   footprint  Redis bytes per user and per conversation, database bytes per message (of the data so far)
+  overload  fresh pairs offered 3x the load's delivered/s, open loop: goodput, refusals, memory, recovery
   idle   memory per idle socket on one daphne, and one delivery to an idle user
   relay  the same load against scripts/bench_relay.py (one daphne, nothing stored)
   scale  only when BENCH_SCALE=on: issue 19's data set a year old (BENCH_SCALE_*), loaded or resumed, then
@@ -11,7 +12,8 @@ Phases (skip any with BENCH_SKIP=load,rest,footprint,idle,relay):
 
 BENCH_TARGET=single (the default) runs the system as `make run` does; BENCH_TARGET=cluster
 runs `make cluster`'s three hosts behind haproxy instead (scripts/bench/cluster.py), where
-idle and relay, single-machine phases, are skipped by default.
+idle and relay, single-machine phases, are skipped by default, and overload runs only
+with BENCH_OVERLOAD=on.
 docs/benchmarks.md explains every knob and figure.
 """
 
@@ -22,18 +24,18 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import MySQLdb
 import redis.asyncio
 
-from . import cluster, footprint, system, users
+from . import cluster, footprint, overload, system, users
 from . import load as loadgen
 from .cluster import APP_REDIS_PREFIX, ClusterService
 from .load import now
 
-PHASES = ("load", "rest", "footprint", "idle", "relay", "scale")
+PHASES = ("load", "rest", "footprint", "overload", "idle", "relay", "scale")
 TARGETS = ("single", "cluster")
 TARGET = os.environ.get("BENCH_TARGET", "single")
 # Phases that measure one machine's processes: not run against the cluster unless asked (relay),
@@ -104,16 +106,43 @@ def measure(load: loadgen.Load, snapshot: Callable[[], dict], on_ready=None) -> 
         return track
 
     track = asyncio.run(run())
+    return track, cpu_figures(before, after, len(track.delivered))
+
+
+def cpu_figures(before: dict, after: dict, delivered: int) -> dict:
+    """CPU seconds per kind of process between two snapshots, and per 1000 messages delivered."""
     used, count = system.cpu_per_kind(before, after)
-    delivered = len(track.delivered)
-    cpu = {
+    return {
         "cpu_seconds": {kind: round(s, 2) for kind, s in sorted(used.items())},
         "cpu_s_per_1000_delivered": {
             kind: round(s / delivered * 1000, 3) if delivered else None for kind, s in sorted(used.items())
         },
         "processes": dict(sorted(count.items())),
     }
-    return track, cpu
+
+
+def realtime_queue_depth(service: system.Service) -> Callable[[], Awaitable[int]]:
+    """An async callable: messages waiting in the broker's realtime queue (the fan-out backlog)."""
+    if isinstance(service, ClusterService):
+        return service.queue_depth()
+    broker = redis.asyncio.Redis.from_url(system.BROKER_URL)
+    keys = system.realtime_queue_keys()
+
+    async def depth() -> int:
+        async with broker.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.llen(key)
+            return sum(await pipe.execute())
+
+    return depth
+
+
+def register_pairs(port: int, names: list[str]) -> list[tuple[dict, dict]]:
+    """Register ``names`` (senders, then as many recipients) over REST; pair them with their socket URLs."""
+    made = users.register(port, names)
+    people = [{**m, "url": ws_url(port, "token=" + m["token"])} for m in made]
+    half = len(people) // 2
+    return list(zip(people[:half], people[half:], strict=True))
 
 
 # --- phases -------------------------------------------------------------------------
@@ -123,44 +152,101 @@ def product_phase(cfg: Config, service: system.Service, run_id: str) -> dict:
     port = service.port
     say(f"[load] registering {2 * cfg.pairs} users over REST")
     names = [f"b{run_id}s{i}" for i in range(cfg.pairs)] + [f"b{run_id}r{i}" for i in range(cfg.pairs)]
-    made = users.register(port, names)
-    people = [{**m, "url": ws_url(port, "token=" + m["token"])} for m in made]
-    pairs = list(zip(people[: cfg.pairs], people[cfg.pairs :], strict=True))
+    pairs = register_pairs(port, names)
     spread: dict = {}
+    queue_depth = realtime_queue_depth(service)
     if isinstance(service, ClusterService):
-        queue_depth = service.queue_depth()
         track, cpu = measure(
             cfg.load("product", pairs, run_id, queue_depth),
             service.snapshot,
             on_ready=lambda: spread.update(service.spread()),
         )
     else:
-        broker = redis.asyncio.Redis.from_url(system.BROKER_URL)
-        keys = system.realtime_queue_keys()
-
-        async def queue_depth() -> int:
-            async with broker.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.llen(key)
-                return sum(await pipe.execute())
-
         track, cpu = measure(cfg.load("product", pairs, run_id, queue_depth), lambda: system.snapshot([service.pid]))
     result = loadgen.summary(track)
     undelivered = result.pop("undelivered_acked")
-    stored_not_pushed = check_sync(port, pairs, track, undelivered)
-    stored, duplicated_stored = check_database(service.db_args, [s["user_id"] for s, _ in pairs], run_id)
     if spread:
         # haproxy's sessions per app node once every socket was open (leastconn spreads them).
         result["sockets_per_host"] = spread
+    result.update(losses(service, pairs, track, run_id, undelivered, result["duplicated_push"]), **cpu)
+    return result
+
+
+def losses(
+    service: system.Service, pairs: list, track: loadgen.Tracker, run_id: str, undelivered: list[str], pushed_twice: int
+) -> dict:
+    """Acked-but-undelivered split by whether the recipient's sync holds it; rows stored, and stored twice."""
+    stored_not_pushed = check_sync(service.port, pairs, track, undelivered)
+    stored, duplicated_stored = check_database(service.db_args, [s["user_id"] for s, _ in pairs], run_id)
+    return {
+        "lost": len(undelivered),
+        "lost_stored_not_pushed": stored_not_pushed,
+        "lost_not_stored": len(undelivered) - stored_not_pushed,
+        "lost_sample": undelivered[:20],
+        "stored": stored,
+        "duplicated_stored": duplicated_stored,
+        "duplicated": pushed_twice + duplicated_stored,
+    }
+
+
+def overload_phase(cfg: Config, service: system.Service, run_id: str, measured: float | None) -> dict:
+    """Fresh pairs offered BENCH_OVERLOAD_FACTOR x capacity (scripts/bench/overload.py says what and why).
+
+    ``measured``: the load phase's closed-loop delivered/s, when it ran in this run.
+    """
+    say(f"[overload] registering {2 * cfg.pairs + 2} users over REST")
+    names = [f"b{run_id}os{i}" for i in range(cfg.pairs)] + [f"b{run_id}ps"]
+    names += [f"b{run_id}or{i}" for i in range(cfg.pairs)] + [f"b{run_id}pr"]
+    everyone = register_pairs(service.port, names)
+    pairs, probe_pairs = everyone[:-1], everyone[-1:]
+    if overload.CAPACITY:
+        capacity, source = overload.CAPACITY, "BENCH_OVERLOAD_CAPACITY"
+    elif measured:
+        capacity, source = measured, "the load phase's closed loop"
+    else:
+        say(f"[overload] capacity first: closed loop, window {cfg.window}, {cfg.messages} per sender")
+        capacity_load = loadgen.Load(
+            name="capacity",
+            pairs=pairs,
+            window=cfg.window,
+            messages=cfg.messages,
+            grace=cfg.grace,
+            run_id=run_id + "c",
+        )
+        capacity, source = overload.capacity(capacity_load), "a closed loop of its own"
+    offered = overload.FACTOR * capacity
+    say(f"[overload] capacity {capacity} msgs/s ({source}); offering {offered:.1f} msgs/s for {overload.SECONDS:g} s")
+    outcome = overload.run(
+        loadgen.Load(
+            name="overload",
+            pairs=pairs,
+            rate=offered,
+            seconds=overload.SECONDS,
+            grace=cfg.grace,
+            run_id=run_id + "o",
+            queue_depth=realtime_queue_depth(service),
+        ),
+        loadgen.Load(
+            name="recovery",
+            pairs=probe_pairs,
+            window=1,
+            messages=overload.PROBE_MESSAGES,
+            grace=cfg.grace,
+            run_id=run_id + "p",
+        ),
+        service.snapshot if isinstance(service, ClusterService) else lambda: system.snapshot([service.pid]),
+        # The cluster's Redis Cluster and layer are in its processes' RSS; its broker is RabbitMQ.
+        {}
+        if isinstance(service, ClusterService)
+        else {"app": system.REDIS_URL, "broker": system.BROKER_URL, "layer": system.LAYER_URL},
+    )
+    result = overload.figures(outcome, capacity, offered)
+    result["capacity_source"] = source
+    result["seconds"] = overload.SECONDS
+    undelivered = result.pop("undelivered_acked")
     result.update(
-        lost=len(undelivered),
-        lost_stored_not_pushed=stored_not_pushed,
-        lost_not_stored=len(undelivered) - stored_not_pushed,
-        lost_sample=undelivered[:20],
-        stored=stored,
-        duplicated_stored=duplicated_stored,
-        duplicated=result["duplicated_push"] + duplicated_stored,
-        **cpu,
+        losses(service, pairs, outcome.track, run_id + "o", undelivered, result["duplicated_push"]),
+        **cpu_figures(outcome.before, outcome.after, len(outcome.track.delivered)),
     )
     return result
 
@@ -331,6 +417,11 @@ def main() -> int:
     if TARGET == "cluster":
         if "BENCH_SKIP" not in os.environ:
             skipped.update(relay="a single-machine phase (BENCH_SKIP without relay runs it, on this machine)")
+        # Like scale, only when asked: a BENCH_SKIP that names the other phases (tests/test_cluster.py's)
+        # must not start a minute at three times the cluster's capacity.
+        if os.environ.get("BENCH_OVERLOAD") != "on":
+            cfg.skip.add("overload")
+            skipped["overload"] = "a minute at 3x the cluster's capacity: BENCH_OVERLOAD=on runs it"
         for phase, reason in CLUSTER_NEVER.items():
             cfg.skip.add(phase)
             skipped[phase] = reason
@@ -354,7 +445,7 @@ def main() -> int:
     else:
         # A new cluster each run: its database (Galera's `chat`), Redis Cluster, layer and queues start empty.
         report.update(database="chat (Galera, through haproxy's MySQL frontend)", redis_prefix=APP_REDIS_PREFIX)
-    if any(p not in cfg.skip for p in ("load", "rest", "footprint", "idle")):
+    if any(p not in cfg.skip for p in ("load", "rest", "footprint", "overload", "idle")):
         port = system.free_port()
         service: system.Service
         if TARGET == "cluster":
@@ -383,6 +474,12 @@ def main() -> int:
                     )
                 else:
                     report["footprint"] = footprint.measure(lambda: MySQLdb.connect(**service.db_args))
+            if "overload" not in cfg.skip:
+                # After footprint (whose figures are the load's data) and before idle (a system still
+                # draining a backlog would disturb it). Capacity: the load's closed loop, if it ran.
+                product = report.get("product")
+                measured = product["delivered_per_s"] if product and not cfg.rate else None
+                report["overload"] = overload_phase(cfg, service, run_id, measured)
             if "idle" not in cfg.skip:
                 report["idle"] = idle_phase(cfg, service)
         finally:
@@ -399,10 +496,13 @@ def main() -> int:
         json.dump(report, out, indent=2)
     print_report(report)
     print(f"\nwritten to {cfg.out}")
-    if product and (product["lost"] or product["duplicated"]):
-        print(f"CORRECTNESS: {product['lost']} lost, {product['duplicated']} duplicated")
-        return 1
-    return 0
+    failed = 0
+    for name in ("product", "overload"):
+        r = report.get(name)
+        if r and (r["lost"] or r["duplicated"]):
+            print(f"CORRECTNESS ({name}): {r['lost']} lost, {r['duplicated']} duplicated")
+            failed = 1
+    return failed
 
 
 def print_report(report: dict) -> None:
@@ -452,6 +552,8 @@ def print_report(report: dict) -> None:
             f" B per conversation; database {r['database_bytes_per_message']} B per message"
             f" ({r['messages']} messages, {r['conversations']} conversations, {r['users']} users)"
         )
+    if "overload" in report:
+        print_overload(report["overload"])
     if "idle" in report:
         r = report["idle"]
         print(
@@ -459,6 +561,39 @@ def print_report(report: dict) -> None:
             f" (RSS {r.get('rss_before_mb')} -> {r.get('rss_after_mb')} MB);"
             f" one message to an idle user delivered in {r.get('delivery_ms')} ms"
         )
+
+
+def print_overload(r: dict) -> None:
+    a, f, d = r["ack_ms"], r["refusal_ms"], r["deliver_ms"]
+    refused = ", ".join(f"{code} {n}" for code, n in r["refused_codes"].items()) or "none"
+    print(
+        f"overload capacity {r['capacity_per_s']} msgs/s ({r['capacity_source']}),"
+        f" offered {r['offered_per_s']}/s for {r['seconds']:g} s (sent {r['sent']}, {r['sent_per_s']}/s)\n"
+        f"         acked {r['acked']} refused {r['refused']} ({refused};"
+        f" without retry_after {r['refused_without_retry_after']}) other errors {r['errors_other']}"
+        f" unanswered {r['unanswered']} | lost {r['lost']} (not stored {r['lost_not_stored']})"
+        f" duplicated {r['duplicated']} refused but delivered {r['refused_but_delivered']}\n"
+        f"         goodput {r['goodput_per_s']} delivered/s (steady) = {r['goodput_ratio']} of capacity"
+        f" | ack p50/p99 {a['p50']}/{a['p99']} ms | refusal {f['p50']}/{f['p99']} ms"
+        f" | deliver {d['p50']}/{d['p99']}/max {d['max']} ms\n"
+        f"         realtime queue max depth {r['realtime_queue_max_depth']}"
+        f" | last delivery {r['drained_after_s']} s after the last send"
+    )
+    p = r["recovery"]
+    pa, pd = p["ack_ms"], p["deliver_ms"]
+    print(
+        f"         recovery probe from +{p['started_after_s']} s: first acked and delivered at"
+        f" +{p['first_acked_and_delivered_after_s']} s; acked {p['acked']}/{p['sent']} delivered"
+        f" {p['delivered']}/{p['sent']} errors {p['errors'] or 0} | ack p50/p99 {pa['p50']}/{pa['p99']} ms"
+        f" | deliver {pd['p50']}/{pd['p99']} ms"
+    )
+    memory = r["memory"]
+    for label, figures in (("RSS MB", memory["rss_mb"]), ("Redis used MB", memory["redis_used_memory_mb"])):
+        shown = ", ".join(f"{k} {v['start_mb']}/{v['max_mb']}/{v['end_mb']}" for k, v in figures.items())
+        if shown:
+            print(f"         {label} start/max/end: {shown}")
+    per = ", ".join(f"{k} {v}" for k, v in r["cpu_s_per_1000_delivered"].items() if v)
+    print(f"         CPU s per 1000 delivered: {per}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Closed loop (``window``: up to W sends in flight per sender, ``messages``
 per sender) or open loop (``rate`` msgs/s across all senders for
-``seconds``). Every message is tracked by its client_msg_id: send time, ack
+``seconds``; a refused send is never sent again). Every message is tracked by its client_msg_id: send time, ack
 time, first push to the recipient's socket, and how many pushes it got.
 """
 
@@ -13,8 +13,9 @@ import math
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import websockets
 
@@ -88,6 +89,7 @@ class Tracker:
     via_sync: set[str] = field(default_factory=set)
     resyncs: int = 0
     errors: dict[str, dict] = field(default_factory=dict)
+    error_at: dict[str, float] = field(default_factory=dict)  # when each error frame came back
     owner: dict[str, int] = field(default_factory=dict)  # client_msg_id -> pair index
     started: float = 0.0
     sending_done: float = 0.0
@@ -115,11 +117,27 @@ class Load:
     queue_depth: Callable[[], Awaitable[int]] | None = None
 
 
-async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) -> tuple[Tracker, list, list]:
-    """Run the load; return the tracker and the (still open) sender and recipient sockets."""
+async def drive(
+    load: Load,
+    on_sockets_ready: Callable[[], None] | None = None,
+    sockets: tuple[list, list] | None = None,
+    after_sending: Callable[[], Coroutine[Any, Any, None]] | None = None,
+) -> tuple[Tracker, list, list]:
+    """Run the load; return the tracker and the (still open) sender and recipient sockets.
+
+    ``sockets``: (senders, recipients) already open and warmed up, so that a
+    load can start at a chosen moment without connecting first (the overload
+    phase's recovery probe). ``after_sending`` starts the moment the last
+    send went out, runs beside the wait for the stragglers, and is awaited
+    before this returns.
+    """
     track = Tracker()
-    senders = await connect_many([s["url"] for s, _ in load.pairs], label=load.name + " senders")
-    recipients = await connect_many([r["url"] for _, r in load.pairs], label=load.name + " recipients")
+    if sockets is None:
+        senders = await connect_many([s["url"] for s, _ in load.pairs], label=load.name + " senders")
+        recipients = await connect_many([r["url"] for _, r in load.pairs], label=load.name + " recipients")
+        await warm_up(load, senders, recipients)
+    else:
+        senders, recipients = sockets
     slots = [asyncio.Semaphore(load.window) for _ in load.pairs]
     catch_ups: set[asyncio.Future] = set()  # the running catch-ups (the loop keeps only weak references)
 
@@ -137,6 +155,7 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
                 progress()
             elif kind == "error" and cmid in track.sent and cmid not in track.errors:
                 track.errors[cmid] = frame
+                track.error_at[cmid] = now()
                 slots[index].release()
                 progress()
 
@@ -231,7 +250,6 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
                 flush=True,
             )
 
-    await warm_up(load, senders, recipients)
     if on_sockets_ready is not None:
         on_sockets_ready()
     readers = [asyncio.create_task(read_sender(i, ws)) for i, ws in enumerate(senders)]
@@ -247,10 +265,13 @@ async def drive(load: Load, on_sockets_ready: Callable[[], None] | None = None) 
     else:
         await asyncio.gather(*(closed_loop(i) for i in range(len(load.pairs))))
     track.sending_done = now()
+    follow = asyncio.create_task(after_sending()) if after_sending is not None else None
     # Wait for the stragglers: until everything acked is delivered, or nothing moved for `grace` seconds.
     while not track.settled() and now() - track.last_progress < load.grace:  # noqa: ASYNC110 - also a quiet-time limit
         await asyncio.sleep(0.05)
     track.finished = now()
+    if follow is not None:
+        await follow
     for task in readers + helpers:
         task.cancel()
     return track, senders, recipients
