@@ -29,6 +29,9 @@ os.environ.setdefault("CHAT_WEBPUSH_LOCAL_ONLY", "on")
 # first batches are seconds old, which would refuse the sends that follow
 # for a moment (messaging/admission.py). The overload tests switch it on.
 os.environ.setdefault("CHAT_FAN_OUT_LAG_MAX_MS", "0")
+# Likewise a test machine's daphne may read frames late for reasons of its
+# own (other test runs on two cores); tests/test_overload.py switches it on.
+os.environ.setdefault("CHAT_FRAME_WAIT_MAX_MS", "0")
 
 from .settings import *  # noqa: E402,F403
 

@@ -10,8 +10,20 @@ So a send is refused, cheaply and at once, with ``unavailable`` and a
 later with the same client_msg_id (stored at most once). What is admitted
 is acked and pushed within the bounds below.
 
-Two signals, both read by one thread per process every
-CHAT_ADMISSION_POLL_MS from Redis, never on a send's path:
+Three signals, none of them read on a send's path:
+
+- how long a socket's frame waited in daphne's queue before the consumer
+  read it: more than CHAT_FRAME_WAIT_MAX_MS and the send is refused.
+  daphne queues every frame it reads, without a bound, and the consumer
+  takes them one per turn of the event loop; a process whose CPU is
+  saturated reads faster than it turns, and the frames wait there, in a
+  queue no other bound sees (the bench's overload trial, with every other
+  queue short: acks 10-60 s late). A refusal costs the loop a fraction of
+  an accept, so refusing is what lets it catch up. The wait is stamped on
+  each message as daphne queues it (``stamp_arrivals``).
+
+The other two are read by one thread per process every
+CHAT_ADMISSION_POLL_MS from Redis:
 
 - the fan-out's lag: a realtime worker starting a batch whose oldest
   message was accepted more than CHAT_FAN_OUT_LAG_MAX_MS ago writes that
@@ -29,6 +41,7 @@ The other bounds of the send path: the committer's queue (messaging/committer.py
 and the in-flight sends of one socket (messaging/consumers.py).
 """
 
+import asyncio
 import logging
 import os
 import threading
@@ -51,6 +64,8 @@ logger = logging.getLogger(__name__)
 OVERLOAD_RETRY_AFTER = 1
 # The log says "refusing sends" at most this often.
 WARN_EVERY_SECONDS = 30
+# The key of a message's arrival time (time.monotonic()) in its ASGI event, set as daphne queues it.
+ARRIVED = "chat.arrived"
 
 
 class Overloaded(Unavailable):
@@ -160,6 +175,33 @@ class Admission:
             self._warned = now
             logger.warning("refusing sends: the fan-out is behind (lag %s ms, realtime queue %d task(s))", lag, depth)
         self.behind = behind_now
+
+
+def stamp_arrivals(receive) -> None:
+    """Stamp every event the server queues for this connection with its arrival time (``ARRIVED``).
+
+    daphne's ``receive`` is its per-connection ``asyncio.Queue.get``, fed by
+    ``put_nowait``; this instance's ``put_nowait`` is wrapped. Under another
+    server events carry no stamp and the frame wait is not bounded.
+    """
+    queue = getattr(receive, "__self__", None)
+    if not isinstance(queue, asyncio.Queue) or not settings.CHAT_FRAME_WAIT_MAX_MS:
+        return
+    put = queue.put_nowait
+
+    def put_stamped(event) -> None:
+        if isinstance(event, dict):
+            event[ARRIVED] = time.monotonic()
+        put(event)
+
+    setattr(queue, "put_nowait", put_stamped)  # noqa: B010 - this instance only, not the class
+
+
+def check_frame_wait(arrived: float | None) -> None:
+    """Raise ``Overloaded`` for a frame that waited in the server's queue longer than CHAT_FRAME_WAIT_MAX_MS."""
+    limit = settings.CHAT_FRAME_WAIT_MAX_MS
+    if limit and arrived is not None and (time.monotonic() - arrived) * 1000 > limit:
+        raise Overloaded()
 
 
 admission = Admission()

@@ -41,6 +41,7 @@ from profiles import blocks, presence
 # Channel-layer events (chat_project/common/push.py): "chat.event" -> chat_event,
 # "chat.watched" -> chat_watched, "chat.close" -> chat_close, "chat.blocks" -> chat_blocks.
 from . import store as messaging_store
+from .admission import ARRIVED, check_frame_wait, stamp_arrivals
 from .drain import process_drain
 from .heartbeat import process_heartbeat
 from .inputs import READ_FRAME, SEND, TYPING_FRAME, WATCH_FRAME
@@ -97,6 +98,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user = None
     # The API token this socket authenticated with (None for a session socket).
     token_key: str | None = None
+
+    # When daphne queued the frame being handled (messaging/admission.py).
+    frame_arrived: float | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        stamp_arrivals(receive)
+        await super().__call__(scope, receive, send)
+
+    async def websocket_receive(self, message) -> None:
+        self.frame_arrived = message.get(ARRIVED)
+        await super().websocket_receive(message)
 
     async def dispatch(self, message) -> None:
         """Channels' dispatch without its per-event ``close_old_connections``.
@@ -289,10 +301,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
         The answer waits in a task of its own, so this socket's next frames
         are read meanwhile: a client with several sends in flight has them
-        committed together, and a flood of them is refused here, at once,
-        rather than left unread in the connection's queue where no bound
-        sees it (messaging/admission.py).
+        committed together. A send whose frame waited too long in daphne's
+        queue, or one over the socket's sends in flight, is refused here, at
+        once (messaging/admission.py).
         """
+        check_frame_wait(self.frame_arrived)
         if len(self.sends) >= settings.CHAT_SOCKET_SENDS_IN_FLIGHT:
             raise RateLimited(
                 1, f"At most {settings.CHAT_SOCKET_SENDS_IN_FLIGHT} sends may wait for their ack on one socket."

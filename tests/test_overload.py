@@ -1,8 +1,9 @@
 """Overload without collapse: what the send path cannot take now is refused at once, never queued
 without bound, and what it took is stored once (messaging/admission.py, messaging/committer.py).
 
-Each bound is forced here on a real daphne, a real Celery worker and MariaDB: a table lock stalls the
-committer, a queue without a worker stands for a fan-out that is behind. The whole system under three
+Each bound is forced here on a real daphne, a real Celery worker and MariaDB: a flood of frames outruns
+the consumer, a table lock stalls the committer, a queue without a worker stands for a fan-out that is
+behind. The whole system under three
 times its capacity is `make bench`'s overload phase (docs/benchmarks.md).
 """
 
@@ -77,6 +78,38 @@ def test_a_socket_over_its_sends_in_flight_is_told_at_once_and_its_retries_are_s
         sock.send(send_frame(bob, f"window-{i}"))
         sock.expect("ack", client_msg_id=f"window-{i}")
     assert [stored(f"window-{i}") for i in range(5)] == [1] * 5
+
+
+@pytest.mark.timeout(60)
+def test_send_frames_that_waited_in_daphnes_queue_are_refused_at_once_and_the_next_send_is_acked(
+    start_daphne, connect, alice, bob
+):
+    """A flood read faster than the consumer takes it (one frame per two turns of the loop): frames that
+    waited past the bound are refused, each send gets exactly one answer, only acked ones are stored,
+    and once the queue is empty a send is acked again."""
+    server = start_daphne(CHAT_FRAME_WAIT_MAX_MS="20", CHAT_SOCKET_SENDS_IN_FLIGHT="2000")
+    sock = connect(alice, server=server)
+    sock.expect("ready")
+    ids = [f"flood-{i}" for i in range(1000)]
+    for client_msg_id in ids:
+        sock.send(send_frame(bob, client_msg_id))
+    answers: dict[str, dict] = {}
+    deadline = time.monotonic() + 30
+    while len(answers) < len(ids) and time.monotonic() < deadline:
+        for frame in sock.drain(0.2):
+            if frame["type"] in ("ack", "error"):
+                assert frame["client_msg_id"] not in answers, f"answered twice: {frame}"
+                answers[frame["client_msg_id"]] = frame
+    assert len(answers) == len(ids)
+    refused = [cid for cid, frame in answers.items() if frame["type"] == "error"]
+    acked = [cid for cid, frame in answers.items() if frame["type"] == "ack"]
+    assert refused
+    assert {(answers[cid]["code"], answers[cid]["retry_after"]) for cid in refused} == {("unavailable", 1)}
+    flood = MessageRecord.objects.filter(client_msg_id__startswith="flood-")
+    assert sorted(flood.values_list("client_msg_id", flat=True)) == sorted(acked)
+    sock.send(send_frame(bob, "after-the-flood"))
+    sock.expect("ack", client_msg_id="after-the-flood")
+    assert stored("after-the-flood") == 1
 
 
 @pytest.mark.timeout(60)

@@ -529,6 +529,7 @@ def print_report(report: dict) -> None:
             f"         {r['delivered_per_s']} delivered/s (steady)"
             f" | ack p50/p90/p99/max {a['p50']}/{a['p90']}/{a['p99']}/{a['max']} ms"
             f" | deliver {d['p50']}/{d['p90']}/{d['p99']}/{d['max']} ms"
+            f" | generator's loop late p99 {r['generator_loop_lag_ms']['p99']} ms"
         )
         if r.get("realtime_queue_max_depth") is not None:
             print(f"         realtime queue max depth {r['realtime_queue_max_depth']}")
@@ -564,7 +565,7 @@ def print_report(report: dict) -> None:
 
 
 def print_overload(r: dict) -> None:
-    a, f, d = r["ack_ms"], r["refusal_ms"], r["deliver_ms"]
+    a, f, d, g = r["ack_ms"], r["refusal_ms"], r["deliver_ms"], r["generator_loop_lag_ms"]
     refused = ", ".join(f"{code} {n}" for code, n in r["refused_codes"].items()) or "none"
     print(
         f"overload capacity {r['capacity_per_s']} msgs/s ({r['capacity_source']}),"
@@ -578,6 +579,7 @@ def print_overload(r: dict) -> None:
         f" | deliver {d['p50']}/{d['p99']}/max {d['max']} ms\n"
         f"         realtime queue max depth {r['realtime_queue_max_depth']}"
         f" | last delivery {r['drained_after_s']} s after the last send"
+        f" | generator's loop late p50/p99/max {g['p50']}/{g['p99']}/{g['max']} ms"
     )
     p = r["recovery"]
     pa, pd = p["ack_ms"], p["deliver_ms"]

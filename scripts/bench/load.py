@@ -96,6 +96,9 @@ class Tracker:
     finished: float = 0.0
     queue_max: int | None = None
     last_progress: float = 0.0
+    # How late the generator's own event loop ran a 10 ms timer (seconds), sampled through the run:
+    # on a machine whose cores it shares, every time it measures is this late too.
+    loop_lag: list[float] = field(default_factory=list)
 
     def settled(self) -> bool:
         acked = len(self.acked)
@@ -235,6 +238,12 @@ async def drive(
                 track.queue_max = max(track.queue_max or 0, depth)
             await asyncio.sleep(0.1)
 
+    async def watch_loop() -> None:
+        while True:
+            started = now()
+            await asyncio.sleep(0.01)
+            track.loop_lag.append(now() - started - 0.01)
+
     async def report() -> None:
         last_delivered, last_time = 0, now()
         while True:
@@ -256,7 +265,7 @@ async def drive(
     readers += [
         asyncio.create_task(read_recipient(ws, r["url"])) for ws, (_, r) in zip(recipients, load.pairs, strict=True)
     ]
-    helpers = [asyncio.create_task(report())]
+    helpers = [asyncio.create_task(report()), asyncio.create_task(watch_loop())]
     if load.queue_depth is not None:
         helpers.append(asyncio.create_task(sample_queue(load.queue_depth)))
     track.started = track.last_progress = now()
@@ -355,4 +364,5 @@ def summary(track: Tracker) -> dict:
         "ack_ms": percentiles([track.acked[c] - track.sent[c] for c in acked]),
         "deliver_ms": percentiles([t - track.sent[c] for c, t in track.delivered.items()]),
         "realtime_queue_max_depth": track.queue_max,
+        "generator_loop_lag_ms": percentiles(track.loop_lag),
     }
