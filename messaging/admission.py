@@ -13,7 +13,9 @@ is acked and pushed within the bounds below.
 Three signals, none of them read on a send's path:
 
 - how long a socket's frame waited in daphne's queue before the consumer
-  read it: more than CHAT_FRAME_WAIT_MAX_MS and the send is refused.
+  read it, less the time the consumer spent on the socket's own earlier
+  events (its connect, a slow ``read``): more than CHAT_FRAME_WAIT_MAX_MS
+  and the send is refused.
   daphne queues every frame it reads, without a bound, and the consumer
   takes them one per turn of the event loop; a process whose CPU is
   saturated reads faster than it turns, and the frames wait there, in a
@@ -46,6 +48,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
 
 import redis
@@ -64,7 +67,7 @@ logger = logging.getLogger(__name__)
 OVERLOAD_RETRY_AFTER = 1
 # The log says "refusing sends" at most this often.
 WARN_EVERY_SECONDS = 30
-# The key of a message's arrival time (time.monotonic()) in its ASGI event, set as daphne queues it.
+# The key of (arrival time, the consumer's busy seconds then) in an ASGI event, set as daphne queues it.
 ARRIVED = "chat.arrived"
 
 
@@ -177,12 +180,15 @@ class Admission:
         self.behind = behind_now
 
 
-def stamp_arrivals(receive) -> None:
-    """Stamp every event the server queues for this connection with its arrival time (``ARRIVED``).
+def stamp_arrivals(receive, busy: Callable[[], float]) -> None:
+    """Stamp every event the server queues for this connection with (arrival time, ``busy()`` then): ``ARRIVED``.
 
-    daphne's ``receive`` is its per-connection ``asyncio.Queue.get``, fed by
-    ``put_nowait``; this instance's ``put_nowait`` is wrapped. Under another
-    server events carry no stamp and the frame wait is not bounded.
+    ``busy``: the seconds the consumer has spent in its handlers so far, so
+    that the wait its own earlier frames caused (a slow ``read``, the
+    connect) is not counted as the server's. daphne's ``receive`` is its
+    per-connection ``asyncio.Queue.get``, fed by ``put_nowait``; this
+    instance's ``put_nowait`` is wrapped. Under another server events carry
+    no stamp and the frame wait is not bounded.
     """
     queue = getattr(receive, "__self__", None)
     if not isinstance(queue, asyncio.Queue) or not settings.CHAT_FRAME_WAIT_MAX_MS:
@@ -191,16 +197,20 @@ def stamp_arrivals(receive) -> None:
 
     def put_stamped(event) -> None:
         if isinstance(event, dict):
-            event[ARRIVED] = time.monotonic()
+            event[ARRIVED] = (time.monotonic(), busy())
         put(event)
 
     setattr(queue, "put_nowait", put_stamped)  # noqa: B010 - this instance only, not the class
 
 
-def check_frame_wait(arrived: float | None) -> None:
-    """Raise ``Overloaded`` for a frame that waited in the server's queue longer than CHAT_FRAME_WAIT_MAX_MS."""
+def check_frame_wait(arrived: tuple[float, float] | None, busy_now: float) -> None:
+    """Raise ``Overloaded`` for a frame that waited for the event loop, not for its own
+    socket's handlers, longer than CHAT_FRAME_WAIT_MAX_MS."""
     limit = settings.CHAT_FRAME_WAIT_MAX_MS
-    if limit and arrived is not None and (time.monotonic() - arrived) * 1000 > limit:
+    if not limit or arrived is None:
+        return
+    at, busy_then = arrived
+    if (time.monotonic() - at - (busy_now - busy_then)) * 1000 > limit:
         raise Overloaded()
 
 

@@ -99,11 +99,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # The API token this socket authenticated with (None for a session socket).
     token_key: str | None = None
 
-    # When daphne queued the frame being handled (messaging/admission.py).
-    frame_arrived: float | None = None
+    # When daphne queued the frame being handled, and the seconds spent in handlers (messaging/admission.py).
+    frame_arrived: tuple[float, float] | None = None
+    busy = 0.0
 
     async def __call__(self, scope, receive, send) -> None:
-        stamp_arrivals(receive)
+        stamp_arrivals(receive, lambda: self.busy)
         await super().__call__(scope, receive, send)
 
     async def websocket_receive(self, message) -> None:
@@ -123,7 +124,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        started = time.monotonic()
+        try:
+            await handler(message)
+        finally:
+            self.busy += time.monotonic() - started
 
     async def connect(self) -> None:
         # Accept first so that every client can read the 4401 close code.
@@ -305,7 +310,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         queue, or one over the socket's sends in flight, is refused here, at
         once (messaging/admission.py).
         """
-        check_frame_wait(self.frame_arrived)
+        check_frame_wait(self.frame_arrived, self.busy)
         if len(self.sends) >= settings.CHAT_SOCKET_SENDS_IN_FLIGHT:
             raise RateLimited(
                 1, f"At most {settings.CHAT_SOCKET_SENDS_IN_FLIGHT} sends may wait for their ack on one socket."

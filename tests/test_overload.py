@@ -113,6 +113,22 @@ def test_send_frames_that_waited_in_daphnes_queue_are_refused_at_once_and_the_ne
 
 
 @pytest.mark.timeout(60)
+def test_a_send_behind_its_own_sockets_slow_read_is_not_taken_for_overload(start_daphne, connect, alice, bob, settings):
+    """The frame wait counts the time spent waiting for the event loop, not for the socket's own earlier frames:
+    a send queued behind a `read` that waits for a lock is acked."""
+    server = start_daphne(CHAT_FRAME_WAIT_MAX_MS="50")
+    message = alice.send(bob, "read me")
+    sock = connect(bob, server=server)
+    sock.expect("ready")
+    with stalled_committer(settings):  # the read's update waits for the lock
+        sock.send({"type": "read", "conversation_id": message["conversation_id"], "up_to": message["msg_id"]})
+        sock.send(send_frame(alice, "behind-the-read"))
+        time.sleep(0.5)
+    sock.expect("ack", client_msg_id="behind-the-read")
+    assert stored("behind-the-read") == 1
+
+
+@pytest.mark.timeout(60)
 def test_a_stalled_committer_refuses_new_sends_at_once_on_the_socket(start_daphne, connect, alice, bob, settings):
     server = start_daphne(CHAT_ACCEPT_QUEUE_MAX_MS="300", CHAT_ACCEPT_DEADLINE_SECONDS="30")
     sock = connect(alice, server=server)
