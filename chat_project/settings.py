@@ -463,7 +463,7 @@ CHAT_FAN_OUT_LAG_MAX_MS = env_int("CHAT_FAN_OUT_LAG_MAX_MS", 500)
 CHAT_FAN_OUT_QUEUE_MAX = env_int("CHAT_FAN_OUT_QUEUE_MAX", 5000)
 CHAT_ADMISSION_POLL_MS = env_int("CHAT_ADMISSION_POLL_MS", 100)
 # A socket's send frame that waited this long in daphne's queue before the consumer read it is refused the same way.
-CHAT_FRAME_WAIT_MAX_MS = env_int("CHAT_FRAME_WAIT_MAX_MS", 50)
+CHAT_FRAME_WAIT_MAX_MS = env_int("CHAT_FRAME_WAIT_MAX_MS", 100)
 # Sends of one socket waiting for their ack; one more is ``rate_limited``.
 CHAT_SOCKET_SENDS_IN_FLIGHT = env_int("CHAT_SOCKET_SENDS_IN_FLIGHT", 100)
 # A socket's presence lives this long without a heartbeat.
@@ -486,11 +486,20 @@ CHAT_OFFLINE_PAGE = env_int("CHAT_OFFLINE_PAGE", 1000)
 # A fixed message-id worker (0..63) instead of leasing one from Redis.
 CHAT_ID_WORKER = env_int("CHAT_ID_WORKER", -1)
 
+# Level of Celery's per-task lines (received, succeeded); INFO shows every task.
+CHAT_TASK_LOG_LEVEL = env_str("CHAT_TASK_LOG_LEVEL", "WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("CHAT_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Celery's two lines per task ("Received task", "Task … succeeded"): at
+        # chat rates every message is a task, and those lines cost the realtime
+        # worker and supervisord, which reads them (docs/benchmarks.md). A failed
+        # task still logs at ERROR, a retry through our own warning.
+        **{name: {"level": CHAT_TASK_LOG_LEVEL} for name in ("celery.app.trace", "celery.worker.strategy")},
+    },
 }
