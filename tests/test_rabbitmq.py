@@ -79,7 +79,9 @@ def worker_process(url: str, **extra_env: str):
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "-Q", ",".join(QUEUES),
              "-n", f"rabbit-test-{os.getpid()}@%h", "--pool", "solo", "--loglevel", "INFO"],
-            cwd=ROOT, env={**process_env(url), **extra_env}, stdout=out, stderr=subprocess.STDOUT,
+            # Celery's task lines ("Received task … ETA:", "retry: Retry in 2s") are what these tests read.
+            cwd=ROOT, env={**process_env(url), "CHAT_TASK_LOG_LEVEL": "INFO", **extra_env},
+            stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         wait_for(lambda: "ready." in log.read_text() or proc.poll() is not None, timeout=60)
