@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import http_ece
 import pytest
+import redis
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -397,11 +398,35 @@ def test_a_stored_endpoint_that_moved_inside_the_network_is_not_contacted(bob, m
     assert (report.sent, report.failed, posted) == (0, 1, [])
 
 
-def test_a_broker_that_refuses_the_push_task_does_not_fail_the_fan_out(monkeypatch, db):
+def test_a_broker_that_refuses_the_push_task_does_not_fail_the_fan_out(monkeypatch, push_service, bob):
     from webpush import tasks
 
+    subscribe(bob, push_service.browser("/sub/1"))
+    refused: list = []
+
     def refuse(*args, **kwargs):
+        refused.append(args)
         raise ConnectionError("broker down")
 
     monkeypatch.setattr(tasks.deliver, "apply_async", refuse)
-    tasks.notify_offline([note(1, 100)])  # logged, not raised
+    tasks.notify_offline([note(bob.id, 100)])  # logged, not raised
+    assert len(refused) == 1
+
+
+def test_only_users_with_a_subscription_cost_a_push_task(celery_worker, push_service, alice, bob, carol):
+    """bob allowed notifications, carol never did: both without a socket, one task, naming bob's message only."""
+    from django.conf import settings
+
+    subscribe(bob, push_service.browser("/sub/bob"))
+    to_bob, to_carol = alice.send(bob, "for bob"), alice.send(carol, "for carol")
+    wait_for(
+        lambda: MessageRecord.objects.filter(
+            msg_id__in=[to_bob["msg_id"], to_carol["msg_id"]], fan_out_done=True
+        ).count()
+        == 2
+    )
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queued = broker.lrange(settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] + "webpush", 0, -1)
+    broker.close()
+    payloads = [p for raw in queued for p in json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0]]
+    assert [Notification(*p).msg_id for p in payloads] == [to_bob["msg_id"]]

@@ -12,14 +12,27 @@ from celery import shared_task
 from django.db import transaction
 
 from .delivery import deliver_batch
+from .models import PushSubscription
 from .services import Notification
 
 logger = logging.getLogger(__name__)
 
 
 def notify_offline(notifications: Iterable[Notification]) -> None:
-    """One ``deliver`` task for these messages, enqueued once the current transaction commits."""
-    payloads = [list(n) for n in notifications]
+    """One ``deliver`` task for the messages to users with a subscription, enqueued once the current
+    transaction commits.
+
+    Most users without a socket have no subscription (an API client, a browser
+    that never allowed notifications): one indexed query here saves them a
+    task through the broker and the worker for every message they receive.
+    """
+    wanted = list(notifications)
+    if not wanted:
+        return
+    subscribed = set(
+        PushSubscription.objects.filter(user_id__in={n.recipient_id for n in wanted}).values_list("user_id", flat=True)
+    )
+    payloads = [list(n) for n in wanted if n.recipient_id in subscribed]
     if payloads:
         transaction.on_commit(lambda: _enqueue(payloads))
 
