@@ -343,16 +343,21 @@ def steady_rate(track: Tracker) -> float | None:
     return round(inside / (high - low), 1)
 
 
+def error_codes(track: Tracker) -> dict[str, int]:
+    """How many ``error`` frames came back, by code."""
+    codes: dict[str, int] = {}
+    for frame in track.errors.values():
+        codes[frame.get("code", "?")] = codes.get(frame.get("code", "?"), 0) + 1
+    return codes
+
+
 def summary(track: Tracker) -> dict:
     acked = track.acked.keys()
-    error_codes: dict[str, int] = {}
-    for frame in track.errors.values():
-        error_codes[frame.get("code", "?")] = error_codes.get(frame.get("code", "?"), 0) + 1
     return {
         "sent": len(track.sent),
         "acked": len(track.acked),
         "errors": len(track.errors),
-        "error_codes": error_codes,
+        "error_codes": error_codes(track),
         "delivered": len(track.delivered),
         "undelivered_acked": sorted(c for c in acked if c not in track.delivered),
         "duplicated_push": sum(1 for n in track.pushes.values() if n > 1),

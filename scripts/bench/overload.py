@@ -213,14 +213,11 @@ def figures(outcome: Outcome, capacity_per_s: float, offered_per_s: float) -> di
 def recovery(track: loadgen.Tracker, probe: loadgen.Tracker) -> dict:
     """The probe's figures; times in seconds from the overload's last send."""
     both = [max(probe.acked[c], probe.delivered[c]) for c in probe.acked if c in probe.delivered]
-    errors: dict[str, int] = {}
-    for frame in probe.errors.values():
-        errors[frame.get("code", "?")] = errors.get(frame.get("code", "?"), 0) + 1
     return {
         "sent": len(probe.sent),
         "acked": len(probe.acked),
         "delivered": len(probe.delivered),
-        "errors": errors,
+        "errors": loadgen.error_codes(probe),
         "started_after_s": round(probe.started - track.sending_done, 2),
         "first_acked_and_delivered_after_s": round(min(both) - track.sending_done, 2) if both else None,
         "ack_ms": loadgen.percentiles([probe.acked[c] - probe.sent[c] for c in probe.acked]),
