@@ -78,7 +78,9 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
             # A recalled unread message stops counting: it counts as read.
             locked.is_read = True
             fields.append("is_read")
-            unread_services.count_read(counter, 1)
+            # At or below the recipient's read position: now part of the receipt they give.
+            receipt = locked.msg_id if locked.msg_id <= counter.last_read_msg_id else 0
+            unread_services.count_read(counter, 1, receipt_msg_id=receipt)
         locked.save(update_fields=fields)
         search_index.unindex_message(locked.msg_id, locked.sender_id, locked.recipient_id, locked.content)
         _on_commit_after_recall(locked, counter)

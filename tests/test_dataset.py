@@ -102,12 +102,14 @@ def check_consistent(conn) -> None:
     # Counters equal a recount, and one exists exactly for each (conversation, recipient).
     recount = rows(
         conn,
-        "SELECT sessionId, recipient_id, COUNT(*), SUM(isRead), MAX(IF(isRead, msgId, 0)) FROM t_msg_record_list"
-        " GROUP BY sessionId, recipient_id ORDER BY 1, 2",
+        "SELECT sessionId, recipient_id, COUNT(*), SUM(isRead), MAX(IF(isRead, msgId, 0)), MAX(IF(isRead, msgId, 0))"
+        " FROM t_msg_record_list GROUP BY sessionId, recipient_id ORDER BY 1, 2",
     )
+    # The read receipt a counter gives (read_receipt_msg_id) is the newest read message too.
     counters = rows(
         conn,
-        "SELECT conversation_id, user_id, received, `read`, last_read_msg_id FROM t_unread_counter ORDER BY 1, 2",
+        "SELECT conversation_id, user_id, received, `read`, last_read_msg_id, read_receipt_msg_id"
+        " FROM t_unread_counter ORDER BY 1, 2",
     )
     assert [tuple(int(v) for v in r) for r in recount] == [tuple(int(v) for v in r) for r in counters]
     assert rows(conn, "SELECT COUNT(*) FROM t_unread_counter WHERE version < received") == [(0,)]

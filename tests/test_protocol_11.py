@@ -7,7 +7,9 @@ the API; moderation goes through the admin's service.
 """
 
 import asyncio
+import importlib
 import io
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -15,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 
 from chat_project.common import push
 from messaging.recall import moderate_recall
@@ -191,6 +194,53 @@ def test_a_recall_below_a_read_position_beyond_the_newest_message_counts_as_read
     assert listed(alice, cid)["peer_read_up_to"] == a2["msg_id"]
     flush_redis()
     assert listed(alice, cid)["peer_read_up_to"] == a2["msg_id"]
+
+
+def test_peer_read_up_to_after_a_flush_is_the_live_value_at_every_step(alice, bob):
+    # The rebuild reads what mark-read and recall kept on the reader's counter row.
+    a1 = alice.send(bob, "one")
+    a2 = alice.send(bob, "two")
+    a3 = alice.send(bob, "three")
+    cid = a1["conversation_id"]
+    steps = [
+        (lambda: read(bob, cid, a1["msg_id"]), a1["msg_id"]),
+        (lambda: read(bob, cid, a1["msg_id"]), a1["msg_id"]),  # again: nothing moves
+        (lambda: recall(alice, a3), a1["msg_id"]),  # unread and above the position: not a receipt
+        (lambda: read(bob, cid, a2["msg_id"]), a2["msg_id"]),
+        (lambda: read(bob, cid, a1["msg_id"]), a2["msg_id"]),  # an older position from another device
+        # Everything: the position passes a3, which its recall made read (bob saw where it was).
+        (lambda: read(bob, cid), a3["msg_id"]),
+    ]
+    for step, want in steps:
+        step()
+        assert listed(alice, cid)["peer_read_up_to"] == want
+        flush_redis()
+        assert listed(alice, cid)["peer_read_up_to"] == want
+        assert conversation_with(alice, bob)["peer_read_up_to"] == want
+
+
+def test_the_read_receipt_migration_backfills_what_mark_read_keeps(alice, bob, carol):
+    # unread 0002 fills read_receipt_msg_id on a database of the release before it.
+    a1 = alice.send(bob, "one")
+    alice.send(bob, "two")
+    c1 = carol.send(alice, "to alice")
+    read(bob, a1["conversation_id"], a1["msg_id"])
+    read(alice, c1["conversation_id"])
+    table = "SELECT id, read_receipt_msg_id FROM t_unread_counter ORDER BY id"
+    with connection.cursor() as cursor:
+        cursor.execute(table)
+        kept = cursor.fetchall()
+        assert sorted(v for _, v in kept) == sorted([a1["msg_id"], c1["msg_id"]])  # bob's and alice's
+        cursor.execute("UPDATE t_unread_counter SET read_receipt_msg_id = 0")
+    migration = importlib.import_module("unread.migrations.0002_unreadcounter_read_receipt_msg_id")
+    migration.BATCH = 1  # several batches, as on a large table
+    try:
+        migration.backfill(None, SimpleNamespace(connection=connection))
+    finally:
+        migration.BATCH = 5000
+    with connection.cursor() as cursor:
+        cursor.execute(table)
+        assert cursor.fetchall() == kept
 
 
 def test_peer_read_up_to_is_rebuilt_from_the_database_after_a_redis_flush(alice, bob, carol):

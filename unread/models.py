@@ -16,6 +16,12 @@ class UnreadCounter(models.Model):
     read = models.PositiveIntegerField(default=0)
     # The newest message id this user has read here (for read receipts).
     last_read_msg_id = models.BigIntegerField(default=0)
+    # The read receipt this user's reading gives their peer (``peer_read_up_to``): the
+    # newest message they received here that is read and at or below last_read_msg_id.
+    # Mark-read and recall keep it, so rebuilding a list's receipts reads it instead of
+    # diving into the message table once per conversation (messaging/reads.py).
+    # db_default: rows inserted by SQL, or by code of the release before, get 0.
+    read_receipt_msg_id = models.BigIntegerField(default=0, db_default=0)
     version = models.PositiveBigIntegerField(default=0)
 
     class Meta:

@@ -79,17 +79,19 @@ def lock_counter(conversation_id: int, user_id: int) -> UnreadCounter:
     return UnreadCounter.objects.select_for_update().get(conversation_id=conversation_id, user_id=user_id)
 
 
-def count_read(counter: UnreadCounter, newly_read: int, read_up_to: int = 0) -> None:
-    """On the locked row: ``newly_read`` more messages read, and the read position raised to ``read_up_to``.
+def count_read(counter: UnreadCounter, newly_read: int, read_up_to: int = 0, receipt_msg_id: int = 0) -> None:
+    """On the locked row: ``newly_read`` more messages read, the read position raised to ``read_up_to``,
+    and the read receipt it gives the peer raised to ``receipt_msg_id``.
 
     Saves (and moves the version) only when something changed.
     """
-    if not newly_read and read_up_to <= counter.last_read_msg_id:
+    if not newly_read and read_up_to <= counter.last_read_msg_id and receipt_msg_id <= counter.read_receipt_msg_id:
         return
     counter.read += newly_read
     counter.last_read_msg_id = max(counter.last_read_msg_id, read_up_to)
+    counter.read_receipt_msg_id = max(counter.read_receipt_msg_id, receipt_msg_id)
     counter.version += 1
-    counter.save(update_fields=["read", "last_read_msg_id", "version"])
+    counter.save(update_fields=["read", "last_read_msg_id", "read_receipt_msg_id", "version"])
 
 
 def counter_copy(counter: UnreadCounter) -> CounterCopy:

@@ -505,11 +505,23 @@ def run(size: Size, workdir: Path) -> dict:
                     user = high_arr[c] if slot % 2 == 0 else low_arr[c]
                     version = received[slot] + (1 if read[slot] else 0)
                     out.write(
-                        f"{slot + 1}\t{received[slot]}\t{read[slot]}\t{last_read[slot]}\t{version}\t{c + 1}\t{user}\n"
+                        f"{slot + 1}\t{received[slot]}\t{read[slot]}\t{last_read[slot]}\t{last_read[slot]}"
+                        f"\t{version}\t{c + 1}\t{user}\n"
                     )
+        # The read receipt (read_receipt_msg_id) is the newest read message received, which is
+        # the read position here: every position is a read message's id.
         loader.load(
             "t_unread_counter",
-            ["id", "received", "read", "last_read_msg_id", "version", "conversation_id", "user_id"],
+            [
+                "id",
+                "received",
+                "read",
+                "last_read_msg_id",
+                "read_receipt_msg_id",
+                "version",
+                "conversation_id",
+                "user_id",
+            ],
             path,
         )
 
