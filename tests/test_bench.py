@@ -101,6 +101,9 @@ def test_a_small_bench_run_loses_and_duplicates_nothing(tmp_path):
         "BENCH_MESSAGES": str(MESSAGES),
         "BENCH_WINDOW": "2",
         "BENCH_IDLE_SOCKETS": "20",
+        "BENCH_IDLE_PER_ADDRESS": "15",
+        "BENCH_IDLE_WINDOW": "2",
+        "BENCH_IDLE_DELIVERIES": "3",
         "BENCH_CONVERSATIONS": "5",
         "BENCH_REST_CALLS": "5",
         "BENCH_OVERLOAD_CAPACITY": str(OVERLOAD_CAPACITY),
@@ -146,8 +149,16 @@ def test_a_small_bench_run_loses_and_duplicates_nothing(tmp_path):
     assert set(report["rest"]["conversation_list_ms"]) == set(report["rest"]["history_page_ms"]) == PERCENTILES
     idle = report["idle"]
     assert idle["sockets"] == 20
+    # Two source addresses (BENCH_IDLE_PER_ADDRESS=15), both loopback.
+    assert idle["source_addresses"] == 2
+    assert idle["daphnes"] == 1 and idle["sockets_per_daphne"] == [20]
     assert idle["kb_per_socket"] is not None
-    assert idle["delivery_ms"] is not None
+    assert idle["delivery_ms"] is not None and idle["deliveries_missing"] == 0
+    assert idle["heartbeat_redis_commands_per_s"] is not None
+    # Every daphne restarted (supervisord), every client back as the SDKs reconnect, a message through.
+    assert idle["restart"]["dropped"] == 20 and idle["restart"]["all_back"] is True
+    assert idle["restart"]["reconnected"] == 20
+    assert idle["delivery_after_restart_ms"] is not None
     footprint = report["footprint"]
     # The load's messages and one warm-up per pair, plus the rest phase's (one to each of 5 peers, 49 more).
     assert footprint["messages"] == total + PAIRS + 5 + 49

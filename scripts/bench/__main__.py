@@ -5,7 +5,8 @@ Phases (skip any with BENCH_SKIP=load,rest,footprint,overload,idle,relay):
   rest   conversation-list and history-page latency on the warm path
   footprint  Redis bytes per user and per conversation, database bytes per message (of the data so far)
   overload  fresh pairs offered 3x the load's delivered/s, open loop: goodput, refusals, memory, recovery
-  idle   memory per idle socket on one daphne, and one delivery to an idle user
+  idle   BENCH_IDLE_SOCKETS (100,000) idle sockets on the system's daphnes: memory per socket, the
+         heartbeat's Redis commands, deliveries to idle users, and every socket back after a restart
   relay  the same load against scripts/bench_relay.py (one daphne, nothing stored)
   scale  only when BENCH_SCALE=on: issue 19's data set a year old (BENCH_SCALE_*), loaded or resumed, then
          the reads, sends, mark-read and rebuild_redis on it (scripts/bench/scale.py, its own database)
@@ -30,19 +31,18 @@ from dataclasses import dataclass, field
 import MySQLdb
 import redis.asyncio
 
-from . import cluster, footprint, overload, system, users
+from . import cluster, footprint, idle, overload, system, users
 from . import load as loadgen
 from .cluster import APP_REDIS_PREFIX, ClusterService
-from .load import now
 
 PHASES = ("load", "rest", "footprint", "overload", "idle", "relay", "scale")
 TARGETS = ("single", "cluster")
 TARGET = os.environ.get("BENCH_TARGET", "single")
 # Phases that measure one machine's processes: not run against the cluster unless asked (relay),
-# or never (idle: its daphne would run here, on the single machine's database and Redis).
+# or never (idle: it finds and restarts the daphnes under the launcher it started, on one Redis).
 CLUSTER_DEFAULT_SKIP = "idle,relay"
 CLUSTER_NEVER = {
-    "idle": "one daphne on this machine's database and Redis: a single-machine figure",
+    "idle": "the daphnes under a launcher this process started, on one Redis: a single-machine figure",
     "scale": "its own database and Redis prefix on this machine: a single-machine figure",
 }
 
@@ -55,7 +55,6 @@ class Config:
     seconds: float = float(os.environ.get("BENCH_SECONDS", "10"))
     messages: int = int(os.environ.get("BENCH_MESSAGES", "100"))
     grace: float = float(os.environ.get("BENCH_GRACE", "10"))
-    idle_sockets: int = int(os.environ.get("BENCH_IDLE_SOCKETS", "10000"))
     conversations: int = int(os.environ.get("BENCH_CONVERSATIONS", "50"))
     rest_calls: int = int(os.environ.get("BENCH_REST_CALLS", "200"))
     skip: set[str] = field(
@@ -318,60 +317,6 @@ def rest_phase(cfg: Config, service: system.Service, run_id: str) -> dict:
     return result
 
 
-def idle_phase(cfg: Config, service: system.Service) -> dict:
-    """Idle authenticated sockets on ONE daphne: RSS per socket, then one message to one of them."""
-    count = cfg.idle_sockets
-    say(f"[idle] making {count} users")
-    people = users.bulk("benchidle", count + 1)
-    sender, idle = people[-1], people[:count]
-    port = system.free_port()
-    daphne = system.Service("idle", system.daphne_command(port), port, system.bench_env())
-    result: dict = {"sockets": count, "daphne_open_files_limit": system.open_files_limit(daphne.pid)}
-    try:
-
-        async def run() -> None:
-            warm = await loadgen.connect(ws_url(port, "token=" + idle[0]["token"]))
-            await warm.close()
-            await asyncio.sleep(1)
-            before = system.rss_kb(daphne.pid)
-            started = now()
-            sockets = await loadgen.connect_many(
-                [ws_url(port, "token=" + p["token"]) for p in idle], concurrency=100, label="idle"
-            )
-            result["connect_seconds"] = round(now() - started, 1)
-            await asyncio.sleep(2)
-            after = system.rss_kb(daphne.pid)
-            result.update(
-                rss_before_mb=round(before / 1024, 1),
-                rss_after_mb=round(after / 1024, 1),
-                kb_per_socket=round((after - before) / count, 1),
-            )
-            target, cmid = sockets[-1], f"idle-{uuid.uuid4().hex}"
-            api = users.Api(service.port, sender["token"])
-            started = now()
-            await asyncio.to_thread(
-                api.call, "POST", "messages", {"to": idle[-1]["user_id"], "content": "wake", "client_msg_id": cmid}
-            )
-            api.close()
-            result["delivery_ms"] = None
-            try:
-                async with asyncio.timeout(30):
-                    while True:
-                        frame = json.loads(await target.recv())
-                        if frame.get("type") == "message" and frame["message"].get("client_msg_id") == cmid:
-                            result["delivery_ms"] = round((now() - started) * 1000, 1)
-                            break
-            except TimeoutError:
-                pass
-            say(f"[idle] closing {count} sockets")
-            await loadgen.close_many(sockets)
-
-        asyncio.run(run())
-    finally:
-        daphne.stop()
-    return result
-
-
 def relay_phase(cfg: Config, run_id: str) -> dict:
     port = system.free_port()
     command = system.daphne_command(port, system.RELAY_APP)
@@ -434,7 +379,8 @@ def main() -> int:
         "mode": f"open loop, {cfg.rate:g} msgs/s for {cfg.seconds:g} s"
         if cfg.rate
         else f"closed loop, window {cfg.window}, {cfg.messages} per sender",
-        "generator_open_files_limit": system.raise_fd_limit(),
+        # Before the system starts: its daphnes inherit it (the idle phase's sockets).
+        "generator_open_files_limit": system.raise_fd_limit(2 * idle.SOCKETS + 10_000),
         "target": TARGET,
         "skipped": skipped,
     }
@@ -481,7 +427,7 @@ def main() -> int:
                 measured = product["delivered_per_s"] if product and not cfg.rate else None
                 report["overload"] = overload_phase(cfg, service, run_id, measured)
             if "idle" not in cfg.skip:
-                report["idle"] = idle_phase(cfg, service)
+                report["idle"] = idle.phase(service, ws_url)
         finally:
             service.stop()
     if "relay" not in cfg.skip:
@@ -556,12 +502,7 @@ def print_report(report: dict) -> None:
     if "overload" in report:
         print_overload(report["overload"])
     if "idle" in report:
-        r = report["idle"]
-        print(
-            f"idle     {r['sockets']} sockets on one daphne: {r.get('kb_per_socket')} KB each"
-            f" (RSS {r.get('rss_before_mb')} -> {r.get('rss_after_mb')} MB);"
-            f" one message to an idle user delivered in {r.get('delivery_ms')} ms"
-        )
+        idle.print_summary(report["idle"])
 
 
 def print_overload(r: dict) -> None:

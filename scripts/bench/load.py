@@ -22,12 +22,16 @@ import websockets
 now = time.perf_counter
 
 
-async def connect(url: str, timeout: float = 120):
-    """Open a socket and wait for its ``ready`` frame."""
+async def connect(url: str, timeout: float = 120, **kwargs):
+    """Open a socket and wait for its ``ready`` frame (``kwargs``: the event loop's ``create_connection``'s)."""
     ws = await websockets.connect(
-        url, max_size=None, open_timeout=timeout, ping_interval=None, compression=None, proxy=None
+        url, max_size=None, open_timeout=timeout, ping_interval=None, compression=None, proxy=None, **kwargs
     )
-    frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    try:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    except BaseException:
+        await ws.close()
+        raise
     if frame.get("type") != "ready":
         await ws.close()
         raise RuntimeError(f"expected ready, got {frame}")
