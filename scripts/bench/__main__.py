@@ -379,8 +379,7 @@ def main() -> int:
         "mode": f"open loop, {cfg.rate:g} msgs/s for {cfg.seconds:g} s"
         if cfg.rate
         else f"closed loop, window {cfg.window}, {cfg.messages} per sender",
-        # Before the system starts: its daphnes inherit it (the idle phase's sockets).
-        "generator_open_files_limit": system.raise_fd_limit(2 * idle.SOCKETS + 10_000),
+        "generator_open_files_limit": system.raise_fd_limit(),
         "target": TARGET,
         "skipped": skipped,
     }
@@ -391,7 +390,7 @@ def main() -> int:
     else:
         # A new cluster each run: its database (Galera's `chat`), Redis Cluster, layer and queues start empty.
         report.update(database="chat (Galera, through haproxy's MySQL frontend)", redis_prefix=APP_REDIS_PREFIX)
-    if any(p not in cfg.skip for p in ("load", "rest", "footprint", "overload", "idle")):
+    if any(p not in cfg.skip for p in ("load", "rest", "footprint", "overload")):
         port = system.free_port()
         service: system.Service
         if TARGET == "cluster":
@@ -421,15 +420,16 @@ def main() -> int:
                 else:
                     report["footprint"] = footprint.measure(lambda: MySQLdb.connect(**service.db_args))
             if "overload" not in cfg.skip:
-                # After footprint (whose figures are the load's data) and before idle (a system still
-                # draining a backlog would disturb it). Capacity: the load's closed loop, if it ran.
+                # After footprint (whose figures are the load's data). Capacity: the load's closed
+                # loop, if it ran.
                 product = report.get("product")
                 measured = product["delivered_per_s"] if product and not cfg.rate else None
                 report["overload"] = overload_phase(cfg, service, run_id, measured)
-            if "idle" not in cfg.skip:
-                report["idle"] = idle.phase(service, ws_url)
         finally:
             service.stop()
+    if "idle" not in cfg.skip:
+        # A system of its own: as many daphnes as its sockets need (scripts/bench/idle.py).
+        report["idle"] = idle.phase(ws_url)
     if "relay" not in cfg.skip:
         report["relay"] = relay_phase(cfg, run_id)
     if os.environ.get("BENCH_SCALE") == "on" and "scale" not in cfg.skip:

@@ -22,18 +22,26 @@ Measured, in this order:
   and the phase times how long until every socket is ready again, then
   sends one more message.
 
-The generator raises its open-files limit (root may raise the hard limit too)
-before the system starts, so the daphnes inherit it: 100,000 sockets need
-about 100,000 descriptors on each side.
+One process may hold no more sockets than its open-files limit. The phase
+starts its own system (`make run`'s launcher, after the other phases' system
+stopped) with enough daphne processes for ``BENCH_IDLE_PER_PROCESS`` sockets
+each (``CHAT_WEB_PROCESSES``, at least the machine's default), and drives the
+sockets from as many generator processes, each with its own event loop. The
+per-process figure defaults to 15,000, under this machine's hard limit of
+20,000 descriptors, which root may not raise here (no CAP_SYS_RESOURCE); on a
+machine with a higher limit fewer, larger processes do.
 """
 
 import asyncio
 import contextlib
 import json
+import math
+import multiprocessing
 import os
 import random
 import signal
 import sys
+import threading
 import time
 import uuid
 from typing import cast
@@ -47,12 +55,14 @@ from .load import connect, percentiles
 
 SOCKETS = int(os.environ.get("BENCH_IDLE_SOCKETS") or 100_000)
 PER_ADDRESS = int(os.environ.get("BENCH_IDLE_PER_ADDRESS") or 20_000)
+PER_PROCESS = int(os.environ.get("BENCH_IDLE_PER_PROCESS") or 15_000)
 WINDOW = float(os.environ.get("BENCH_IDLE_WINDOW") or 30)
 DELIVERIES = int(os.environ.get("BENCH_IDLE_DELIVERIES") or 10)
 CONCURRENCY = int(os.environ.get("BENCH_IDLE_CONCURRENCY") or 200)
 RESTART = os.environ.get("BENCH_IDLE_RESTART", "on") != "off"
 RESTART_TIMEOUT = float(os.environ.get("BENCH_IDLE_RESTART_TIMEOUT") or 900)
 CLOSE_SERVICE_RESTART = 1012  # PROTOCOL.md: reconnect after a short random delay, no backoff
+MARK = "idle-"  # the client_msg_id prefix of the phase's deliveries
 
 
 def say(text: str) -> None:
@@ -60,7 +70,7 @@ def say(text: str) -> None:
 
 
 def now() -> float:
-    return time.monotonic()
+    return time.monotonic()  # CLOCK_MONOTONIC: the same clock in every generator process
 
 
 def source_address(index: int) -> str:
@@ -96,19 +106,26 @@ def held_sockets(pid: int, inodes: set[str]) -> int:
     return count
 
 
-class Fleet:
-    """Idle clients, one task each: connect, read frames, and after a drop reconnect as the SDKs do."""
+# --- one generator process ---------------------------------------------------------
 
-    def __init__(self, urls: list[str]) -> None:
+
+class Fleet:
+    """Idle clients, one task each: connect, read frames, and after a drop reconnect as the SDKs do.
+
+    Tells its parent (``report``) what it sees: counts, and the arrival of the phase's messages.
+    """
+
+    def __init__(self, urls: list[str], first_index: int, report) -> None:
         self.urls = urls
+        self.first_index = first_index
+        self.report = report
         self.sockets: list = [None] * len(urls)
         self.ready = 0
         self.failed_attempts = 0
         self.dropped = 0
-        self.ready_at: list[float] = []  # times a socket became ready again after the restart began
+        self.ready_at: list[float] = []  # monotonic times a socket became ready after the restart began
         self.restart_started: float | None = None
         self.stopping = False
-        self.waiting: dict[str, asyncio.Future] = {}
         self.gate = asyncio.Semaphore(CONCURRENCY)  # the first connects only: reconnects are the SDKs'
         self.tasks: list[asyncio.Task] = []
 
@@ -117,17 +134,18 @@ class Fleet:
 
     async def client(self, index: int) -> None:
         attempt, first = 0, True
+        local_addr = (source_address(self.first_index + index), 0)
         while not self.stopping:
             try:
                 if first:
                     async with self.gate:
-                        ws = await connect(self.urls[index], local_addr=(source_address(index), 0))
+                        ws = await connect(self.urls[index], local_addr=local_addr)
                     first = False
                 else:
-                    ws = await connect(self.urls[index], timeout=60, local_addr=(source_address(index), 0))
+                    ws = await connect(self.urls[index], timeout=60, local_addr=local_addr)
             except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed, RuntimeError):
-                if first and self.restart_started is None:
-                    raise
+                if first:
+                    raise  # the first connects are paced: a failure is the machine's limit, not a restart
                 self.failed_attempts += 1
                 await asyncio.sleep(backoff(attempt))
                 attempt += 1
@@ -136,14 +154,14 @@ class Fleet:
             self.sockets[index] = ws
             self.ready += 1
             if self.restart_started is not None:
-                self.ready_at.append(now() - self.restart_started)
+                self.ready_at.append(now())
             with contextlib.suppress(websockets.ConnectionClosed):
                 async for raw in ws:
                     frame = json.loads(raw)
                     if frame.get("type") == "message":
-                        waiter = self.waiting.pop(frame["message"].get("client_msg_id") or "", None)
-                        if waiter is not None and not waiter.done():
-                            waiter.set_result(now())
+                        cmid = frame["message"].get("client_msg_id") or ""
+                        if cmid.startswith(MARK):
+                            self.report(("delivered", cmid, now()))
             self.sockets[index] = None
             self.ready -= 1
             if self.stopping:
@@ -153,21 +171,6 @@ class Fleet:
             delay = random.uniform(0, 0.5) if code == CLOSE_SERVICE_RESTART else backoff(attempt)  # noqa: S311 - jitter
             await asyncio.sleep(delay)
             attempt += 1
-
-    async def wait_ready(self, count: int, within: float, label: str) -> bool:
-        deadline = now() + within
-        last = 0.0
-        while self.ready < count:
-            if now() > deadline:
-                return False
-            failed = [t for t in self.tasks if t.done() and not t.cancelled() and t.exception()]
-            if failed:
-                raise failed[0].exception()  # type: ignore[misc]
-            if now() - last >= 5:
-                say(f"{label}: {self.ready}/{count} sockets ready, {self.failed_attempts} failed attempts")
-                last = now()
-            await asyncio.sleep(0.2)
-        return True
 
     async def stop(self) -> None:
         self.stopping = True
@@ -184,6 +187,133 @@ class Fleet:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
+def generator(urls: list[str], first_index: int, conn) -> None:
+    """A generator process: its slice of the sockets, until the parent says stop."""
+    asyncio.run(_generate(urls, first_index, conn))
+
+
+async def _generate(urls: list[str], first_index: int, conn) -> None:
+    loop = asyncio.get_running_loop()
+    lock = threading.Lock()
+
+    def report(message) -> None:
+        with lock:
+            conn.send(message)
+
+    fleet = Fleet(urls, first_index, report)
+    commands: asyncio.Queue = asyncio.Queue()
+
+    def listen() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                message = conn.recv()
+                loop.call_soon_threadsafe(commands.put_nowait, message)
+                if message[0] == "stop":
+                    return
+
+    threading.Thread(target=listen, daemon=True).start()
+    report(("started", os.getpid()))
+    fleet.start()
+
+    async def status() -> None:
+        while True:
+            failed = next((t for t in fleet.tasks if t.done() and not t.cancelled() and t.exception()), None)
+            if failed is not None:
+                report(("failed", repr(failed.exception())))
+            report(("status", fleet.ready, fleet.failed_attempts, fleet.dropped))
+            await asyncio.sleep(0.5)
+
+    reporter = asyncio.create_task(status())
+    while True:
+        command = await commands.get()
+        if command[0] == "restart":
+            fleet.restart_started = command[1]
+        elif command[0] == "stop":
+            break
+    reporter.cancel()
+    await fleet.stop()
+    report(("final", fleet.ready_at, fleet.failed_attempts, fleet.dropped))
+
+
+# --- the phase --------------------------------------------------------------------
+
+
+class Generators:
+    """The generator processes, seen from the phase: summed counts, and when each message arrived."""
+
+    def __init__(self, urls: list[str]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.lock = threading.Lock()
+        self.status: dict[int, tuple[int, int, int]] = {}
+        self.delivered: dict[str, float] = {}
+        self.finals: dict[int, tuple] = {}
+        self.pids: dict[int, int] = {}
+        self.failure: str | None = None
+        self.conns = []
+        self.processes = []
+        for number, start in enumerate(range(0, len(urls), PER_PROCESS)):
+            parent, child = context.Pipe()
+            process = context.Process(target=generator, args=(urls[start : start + PER_PROCESS], start, child))
+            process.start()
+            self.conns.append(parent)
+            self.processes.append(process)
+            threading.Thread(target=self._listen, args=(number, parent), daemon=True).start()
+
+    def _listen(self, number: int, conn) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                message = conn.recv()
+                with self.lock:
+                    kind = message[0]
+                    if kind == "status":
+                        self.status[number] = message[1:]
+                    elif kind == "delivered":
+                        self.delivered[message[1]] = message[2]
+                    elif kind == "started":
+                        self.pids[number] = message[1]
+                    elif kind == "failed":
+                        self.failure = message[1]
+                    elif kind == "final":
+                        self.finals[number] = message[1:]
+                        return
+
+    def totals(self) -> tuple[int, int, int]:
+        with self.lock:
+            if self.failure is not None:
+                raise RuntimeError(f"a generator process failed: {self.failure}")
+            values = list(self.status.values())
+        return tuple(sum(v[i] for v in values) for i in range(3))  # type: ignore[return-value]
+
+    def wait_ready(self, count: int, within: float, label: str) -> bool:
+        deadline, last = now() + within, 0.0
+        while True:
+            ready, failed, _ = self.totals()
+            if ready >= count:
+                return True
+            if now() > deadline or any(not p.is_alive() for p in self.processes):
+                return False
+            if now() - last >= 5:
+                say(f"{label}: {ready}/{count} sockets ready, {failed} failed attempts")
+                last = now()
+            time.sleep(0.2)
+
+    def rss_kb(self) -> int:
+        return sum(system.rss_kb(pid) for pid in self.pids.values())
+
+    def tell(self, message) -> None:
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(message)
+
+    def stop(self) -> list[tuple]:
+        self.tell(("stop",))
+        for process in self.processes:
+            process.join(180)
+            if process.is_alive():
+                process.kill()
+        return list(self.finals.values())
+
+
 def redis_commands() -> int:
     client = redis.Redis.from_url(system.REDIS_URL)
     try:
@@ -197,62 +327,89 @@ def cpu(pids: list[int]) -> float:
     return sum(system.cpu_seconds(pid) or 0.0 for pid in pids)
 
 
-async def window(pids: list[int]) -> dict:
-    """Redis commands per second and the daphnes' CPU (% of one core) over WINDOW seconds."""
-    commands, spent, started = redis_commands(), cpu(pids), now()
-    await asyncio.sleep(WINDOW)
+def redis_pids() -> list[int]:
+    return [pid for pid, (kind, _) in system.snapshot([]).items() if kind == "redis-server"]
+
+
+def window(pids: list[int]) -> dict:
+    """Redis commands per second, Redis's and the daphnes' CPU (% of one core) over WINDOW seconds."""
+    servers = redis_pids()
+    commands, spent, redis_spent, started = redis_commands(), cpu(pids), cpu(servers), now()
+    time.sleep(WINDOW)
     elapsed = now() - started
     return {
         "redis_commands_per_s": round((redis_commands() - commands) / elapsed, 1),
+        "redis_cpu_percent": round((cpu(servers) - redis_spent) / elapsed * 100, 1),
         "daphne_cpu_percent": round((cpu(pids) - spent) / elapsed * 100, 1),
     }
 
 
-async def deliver(fleet: Fleet, api: users.Api, recipient: dict) -> float | None:
-    cmid = f"idle-{uuid.uuid4().hex}"
-    arrived = asyncio.get_running_loop().create_future()
-    fleet.waiting[cmid] = arrived
+def deliver(generators: Generators, api: users.Api, recipient: dict) -> float | None:
+    cmid = f"{MARK}{uuid.uuid4().hex}"
     started = now()
-    await asyncio.to_thread(
-        api.call, "POST", "messages", {"to": recipient["user_id"], "content": "wake", "client_msg_id": cmid}
-    )
-    try:
-        async with asyncio.timeout(30):
-            return round((await arrived - started) * 1000, 1)
-    except TimeoutError:
-        fleet.waiting.pop(cmid, None)
-        return None
+    api.call("POST", "messages", {"to": recipient["user_id"], "content": "wake", "client_msg_id": cmid})
+    deadline = started + 30
+    while now() < deadline:
+        with generators.lock:
+            arrived = generators.delivered.get(cmid)
+        if arrived is not None:
+            return round((arrived - started) * 1000, 1)
+        time.sleep(0.001)
+    return None
 
 
-def phase(service: system.Service, ws_url) -> dict:
+def daphnes_for(count: int) -> int:
+    machine_default = int(os.environ.get("CHAT_WEB_PROCESSES") or os.cpu_count() or 1)
+    return max(machine_default, math.ceil(count / PER_PROCESS))
+
+
+def phase(ws_url) -> dict:
+    """Start a system with enough daphnes, hold the sockets, measure, stop it."""
     count = SOCKETS
+    limit = system.raise_fd_limit()
+    if limit < PER_PROCESS + 1000:
+        raise SystemExit(f"BENCH_IDLE_PER_PROCESS={PER_PROCESS} needs an open-files limit above {PER_PROCESS + 1000}")
     say(f"making {count} users")
     people = users.bulk("benchidle", count + 1)
     sender, idle = people[-1], people[:count]
+    port = system.free_port()
+    processes = daphnes_for(count)
+    command = system.launcher_command(port)
+    say(f"starting `{command}` with {processes} daphne processes")
+    service = system.Service("idle", command, port, system.bench_env(CHAT_WEB_PROCESSES=str(processes)))
+    try:
+        return _measure(service, sender, idle, ws_url)
+    finally:
+        service.stop()
+
+
+def _measure(service: system.Service, sender: dict, idle: list[dict], ws_url) -> dict:
+    count = len(idle)
     root = service.pid
     daphnes = daphne_pids(root)
     result: dict = {
         "sockets": count,
         "daphnes": len(daphnes),
+        "generator_processes": math.ceil(count / PER_PROCESS),
         "source_addresses": 1 + (count - 1) // PER_ADDRESS,
         "daphne_open_files_limit": system.open_files_limit(daphnes[0]) if daphnes else None,
         "generator_open_files_limit": system.open_files_limit(os.getpid()),
     }
-
-    async def run() -> None:
-        await asyncio.sleep(10)  # what the system's start left to do (Celery's first polls, beat)
-        say(f"{len(daphnes)} daphnes; the heartbeat's baseline over {WINDOW:g} s, no idle socket")
-        result["baseline"] = await window(daphnes)
-        rss_before = sum(system.rss_kb(pid) for pid in daphnes)
-        generator_before = system.rss_kb(os.getpid())
-        fleet = Fleet([ws_url(service.port, "token=" + p["token"]) for p in idle])
+    time.sleep(10)  # what the system's start left to do (Celery's first polls, beat)
+    say(f"{len(daphnes)} daphnes; the heartbeat's baseline over {WINDOW:g} s, no idle socket")
+    result["baseline"] = window(daphnes)
+    rss_before = sum(system.rss_kb(pid) for pid in daphnes)
+    generators = Generators([ws_url(service.port, "token=" + p["token"]) for p in idle])
+    try:
         started = now()
-        fleet.start()
-        if not await fleet.wait_ready(count, 3600, "connect"):
-            raise RuntimeError("the idle sockets did not all connect within an hour")
+        while len(generators.pids) < len(generators.processes):
+            time.sleep(0.05)
+        generator_before = generators.rss_kb()
+        if not generators.wait_ready(count, 3600, "connect"):
+            raise RuntimeError("the idle sockets did not all connect")
         result["connect_seconds"] = round(now() - started, 1)
         result["connects_per_s"] = round(count / (now() - started), 1)
-        await asyncio.sleep(5)
+        time.sleep(5)
         rss_after = sum(system.rss_kb(pid) for pid in daphnes)
         inodes = client_inodes(service.port)
         result.update(
@@ -260,67 +417,69 @@ def phase(service: system.Service, ws_url) -> dict:
             rss_after_mb=round(rss_after / 1024, 1),
             kb_per_socket=round((rss_after - rss_before) / count, 1),
             sockets_per_daphne=[held_sockets(pid, inodes) for pid in daphnes],
-            generator_kb_per_socket=round((system.rss_kb(os.getpid()) - generator_before) / count, 1),
+            generator_kb_per_socket=round((generators.rss_kb() - generator_before) / count, 1),
         )
         say(f"{count} sockets ready in {result['connect_seconds']} s: {result['kb_per_socket']} KB each")
-        result["idle"] = await window(daphnes)
+        result["idle"] = window(daphnes)
         beats = WINDOW / max(1.0, float(os.environ.get("CHAT_HEARTBEAT_SECONDS") or 10))
         extra = result["idle"]["redis_commands_per_s"] - result["baseline"]["redis_commands_per_s"]
         result["heartbeat_redis_commands_per_s"] = round(extra, 1)
         result["heartbeat_redis_commands_per_socket_beat"] = round(extra * WINDOW / beats / count, 2)
         api = users.Api(service.port, sender["token"])
         try:
-            times = [await deliver(fleet, api, idle[-1 - i * 7 % count]) for i in range(DELIVERIES)]
+            times = [deliver(generators, api, idle[-1 - i * 7919 % count]) for i in range(DELIVERIES)]
             result["delivery_ms"] = times[0]
             result["deliveries"] = percentiles([t / 1000 for t in times if t is not None])
             result["deliveries_missing"] = sum(t is None for t in times)
             if RESTART:
-                await restart(fleet, root, daphnes, count, result)
-                result["delivery_after_restart_ms"] = await deliver(fleet, api, idle[0])
+                restart(generators, root, daphnes, count, result)
+                result["delivery_after_restart_ms"] = deliver(generators, api, idle[0])
         finally:
             api.close()
-            say(f"closing {count} sockets")
-            await fleet.stop()
+    finally:
+        say(f"closing {count} sockets")
+        finals = generators.stop()
+    if RESTART and "restart" in result:
+        restarted: float = result.pop("_restart_started")
+        back: list[float] = sorted(t - restarted for final in finals for t in final[0])
 
-    asyncio.run(run())
+        def at(share: float) -> float | None:
+            need = math.ceil(share * count)
+            return round(back[need - 1], 1) if need and len(back) >= need else None
+
+        result["restart"].update(
+            reconnected=len(back),
+            half_back_after_s=at(0.5),
+            p90_back_after_s=at(0.9),
+            p99_back_after_s=at(0.99),
+            all_back_after_s=at(1.0),
+        )
     return result
 
 
-async def restart(fleet: Fleet, root: int, daphnes: list[int], count: int, result: dict) -> None:
+def restart(generators: Generators, root: int, daphnes: list[int], count: int, result: dict) -> None:
     say(f"restarting the {len(daphnes)} daphnes (SIGTERM; supervisord starts them again)")
-    fleet.restart_started = started = now()
+    started = now()
+    generators.tell(("restart", started))
+    result["_restart_started"] = started
     for pid in daphnes:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     back = False
     while now() - started < 120:
-        fresh = [pid for pid in daphne_pids(root) if pid not in daphnes]
-        if len(fresh) >= len(daphnes):
+        if len([pid for pid in daphne_pids(root) if pid not in daphnes]) >= len(daphnes):
             back = True
             break
-        await asyncio.sleep(0.1)
+        time.sleep(0.1)
     result["restart_daphnes_started_s"] = round(now() - started, 1) if back else None
     for _ in range(600):  # the old daphnes may take up to a minute to close their sockets
-        if fleet.ready == 0 or fleet.dropped:
+        ready, _, dropped = generators.totals()
+        if ready == 0 or dropped:
             break
-        await asyncio.sleep(0.1)
-    done = await fleet.wait_ready(count, RESTART_TIMEOUT, "reconnect")
-    times = sorted(fleet.ready_at)
-
-    def at(share: float) -> float | None:
-        need = int(share * count)
-        return round(times[need - 1], 1) if need and len(times) >= need else None
-
-    result["restart"] = {
-        "dropped": fleet.dropped,
-        "reconnected": len(times),
-        "all_back": done,
-        "all_back_after_s": at(1.0),
-        "half_back_after_s": at(0.5),
-        "p90_back_after_s": at(0.9),
-        "p99_back_after_s": at(0.99),
-        "failed_attempts": fleet.failed_attempts,
-    }
+        time.sleep(0.1)
+    done = generators.wait_ready(count, RESTART_TIMEOUT, "reconnect")
+    _, failed, dropped = generators.totals()
+    result["restart"] = {"dropped": dropped, "all_back": done, "failed_attempts": failed}
 
 
 def print_summary(r: dict) -> None:

@@ -64,17 +64,9 @@ def bench_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def raise_fd_limit(want: int = 0) -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit, and the hard one up to ``want`` where allowed (root).
-
-    Every process started later inherits it: the idle phase's daphnes too.
-    """
+def raise_fd_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit; every process started later inherits it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and want > hard:
-        with contextlib.suppress(OSError, ValueError):
-            ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, ceiling), min(want, ceiling)))
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
