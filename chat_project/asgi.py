@@ -11,7 +11,6 @@ django.setup(set_prefix=False)
 run_middleware_in_sync_mode()
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
@@ -43,13 +42,13 @@ http_app = TrustedProxyMiddleware(body_limited_app)
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        # The session middleware finds the browser's user; a ?token= replaces
-        # it (ws_auth.py, in routing.py); the origin check of session sockets
-        # and the 4401 close happen in the consumer, so a
-        # refused socket is accepted first and every client can read the code.
+        # The user comes from ?token= or the session cookie (ws_auth.py, in
+        # routing.py); the origin check of session sockets and the 4401 close
+        # happen in the consumer, so a refused socket is accepted first and
+        # every client can read the code.
         "websocket": TrustedProxyMiddleware(
             # The stubs want their own _ExtendedURLPattern; re_path makes a URLPattern.
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))  # type: ignore[arg-type]
+            URLRouter(websocket_urlpatterns)  # type: ignore[arg-type]
         ),
     }
 )

@@ -2,9 +2,9 @@ from django.urls import re_path
 
 from messaging.consumers import ChatConsumer
 
-from .ws_auth import TokenAuthMiddleware
+from .ws_auth import SocketAuthMiddleware
 
 websocket_urlpatterns = [
-    # asgi.py's AuthMiddlewareStack finds the session's user; a ?token= replaces it.
-    re_path(r"^ws/chat/?$", TokenAuthMiddleware(ChatConsumer.as_asgi())),
+    # The user from ?token=, else from the session cookie (ws_auth.py).
+    re_path(r"^ws/chat/?$", SocketAuthMiddleware(ChatConsumer.as_asgi())),
 ]

@@ -133,7 +133,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first so that every client can read the 4401 close code.
         await self.accept()
-        self.token_key = cast("str | None", self.scope.get("auth_token"))  # set by ws_auth.TokenAuthMiddleware
+        self.token_key = cast("str | None", self.scope.get("auth_token"))  # set by ws_auth.SocketAuthMiddleware
         user = self.scope.get("user")
         if not self._may_connect(user):
             await self.close(code=CLOSE_UNAUTHENTICATED)

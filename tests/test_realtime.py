@@ -247,6 +247,17 @@ def test_browser_session_socket_from_another_origin_is_closed_with_4401(connect,
     assert connect(headers=headers).close_code() == 4401
 
 
+def test_a_session_from_before_a_password_change_or_an_unknown_one_is_closed_with_4401(connect, daphne, alice):
+    origin = f"http://{daphne.address}"
+    cookie = session_cookie(alice)
+    user = User.objects.get(pk=alice.id)
+    user.set_password("another-horse-battery")  # the session's hash no longer matches, as in Django's views
+    user.save()
+    assert connect(headers={"Cookie": cookie, "Origin": origin}).close_code() == 4401
+    assert connect(headers={"Cookie": "sessionid=nosuchsession", "Origin": origin}).close_code() == 4401
+    assert connect(headers={"Cookie": "theme=dark; sessionid=", "Origin": origin}).close_code() == 4401
+
+
 def test_deactivating_a_connected_user_closes_their_sockets(connect, alice):
     sock = ready(connect(alice), alice)
     user = User.objects.get(pk=alice.id)
