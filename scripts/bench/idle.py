@@ -40,11 +40,13 @@ import multiprocessing
 import os
 import random
 import signal
+import socket
 import sys
 import threading
 import time
 import uuid
 from typing import cast
+from urllib.parse import urlsplit
 
 import redis
 import websockets
@@ -108,6 +110,29 @@ def held_sockets(pid: int, inodes: set[str]) -> int:
 
 # --- one generator process ---------------------------------------------------------
 
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+async def open_socket(source: str, url: str) -> socket.socket:
+    """A TCP connection from ``source`` to the URL's host and port.
+
+    The port is picked at connect time, for the whole address pair
+    (IP_BIND_ADDRESS_NO_PORT): a port bound first would have to be free of
+    every connection of the address, including those still in TIME_WAIT from
+    a run before.
+    """
+    parts = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source, 0))
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
 
 class Fleet:
     """Idle clients, one task each: connect, read frames, and after a drop reconnect as the SDKs do.
@@ -134,15 +159,15 @@ class Fleet:
 
     async def client(self, index: int) -> None:
         attempt, first = 0, True
-        local_addr = (source_address(self.first_index + index), 0)
+        source = source_address(self.first_index + index)
         while not self.stopping:
             try:
                 if first:
                     async with self.gate:
-                        ws = await connect(self.urls[index], local_addr=local_addr)
+                        ws = await connect(self.urls[index], sock=await open_socket(source, self.urls[index]))
                     first = False
                 else:
-                    ws = await connect(self.urls[index], timeout=60, local_addr=local_addr)
+                    ws = await connect(self.urls[index], timeout=60, sock=await open_socket(source, self.urls[index]))
             except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed, RuntimeError):
                 if first:
                     raise  # the first connects are paced: a failure is the machine's limit, not a restart
@@ -280,6 +305,7 @@ class Generators:
     def totals(self) -> tuple[int, int, int]:
         with self.lock:
             if self.failure is not None:
+                say(f"a generator process failed: {self.failure}")
                 raise RuntimeError(f"a generator process failed: {self.failure}")
             values = list(self.status.values())
         return tuple(sum(v[i] for v in values) for i in range(3))  # type: ignore[return-value]
@@ -307,8 +333,9 @@ class Generators:
 
     def stop(self) -> list[tuple]:
         self.tell(("stop",))
+        deadline = now() + 180
         for process in self.processes:
-            process.join(180)
+            process.join(max(0.1, deadline - now()))
             if process.is_alive():
                 process.kill()
         return list(self.finals.values())

@@ -231,7 +231,13 @@ def measure(meta: dict) -> dict:
             "typical_user_conversations": typical_degree,
             "largest_conversation_messages": marks["largest_conversation_messages"],
         },
-        "machine": {"cores": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cores": os.cpu_count(),
+            "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+            # What a cold read costs depends on it: at 128 MiB a heavy user's cold list read its
+            # counters from disk (docs/benchmarks.md, "A data set a year old").
+            "innodb_buffer_pool_mb": int(db.one("SELECT @@innodb_buffer_pool_size")[0]) // 2**20,
+        },
     }
     client = redis_client()
     system.clear_redis()
