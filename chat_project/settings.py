@@ -462,8 +462,10 @@ CHAT_ACCEPT_QUEUE_MAX_MS = env_int("CHAT_ACCEPT_QUEUE_MAX_MS", 250)
 CHAT_FAN_OUT_LAG_MAX_MS = env_int("CHAT_FAN_OUT_LAG_MAX_MS", 500)
 CHAT_FAN_OUT_QUEUE_MAX = env_int("CHAT_FAN_OUT_QUEUE_MAX", 5000)
 CHAT_ADMISSION_POLL_MS = env_int("CHAT_ADMISSION_POLL_MS", 100)
-# A socket's send frame that waited this long in daphne's queue before the consumer read it is refused the same way.
+# Send frames are refused the same way once frames have waited in daphne's queue longer than
+# CHAT_FRAME_WAIT_MAX_MS for CHAT_FRAME_WAIT_INTERVAL_MS without a break: a standing queue, not a burst.
 CHAT_FRAME_WAIT_MAX_MS = env_int("CHAT_FRAME_WAIT_MAX_MS", 100)
+CHAT_FRAME_WAIT_INTERVAL_MS = env_int("CHAT_FRAME_WAIT_INTERVAL_MS", 500)
 # Sends of one socket waiting for their ack; one more is ``rate_limited``.
 CHAT_SOCKET_SENDS_IN_FLIGHT = env_int("CHAT_SOCKET_SENDS_IN_FLIGHT", 100)
 # A socket's presence lives this long without a heartbeat.
