@@ -120,6 +120,8 @@ def check_consistent(conn) -> None:
         " SELECT recipient_id, msgId FROM t_msg_record_list) x GROUP BY u ORDER BY u",
     )
     assert streams == rows(conn, "SELECT user_id, last_msg_id FROM t_msg_stream ORDER BY user_id")
+    # Every message's rev is its id, as the send path writes it: sync (by rev) finds them all.
+    assert rows(conn, "SELECT COUNT(*) FROM t_msg_record_list WHERE rev <> msgId") == [(0,)]
     # Offline only where unread; the long tail and the mark-read case are there.
     assert rows(conn, "SELECT COUNT(*) FROM t_msg_record_list WHERE offline AND isRead") == [(0,)]
     assert rows(conn, "SELECT COUNT(*) FROM t_msg_record_list WHERE offline") != [(0,)]
