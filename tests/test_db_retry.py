@@ -207,8 +207,8 @@ def test_mark_read_runs_again_after_a_lost_connection(users, monkeypatch):
     real = unread_services.count_read
     killed = []
 
-    def count_then_lose_the_connection(counter, newly_read, read_up_to=0) -> None:
-        real(counter, newly_read, read_up_to)
+    def count_then_lose_the_connection(counter, *args) -> None:
+        real(counter, *args)
         if not killed:
             killed.append(True)
             kill_this_connection()
@@ -220,6 +220,11 @@ def test_mark_read_runs_again_after_a_lost_connection(users, monkeypatch):
     assert killed
     assert unread_of(bob, alice) == 0
     assert not MessageRecord.objects.filter(recipient_id=bob.id, session_id=conversation.pk, is_read=False).exists()
+    # The retry keeps the read receipt bob gives alice too (the first try's write was rolled back).
+    newest = MessageRecord.objects.filter(recipient_id=bob.id, session_id=conversation.pk).order_by("-msg_id").first()
+    assert newest is not None
+    counter = UnreadCounter.objects.get(conversation_id=conversation.pk, user_id=bob.id)
+    assert counter.read_receipt_msg_id == newest.msg_id
 
 
 def test_a_database_that_stays_away_answers_unavailable_with_retry_after(users, monkeypatch):
