@@ -10,7 +10,7 @@ also checks the origin of session sockets.
 One layer, in place of Channels' ``AuthMiddlewareStack`` (cookies, then the
 session, then the user) and a token layer inside it. Every ASGI layer's
 coroutine lives as long as its socket, with the scope it copied; Channels'
-three also kept a lazy session and a lazy user each. A socket held about 5 KB
+three also kept a lazy session and a lazy user each. A socket held about 3 KB
 less with one (tracemalloc, docs/benchmarks.md "A hundred thousand sockets").
 """
 
