@@ -19,6 +19,7 @@ from django.db import connections  # noqa: E402
 
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
 from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
+from .common.frozen_heap import freeze_startup  # noqa: E402
 from .daphne_close import allow_service_restart_close  # noqa: E402
 from .dbpool import base as dbpool  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
@@ -67,3 +68,8 @@ def _close_request_connections(**kwargs) -> None:
 
 
 request_finished.connect(_close_request_connections, dispatch_uid="chat_close_request_connections")
+
+if settings.CHAT_GC_FREEZE:
+    # Everything imported and built so far lives as long as the process: the
+    # collector need never walk it again (common/frozen_heap.py).
+    freeze_startup()

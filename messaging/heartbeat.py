@@ -16,6 +16,7 @@ from typing import Protocol
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from chat_project.common.frozen_heap import FrozenHeap
 from profiles import store as presence_store
 
 from . import store
@@ -44,6 +45,8 @@ class ProcessHeartbeat:
         # it, so a beat in flight cannot re-register it after it unregistered.
         self._idle = asyncio.Event()
         self._idle.set()
+        # The sockets' long-lived objects, frozen after each beat (frozen_heap.py).
+        self.heap = FrozenHeap(settings.CHAT_GC_FULL_SECONDS) if settings.CHAT_GC_FREEZE else None
 
     def add(self, socket: Beating) -> None:
         self.sockets.add(socket)
@@ -51,6 +54,8 @@ class ProcessHeartbeat:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def remove(self, socket: Beating) -> None:
+        if socket in self.sockets and self.heap is not None:
+            self.heap.socket_closed()
         self.sockets.discard(socket)
         await self._idle.wait()
 
@@ -64,8 +69,12 @@ class ProcessHeartbeat:
 
     async def beat(self) -> None:
         sockets = list(self.sockets)
-        if not sockets:
-            return
+        if sockets:
+            await self._beat(sockets)
+        if self.heap is not None and (sockets or self.heap.closed):
+            self.heap.after_beat(len(self.sockets))
+
+    async def _beat(self, sockets: list[Beating]) -> None:
         self._idle.clear()
         try:
             registrations, seqs = await sync_to_async(_beat_all, thread_sensitive=False)(
