@@ -1,8 +1,11 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
+from django.conf import settings
 from django.db import close_old_connections
+
+from .common.frozen_heap import freeze_startup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
 
@@ -27,3 +30,16 @@ def _recycle_db_connections(**kwargs) -> None:
 
 task_prerun.connect(_recycle_db_connections, dispatch_uid="chat_task_db_connections_prerun", weak=False)
 task_postrun.connect(_recycle_db_connections, dispatch_uid="chat_task_db_connections_postrun", weak=False)
+
+
+def _freeze_startup_heap(**kwargs) -> None:
+    """A pool process's heap after start-up (Django, Celery, the tasks' modules) lives as long as it.
+
+    Frozen, the garbage collector never walks it again: its full collections
+    walk only what the tasks left alive since (common/frozen_heap.py).
+    """
+    if settings.CHAT_GC_FREEZE:
+        freeze_startup()
+
+
+worker_process_init.connect(_freeze_startup_heap, dispatch_uid="chat_freeze_startup_heap", weak=False)

@@ -473,11 +473,10 @@ CHAT_ONLINE_TTL_SECONDS = env_int("CHAT_ONLINE_TTL_SECONDS", 60)
 # How often each socket refreshes its presence and group membership and
 # checks the users it watches; well within the TTL.
 CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", max(1, min(10, CHAT_ONLINE_TTL_SECONDS // 3)))
-# daphne freezes its long-lived heap so that CPython's collector walks only young
-# objects (chat_project/common/frozen_heap.py); a full collection runs once the
-# sockets closed since the last reach a quarter of those open, or this long after it.
+# daphne (after each heartbeat) and the Celery pool processes (after start-up) freeze
+# their long-lived heap, so that CPython's collector walks only young objects
+# (chat_project/common/frozen_heap.py).
 CHAT_GC_FREEZE = env_bool("CHAT_GC_FREEZE", True)
-CHAT_GC_FULL_SECONDS = env_int("CHAT_GC_FULL_SECONDS", 600)
 # WebSocket frames other than send (typing, read, watch, ping, malformed ones)
 # per user, all of the user's sockets together.
 CHAT_FRAME_RATE = parse_rate("CHAT_FRAME_RATE", env_str("CHAT_FRAME_RATE", "60/10s"))

@@ -18,8 +18,9 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeGuard, cast
+from typing import Any, TypeGuard, cast
 from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
@@ -179,22 +180,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _tell_watchers(self, frame: dict) -> None:
         await push.asend([push.to_watchers(self.user_id, frame)])
 
-    async def after_beat(self, registration, push_seq: int) -> None:
+    def after_beat(self, registration, push_seq: int) -> Coroutine[Any, Any, None] | None:
         """This socket's part of the process heartbeat (messaging/heartbeat.py): repair, then report.
 
         The presence entry was refreshed already; a missing one (Redis lost it)
         or a gap in the push numbers (the channel layer dropped an event, or
         lost this socket's groups) means events may be gone: re-join the groups
-        and tell the client to sync.
+        and tell the client to sync. Returns the work to await, or None when
+        there is none, the usual case: an idle socket costs no task per beat.
         """
-        await self._after_register(registration)
         missed = self.push_sequence.check(push_seq)
         now = time.monotonic()
-        if registration.was_lost or missed or now - self.groups_joined_at > GROUPS_REFRESH_SECONDS:
+        rejoin = registration.was_lost or missed or now - self.groups_joined_at > GROUPS_REFRESH_SECONDS
+        if not (rejoin or registration.came_online or self.watching):
+            return None
+        if rejoin:
             self.groups_joined_at = now
+        return self._repair_and_report(registration, rejoin, resync=registration.was_lost or missed)
+
+    async def _repair_and_report(self, registration, rejoin: bool, resync: bool) -> None:
+        await self._after_register(registration)
+        if rejoin:
             await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
             await self._join_watch_groups(list(self.watching))
-        if registration.was_lost or missed:
+        if resync:
             await self._send_frame({"type": "resync"})
         if self.watching:
             for frame in await with_db(presence.check_watched)(dict(self.watching)):

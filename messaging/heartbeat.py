@@ -6,11 +6,14 @@ Redis round trips whatever the number of sockets, then lets each socket act
 on its own result (``ChatConsumer.after_beat``): tell watchers, re-join its
 groups after a Redis loss, send ``resync`` after a lost push, check the users
 it watches. A heartbeat task per socket cost a thread hop and three round
-trips per socket per beat: 10,000 idle sockets kept a daphne busy.
+trips per socket per beat: 10,000 idle sockets kept a daphne busy. Only a
+socket with something to do gets a task: an idle one's part is a few checks.
+After the beat the process freezes what survived it (frozen_heap.py).
 """
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Protocol
 
 from asgiref.sync import sync_to_async
@@ -28,7 +31,7 @@ class Beating(Protocol):
     user_id: int
     channel_name: str
 
-    async def after_beat(self, registration: presence_store.Registration, push_seq: int) -> None: ...
+    def after_beat(self, registration: presence_store.Registration, push_seq: int) -> Awaitable[None] | None: ...
 
 
 def _beat_all(sockets: list[tuple[int, str]]) -> tuple[list[presence_store.Registration], dict[int, int]]:
@@ -46,7 +49,7 @@ class ProcessHeartbeat:
         self._idle = asyncio.Event()
         self._idle.set()
         # The sockets' long-lived objects, frozen after each beat (frozen_heap.py).
-        self.heap = FrozenHeap(settings.CHAT_GC_FULL_SECONDS) if settings.CHAT_GC_FREEZE else None
+        self.heap = FrozenHeap() if settings.CHAT_GC_FREEZE else None
 
     def add(self, socket: Beating) -> None:
         self.sockets.add(socket)
@@ -54,8 +57,6 @@ class ProcessHeartbeat:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def remove(self, socket: Beating) -> None:
-        if socket in self.sockets and self.heap is not None:
-            self.heap.socket_closed()
         self.sockets.discard(socket)
         await self._idle.wait()
 
@@ -71,8 +72,8 @@ class ProcessHeartbeat:
         sockets = list(self.sockets)
         if sockets:
             await self._beat(sockets)
-        if self.heap is not None and (sockets or self.heap.closed):
-            self.heap.after_beat(len(self.sockets))
+        if self.heap is not None:
+            self.heap.after_beat()
 
     async def _beat(self, sockets: list[Beating]) -> None:
         self._idle.clear()
@@ -82,11 +83,16 @@ class ProcessHeartbeat:
             )
         finally:
             self._idle.set()
-        results = await asyncio.gather(
-            *(s.after_beat(r, seqs.get(s.user_id, 0)) for s, r in zip(sockets, registrations, strict=True)),
-            return_exceptions=True,
-        )
-        for result in results:
+        work = []
+        for socket, registration in zip(sockets, registrations, strict=True):
+            try:
+                pending = socket.after_beat(registration, seqs.get(socket.user_id, 0))
+            except Exception as exc:
+                logger.warning("heartbeat of a socket failed: %s", exc)
+                continue
+            if pending is not None:
+                work.append(pending)
+        for result in await asyncio.gather(*work, return_exceptions=True):
             if isinstance(result, Exception):
                 logger.warning("heartbeat of a socket failed: %s", result)
 

@@ -4,24 +4,25 @@ CPython 3.11 walks every tracked object of the process in a full collection,
 and runs one whenever the objects that survived into the oldest generation
 since the last one pass a quarter of it. A daphne holding 7,500 idle sockets
 tracks about 1.3 million objects (some 175 per socket, alive as long as the
-socket). The heartbeat's objects passed the quarter every 20 s, and each full
-collection stopped the event loop for 1.0-1.5 s: every frame, push and
-request of the process waited (docs/benchmarks.md, "A hundred thousand
-sockets").
+socket). The heartbeat's short-lived objects passed the quarter every 20 s,
+and each full collection stopped the event loop for 1.0-1.5 s: every frame,
+push and request of the process waited (docs/benchmarks.md, "A hundred
+thousand sockets").
 
 So the collector walks only what is young:
 
 - the heap of startup (Django, the URL conf, the modules) is frozen once:
   ``gc.freeze`` moves every tracked object to a generation the collector
   never walks;
-- after each heartbeat, what survived since the last beat (a collection of the
-  young objects alone: milliseconds) is frozen too;
-- a frozen object that later becomes garbage inside a reference cycle (a closed
-  socket leaves about 66 such objects: its consumer, its protocol, their
-  tasks) is found only by a full collection. One runs once the sockets closed
-  since the last reach a quarter of those open, or ``full_every`` seconds
-  after the last: the pause CPython took every 20 s, now taken in proportion
-  to the churn, and the frozen garbage bounded by it.
+- after each heartbeat, what survived since the last beat (a collection of
+  the young objects alone) is frozen too;
+- a frozen object that later becomes garbage inside a reference cycle (a
+  closed socket leaves about 66 such objects: its consumer, its protocol,
+  their tasks) is found only by a full collection. One runs once the objects
+  frozen since the last one reach a quarter of those it left: CPython's own
+  rule, counted on what stayed alive through a beat instead of on every
+  promotion. Sockets that close and reconnect, or a heap that grows, pass it
+  after a quarter of the heap; an idle process never does.
 
 Objects freed by their reference count (most garbage) leave the frozen
 generation at once; freezing changes only what the collector walks.
@@ -30,13 +31,12 @@ generation at once; freezing changes only what the collector walks.
 import gc
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
-# A full collection waits for at least this many closed sockets, however few are open.
-MIN_CLOSED = 100
+# A full collection runs once the objects frozen since the last one reach this share of those it left.
+GROWTH = 0.25
 
 
 def freeze_startup() -> None:
@@ -49,37 +49,30 @@ def freeze_startup() -> None:
 class FrozenHeap:
     """One per daphne process; the process heartbeat calls ``after_beat``."""
 
-    full_every: float
-    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
-    closed: int = 0  # sockets closed since the last full collection
-    last_full: float = 0.0
+    kept: int = 0  # objects frozen after the last full collection (or when this started)
+    added: int = 0  # objects frozen since
 
     def __post_init__(self) -> None:
-        self.last_full = self.clock()
+        self.kept = gc.get_freeze_count()
 
-    def socket_closed(self) -> None:
-        self.closed += 1
+    def full_due(self) -> bool:
+        return self.added > self.kept * GROWTH
 
-    def full_due(self, open_sockets: int) -> bool:
-        if self.closed >= max(MIN_CLOSED, open_sockets // 4):
-            return True
-        return self.clock() - self.last_full >= self.full_every
-
-    def after_beat(self, open_sockets: int) -> None:
-        """Collect and freeze the young objects; walk the whole heap only when a full collection is due."""
-        if self.full_due(open_sockets):
+    def after_beat(self) -> None:
+        """Collect and freeze the young objects; walk the whole heap when a full collection is due."""
+        if self.full_due():
             started = time.perf_counter()
             gc.unfreeze()
             found = gc.collect()
+            self.kept, self.added = len(gc.get_objects(2)), 0
             gc.freeze()
             logger.info(
-                "full collection: %d unreachable object(s) after %d closed socket(s), %.0f ms",
+                "full collection: %d unreachable object(s), %d kept, %.0f ms",
                 found,
-                self.closed,
+                self.kept,
                 (time.perf_counter() - started) * 1000,
             )
-            self.closed = 0
-            self.last_full = self.clock()
             return
-        gc.collect()  # walks only what is not frozen: the objects since the last beat
+        gc.collect()  # walks only what is not frozen: what survived since the last beat
+        self.added += len(gc.get_objects(2))  # the survivors, all in the oldest generation now
         gc.freeze()
