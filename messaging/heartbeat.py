@@ -70,9 +70,15 @@ class ProcessHeartbeat:
 
     async def beat(self) -> None:
         sockets = list(self.sockets)
-        if sockets:
-            await self._beat(sockets)
-        if self.heap is not None:
+        if self.heap is None:
+            if sockets:
+                await self._beat(sockets)
+            return
+        self.heap.before_beat()
+        try:
+            if sockets:
+                await self._beat(sockets)
+        finally:
             self.heap.after_beat()
 
     async def _beat(self, sockets: list[Beating]) -> None:
