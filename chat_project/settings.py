@@ -466,6 +466,9 @@ CHAT_ADMISSION_POLL_MS = env_int("CHAT_ADMISSION_POLL_MS", 100)
 # CHAT_FRAME_WAIT_MAX_MS for CHAT_FRAME_WAIT_INTERVAL_MS without a break: a standing queue, not a burst.
 CHAT_FRAME_WAIT_MAX_MS = env_int("CHAT_FRAME_WAIT_MAX_MS", 100)
 CHAT_FRAME_WAIT_INTERVAL_MS = env_int("CHAT_FRAME_WAIT_INTERVAL_MS", 500)
+# A new socket is closed with 1013 while the oldest socket its process is still opening
+# has waited longer than this (chat_project/common/connect_gate.py); 0: never.
+CHAT_CONNECT_WAIT_MAX_MS = env_int("CHAT_CONNECT_WAIT_MAX_MS", 3000)
 # Sends of one socket waiting for their ack; one more is ``rate_limited``.
 CHAT_SOCKET_SENDS_IN_FLIGHT = env_int("CHAT_SOCKET_SENDS_IN_FLIGHT", 100)
 # A socket's presence lives this long without a heartbeat.

@@ -3,9 +3,11 @@
 A ``?token=<key>`` in the query string authenticates the socket with that
 API token (``scope["auth_token"]`` keeps the key, so revoking the token can
 close exactly these sockets); without one, the Django session cookie does,
-as for the browser UI. Nothing is refused here: the consumer accepts every
-socket and closes an unauthenticated one with 4401 (PROTOCOL.md), and it
-also checks the origin of session sockets.
+as for the browser UI. The consumer accepts every socket and closes an
+unauthenticated one with 4401 (PROTOCOL.md), and it also checks the origin
+of session sockets. Refused here, before the authentication's database read:
+a socket that arrives while the process is far behind with those it is
+opening, with 1013 (common/connect_gate.py).
 
 One layer, in place of Channels' ``AuthMiddlewareStack`` (cookies, then the
 session, then the user) and a token layer inside it. Every ASGI layer's
@@ -24,6 +26,9 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from rest_framework.authtoken.models import Token
+
+from .common.connect_gate import connect_gate
+from .common.limits import CLOSE_TRY_AGAIN_LATER
 
 # Token keys are 40 characters; a longer value is looked up cut short (and not found).
 MAX_TOKEN_LENGTH = 64
@@ -64,10 +69,29 @@ class SocketAuthMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        key = token_from_query(scope)
-        if key is not None:
-            user = await user_for_token(key)
-        else:
-            session_key = session_key_from_cookie(scope)
-            user = await user_for_session(session_key) if session_key else AnonymousUser()
-        return await self.app({**scope, "user": user, "auth_token": key}, receive, send)
+        opening = connect_gate.enter(settings.CHAT_CONNECT_WAIT_MAX_MS)
+        if opening is None:
+            return await refuse_for_now(receive, send)
+        try:
+            key = token_from_query(scope)
+            if key is not None:
+                user = await user_for_token(key)
+            else:
+                session_key = session_key_from_cookie(scope)
+                user = await user_for_session(session_key) if session_key else AnonymousUser()
+            # The consumer calls opening.done() once it sent ``ready``.
+            return await self.app({**scope, "user": user, "auth_token": key, "opening": opening}, receive, send)
+        finally:
+            opening.done()
+
+
+async def refuse_for_now(receive, send) -> None:
+    """The process is behind with the sockets it is opening (common/connect_gate.py): 1013, before any work.
+
+    Accepted first, as a 4401 is, so that every client can read the code.
+    """
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})

@@ -32,6 +32,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from redis.exceptions import RedisError
 
 from chat_project.common import push
+from chat_project.common.connect_gate import Opening
 from chat_project.common.errors import ChatError, InvalidInput, RateLimited, outage_error
 from chat_project.common.limits import CLOSE_SERVICE_RESTART, CLOSE_UNAUTHENTICATED
 from chat_project.common.push import user_group, watch_group
@@ -161,6 +162,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         process_heartbeat().add(self)
         process_drain().add(self)
         await self._send_frame({"type": "ready", "user_id": self.user_id})
+        opening = cast("Opening | None", self.scope.get("opening"))  # ws_auth's (common/connect_gate.py)
+        if opening is not None:
+            opening.done()
 
     async def drain_close(self) -> None:
         """This host is being drained (messaging/drain.py): the client reconnects, elsewhere."""

@@ -22,18 +22,23 @@ from .conftest import wait_for
 
 
 @contextlib.contextmanager
-def stalled_committer(settings):
-    """Every commit of a send waits until the block ends: another session holds the message table."""
+def table_locked(settings, lock: str):
+    """Another session holds ``LOCK TABLES <lock>`` until the block ends."""
     db = settings.DATABASES["default"]
     blocker = MySQLdb.connect(
         host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"], db=db["NAME"]
     )
     try:
-        blocker.cursor().execute("LOCK TABLES t_msg_record_list READ")
+        blocker.cursor().execute(f"LOCK TABLES {lock}")
         yield
     finally:
         blocker.cursor().execute("UNLOCK TABLES")
         blocker.close()
+
+
+def stalled_committer(settings):
+    """Every commit of a send waits until the block ends: another session holds the message table."""
+    return table_locked(settings, "t_msg_record_list READ")
 
 
 def send_frame(to, client_msg_id: str) -> dict:
@@ -243,3 +248,26 @@ def test_a_fresh_batch_reports_no_lag(alice, bob, settings):
     fresh = alice.send(bob, "fresh")
     admission.report_fan_out_lag([fresh["msg_id"]])
     assert admission.get_redis().get(admission.lag_key()) is None
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_arriving_while_its_process_is_behind_opening_others_is_closed_with_1013_at_once(
+    start_daphne, connect, alice, bob, carol, settings
+):
+    """The first socket's authentication waits for the token table: one arriving after the bound is closed
+    with 1013 at once, with no database read; once the first is open, sockets open again."""
+    server = start_daphne(CHAT_CONNECT_WAIT_MAX_MS="300")
+    opened = []
+    with table_locked(settings, "authtoken_token WRITE"):
+        first = threading.Thread(target=lambda: opened.append(connect(alice, server=server)))
+        first.start()
+        time.sleep(1)  # the first socket has waited past the bound, and still waits
+        started = time.monotonic()
+        refused = connect(bob, server=server)
+        assert refused.close_code() == 1013
+        assert time.monotonic() - started < 1  # at once, with the table still locked
+    first.join(timeout=20)
+    opened[0].expect("ready")
+    after = connect(carol, server=server)
+    assert after.expect("ready")["user_id"] == carol.id
+

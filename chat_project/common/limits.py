@@ -25,3 +25,6 @@ CLOSE_UNAUTHENTICATED = 4401
 # The close code of a socket its server is draining (RFC 6455 "Service Restart"):
 # reconnect, and the load balancer picks another host.
 CLOSE_SERVICE_RESTART = 1012
+# The close code of a socket refused because its process is opening too many at once
+# (RFC 6455 "Try Again Later"; common/connect_gate.py): reconnect after the usual backoff.
+CLOSE_TRY_AGAIN_LATER = 1013
