@@ -70,15 +70,9 @@ class ProcessHeartbeat:
 
     async def beat(self) -> None:
         sockets = list(self.sockets)
-        if self.heap is None:
-            if sockets:
-                await self._beat(sockets)
-            return
-        self.heap.before_beat()
-        try:
-            if sockets:
-                await self._beat(sockets)
-        finally:
+        if sockets:
+            await self._beat(sockets)
+        if self.heap is not None:
             self.heap.after_beat()
 
     async def _beat(self, sockets: list[Beating]) -> None:

@@ -58,25 +58,8 @@ class FrozenHeap:
     def full_due(self) -> bool:
         return self.added > self.kept * GROWTH
 
-    def before_beat(self) -> None:
-        """Hold the automatic collections while a beat runs: its objects die with it, unwalked.
-
-        A beat holds a few objects per socket at once (a pipeline's commands,
-        their replies) for as long as Redis takes to answer; automatic
-        collections in that time walked them, again and again (20-86 ms a
-        time, several a beat at 15,000 sockets). ``after_beat`` collects
-        whatever the held time left.
-        """
-        gc.disable()
-
     def after_beat(self) -> None:
         """Collect and freeze the young objects; walk the whole heap when a full collection is due."""
-        try:
-            self._collect()
-        finally:
-            gc.enable()
-
-    def _collect(self) -> None:
         if self.full_due():
             started = time.perf_counter()
             gc.unfreeze()
