@@ -270,4 +270,3 @@ def test_a_socket_arriving_while_its_process_is_behind_opening_others_is_closed_
     opened[0].expect("ready")
     after = connect(carol, server=server)
     assert after.expect("ready")["user_id"] == carol.id
-

@@ -1,4 +1,4 @@
-"""The heap a daphne keeps is frozen after each beat; garbage in it waits for a quarter's growth (common/frozen_heap.py)."""
+"""A daphne's heap is frozen after each beat; its garbage waits for a quarter's growth (common/frozen_heap.py)."""
 
 import gc
 import weakref
