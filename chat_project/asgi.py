@@ -20,7 +20,7 @@ from django.db import connections  # noqa: E402
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
 from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
 from .common.frozen_heap import freeze_startup  # noqa: E402
-from .daphne_close import allow_service_restart_close  # noqa: E402
+from .daphne_close import allow_registered_close_codes  # noqa: E402
 from .dbpool import base as dbpool  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
@@ -36,8 +36,9 @@ body_limited_app = BodyLimitMiddleware(
     django_asgi_app, settings.CHAT_MAX_BODY_BYTES, settings.CHAT_MAX_BODY_BYTES_BY_PATH
 )
 cap_daphne_request_bodies(body_limited_app.largest, body_limited_app.limit_for)
-# A drained host closes its sockets with 1012 (messaging/drain.py).
-allow_service_restart_close()
+# A drained host closes its sockets with 1012 (messaging/drain.py), a process behind
+# with the sockets it is opening refuses new ones with 1013 (common/connect_gate.py).
+allow_registered_close_codes()
 http_app = TrustedProxyMiddleware(body_limited_app)
 
 application = ProtocolTypeRouter(

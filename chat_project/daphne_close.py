@@ -15,7 +15,7 @@ from .common.limits import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 REGISTERED_CODES = frozenset({CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER})
 
 
-def allow_service_restart_close() -> None:
+def allow_registered_close_codes() -> None:
     try:
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:  # another ASGI server: its own rules
