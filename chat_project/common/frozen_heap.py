@@ -31,7 +31,6 @@ generation at once; freezing changes only what the collector walks.
 import gc
 import logging
 import time
-from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +44,12 @@ def freeze_startup() -> None:
     gc.freeze()
 
 
-@dataclass
 class FrozenHeap:
     """One per daphne process; the process heartbeat calls ``after_beat``."""
 
-    kept: int = 0  # objects frozen after the last full collection (or when this started)
-    added: int = 0  # objects frozen since
-
-    def __post_init__(self) -> None:
-        self.kept = gc.get_freeze_count()
+    def __init__(self) -> None:
+        self.kept = gc.get_freeze_count()  # objects frozen after the last full collection (or when this started)
+        self.added = 0  # objects frozen since
 
     def full_due(self) -> bool:
         return self.added > self.kept * GROWTH
