@@ -39,7 +39,8 @@ def message_dict(
         # Version 1.2.
         "edited_at": iso_utc(record.edited_at) if record.edited_at is not None else None,
         "reply_to": _reply_to(record, quoted or {}),
-        "reactions": record.reactions or [],
+        # [] once recalled: the recall removes them (a row recalled by an older version may hold some).
+        "reactions": [] if recalled else (record.reactions or []),
         "attachments": _attachments(record, recalled, attached or {}),
     }
 

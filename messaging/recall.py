@@ -74,6 +74,12 @@ def _recall(record: MessageRecord, recalled_by: str) -> bool:
         locked.recalled_by = recalled_by
         locked.rev = changes.take_rev(last, locked)
         fields = ["record_status", "recalled_by", "rev"]
+        if locked.reactions:
+            # A recalled message keeps nothing of what was said or added to it. This also
+            # settles a reaction whose COMMIT answer was lost before this recall: its retry
+            # is refused (recalled), so the reaction must not stay behind.
+            locked.reactions = None
+            fields.append("reactions")
         if not locked.is_read:
             # A recalled unread message stops counting: it counts as read.
             locked.is_read = True

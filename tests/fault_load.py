@@ -22,7 +22,8 @@ state allows their values too, and no other.
 
 ``check_changes`` then compares, per message of the phase, three things that
 must agree: the expected state (the original or last answered edit, each
-user's last answered reaction, the recall, the one attachment), a fresh
+user's last answered reaction, the recall, the one attachment; a recalled
+message has no content, reactions or attachments), a fresh
 ``GET`` of the conversation page, and the copy each of the two users' clients
 holds (kept by the largest ``rev`` from pushes, ``changed`` frames and its
 own sync chain; never from its own REST answers). The peer downloads every
@@ -482,8 +483,12 @@ def findings(message: dict, record: "SendRecord", changes: list[ChangeRecord]) -
         missing(("content",), f"content {message['content']!r}, expected one of {expected.contents}")
     if message["status"] == "recalled" and message["content"] != "":
         problems.append(f"recalled with content {message['content']!r}")
+    if message["status"] == "recalled" and message["reactions"]:
+        # The recall removes them, those of changes answered before it included.
+        problems.append(f"recalled with reactions {message['reactions']}")
     reactions = {r["user_id"]: r["emoji"] for r in message["reactions"]}
-    for user in set(reactions) | set(expected.reactions):
+    reacted = set(reactions) | set(expected.reactions) if message["status"] == "normal" else set()
+    for user in reacted:
         if reactions.get(user) not in expected.reactions.get(user, {None}):
             missing(("reaction", user), f"reaction of {user} {reactions.get(user)!r}, expected {expected.reactions}")
     for change in changes:

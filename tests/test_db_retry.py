@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from chat_project.common import dbretry
-from messaging import accept
+from messaging import accept, recall
 from messaging.accept import SendRequest, SendResult, accept_batch
 from messaging.models import MessageRecord, MessageStream
 from unread import services as unread_services
@@ -251,8 +251,10 @@ class LoseTheFirstCommitsAnswer:
     The COMMIT applied but the caller never heard: its ``on_commit`` callbacks do not run.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, meanwhile=None) -> None:
         self.lost = False
+        # Runs between the lost COMMIT and the retry: what another request did meanwhile.
+        self.meanwhile = meanwhile
 
     def atomic(self):
         from django.db import transaction
@@ -270,6 +272,8 @@ class LoseTheFirstCommitsAnswer:
                 outer.lost = True
                 connection.run_on_commit = []  # never run: the answer to COMMIT was lost
                 block.__exit__(None, None, None)
+                if outer.meanwhile is not None:
+                    outer.meanwhile()
                 raise OperationalError(2013, "Lost connection to server during query")
 
         return Block()
@@ -314,3 +318,20 @@ def test_a_change_whose_commit_answer_was_lost_still_updates_redis_and_pushes(
     # ... and the recent window the conversation list's last message is read from.
     conversation = bob.get(f"conversations/{sent['conversation_id']}").json()
     assert conversation["last_message"] == answer
+
+
+def test_a_reaction_whose_commit_answer_was_lost_then_a_recall_leaves_no_reaction(users, monkeypatch):
+    """The retry is refused (recalled), so the reaction its lost try stored must not show."""
+    alice, bob, _carol = users
+    sent = alice.send(bob, "soon gone")
+    fake = LoseTheFirstCommitsAnswer(meanwhile=lambda: recall.recall_message(alice.id, sent["msg_id"]))
+    monkeypatch.setattr(dbretry, "transaction", fake)
+    response = bob.client.put(f"/api/v1/messages/{sent['msg_id']}/reaction", {"emoji": "👍"}, format="json")
+    assert fake.lost
+    assert_error(response, 403, "forbidden")
+    for user in (alice, bob):
+        page = user.get(f"conversations/{sent['conversation_id']}/messages").json()["results"]
+        message = next(m for m in page if m["msg_id"] == sent["msg_id"])
+        assert message["status"] == "recalled" and message["reactions"] == []
+        conversation = user.get(f"conversations/{sent['conversation_id']}").json()
+        assert conversation["last_message"]["reactions"] == []

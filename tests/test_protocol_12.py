@@ -280,6 +280,21 @@ def test_reactions_to_recalled_messages_are_forbidden_and_strangers_get_404(chat
     assert_error(unreact(chat["bob"], chat["msg"]), 403, "forbidden")
 
 
+def test_a_recall_removes_the_reactions_for_both_users(chat, pushed_frames):
+    alice, bob, conv = chat["alice"], chat["bob"], chat["conv"]
+    react(bob, chat["msg"], "👍")
+    react(alice, chat["msg"], "❤️")
+    recall(alice, {"msg_id": chat["msg"]})
+    for user in (alice, bob):
+        [changed] = [
+            f["message"] for f in frames_to(pushed_frames, user, "changed") if f["message"]["status"] != "normal"
+        ]
+        assert changed["reactions"] == [] and changed["status"] == "recalled"
+        assert history_of(user, conv)[0]["reactions"] == []
+        assert last_message(user, conv)["reactions"] == []
+    assert MessageRecord.objects.get(msg_id=chat["msg"]).reactions is None
+
+
 @pytest.mark.parametrize("emoji", ["👍", "👍🏽", "❤️", "🇫🇷", "👨‍👩‍👧‍👦", "✔"])
 def test_emoji_are_accepted(chat, emoji):
     assert react(chat["bob"], chat["msg"], emoji).json()["reactions"][0]["emoji"] == emoji

@@ -89,7 +89,9 @@ class MessageSerializer(serializers.Serializer):
         allow_null=True, help_text="UTC; when the sender last edited the content, null if never (version 1.2)"
     )
     reply_to = ReplyToSerializer(allow_null=True, help_text="the message this one quotes; null if none (version 1.2)")
-    reactions = ReactionSerializer(many=True, help_text="one per user at most, ordered by user_id (version 1.2)")
+    reactions = ReactionSerializer(
+        many=True, help_text="one per user at most, ordered by user_id; [] once recalled (version 1.2)"
+    )
     attachments = AttachmentSerializer(
         many=True, help_text="the files sent with it, in upload order; [] when none and once recalled (version 1.2)"
     )

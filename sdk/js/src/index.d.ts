@@ -49,6 +49,7 @@ export interface Message {
   rev?: number;
   edited_at?: string | null;
   reply_to?: ReplyTo | null;
+  /** 1.2: ordered by user_id, `[]` when none and once recalled; absent from older servers. */
   reactions?: Reaction[];
   /** 1.2: in upload order, `[]` when none and once recalled; absent from older servers. */
   attachments?: Attachment[];
