@@ -7,7 +7,9 @@ as for the browser UI. The consumer accepts every socket and closes an
 unauthenticated one with 4401 (PROTOCOL.md), and it also checks the origin
 of session sockets. Refused here, before the authentication's database read:
 a socket that arrives while the process is far behind with those it is
-opening, with 1013 (common/connect_gate.py).
+opening, with 1013 (common/connect_gate.py). A token is looked up in Redis
+first, as for REST (profiles/auth.py): a reconnect storm's sockets cost no
+query, and a socket holds an id-only ``TokenUser`` instead of a model row.
 
 One layer, in place of Channels' ``AuthMiddlewareStack`` (cookies, then the
 session, then the user) and a token layer inside it. Every ASGI layer's
@@ -26,6 +28,8 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from rest_framework.authtoken.models import Token
+
+from profiles.auth import remember_token_user, remembered_token_user
 
 from .common.connect_gate import connect_gate
 from .common.limits import CLOSE_TRY_AGAIN_LATER
@@ -49,10 +53,24 @@ def session_key_from_cookie(scope) -> str | None:
     return None
 
 
-@database_sync_to_async
-def user_for_token(key: str):
+def _user_for_token(key: str):
+    """From Redis when REST or an earlier socket remembered the token (profiles/auth.py), else the database.
+
+    Off the one thread Django's sync code shares: in a reconnect storm every
+    socket of a process asks this at once.
+    """
+    remembered = remembered_token_user(key)
+    if remembered is not None:
+        return remembered
     token = Token.objects.select_related("user").filter(key=key).first()
-    return token.user if token is not None else AnonymousUser()
+    if token is None:
+        return AnonymousUser()
+    if token.user.is_active:
+        remember_token_user(key, token.user)
+    return token.user
+
+
+user_for_token = database_sync_to_async(_user_for_token, thread_sensitive=False)
 
 
 @database_sync_to_async

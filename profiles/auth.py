@@ -53,17 +53,28 @@ class TokenUser:
         return f"user {self.pk}"
 
 
+def remembered_token_user(key: str) -> TokenUser | None:
+    """The user of a remembered token; None when it is not remembered, or Redis is down (ask the database)."""
+    try:
+        user_id = store.cached_token_user(key)
+    except RedisError:
+        return None
+    return TokenUser(user_id) if user_id is not None else None
+
+
+def remember_token_user(key: str, user: User) -> None:
+    """After the database said ``key`` is a token of ``user``, an active user."""
+    try:
+        store.cache_token_user(key, user.pk)
+    except RedisError:
+        logger.warning("could not remember a token of user %s", user.pk)
+
+
 class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key: str):
-        try:
-            user_id = store.cached_token_user(key)
-        except RedisError:
-            user_id = None  # Redis down: the database still answers who this is
-        if user_id is not None:
-            return TokenUser(user_id), key
+        remembered = remembered_token_user(key)
+        if remembered is not None:
+            return remembered, key
         user, token = super().authenticate_credentials(key)  # refuses unknown tokens and inactive users
-        try:
-            store.cache_token_user(key, user.pk)
-        except RedisError:
-            logger.warning("could not remember a token of user %s", user.pk)
+        remember_token_user(key, user)
         return user, token

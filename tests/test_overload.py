@@ -17,6 +17,7 @@ import pytest
 from messaging import admission, sending
 from messaging.inputs import Send
 from messaging.models import MessageRecord
+from profiles import store as profile_store
 
 from .conftest import wait_for
 
@@ -258,6 +259,7 @@ def test_a_socket_arriving_while_its_process_is_behind_opening_others_is_closed_
     with 1013 at once, with no database read; once the first is open, sockets open again."""
     server = start_daphne(CHAT_CONNECT_WAIT_MAX_MS="300")
     opened = []
+    profile_store.forget_tokens([alice.token])  # its socket reads the table, whatever ran before
     with table_locked(settings, "authtoken_token WRITE"):
         first = threading.Thread(target=lambda: opened.append(connect(alice, server=server)))
         first.start()
@@ -270,3 +272,14 @@ def test_a_socket_arriving_while_its_process_is_behind_opening_others_is_closed_
     opened[0].expect("ready")
     after = connect(carol, server=server)
     assert after.expect("ready")["user_id"] == carol.id
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_reads_a_remembered_token_from_redis_not_from_the_token_table(connect, alice, bob, settings):
+    """A token REST or an earlier socket used is remembered: the sockets of a reconnect storm cost no query."""
+    profile_store.forget_tokens([alice.token, bob.token])
+    assert alice.get("me").status_code == 200  # REST remembers alice's token
+    connect(bob).expect("ready")  # bob's socket reads the table, and remembers his
+    with table_locked(settings, "authtoken_token WRITE"):
+        for user in (alice, bob):
+            assert connect(user).expect("ready", timeout=5)["user_id"] == user.id
