@@ -262,7 +262,8 @@ _LAYER_CONFIG: dict = {
     "prefix": env_str("CHAT_CHANNEL_PREFIX", "asgi"),
 }
 if CHAT_CHANNEL_LAYER_BACKEND == "pubsub":
-    _LAYER_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
+    # channels-redis's RedisPubSubChannelLayer, each socket's inbox lighter (common/pubsub_layer.py).
+    _LAYER_BACKEND = "chat_project.common.pubsub_layer.SlimPubSubChannelLayer"
 elif CHAT_CHANNEL_LAYER_BACKEND == "core":
     _LAYER_BACKEND = "channels_redis.core.RedisChannelLayer"
     # The default capacity (100) silently drops group_send frames under

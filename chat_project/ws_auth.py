@@ -9,7 +9,7 @@ of session sockets. Refused here, before the authentication's database read:
 a socket that arrives while the process is far behind with those it is
 opening, with 1013 (common/connect_gate.py). A token is looked up in Redis
 first, as for REST (profiles/auth.py): a reconnect storm's sockets cost no
-query, and a socket holds an id-only ``TokenUser`` instead of a model row.
+query. Either way the socket holds an id-only ``TokenUser``, not a model row.
 
 One layer, in place of Channels' ``AuthMiddlewareStack`` (cookies, then the
 session, then the user) and a token layer inside it. Every ASGI layer's
@@ -29,7 +29,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from rest_framework.authtoken.models import Token
 
-from profiles.auth import remember_token_user, remembered_token_user
+from profiles.auth import TokenUser, remember_token_user, remembered_token_user
 
 from .common.connect_gate import connect_gate
 from .common.limits import CLOSE_TRY_AGAIN_LATER
@@ -65,9 +65,11 @@ def _user_for_token(key: str):
     token = Token.objects.select_related("user").filter(key=key).first()
     if token is None:
         return AnonymousUser()
-    if token.user.is_active:
-        remember_token_user(key, token.user)
-    return token.user
+    if not token.user.is_active:
+        return token.user  # the consumer closes it with 4401
+    remember_token_user(key, token.user)
+    # The socket keeps its user as long as it lives: the id is all it needs of the row.
+    return TokenUser(token.user.pk)
 
 
 user_for_token = database_sync_to_async(_user_for_token, thread_sensitive=False)

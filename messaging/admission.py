@@ -43,7 +43,6 @@ The other bounds of the send path: the committer's queue (messaging/committer.py
 and the in-flight sends of one socket (messaging/consumers.py).
 """
 
-import asyncio
 import logging
 import os
 import threading
@@ -57,6 +56,7 @@ from redis.exceptions import RedisError
 
 from chat_project.common.errors import Unavailable
 from chat_project.common.redis_client import TIMEOUTS, get_redis, key
+from chat_project.common.slim_queue import SlimQueue
 
 from .ids import id_time_seconds
 
@@ -185,22 +185,20 @@ def stamp_arrivals(receive, busy: Callable[[], float]) -> None:
 
     ``busy``: the seconds the consumer has spent in its handlers so far, so
     that the wait its own earlier frames caused (a slow ``read``, the
-    connect) is not counted as the server's. daphne's ``receive`` is its
-    per-connection ``asyncio.Queue.get``, fed by ``put_nowait``; this
-    instance's ``put_nowait`` is wrapped. Under another server events carry
-    no stamp and the frame wait is not bounded.
+    connect) is not counted as the server's. Under daphne ``receive`` is the
+    ``get`` of the connection's ``SlimQueue`` (chat_project/daphne_sockets.py),
+    whose ``on_put`` sees each event as daphne queues it. Under another
+    server events carry no stamp and the frame wait is not bounded.
     """
-    queue = getattr(receive, "__self__", None)
-    if not isinstance(queue, asyncio.Queue) or not settings.CHAT_FRAME_WAIT_MAX_MS:
+    inbox = getattr(receive, "__self__", None)
+    if not isinstance(inbox, SlimQueue) or not settings.CHAT_FRAME_WAIT_MAX_MS:
         return
-    put = queue.put_nowait
 
-    def put_stamped(event) -> None:
+    def stamp(event) -> None:
         if isinstance(event, dict):
             event[ARRIVED] = (time.monotonic(), busy())
-        put(event)
 
-    setattr(queue, "put_nowait", put_stamped)  # noqa: B010 - this instance only, not the class
+    inbox.on_put = stamp
 
 
 class StandingQueue:

@@ -38,7 +38,10 @@ def sentinels():
     group.stop()
 
 
-BACKENDS = {"pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer", "core": "channels_redis.core.RedisChannelLayer"}
+BACKENDS = {
+    "pubsub": "chat_project.common.pubsub_layer.SlimPubSubChannelLayer",
+    "core": "channels_redis.core.RedisChannelLayer",
+}
 
 
 @pytest.fixture(params=["pubsub", "core"])
