@@ -99,8 +99,11 @@ class SocketAuthMiddleware:
             else:
                 session_key = session_key_from_cookie(scope)
                 user = await user_for_session(session_key) if session_key else AnonymousUser()
-            # The consumer calls opening.done() once it sent ``ready``.
-            return await self.app({**scope, "user": user, "auth_token": key, "opening": opening}, receive, send)
+            # The consumer calls opening.done() once it sent ``ready``. URLRouter handed this
+            # layer a copy of the scope of its own: filled in, not copied again (every copy
+            # lives as long as the socket).
+            scope.update(user=user, auth_token=key, opening=opening)
+            return await self.app(scope, receive, send)
         finally:
             opening.done()
 
