@@ -26,7 +26,9 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from redis.exceptions import RedisError
@@ -35,8 +37,10 @@ from chat_project.common import push
 from chat_project.common.connect_gate import Opening
 from chat_project.common.errors import ChatError, InvalidInput, RateLimited, outage_error
 from chat_project.common.limits import CLOSE_SERVICE_RESTART, CLOSE_UNAUTHENTICATED
+from chat_project.common.pubsub_layer import SlimPubSubChannelLayer
 from chat_project.common.push import user_group, watch_group
 from chat_project.common.ratelimit import check_frame_rate
+from chat_project.common.slim_queue import SlimQueue, wait_either
 from conversations.services import get_conversation_for
 from profiles import blocks, presence
 
@@ -106,8 +110,49 @@ class ChatConsumer(AsyncWebsocketConsumer):
     busy = 0.0
 
     async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, with one waiting future per socket instead of two tasks and a wait.
+
+        Channels keeps a task waiting on each of the socket's two inboxes (the
+        client's frames, the pushed events) and an ``asyncio.wait`` over them,
+        for the socket's whole life: about 2 KB of an idle socket. Under daphne
+        and the pub/sub layer both inboxes are SlimQueues, and this waits on
+        them with one future (``wait_either``). Events are handled one at a
+        time and one per turn of the event loop, in the order each inbox got
+        them, taking turns when both hold some, as Channels' loop does.
+        Elsewhere (the ``core`` layer), Channels' loop.
+        """
         stamp_arrivals(receive, lambda: self.busy)
-        await super().__call__(scope, receive, send)
+        layer = get_channel_layer(self.channel_layer_alias)
+        frames = getattr(receive, "__self__", None)
+        if not isinstance(layer, SlimPubSubChannelLayer) or not isinstance(frames, SlimQueue):
+            await super().__call__(scope, receive, send)
+            return
+        self.scope, self.channel_layer, self.base_send = scope, layer, send
+        self.channel_name = await layer.new_channel()
+        try:
+            events = layer.inbox(self.channel_name)
+            if events is None:  # the layer was flushed meanwhile
+                raise StopConsumer
+            await self._dispatch_from(layer, frames, events)
+        except StopConsumer:
+            pass
+        finally:
+            await layer.forget_channel(self.channel_name)
+
+    async def _dispatch_from(self, layer: SlimPubSubChannelLayer, frames: SlimQueue, events: SlimQueue) -> None:
+        events_next = False
+        while True:
+            await wait_either(frames, events)
+            if not events.empty() and (events_next or frames.empty()):
+                events_next = False
+                await self.dispatch(layer.deserialize(events.get_nowait()))
+            else:
+                events_next = True
+                await self.dispatch(frames.get_nowait())
+            # One event per turn of the event loop, as in Channels' loop: a client's flood
+            # of frames waits its turn behind the other sockets (and is seen to wait:
+            # messaging/admission.py) instead of holding the loop.
+            await asyncio.sleep(0)
 
     async def websocket_receive(self, message) -> None:
         self.frame_arrived = message.get(ARRIVED)

@@ -68,3 +68,21 @@ class SlimQueue:
         if not items:
             self._items = None
         return item
+
+
+async def wait_either(first: SlimQueue, second: SlimQueue) -> None:
+    """Until either holds an item: one future for both, resolved by the first put into either.
+
+    What lets a socket's consumer read its two inboxes (the client's frames
+    and the pushed events) without a task waiting on each (messaging/consumers.py).
+    """
+    if first._items is not None or second._items is not None:
+        return
+    if first._reader is not None or second._reader is not None:
+        raise RuntimeError("SlimQueue: a second reader while one waits")
+    waiter = asyncio.get_running_loop().create_future()
+    first._reader = second._reader = waiter
+    try:
+        await waiter
+    finally:
+        first._reader = second._reader = None

@@ -5,13 +5,16 @@ queue's contract and what an idle socket's inbox holds.
 """
 
 import asyncio
+import itertools
 import sys
 import tracemalloc
 
 import pytest
+from channels.exceptions import StopConsumer
 
-from chat_project.common.slim_queue import SlimQueue
+from chat_project.common.slim_queue import SlimQueue, wait_either
 from chat_project.daphne_sockets import release_upgrade_request, start_socket_application
+from messaging.consumers import ChatConsumer
 
 pytestmark = pytest.mark.unit
 
@@ -109,6 +112,102 @@ def test_an_idle_inbox_holds_a_fraction_of_an_asyncio_queue():
 
     slim, standard = run(both())
     assert slim <= sys.getsizeof(SlimQueue()) + 16 < standard // 10
+
+
+# --- one waiter for a socket's two inboxes --------------------------------------------
+
+
+def test_waiting_on_two_inboxes_ends_with_the_first_put_into_either():
+    async def scenario() -> list[bool]:
+        frames, events = SlimQueue(), SlimQueue()
+        waiting = asyncio.create_task(wait_either(frames, events))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        events.put_nowait("pushed")
+        await asyncio.wait_for(waiting, 1)
+        await wait_either(frames, events)  # an item is there: at once
+        return [frames.empty(), events.empty()]
+
+    assert run(scenario()) == [True, False]
+
+
+def test_an_inbox_watched_by_the_pair_has_no_other_reader_and_is_free_again_after():
+    async def scenario() -> str:
+        frames, events = SlimQueue(), SlimQueue()
+        waiting = asyncio.create_task(wait_either(frames, events))
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError):
+            await frames.get()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        frames.put_nowait("frame")
+        return await asyncio.wait_for(frames.get(), 1)
+
+    assert run(scenario()) == "frame"
+
+
+class Consumer:
+    """What ChatConsumer._dispatch_from uses of the consumer: dispatch, one event at a time."""
+
+    def __init__(self, stop_after: int, clock=lambda: None) -> None:
+        self.handled: list = []
+        self.stop_after = stop_after
+        self.clock = clock
+        self.seen_at: list = []
+
+    async def dispatch(self, message) -> None:  # never yields, as a handler that only starts a task
+        self.handled.append(message)
+        self.seen_at.append(self.clock())
+        if len(self.handled) == self.stop_after:
+            raise StopConsumer
+
+
+class Layer:
+    def deserialize(self, message: bytes) -> str:
+        return message.decode()
+
+
+def test_the_consumer_takes_turns_between_its_inboxes_and_keeps_each_ones_order():
+    async def scenario() -> list:
+        frames, events = SlimQueue(), SlimQueue()
+        for i in range(3):
+            frames.put_nowait(f"frame {i}")
+        for i in range(2):
+            events.put_nowait(f"event {i}".encode())
+        consumer = Consumer(stop_after=6)
+        loop = asyncio.create_task(ChatConsumer._dispatch_from(consumer, Layer(), frames, events))
+        await asyncio.sleep(0.01)
+        frames.put_nowait("frame 3")  # arrives while the loop waits
+        with pytest.raises(StopConsumer):
+            await asyncio.wait_for(loop, 1)
+        return consumer.handled
+
+    assert run(scenario()) == ["frame 0", "event 0", "frame 1", "event 1", "frame 2", "frame 3"]
+
+
+def test_the_loop_turns_between_two_events_so_a_flood_cannot_hold_it():
+    async def scenario() -> list:
+        frames, events = SlimQueue(), SlimQueue()
+        for i in range(5):
+            frames.put_nowait(f"frame {i}")
+        turns = 0
+
+        async def another_socket() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        other = asyncio.create_task(another_socket())
+        consumer = Consumer(stop_after=5, clock=lambda: turns)
+        with pytest.raises(StopConsumer):
+            await ChatConsumer._dispatch_from(consumer, Layer(), frames, events)
+        other.cancel()
+        return consumer.seen_at
+
+    seen_at = run(scenario())
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen_at)), seen_at
 
 
 # --- daphne ---------------------------------------------------------------------------
