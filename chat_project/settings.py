@@ -302,6 +302,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # test run) sharing this Redis database sets its own.
     "global_keyprefix": env_str("CELERY_BROKER_PREFIX", ""),
 }
+if CELERY_BROKER_URL.split("://", 1)[0] in ("redis", "rediss"):
+    # Kombu's Redis transport with one client per channel, not one per command (common/kombu_redis.py).
+    CELERY_BROKER_TRANSPORT = "chat_project.common.kombu_redis:Transport"
 if CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
     # RabbitMQ (a failover list: amqp://…/vhost;amqp://…/vhost): quorum queues,
     # replicated by Raft. They take no global QoS (Celery's
