@@ -117,3 +117,30 @@ def test_push_markers_outlive_the_fan_out_by_a_minute_not_a_day(alice, bob):
     fanout.fan_out_batch(sent)
     lifetimes = [get_redis().ttl(messaging_store.pushed_key(msg_id)) for msg_id in sent]
     assert all(0 < ttl <= messaging_store.PUSH_MARKER_DONE_SECONDS for ttl in lifetimes), lifetimes
+
+
+def test_the_redis_broker_channel_builds_one_client_for_all_its_commands(celery_worker, alice, bob, monkeypatch):
+    """chat_project/common/kombu_redis.py: not a new redis.Redis per publish, ack and unacked record."""
+    from chat_project.celery import app
+
+    built = [0]
+    real_init = redis.Redis.__init__
+
+    def counted_init(self, *args, **kwargs):
+        built[0] += 1
+        real_init(self, *args, **kwargs)
+
+    def send_and_publish(n: int, producer) -> None:
+        sent = [alice.send(bob, f"publish {i}") for i in range(n)]  # each a task: published, received, acked
+        for i in range(n):
+            producer.publish({"n": i}, routing_key="kombu-redis-test", declare=[])
+        for message in sent:
+            wait_for(lambda message=message: MessageRecord.objects.get(msg_id=message["msg_id"]).fan_out_done)
+
+    with app.connection_for_write() as conn, conn.Producer() as producer:
+        assert type(conn.default_channel).__module__ == "chat_project.common.kombu_redis"
+        send_and_publish(1, producer)  # every channel exists
+        monkeypatch.setattr(redis.Redis, "__init__", counted_init)
+        send_and_publish(10, producer)
+    assert built[0] == 0
+    data_redis().delete("kombu-redis-test")
