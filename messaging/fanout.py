@@ -16,8 +16,9 @@ from collections import defaultdict
 from django.db import connection
 
 from chat_project.common import push
-from profiles.services import get_profiles
-from unread.services import counter_copies, unread_counts_many, unread_frame
+from chat_project.common.redis_client import Reads
+from profiles.services import queue_profiles
+from unread.services import counter_copies, queue_unread_counts, unread_frame
 from webpush.services import Notification
 from webpush.tasks import notify_offline
 
@@ -36,11 +37,21 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
         return 0
     if not projected:
         project_messages(records, counter_copies({(r.session_id, r.recipient_id) for r in records}))
-    pushed = store.pushed_flags([r.msg_id for r in records])
+    # One round trip reads all the pushes need: which messages were pushed
+    # already (a re-run), the senders' profiles, the recipients' unread
+    # counts (read at push time, so a late fan-out still tells the current
+    # count). For a re-run's pushed messages these reads are wasted.
+    msg_ids = [r.msg_id for r in records]
+    reads = Reads()
+    pushed_reads = reads.add(store.queue_pushed_reads, msg_ids)
+    profiles = queue_profiles(reads, (r.sender_id for r in records))
+    unread_counts = queue_unread_counts(reads, (r.recipient_id for r in records))
+    reads.execute()
+    pushed = store.parse_pushed_reads(msg_ids, reads[pushed_reads])
     to_push = [r for r in records if not pushed[r.msg_id]]
     if to_push:
-        senders = get_profiles({r.sender_id for r in to_push})
-        frames = _frames(to_push, senders)
+        senders = profiles()
+        frames = _frames(to_push, senders, unread_counts())
         seqs = store.next_push_seqs(list(frames))
         push.send(push.to_user(user_id, user_frames, seqs[user_id]) for user_id, user_frames in frames.items())
         # Recipients with no socket when the message arrived: Web Push, on its own queue.
@@ -76,11 +87,10 @@ def _mark_done(msg_ids: list[int]) -> None:
         cursor.execute(f"UPDATE {_TABLE} SET fan_out_done = 1 WHERE msgId IN ({marks})", msg_ids)
 
 
-def _frames(records: list[MessageRecord], senders: dict[int, dict]) -> dict[int, list[dict]]:
+def _frames(
+    records: list[MessageRecord], senders: dict[int, dict], unread: dict[int, dict[int, int]]
+) -> dict[int, list[dict]]:
     """Per user, in msg_id order: each message (to both users), then the recipients' unread counts."""
-    recipients = list(dict.fromkeys(r.recipient_id for r in records))
-    # Read at push time, so a late fan-out still tells the current count.
-    unread = unread_counts_many(recipients)
     frames: dict[int, list[dict]] = defaultdict(list)
     for record, message in zip(records, message_dicts(records), strict=True):
         # ``sender`` is an extension of the message frame: the recipient's UI

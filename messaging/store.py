@@ -124,9 +124,18 @@ def set_rebuild_progress(value: str | int | None) -> None:
 
 def pushed_flags(msg_ids: list[int]) -> dict[int, bool]:
     pipe = get_redis().pipeline(transaction=False)
+    queue_pushed_reads(pipe, msg_ids)
+    return parse_pushed_reads(msg_ids, pipe.execute())
+
+
+def queue_pushed_reads(pipe, msg_ids: list[int]) -> None:
     for msg_id in msg_ids:
         pipe.exists(pushed_key(msg_id))
-    return {msg_id: bool(flag) for msg_id, flag in zip(msg_ids, pipe.execute(), strict=True)}
+
+
+def parse_pushed_reads(msg_ids: list[int], replies: list) -> dict[int, bool]:
+    """The replies of ``queue_pushed_reads``: {msg_id: pushed already}."""
+    return {msg_id: bool(flag) for msg_id, flag in zip(msg_ids, replies, strict=True)}
 
 
 def mark_pushed(msg_ids: list[int]) -> None:

@@ -1,6 +1,6 @@
 """Profile operations: register, look up (cached), update, search."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from chat_project.common.dbretry import run_transaction
 from chat_project.common.errors import InvalidInput, NotFound
 from chat_project.common.limits import USERNAME_MAX
-from chat_project.common.redis_client import get_redis
+from chat_project.common.redis_client import Reads, get_redis
 from chat_project.common.timefmt import iso_utc
 
 from . import avatars, hooks, store
@@ -81,10 +81,28 @@ def complete_profile_fields(cached: dict[int, dict]) -> dict[int, dict]:
 
 
 def get_profiles(user_ids: Iterable[int]) -> dict[int, dict]:
+    reads = Reads()
+    profiles = queue_profiles(reads, user_ids)
+    reads.execute()
+    return profiles()
+
+
+def queue_profiles(reads: Reads, user_ids: Iterable[int]) -> Callable[[], dict[int, dict]]:
+    """``get_profiles`` on a shared pipeline: queue its reads now, call the result after ``reads.execute()``.
+
+    The cached fields and the presence flags go in the same round trip;
+    the cache's misses are read from the database (and cached) when called.
+    """
     ids = list(dict.fromkeys(user_ids))
-    fields = load_profile_fields(ids)
-    online = store.online_flags(list(fields))
-    return {user_id: profile_from_fields(user_id, fields[user_id], online[user_id]) for user_id in fields}
+    cached = reads.add(store.queue_profile_reads, ids)
+    online_flags = reads.add(store.queue_online_reads, ids)
+
+    def profiles() -> dict[int, dict]:
+        fields = complete_profile_fields(store.parse_profile_reads(ids, reads[cached]))
+        online = store.parse_online_reads(ids, reads[online_flags])
+        return {user_id: profile_from_fields(user_id, fields[user_id], online[user_id]) for user_id in fields}
+
+    return profiles
 
 
 def get_profile(user_id: int) -> dict:

@@ -1,11 +1,10 @@
 """HTTP request threads hand their MariaDB connection on (chat_project/dbpool): reused, never a dead or dirty one."""
 
 import threading
-import time
 
 import MySQLdb
 import pytest
-from django.db import OperationalError, close_old_connections, connection, connections, transaction
+from django.db import connection, connections, transaction
 
 from chat_project.dbpool import base as dbpool
 
@@ -58,7 +57,14 @@ def test_the_next_request_thread_reuses_the_connection_of_the_last(alice):
 
 def test_a_dead_parked_connection_is_replaced(alice):
     first = in_a_thread(connection_id)
-    kill(first)
+    settings = connection.settings_dict
+    killer = MySQLdb.connect(
+        host=settings["HOST"], user=settings["USER"], password=settings["PASSWORD"], port=int(settings["PORT"] or 3306)
+    )
+    try:
+        killer.cursor().execute("KILL %s", (first,))  # as a database restart would
+    finally:
+        killer.close()
     second = in_a_thread(connection_id)
     assert second != first
     assert in_a_thread(connection_id) == second
@@ -79,61 +85,3 @@ def test_a_connection_inside_a_transaction_or_after_an_error_is_closed_not_parke
 
     assert in_a_thread(after_an_error) is False
     assert dbpool._queue("default").empty()
-
-
-def kill(connection_id_to_kill: int) -> None:
-    settings = connection.settings_dict
-    killer = MySQLdb.connect(
-        host=settings["HOST"], user=settings["USER"], password=settings["PASSWORD"], port=int(settings["PORT"] or 3306)
-    )
-    try:
-        killer.cursor().execute("KILL %s", (connection_id_to_kill,))  # as a database restart would
-    finally:
-        killer.close()
-
-
-@pytest.fixture
-def pings(monkeypatch):
-    """How many health-check pings the kept connections got."""
-    count = [0]
-    real = dbpool.DatabaseWrapper.is_usable
-
-    def counted(self):
-        count[0] += 1
-        return real(self)
-
-    monkeypatch.setattr(dbpool.DatabaseWrapper, "is_usable", counted)
-    return count
-
-
-def next_unit_of_work() -> None:
-    """What Celery's task signals and Channels' database_sync_to_async do between two units of work."""
-    close_old_connections()
-
-
-def test_a_connection_busy_within_the_second_is_not_pinged_one_idle_longer_is(alice, pings):
-    first = connection_id()
-    next_unit_of_work()
-    assert connection_id() == first
-    assert pings[0] == 0
-
-    connection._last_query = time.monotonic() - dbpool.HEALTH_CHECK_IDLE_SECONDS - 0.1
-    next_unit_of_work()
-    assert connection_id() == first
-    assert pings[0] == 1
-
-
-def test_a_restart_while_idle_costs_nothing_a_restart_within_the_second_one_statement(alice):
-    first = connection_id()
-    kill(first)
-    connection._last_query = time.monotonic() - dbpool.HEALTH_CHECK_IDLE_SECONDS - 0.1
-    next_unit_of_work()
-    second = connection_id()  # pinged, found dead, replaced: the caller sees nothing
-    assert second != first
-
-    kill(second)
-    next_unit_of_work()
-    with pytest.raises(OperationalError):
-        connection_id()  # used within the second: not pinged, so this statement fails
-    next_unit_of_work()  # the error marks the connection: checked and replaced
-    assert connection_id() not in (first, second)

@@ -8,7 +8,7 @@ wait on another in a cycle. Redis holds a versioned copy.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from django.db import connection
 from django.db.models import F
@@ -132,14 +132,24 @@ def unread_counts(user_id: int) -> dict[int, int]:
 
 
 def unread_counts_many(user_ids: list[int]) -> dict[int, dict[int, int]]:
-    """``unread_counts`` of several users in one round trip (the fan-out's unread frames)."""
+    """``unread_counts`` of several users in one round trip."""
     reads = Reads()
-    slots = {user_id: reads.add(store.queue_reads, user_id) for user_id in user_ids}
+    counts = queue_unread_counts(reads, user_ids)
     reads.execute()
-    counts = {}
-    for user_id, slot in slots.items():
-        parsed = store.parse_reads(reads[slot])
-        counts[user_id] = rebuild_unread(user_id) if parsed is None else {c: n for c, n in parsed.items() if n > 0}
+    return counts()
+
+
+def queue_unread_counts(reads: Reads, user_ids: Iterable[int]) -> Callable[[], dict[int, dict[int, int]]]:
+    """``unread_counts_many`` on a shared pipeline (the fan-out's): call the result after ``reads.execute()``."""
+    slots = {user_id: reads.add(store.queue_reads, user_id) for user_id in dict.fromkeys(user_ids)}
+
+    def counts() -> dict[int, dict[int, int]]:
+        found = {}
+        for user_id, slot in slots.items():
+            parsed = store.parse_reads(reads[slot])
+            found[user_id] = rebuild_unread(user_id) if parsed is None else {c: n for c, n in parsed.items() if n > 0}
+        return found
+
     return counts
 
 

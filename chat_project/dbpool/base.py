@@ -13,16 +13,6 @@ Only a connection in autocommit with no error, outside any atomic block,
 younger than CONN_MAX_AGE, is parked; anything else is closed as before.
 Long-lived threads (the send committer, the socket pool, Celery) keep their
 own connections under CONN_MAX_AGE and never park them.
-
-CONN_HEALTH_CHECKS pings a kept connection before the first query of each
-unit of work (a Celery task, a socket's database call). Here a connection
-that ran a query less than HEALTH_CHECK_IDLE_SECONDS ago is not pinged: at
-chat rates a realtime pool process takes a task every few tens of
-milliseconds, and the ping was a round trip per task, 4-6 % of each pool
-process (py-spy, docs/benchmarks.md). A server restarted within that second
-fails one statement instead; the statement's error marks the connection,
-the next unit of work pings it and reconnects, and the fan-out task that
-failed goes through the retry queue like any other failure.
 """
 
 import contextlib
@@ -33,8 +23,6 @@ from django.db.backends.mysql import base as mysql
 
 # How many idle connections a process keeps at most (beyond: closed).
 PARKED_MAX = 8
-# A connection that ran a query this recently is not pinged before the next.
-HEALTH_CHECK_IDLE_SECONDS = 1.0
 
 _parked: dict[str, queue.LifoQueue] = {}
 
@@ -46,18 +34,6 @@ def _queue(alias: str) -> queue.LifoQueue:
 class DatabaseWrapper(mysql.DatabaseWrapper):
     _reused = False
     _born = 0.0
-    _last_query = float("-inf")
-    health_check_done: bool
-
-    def create_cursor(self, name=None):
-        self._last_query = time.monotonic()
-        return super().create_cursor(name)
-
-    def close_if_health_check_failed(self) -> None:
-        if not self.health_check_done and time.monotonic() - self._last_query < HEALTH_CHECK_IDLE_SECONDS:
-            self.health_check_done = True
-            return
-        super().close_if_health_check_failed()
 
     def get_new_connection(self, conn_params):
         parked = _queue(self.alias)
