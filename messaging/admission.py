@@ -180,18 +180,17 @@ class Admission:
         self.behind = behind_now
 
 
-def stamp_arrivals(receive, busy: Callable[[], float]) -> None:
+def stamp_arrivals(inbox: SlimQueue | None, busy: Callable[[], float]) -> None:
     """Stamp every event the server queues for this connection with (arrival time, ``busy()`` then): ``ARRIVED``.
 
     ``busy``: the seconds the consumer has spent in its handlers so far, so
     that the wait its own earlier frames caused (a slow ``read``, the
-    connect) is not counted as the server's. Under daphne ``receive`` is the
-    ``get`` of the connection's ``SlimQueue`` (chat_project/daphne_sockets.py),
-    whose ``on_put`` sees each event as daphne queues it. Under another
-    server events carry no stamp and the frame wait is not bounded.
+    connect) is not counted as the server's. ``inbox``: under daphne the
+    connection's ``SlimQueue`` (chat_project/daphne_sockets.py), whose
+    ``on_put`` sees each event as daphne queues it. Under another server
+    (None) events carry no stamp and the frame wait is not bounded.
     """
-    inbox = getattr(receive, "__self__", None)
-    if not isinstance(inbox, SlimQueue) or not settings.CHAT_FRAME_WAIT_MAX_MS:
+    if inbox is None or not settings.CHAT_FRAME_WAIT_MAX_MS:
         return
 
     def stamp(event) -> None:

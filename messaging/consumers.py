@@ -121,10 +121,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         them, taking turns when both hold some, as Channels' loop does.
         Elsewhere (the ``core`` layer), Channels' loop.
         """
-        stamp_arrivals(receive, lambda: self.busy)
-        layer = get_channel_layer(self.channel_layer_alias)
+        # Under daphne (chat_project/daphne_sockets.py) ``receive`` is the get of the socket's SlimQueue.
         frames = getattr(receive, "__self__", None)
-        if not isinstance(layer, SlimPubSubChannelLayer) or not isinstance(frames, SlimQueue):
+        if not isinstance(frames, SlimQueue):
+            frames = None
+        stamp_arrivals(frames, lambda: self.busy)
+        layer = get_channel_layer(self.channel_layer_alias)
+        if not isinstance(layer, SlimPubSubChannelLayer) or frames is None:
             await super().__call__(scope, receive, send)
             return
         self.scope, self.channel_layer, self.base_send = scope, layer, send

@@ -10,8 +10,9 @@ reader's future while it waits.
 
 It offers what its two users call: ``put_nowait``, ``get``, ``get_nowait``,
 ``empty`` and ``qsize``; and ``on_put``, called with each item as it is put
-(the consumer stamps a frame's arrival: messaging/admission.py). Unbounded, as the queues it replaces are (the
-server bounds what reaches them: messaging/admission.py, the frame rate).
+(the consumer stamps a frame's arrival: messaging/admission.py). Unbounded,
+as the queues it replaces are (the server bounds what reaches them:
+messaging/admission.py, the frame rate).
 One task reads: a second ``get`` while one waits is a programming error and
 raises at once rather than leave one of them waiting for ever.
 """
