@@ -122,12 +122,6 @@ def set_rebuild_progress(value: str | int | None) -> None:
         get_redis().set(rebuild_progress_key(), value)
 
 
-def pushed_flags(msg_ids: list[int]) -> dict[int, bool]:
-    pipe = get_redis().pipeline(transaction=False)
-    queue_pushed_reads(pipe, msg_ids)
-    return parse_pushed_reads(msg_ids, pipe.execute())
-
-
 def queue_pushed_reads(pipe, msg_ids: list[int]) -> None:
     for msg_id in msg_ids:
         pipe.exists(pushed_key(msg_id))

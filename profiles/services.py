@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from chat_project.common.dbretry import run_transaction
 from chat_project.common.errors import InvalidInput, NotFound
 from chat_project.common.limits import USERNAME_MAX
-from chat_project.common.redis_client import Reads, get_redis
+from chat_project.common.redis_client import Reads
 from chat_project.common.timefmt import iso_utc
 
 from . import avatars, hooks, store
@@ -56,17 +56,6 @@ def _fields(user: User) -> dict:
 
 def profile_of(user: User) -> dict:
     return profile_from_fields(user.pk, _fields(user), store.is_online(user.pk))
-
-
-def load_profile_fields(user_ids: Iterable[int]) -> dict[int, dict]:
-    """Profile fields of these users from the cache; one SQL query for the misses."""
-    ids = list(dict.fromkeys(user_ids))
-    if not ids:
-        return {}
-    pipe = get_redis().pipeline(transaction=False)
-    store.queue_profile_reads(pipe, ids)
-    cached = dict(zip(ids, pipe.execute(), strict=True))
-    return complete_profile_fields(cached)
 
 
 def complete_profile_fields(cached: dict[int, dict]) -> dict[int, dict]:
