@@ -302,10 +302,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # test run) sharing this Redis database sets its own.
     "global_keyprefix": env_str("CELERY_BROKER_PREFIX", ""),
 }
-if CELERY_BROKER_URL.split("://", 1)[0] in ("redis", "rediss"):
+_BROKER_SCHEME = CELERY_BROKER_URL.split("://", 1)[0]
+if _BROKER_SCHEME in ("redis", "rediss"):
     # Kombu's Redis transport with one client per channel, not one per command (common/kombu_redis.py).
     CELERY_BROKER_TRANSPORT = "chat_project.common.kombu_redis:Transport"
-if CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp"):
+elif _BROKER_SCHEME in ("amqp", "amqps", "pyamqp"):
     # RabbitMQ (a failover list: amqp://…/vhost;amqp://…/vhost): quorum queues,
     # replicated by Raft. They take no global QoS (Celery's
     # worker_detect_quorum_queues, on by default, switches it off) and no ETA

@@ -58,6 +58,13 @@ def test_on_put_sees_each_item_as_it_is_put_before_any_reader_does():
     assert inbox.get_nowait() == {"type": "websocket.receive", "queued_behind": 1}
 
 
+async def cancelled(task: asyncio.Task) -> None:
+    """Cancel a task that waits on an inbox, and see it end cancelled."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def test_an_empty_inbox_says_so():
     inbox = SlimQueue()
     assert inbox.empty() and inbox.qsize() == 0
@@ -73,9 +80,7 @@ def test_a_cancelled_reader_leaves_the_inbox_usable():
         inbox = SlimQueue()
         reader = asyncio.create_task(inbox.get())
         await asyncio.sleep(0)
-        reader.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await reader
+        await cancelled(reader)
         inbox.put_nowait("after")
         return await asyncio.wait_for(inbox.get(), 1)
 
@@ -138,9 +143,7 @@ def test_an_inbox_watched_by_the_pair_has_no_other_reader_and_is_free_again_afte
         await asyncio.sleep(0)
         with pytest.raises(RuntimeError):
             await frames.get()
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
+        await cancelled(waiting)
         frames.put_nowait("frame")
         return await asyncio.wait_for(frames.get(), 1)
 
