@@ -291,6 +291,7 @@ CELERY_TASK_ROUTES = {
     "messaging.tasks.fan_out_message": {"queue": "realtime"},
     "messaging.tasks.sweep_unfinished_fan_out": {"queue": "delayed"},
     "messaging.tasks.sweep_attachments": {"queue": "delayed"},
+    "conversations.tasks.rebuild_list_state": {"queue": "delayed"},
     # Its own queue and worker: a slow push service never holds a realtime worker (webpush/tasks.py).
     "webpush.tasks.deliver": {"queue": "webpush"},
 }
@@ -493,6 +494,11 @@ CHAT_RECENT_WINDOW = env_int("CHAT_RECENT_WINDOW", 200)
 # A conversation's recent window expires this long after its last new message
 # (refilled from the database on a miss): Redis holds the conversations in use.
 CHAT_RECENT_TTL_SECONDS = env_int("CHAT_RECENT_TTL_SECONDS", 30 * 24 * 3600)
+# A conversation list whose unread counters or read receipts are not in Redis
+# (after a flush): a user with at most this many conversations gets them
+# rebuilt at once; a larger one gets the page's from the database and the
+# rest rebuilt by a task on the delayed queue (conversations/tasks.py).
+CHAT_LIST_INLINE_REBUILD = env_int("CHAT_LIST_INLINE_REBUILD", 200)
 # Fan-out not finished after this many seconds is re-driven by the sweeper.
 CHAT_FAN_OUT_STALE_SECONDS = env_int("CHAT_FAN_OUT_STALE_SECONDS", 10)
 # Most messages one GET offline returns; the rest follow after an ack.

@@ -18,6 +18,8 @@ class MessageReads(NamedTuple):
     messages_by_id: Callable[[list[int]], dict[int, dict]]
     # The user's ``peer_read_up_to`` of every conversation, from the database, merged into Redis.
     rebuild_peer_reads: Callable[[int], dict[int, int]]
+    # The same for some of the user's conversations, Redis left as it is (a cold page of a large list).
+    peer_reads_in: Callable[[int, list[int]], dict[int, int]]
 
 
 _message_reads: MessageReads | None = None

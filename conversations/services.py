@@ -1,7 +1,9 @@
 """The per-user conversation list, access to one conversation, and its read receipts."""
 
+import logging
 from typing import cast
 
+from django.conf import settings as django_settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -11,12 +13,15 @@ from profiles import blocks
 from profiles import store as profile_store
 from profiles.services import complete_profile_fields, profile_from_fields
 from unread import store as unread_store
-from unread.services import rebuild_unread
+from unread.services import rebuild_unread, unread_counts_in
 
 from . import conversation_settings as settings_service
 from . import hooks, store
 from .inputs import ConversationSettings
 from .models import Conversation
+from .tasks import rebuild_list_state
+
+logger = logging.getLogger(__name__)
 
 
 def get_or_create_conversation(user_a: int, user_b: int) -> Conversation:
@@ -66,17 +71,21 @@ def shares_conversation(user_a: int, user_b: int) -> bool:
     )
 
 
-def rebuild_conversation_list(user_id: int) -> dict[int, int]:
-    """The user's list and peers from the database, with the read receipts; returns those receipts."""
-    # One statement (an index merge of the two users' indexes), tuples rather than model
-    # instances: building models was most of the time for a user with 1,500 conversations.
-    rows = Conversation.objects.filter(
-        Q(user_low_id=user_id) | Q(user_high_id=user_id), last_msg_id__isnull=False
-    ).values_list("pk", "user_low_id", "user_high_id", "last_msg_id")
-    store.write_user_lists(
-        user_id, [(cid, high if low == user_id else low, cast(int, last)) for cid, low, high, last in rows]
+def rebuild_conversation_list(user_id: int) -> None:
+    """The user's list and peers from the database, merged into Redis.
+
+    One statement, two range scans that the list indexes answer alone
+    (``UNION ALL``, never an ``OR`` across the two columns: an index merge
+    reads every row from the table).
+    """
+    low_side = Conversation.objects.filter(user_low_id=user_id, last_msg_id__isnull=False).values_list(
+        "pk", "user_high_id", "last_msg_id"
     )
-    return hooks.message_reads().rebuild_peer_reads(user_id)
+    high_side = Conversation.objects.filter(user_high_id=user_id, last_msg_id__isnull=False).values_list(
+        "pk", "user_low_id", "last_msg_id"
+    )
+    rows = low_side.union(high_side, all=True)
+    store.write_user_lists(user_id, [(cid, peer, cast(int, last)) for cid, peer, last in rows])
 
 
 def rebuild_conversation_lists(user_ids: list[int]) -> dict[int, dict[int, int]]:
@@ -178,11 +187,11 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int], settings: 
     unread_counts = reads.add(unread_store.queue_reads, user_id)
     peer_reads = reads.add(store.queue_peer_read_reads, user_id, ids)
     block_reads = reads.add(profile_store.queue_block_reads, user_id)
+    list_size = reads.add(store.queue_list_size, user_id)
     reads.execute()
     peers, lasts = store.parse_peer_and_last(ids, reads[peers_and_lasts])
-    rebuilt_peer_reads = None
     if any(peer is None for peer in peers.values()):
-        rebuilt_peer_reads = rebuild_conversation_list(user_id)
+        rebuild_conversation_list(user_id)
         fix = Conversation.objects.filter(pk__in=[cid for cid, p in peers.items() if p is None])
         peers.update({c.pk: c.peer_id(user_id) for c in fix})
     peer_of = {cid: peer for cid, peer in peers.items() if peer is not None}  # all of them, after the refill
@@ -190,14 +199,9 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int], settings: 
     if stale:
         lasts.update(_load_last_messages({cid: last_ids[cid] for cid in stale}))
     unread = unread_store.parse_reads(reads[unread_counts])
-    if unread is None:
-        unread = rebuild_unread(user_id)
     peer_read = store.parse_peer_read_reads(ids, reads[peer_reads])
-    if peer_read is None:
-        # Rebuilt already when the list was (after a flush both are gone).
-        peer_read = (
-            rebuilt_peer_reads if rebuilt_peer_reads is not None else hooks.message_reads().rebuild_peer_reads(user_id)
-        )
+    if unread is None or peer_read is None:
+        unread, peer_read = _cold_counts(user_id, ids, unread, peer_read, store.parse_list_size(reads[list_size]))
 
     blocks_version, relations = profile_store.parse_block_reads(reads[block_reads])
     if relations is None:
@@ -226,6 +230,43 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int], settings: 
         }
         for cid in ids
     ]
+
+
+def _cold_counts(
+    user_id: int, ids: list[int], unread: dict[int, int] | None, peer_read: dict[int, int] | None, list_size: int
+) -> tuple[dict[int, int], dict[int, int]]:
+    """The page's unread counts and read receipts when Redis lacks the user's (after a flush).
+
+    A user with few conversations gets them all rebuilt at once. For one with
+    thousands, that is two reads of thousands of rows scattered over the
+    tables, most of a second with a small buffer pool: the page's come from
+    the database instead (a few dozen rows), and a task on the delayed queue
+    rebuilds the rest (``tasks.rebuild_list_state``). The database is the
+    truth either way, so the page is exact; the next pages read the database
+    too until the task is done.
+    """
+    if list_size <= django_settings.CHAT_LIST_INLINE_REBUILD:
+        return (
+            unread if unread is not None else rebuild_unread(user_id),
+            peer_read if peer_read is not None else hooks.message_reads().rebuild_peer_reads(user_id),
+        )
+    if unread is None:
+        unread = unread_counts_in(user_id, ids)
+    if peer_read is None:
+        peer_read = hooks.message_reads().peer_reads_in(user_id, ids)
+    _rebuild_later(user_id)
+    return unread, peer_read
+
+
+def _rebuild_later(user_id: int) -> None:
+    """Queue the rebuild of the user's counters and receipts, once until it is done (a claim in Redis)."""
+    try:
+        if store.claim_list_rebuild(user_id):
+            rebuild_list_state.delay(user_id)
+    except Exception:
+        # The page is answered from the database all the same. A claim left behind
+        # by a failed queueing expires (store.LIST_REBUILD_CLAIM_SECONDS), then a page claims again.
+        logger.warning("could not queue the rebuild of user %s's list state", user_id, exc_info=True)
 
 
 def _load_last_messages(last_ids: dict[int, int]) -> dict[int, dict]:

@@ -5,6 +5,9 @@ Per user (hash tag ``{u:<id>}``):
   read newest-first with ZREVRANGEBYSCORE, which pages by ``before``.
 - ``peers``: hash, conversation id -> the other user's id.
 - ``convs:ready``: set once the two above hold every conversation of the user.
+- ``convs:rebuilding``: a claim (60 s at most) while a task rebuilds the
+  unread counters and read receipts of a user with many conversations
+  (conversations/tasks.py).
 - ``peer_read``: hash, conversation id -> the largest msg id of this user's
   own messages there that the peer has read (PROTOCOL.md 1.1
   ``peer_read_up_to``); written max-only when the peer marks read, so a late
@@ -124,6 +127,31 @@ def queue_replace(pipe, message: dict) -> None:
     )
 
 
+def list_rebuild_key(user_id: int) -> str:
+    return key(user_tag(user_id), "convs", "rebuilding")
+
+
+# How long a claim on a user's list rebuild holds if its task never ends (a lost worker).
+LIST_REBUILD_CLAIM_SECONDS = 60
+
+
+def claim_list_rebuild(user_id: int) -> bool:
+    """True for the one caller that should queue the rebuild of the user's counters and receipts."""
+    return bool(get_redis().set(list_rebuild_key(user_id), 1, nx=True, ex=LIST_REBUILD_CLAIM_SECONDS))
+
+
+def release_list_rebuild(user_id: int) -> None:
+    get_redis().delete(list_rebuild_key(user_id))
+
+
+def queue_list_size(pipe, user_id: int) -> None:
+    pipe.zcard(convs_key(user_id))
+
+
+def parse_list_size(replies: list) -> int:
+    return int(replies[0])
+
+
 def queue_page_read(pipe, user_id: int, limit: int, before: int | None) -> None:
     pipe.exists(ready_key(user_id))
     top = f"({before}" if before is not None else "+inf"
@@ -236,6 +264,7 @@ def write_many_user_lists(entries_by_user: dict[int, list[tuple[int, int, int]]]
 DERIVED_KEY_PATTERNS = (
     "{u:*}:convs",
     "{u:*}:convs:ready",
+    "{u:*}:convs:rebuilding",
     "{u:*}:peers",
     "{u:*}:peer_read",
     "{u:*}:peer_read:ready",

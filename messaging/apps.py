@@ -13,5 +13,9 @@ class MessagingConfig(AppConfig):
         from . import payloads, reads, signals  # noqa: F401
 
         hooks.register_message_reads(
-            hooks.MessageReads(messages_by_id=payloads.messages_by_id, rebuild_peer_reads=reads.rebuild_peer_reads)
+            hooks.MessageReads(
+                messages_by_id=payloads.messages_by_id,
+                rebuild_peer_reads=reads.rebuild_peer_reads,
+                peer_reads_in=reads.peer_reads_in,
+            )
         )

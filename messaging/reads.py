@@ -109,6 +109,16 @@ def rebuild_peer_reads_many(peers_by_user: dict[int, dict[int, int]], chunk: int
     conversation_store.write_many_peer_reads(positions)
 
 
+def peer_reads_in(user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+    """The user's ``peer_read_up_to`` of these conversations, from the database, Redis left as it is (a cold page)."""
+    rows = (
+        UnreadCounter.objects.filter(conversation_id__in=conversation_ids, read_receipt_msg_id__gt=0)
+        .exclude(user_id=user_id)
+        .values_list("conversation_id", "read_receipt_msg_id")
+    )
+    return dict(rows)
+
+
 def rebuild_peer_reads(user_id: int) -> dict[int, int]:
     """The user's ``peer_read_up_to`` of every conversation, from the database, merged into Redis."""
     rows = (

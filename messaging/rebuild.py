@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 from chat_project.common.redis_client import delete_matching
 from conversations import store as conversation_store
-from conversations.services import rebuild_conversation_list, rebuild_conversation_lists
+from conversations.services import rebuild_conversation_lists
 from profiles import store as profile_store
 from profiles.models import User
 from unread import store as unread_store
-from unread.services import rebuild_unread, rebuild_unread_many
+from unread.services import rebuild_unread_many
 
 from . import store as messaging_store
-from .offline import rebuild_offline, rebuild_offline_many
+from .offline import rebuild_offline_many
 from .reads import rebuild_peer_reads_many
 
 BATCH = 500
@@ -38,15 +38,11 @@ def drop_structures() -> int:
     return delete_matching(pattern for store in stores for pattern in store.DERIVED_KEY_PATTERNS)
 
 
-def rebuild_user(user_id: int) -> None:
-    """Each app rebuilds the user's structures it owns (profiles refill their cache when read)."""
-    rebuild_conversation_list(user_id)
-    rebuild_unread(user_id)
-    rebuild_offline(user_id)
-
-
 def rebuild_users(user_ids: list[int]) -> None:
-    """``rebuild_user`` for a batch: each app's rows of all of them at once."""
+    """Each app rebuilds the batch's structures it owns, each app's rows of all of them at once.
+
+    (Profiles refill their cache when read.)
+    """
     peers = rebuild_conversation_lists(user_ids)
     rebuild_peer_reads_many(peers)
     rebuild_unread_many(user_ids)

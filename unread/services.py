@@ -115,6 +115,14 @@ def rebuild_unread(user_id: int) -> dict[int, int]:
     return {copy.conversation_id: copy.unread for copy in copies if copy.unread}
 
 
+def unread_counts_in(user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+    """{conversation_id: unread} of these conversations, from the database, Redis left as it is (a cold page)."""
+    rows = UnreadCounter.objects.filter(user_id=user_id, conversation_id__in=conversation_ids).values_list(
+        "conversation_id", "received", "read"
+    )
+    return {cid: received - read for cid, received, read in rows if received > read}
+
+
 def rebuild_unread_many(user_ids: list[int]) -> None:
     """``rebuild_unread`` for a batch of users: one query, one round trip."""
     copies: dict[int, list[CounterCopy]] = {user_id: [] for user_id in user_ids}
