@@ -93,12 +93,14 @@ def test_send_frames_that_waited_in_daphnes_queue_are_refused_at_once_and_the_ne
     """A flood read faster than the consumer takes it (one frame per two turns of the loop): frames that
     waited past the bound are refused, each send gets exactly one answer, only acked ones are stored,
     and once the queue is empty a send is acked again."""
+    # Bounds low enough that the flood stands on a fast machine too: with 20 and 100 ms, a
+    # machine that read and took 1,000 frames within about 120 ms refused none (2026-12-07).
     server = start_daphne(
-        CHAT_FRAME_WAIT_MAX_MS="20", CHAT_FRAME_WAIT_INTERVAL_MS="100", CHAT_SOCKET_SENDS_IN_FLIGHT="2000"
+        CHAT_FRAME_WAIT_MAX_MS="5", CHAT_FRAME_WAIT_INTERVAL_MS="20", CHAT_SOCKET_SENDS_IN_FLIGHT="3000"
     )
     sock = connect(alice, server=server)
     sock.expect("ready")
-    ids = [f"flood-{i}" for i in range(1000)]
+    ids = [f"flood-{i}" for i in range(2000)]
     for client_msg_id in ids:
         sock.send(send_frame(bob, client_msg_id))
     answers: dict[str, dict] = {}
