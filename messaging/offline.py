@@ -12,7 +12,7 @@ from profiles.services import get_profiles
 from . import store
 from .inputs import OfflineAck
 from .models import MessageRecord
-from .payloads import attachments_by_message, message_dict, quoted_messages
+from .payloads import attachments_by_message, message_dict, message_rows, quoted_messages
 
 
 def rebuild_offline(user_id: int) -> None:
@@ -46,7 +46,10 @@ def offline_messages(user_id: int) -> dict:
     if not wanted:
         return {"results": []}
     # The database decides: an entry acked meanwhile (or a stale copy) is dropped.
-    records = {r.msg_id: r for r in MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True)}
+    records = {
+        r.msg_id: r
+        for r in message_rows(MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True))
+    }
     relations = block_relations(user_id)
     profiles = {
         sender_id: profile_for(user_id, profile, relations)

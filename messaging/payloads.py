@@ -1,6 +1,11 @@
 """The Message object of PROTOCOL.md, built from a ``t_msg_record_list`` row."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, cast
+
+from django.db import connection
+from django.db.models import Field, QuerySet
 
 from chat_project.common.timefmt import iso_utc
 
@@ -11,8 +16,74 @@ from .models import MessageRecord, MessageStatus
 REPLY_PREVIEW_CODE_POINTS = 100
 
 
+class MessageRow(NamedTuple):
+    """The columns a Message is built from, for the reads that return hundreds (sync, offline, history).
+
+    A model instance costs about three times as much to build: for a
+    500-message ``sync`` page, ``Model.__init__``, ``from_db`` and the
+    foreign keys' descriptors were a third of the request's time in the
+    view (cProfile, docs/benchmarks.md, "Warm reads at 10 million messages").
+    """
+
+    msg_id: int
+    rev: int
+    session_id: int
+    sender_id: int
+    recipient_id: int
+    content: str
+    client_msg_id: str | None
+    created_at: datetime
+    record_status: int
+    recalled_by: str
+    edited_at: datetime | None
+    reply_to_msg_id: int | None
+    reactions: list | None
+    attachment_count: int
+
+
+MessageFields = MessageRecord | MessageRow
+
+
+def message_rows(rows: QuerySet[MessageRecord]) -> list[MessageRow]:
+    """The queryset's messages as rows, with the values Django's fields give (aware datetimes, decoded JSON)."""
+    return [MessageRow._make(row) for row in rows.values_list(*MessageRow._fields)]
+
+
+def _row_fields() -> list[Field]:
+    return [cast(Field, MessageRecord._meta.get_field(name)) for name in MessageRow._fields]
+
+
+def message_columns(alias: str) -> str:
+    """``MessageRow``'s columns of the message table under ``alias``, for a statement written out."""
+    return ", ".join(f"{alias}.`{field.column}`" for field in _row_fields())
+
+
+def _converters() -> list[tuple[int, list, Any]]:
+    """(position, Django's converters, column) of each ``MessageRow`` field that has converters."""
+    found = []
+    for position, field in enumerate(_row_fields()):
+        col = field.get_col(MessageRecord._meta.db_table)
+        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if converters:
+            found.append((position, converters, col))
+    return found
+
+
+def rows_from(fetched: Iterable[Sequence[Any]]) -> list[MessageRow]:
+    """Rows of ``message_columns`` fetched by a cursor, through the same converters as ``message_rows``."""
+    converters = _converters()
+    rows = []
+    for raw in fetched:
+        values = list(raw)
+        for position, each, col in converters:
+            for convert in each:
+                values[position] = convert(values[position], col, connection)
+        rows.append(MessageRow._make(values))
+    return rows
+
+
 def message_dict(
-    record: MessageRecord,
+    record: MessageFields,
     quoted: Mapping[int, MessageRecord] | None = None,
     attached: Mapping[int, list[dict]] | None = None,
 ) -> dict:
@@ -45,7 +116,7 @@ def message_dict(
     }
 
 
-def _attachments(record: MessageRecord, recalled: bool, attached: Mapping[int, list[dict]]) -> list[dict]:
+def _attachments(record: MessageFields, recalled: bool, attached: Mapping[int, list[dict]]) -> list[dict]:
     """[] without any, and once recalled (the recall deletes them)."""
     if recalled or not record.attachment_count:
         return []
@@ -55,13 +126,13 @@ def _attachments(record: MessageRecord, recalled: bool, attached: Mapping[int, l
     return found
 
 
-def attachments_by_message(records: list[MessageRecord]) -> dict[int, list[dict]]:
+def attachments_by_message(records: Sequence[MessageFields]) -> dict[int, list[dict]]:
     """The records' Attachment dicts by msg_id, in one query (none when no record has any)."""
     wanted = [r.msg_id for r in records if r.attachment_count and r.record_status != MessageStatus.RECALLED]
     return attachments_of(wanted) if wanted else {}
 
 
-def _reply_to(record: MessageRecord, quoted: Mapping[int, MessageRecord]) -> dict | None:
+def _reply_to(record: MessageFields, quoted: Mapping[int, MessageRecord]) -> dict | None:
     """The quoted message as it is now: its current content's start ("" once recalled) and status."""
     if record.reply_to_msg_id is None:
         return None
@@ -79,7 +150,7 @@ def _reply_to(record: MessageRecord, quoted: Mapping[int, MessageRecord]) -> dic
     }
 
 
-def quoted_messages(records: list[MessageRecord]) -> dict[int, MessageRecord]:
+def quoted_messages(records: Sequence[MessageFields]) -> dict[int, MessageRecord]:
     """The messages the records quote, in one query (none when no record is a reply)."""
     wanted = {r.reply_to_msg_id for r in records if r.reply_to_msg_id is not None}
     if not wanted:
@@ -88,7 +159,7 @@ def quoted_messages(records: list[MessageRecord]) -> dict[int, MessageRecord]:
 
 
 def message_dicts(
-    records: list[MessageRecord],
+    records: Sequence[MessageFields],
     quoted: Mapping[int, MessageRecord] | None = None,
     attached: Mapping[int, list[dict]] | None = None,
 ) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The REST API's renderer writes what DRF's JSONRenderer writes, byte for byte (chat_project/common/json_renderer.py)."""
+"""The REST API's renderer writes DRF's JSONRenderer's bytes (chat_project/common/json_renderer.py)."""
 
 import datetime
 from decimal import Decimal
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 MESSAGE = {
     "msg_id": 9_223_372_036_854_775_807,
     "rev": 0,
-    "content": "héllo 👋 北京\n\t\"quoted\" \\ / \u2028 \u2029 \x00 \x1f \x7f </script>",
+    "content": 'héllo 👋 北京\n\t"quoted" \\ / \u2028 \u2029 \x00 \x1f \x7f </script>',
     "status": "normal",
     "edited_at": None,
     "reply_to": {"msg_id": 1, "preview": "", "status": "recalled"},
