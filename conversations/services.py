@@ -72,27 +72,14 @@ def shares_conversation(user_a: int, user_b: int) -> bool:
 
 
 def rebuild_conversation_list(user_id: int) -> None:
-    """The user's list and peers from the database, merged into Redis.
-
-    One statement, two range scans that the list indexes answer alone
-    (``UNION ALL``, never an ``OR`` across the two columns: an index merge
-    reads every row from the table).
-    """
-    low_side = Conversation.objects.filter(user_low_id=user_id, last_msg_id__isnull=False).values_list(
-        "pk", "user_high_id", "last_msg_id"
-    )
-    high_side = Conversation.objects.filter(user_high_id=user_id, last_msg_id__isnull=False).values_list(
-        "pk", "user_low_id", "last_msg_id"
-    )
-    rows = low_side.union(high_side, all=True)
-    store.write_user_lists(user_id, [(cid, peer, cast(int, last)) for cid, peer, last in rows])
+    """The user's list and peers from the database, merged into Redis."""
+    store.write_user_lists(user_id, _list_entries([user_id])[user_id])
 
 
 def rebuild_conversation_lists(user_ids: list[int]) -> dict[int, dict[int, int]]:
     """``rebuild_conversation_list`` for a batch of users, without the read receipts (the caller's).
 
-    Two index range scans (``user_low``, then ``user_high``), never an OR
-    across both columns; returns {user: {conversation_id: peer_id}}.
+    Returns {user: {conversation_id: peer_id}}.
     """
     entries = _list_entries(user_ids)
     store.write_many_user_lists(entries)
@@ -100,14 +87,21 @@ def rebuild_conversation_lists(user_ids: list[int]) -> dict[int, dict[int, int]]
 
 
 def _list_entries(user_ids: list[int]) -> dict[int, list[tuple[int, int, int]]]:
-    """{user: [(conversation_id, peer_id, last_msg_id)]} of the conversations with a message."""
+    """{user: [(conversation_id, peer_id, last_msg_id)]} of the conversations with a message.
+
+    One statement, two range scans that the list indexes answer alone
+    (``UNION ALL``, never an ``OR`` across the two columns: an index merge
+    reads every row from the table).
+    """
     entries: dict[int, list[tuple[int, int, int]]] = {user_id: [] for user_id in user_ids}
-    for column, peer_column in (("user_low_id", "user_high_id"), ("user_high_id", "user_low_id")):
-        rows = Conversation.objects.filter(**{f"{column}__in": user_ids}, last_msg_id__isnull=False).values_list(
-            "pk", column, peer_column, "last_msg_id"
-        )
-        for cid, user_id, peer_id, last in rows:
-            entries[user_id].append((cid, peer_id, last))
+    low_side = Conversation.objects.filter(user_low_id__in=user_ids, last_msg_id__isnull=False).values_list(
+        "pk", "user_low_id", "user_high_id", "last_msg_id"
+    )
+    high_side = Conversation.objects.filter(user_high_id__in=user_ids, last_msg_id__isnull=False).values_list(
+        "pk", "user_high_id", "user_low_id", "last_msg_id"
+    )
+    for cid, user_id, peer_id, last in low_side.union(high_side, all=True):
+        entries[user_id].append((cid, peer_id, cast(int, last)))
     return entries
 
 
