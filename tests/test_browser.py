@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -72,11 +72,25 @@ def browser():
     quit_all(started)
 
 
+# Chrome's word for an element found in the document a navigation has just replaced:
+# a stale element that WebDriver reports as an unknown error.
+NODE_LEFT_DOCUMENT = "does not belong to the document"
+
+
 def wait(driver: WebDriver, condition: Callable[[WebDriver], object], timeout: float = 15):
-    """Poll ``condition`` (missing or re-rendered elements just mean: not yet)."""
+    """Poll ``condition`` (missing, re-rendered or navigated-away elements just mean: not yet)."""
+
+    def polled(d: WebDriver) -> object:
+        try:
+            return condition(d)
+        except WebDriverException as error:
+            if NODE_LEFT_DOCUMENT in (error.msg or ""):
+                return False
+            raise
+
     return WebDriverWait(
         driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
-    ).until(condition)
+    ).until(polled)
 
 
 def css(driver: WebDriver, selector: str):
@@ -101,7 +115,21 @@ def log_in(driver: WebDriver, base: str, username: str) -> None:
     css(driver, "#id_username").send_keys(username)
     css(driver, "#id_password").send_keys(PASSWORD + Keys.ENTER)
     # The chat page is up and its WebSocket (session cookie) got `ready`.
-    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(driver)
+
+
+def ws_state(driver: WebDriver) -> str | None:
+    """The page's ``data-ws`` in one script call, so it cannot straddle a navigation.
+
+    A ``find_element`` on the old document then ``get_attribute`` on it after the form
+    posted fails in Chrome with "Node with given id does not belong to the document".
+    """
+    return driver.execute_script("return document.body ? document.body.dataset.ws || null : null")
+
+
+def wait_ws_ready(driver: WebDriver, timeout: float = 15) -> None:
+    """Wait until the chat page is up and its WebSocket got ``ready``."""
+    wait(driver, lambda d: ws_state(d) == "ready", timeout=timeout)
 
 
 def send(driver: WebDriver, text: str) -> None:

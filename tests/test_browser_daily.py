@@ -35,6 +35,7 @@ from .test_browser import (
     start_chromium,
     texts,
     wait,
+    wait_ws_ready,
 )
 
 pytestmark = pytest.mark.e2e
@@ -229,7 +230,7 @@ def test_read_only_what_was_seen_and_jump_to_new_messages(daphne, celery_worker,
 
     # After a reload, the receipt comes from the conversation's peer_read_up_to.
     alice_page.refresh()
-    wait(alice_page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(alice_page)
     wait(alice_page, lambda d: texts(d, ".msg.out .receipt") == ["Read"])
     assert css(alice_page, ".msg.out:last-child .receipt").text == "Read"
 

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from .conftest import PASSWORD
-from .test_browser import click, css, quit_all, screenshot, start_chromium, texts, wait
+from .test_browser import click, css, quit_all, screenshot, start_chromium, texts, wait, wait_ws_ready, ws_state
 from .test_browser_daily import run_axe, serious
 
 pytestmark = pytest.mark.e2e
@@ -100,7 +100,7 @@ def test_admin_names_users_and_only_staff_see_it_and_long_names_are_whole(daphne
 
     # Staff see the admin link in the chat page's footer.
     page.get(base + "/")
-    wait(page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(page)
     assert page.find_elements(By.CSS_SELECTOR, '.sidebar-footer a[href="/admin/"]')
 
     # Everyone else does not: neither on the log-in page nor in the chat.
@@ -109,7 +109,7 @@ def test_admin_names_users_and_only_staff_see_it_and_long_names_are_whole(daphne
     assert not page.find_elements(By.CSS_SELECTOR, 'a[href="/admin/"]')
     css(page, "#id_username").send_keys("alice")
     css(page, "#id_password").send_keys(PASSWORD + Keys.ENTER)
-    wait(page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(page)
     assert not page.find_elements(By.CSS_SELECTOR, 'a[href="/admin/"]')
     assert css(page, ".sidebar-footer").text == "API docs"
 
@@ -190,7 +190,7 @@ def test_a_message_written_while_the_server_is_away_is_sent_once_when_it_is_back
 
     # The server comes back where the page knows it: the page reconnects by itself and sends.
     again = start_daphne(port=server.port)
-    wait(page, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=45)
+    wait_ws_ready(page, timeout=45)
     wait(page, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
     wait(page, lambda d: texts(d, ".msg.out .msg-text")[-1:] == ["back in a minute"])
     assert css(page, "#conn-status").text == "Online"
@@ -253,7 +253,7 @@ def test_on_a_phone_back_returns_to_the_list_enter_adds_a_line_and_recall_is_lab
     wait(phone, lambda d: css(d, "#conversations").is_displayed() and not css(d, "#conversation").is_displayed())
     assert phone.execute_script("return window.__samePage === true")
     assert phone.current_url == base + "/"
-    assert css(phone, "body").get_attribute("data-ws") == "ready"
+    assert ws_state(phone) == "ready"
     screenshot(phone, "newcomer-phone-back-to-list")
 
     # Forward opens the chat again; the page's own back arrow returns to the list as well.

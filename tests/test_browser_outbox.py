@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 
 from messaging.models import MessageRecord
 
-from .test_browser import click, css, log_in, quit_all, screenshot, send, start_chromium, texts, wait
+from .test_browser import click, css, log_in, quit_all, screenshot, send, start_chromium, texts, wait, wait_ws_ready
 from .test_browser_daily import run_axe, serious
 from .test_browser_pwa import OFFLINE, worker_ready
 
@@ -89,14 +89,14 @@ def test_a_message_written_offline_outlives_an_offline_reload_and_is_sent_once(
     # The server and the network come back: the page reconnects and sends it by itself.
     again = start_daphne(port=server.port)
     driver.execute_cdp_cmd("Network.emulateNetworkConditions", ONLINE)
-    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=45)
+    wait_ws_ready(driver, timeout=45)
     wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
     wait(driver, lambda d: texts(d, SENT)[-1:] == ["written offline"])
     assert contents(bob, first["conversation_id"]) == ["still there?", "written offline"]
 
     # Answered, it left the outbox: the next start has nothing to send again.
     driver.refresh()
-    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(driver)
     wait(driver, lambda d: texts(d, SENT) == ["still there?", "written offline"])
     assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
     assert MessageRecord.objects.filter(content="written offline").count() == 1
@@ -188,7 +188,7 @@ def test_a_message_left_while_its_files_upload_comes_back_not_sent_with_its_text
     reload(driver)
     assert driver.execute_script("return sessionStorage.getItem('asked')") == "true"
     driver.delete_network_conditions()
-    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(driver)
     failed = ".msg.pending.failed .pending-status"
     wait(driver, lambda d: css(d, failed).text.startswith("Not sent — The page was closed before its files"))
     assert texts(driver, ".msg.pending .msg-text") == ["the report, see attached"]
@@ -200,7 +200,7 @@ def test_a_message_left_while_its_files_upload_comes_back_not_sent_with_its_text
     wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
     assert css(driver, "#input").get_attribute("value") == "the report, see attached"
     driver.refresh()
-    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(driver)
     wait(driver, lambda d: texts(d, SENT) == ["still there?"])
     assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
     assert contents(alice, first["conversation_id"]) == ["still there?"]
@@ -233,7 +233,7 @@ def test_two_tabs_of_one_user_keep_both_their_queued_messages(start_daphne, cele
     driver.get("about:blank")
     again = start_daphne(port=server.port)
     driver.get(chat_url)
-    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=30)
+    wait_ws_ready(driver, timeout=30)
     wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.pending"))
     wait(driver, lambda d: sorted(texts(d, SENT)[1:]) == ["from the first tab", "from the second tab"])
     stored = contents(bob, first["conversation_id"])
@@ -264,7 +264,7 @@ def test_without_indexeddb_the_outbox_lasts_as_long_as_the_page(start_daphne, ce
     assert driver.execute_script(WOULD_ASK) is True  # a reload would lose it: the browser asks first
 
     again = start_daphne(port=server.port)
-    wait(driver, lambda d: css(d, "body").get_attribute("data-ws") == "ready", timeout=45)
+    wait_ws_ready(driver, timeout=45)
     wait(driver, lambda d: texts(d, SENT)[-1:] == ["kept in memory"])
     assert not driver.find_elements(By.CSS_SELECTOR, ".msg.pending")
     assert driver.execute_script(WOULD_ASK) is False

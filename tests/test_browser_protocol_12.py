@@ -8,7 +8,18 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from .test_browser import css, log_in, quit_all, screenshot, send, severe_console_entries, start_chromium, texts, wait
+from .test_browser import (
+    css,
+    log_in,
+    quit_all,
+    screenshot,
+    send,
+    severe_console_entries,
+    start_chromium,
+    texts,
+    wait,
+    wait_ws_ready,
+)
 from .test_browser_daily import conv, open_chat, run_axe, serious
 
 pytestmark = pytest.mark.e2e
@@ -122,7 +133,7 @@ def test_edit_in_place_reaches_the_peer_as_a_changed_frame(daphne, celery_worker
     bob_page.get("about:blank")
     assert alice.patch(f"messages/{first['msg_id']}", {"content": "See you at 7"}).status_code == 200
     bob_page.get(base + "/")
-    wait(bob_page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(bob_page)
     open_chat(bob_page, "alice")
     wait(bob_page, lambda d: css(d, msg(first["msg_id"]) + " .msg-text").text == "See you at 7")
     assert severe_console_entries(alice_page) == []
@@ -161,7 +172,7 @@ def test_catch_up_by_rev_brings_a_change_made_while_away(daphne, celery_worker, 
         == 200
     )
     bob_page.execute_script(COME_BACK)
-    wait(bob_page, lambda d: css(d, "body").get_attribute("data-ws") == "ready")
+    wait_ws_ready(bob_page)
     wait(bob_page, lambda d: css(d, msg(old["msg_id"]) + " .msg-text").text == "Meeting on Tuesday")
     assert css(bob_page, msg(old["msg_id"]) + " .msg-edited").text == "edited"
     assert css(bob_page, msg(old["msg_id"]) + ' .reaction[data-emoji="👍"]').get_attribute("data-count") == "1"
