@@ -15,14 +15,9 @@ for a socket's whole life serve it no purpose once it is open:
   (common/slim_queue.py) instead, which holds nothing while empty. Only the
   socket's application reads it, one frame at a time.
 
-Also here, not about memory: each listening port daphne opens is handed to
-the connect gate (common/connect_gate.py), which pauses its accepting while
-the process is busy opening sockets.
-
 daphne is pinned in requirements.txt: this relies on ``WebRequest.process``
-upgrading in place, on ``Server.listen_success`` receiving each port, and
-on ``Server.create_application``'s contract (the inbox it returns, the
-application future it stores in ``connections``).
+upgrading in place and on ``Server.create_application``'s contract (the
+inbox it returns, the application future it stores in ``connections``).
 """
 
 import asyncio
@@ -39,7 +34,6 @@ def slim_daphne_sockets() -> None:
         return
     original_process = getattr(WebRequest, "_chat_sockets_original_process", WebRequest.process)
     original_create = getattr(Server, "_chat_sockets_original_create", Server.create_application)
-    original_listen_success = getattr(Server, "_chat_sockets_original_listen_success", Server.listen_success)
 
     def process(self):
         transport = self.transport
@@ -53,27 +47,10 @@ def slim_daphne_sockets() -> None:
             return original_create(self, protocol, scope)
         return start_socket_application(self, protocol, scope)
 
-    def listen_success(self, port):
-        gate_listening_port(port)
-        return original_listen_success(self, port)
-
     WebRequest._chat_sockets_original_process = original_process
     WebRequest.process = process
     Server._chat_sockets_original_create = original_create
     Server.create_application = create_application
-    Server._chat_sockets_original_listen_success = original_listen_success
-    Server.listen_success = listen_success
-
-
-def gate_listening_port(port) -> None:
-    """The connect gate may pause this port's accepting (common/connect_gate.py)."""
-    from twisted.internet import reactor
-
-    from .common.connect_gate import connect_gate
-
-    if hasattr(port, "stopReading") and hasattr(port, "startReading"):
-        connect_gate.later = reactor.callLater  # type: ignore[assignment]
-        connect_gate.add_port(port)
 
 
 def release_upgrade_request(transport, channel) -> None:

@@ -478,10 +478,6 @@ CHAT_FRAME_WAIT_INTERVAL_MS = env_int("CHAT_FRAME_WAIT_INTERVAL_MS", 500)
 # A new socket is closed with 1013 while the oldest socket its process is still opening
 # has waited longer than this (chat_project/common/connect_gate.py); 0: never.
 CHAT_CONNECT_WAIT_MAX_MS = env_int("CHAT_CONNECT_WAIT_MAX_MS", 3000)
-# With this many sockets opening (authenticating, registering), a daphne process stops
-# accepting connections until half of them are open: the rest wait in the kernel's
-# accept queue, or another process takes them (chat_project/common/connect_gate.py); 0: never.
-CHAT_CONNECT_OPENING_MAX = env_int("CHAT_CONNECT_OPENING_MAX", 50)
 # Sends of one socket waiting for their ack; one more is ``rate_limited``.
 CHAT_SOCKET_SENDS_IN_FLIGHT = env_int("CHAT_SOCKET_SENDS_IN_FLIGHT", 100)
 # A socket's presence lives this long without a heartbeat.

@@ -89,7 +89,7 @@ class SocketAuthMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        opening = connect_gate.enter(settings.CHAT_CONNECT_WAIT_MAX_MS, settings.CHAT_CONNECT_OPENING_MAX)
+        opening = connect_gate.enter(settings.CHAT_CONNECT_WAIT_MAX_MS)
         if opening is None:
             return await refuse_for_now(receive, send)
         try:

@@ -277,50 +277,6 @@ def test_a_socket_arriving_while_its_process_is_behind_opening_others_is_closed_
 
 
 @pytest.mark.timeout(60)
-def test_a_socket_arriving_while_its_process_opens_its_fill_of_others_waits_its_turn_and_opens(
-    start_daphne, connect, alice, bob, settings
-):
-    """With CHAT_CONNECT_OPENING_MAX sockets opening, the process stops accepting: a new client's
-    handshake waits in the kernel's queue (no refusal, no work) and completes once the others are open."""
-    server = start_daphne(CHAT_CONNECT_OPENING_MAX="1", CHAT_CONNECT_WAIT_MAX_MS="5000")
-    opened: dict[str, object] = {}
-    profile_store.forget_tokens([alice.token, bob.token])
-    with table_locked(settings, "authtoken_token WRITE"):
-        first = threading.Thread(target=lambda: opened.update(alice=connect(alice, server=server)))
-        first.start()
-        time.sleep(0.5)  # alice's socket is opening, waiting for the token table
-        second = threading.Thread(target=lambda: opened.update(bob=connect(bob, server=server)))
-        second.start()
-        second.join(timeout=1.5)
-        assert "bob" not in opened  # bob's handshake has no answer yet: not accepted, not refused
-    first.join(timeout=20)
-    second.join(timeout=20)
-    assert opened["alice"].expect("ready")["user_id"] == alice.id
-    assert opened["bob"].expect("ready")["user_id"] == bob.id
-
-
-@pytest.mark.timeout(60)
-def test_a_paused_process_refuses_with_1013_once_opening_is_stuck_rather_than_leave_clients_waiting(
-    start_daphne, connect, alice, bob, settings
-):
-    """Opening stuck past CHAT_CONNECT_WAIT_MAX_MS (here a locked table) is not a queue to wait in:
-    the process accepts again and the waiting client is told 1013 at once, to back off."""
-    server = start_daphne(CHAT_CONNECT_OPENING_MAX="1", CHAT_CONNECT_WAIT_MAX_MS="1000")
-    opened = []
-    profile_store.forget_tokens([alice.token])
-    with table_locked(settings, "authtoken_token WRITE"):
-        first = threading.Thread(target=lambda: opened.append(connect(alice, server=server)))
-        first.start()
-        time.sleep(0.3)
-        started = time.monotonic()
-        refused = connect(bob, server=server)
-        assert refused.close_code() == 1013
-        assert 0.5 < time.monotonic() - started < 3  # it waited for the bound, not for the table
-    first.join(timeout=20)
-    opened[0].expect("ready")
-
-
-@pytest.mark.timeout(60)
 def test_a_socket_reads_a_remembered_token_from_redis_not_from_the_token_table(connect, alice, bob, settings):
     """A token REST or an earlier socket used is remembered: the sockets of a reconnect storm cost no query."""
     profile_store.forget_tokens([alice.token, bob.token])
