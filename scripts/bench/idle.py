@@ -34,6 +34,7 @@ machine with a higher limit fewer, larger processes do.
 
 import asyncio
 import contextlib
+import errno
 import json
 import math
 import multiprocessing
@@ -45,6 +46,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -134,6 +136,20 @@ async def open_socket(source: str, url: str) -> socket.socket:
     return sock
 
 
+# What a connect attempt may fail with, to be counted and tried again.
+ATTEMPT_FAILURES = (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed, RuntimeError)
+
+
+def failure_kind(error: BaseException) -> str:
+    """An attempt's failure, for the counts: the class, and the errno or HTTP status where there is one."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return f"{type(error).__name__} ({errno.errorcode.get(error.errno, error.errno)})"
+    if isinstance(error, websockets.ConnectionClosed):  # closed before ``ready``: 1013 is the connect gate's
+        return f"{type(error).__name__} ({error.rcvd.code if error.rcvd else 'no close frame'})"
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    return f"{type(error).__name__} ({status})" if status else type(error).__name__
+
+
 class Fleet:
     """Idle clients, one task each: connect, read frames, and after a drop reconnect as the SDKs do.
 
@@ -149,6 +165,9 @@ class Fleet:
         self.failed_attempts = 0
         self.connect_failures = 0
         self.dropped = 0
+        # After the restart: why an attempt failed (the exception's class), and the close codes of drops.
+        self.failure_kinds: Counter[str] = Counter()
+        self.close_codes: Counter[str] = Counter()
         self.ready_at: list[float] = []  # monotonic times a socket became ready after the restart began
         self.restart_started: float | None = None
         self.stopping = False
@@ -169,13 +188,14 @@ class Fleet:
                     first = False
                 else:
                     ws = await connect(self.urls[index], timeout=60, sock=await open_socket(source, self.urls[index]))
-            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed, RuntimeError):
+            except ATTEMPT_FAILURES as error:
                 # Counted, and tried again as the SDKs do (a daphne busy with thousands of handshakes
                 # may drop one); the first connects keep their place in the pacing.
                 if first:
                     self.connect_failures += 1
                 else:
                     self.failed_attempts += 1
+                    self.failure_kinds[failure_kind(error)] += 1
                 await asyncio.sleep(backoff(attempt))
                 attempt += 1
                 continue
@@ -197,6 +217,8 @@ class Fleet:
                 return
             self.dropped += 1
             code = ws.close_code
+            if self.restart_started is not None:
+                self.close_codes[str(code)] += 1
             delay = random.uniform(0, 0.5) if code == CLOSE_SERVICE_RESTART else backoff(attempt)  # noqa: S311 - jitter
             await asyncio.sleep(delay)
             attempt += 1
@@ -261,7 +283,7 @@ async def _generate(urls: list[str], first_index: int, concurrency: int, conn) -
             break
     reporter.cancel()
     await fleet.stop()
-    report(("final", fleet.ready_at, fleet.failed_attempts, fleet.dropped))
+    report(("final", fleet.ready_at, fleet.failed_attempts, fleet.dropped, fleet.failure_kinds, fleet.close_codes))
 
 
 # --- the phase --------------------------------------------------------------------
@@ -485,7 +507,14 @@ def _measure(service: system.Service, sender: dict, idle: list[dict], ws_url) ->
             need = math.ceil(share * count)
             return round(back[need - 1], 1) if need and len(back) >= need else None
 
+        failures: Counter[str] = Counter()
+        closes: Counter[str] = Counter()
+        for final in finals:
+            failures.update(final[3])
+            closes.update(final[4])
         result["restart"].update(
+            failures_by_kind=dict(failures.most_common()),
+            drops_by_close_code=dict(closes.most_common()),
             reconnected=len(back),
             half_back_after_s=at(0.5),
             p90_back_after_s=at(0.9),
