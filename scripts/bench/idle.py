@@ -165,7 +165,7 @@ class Fleet:
         self.failed_attempts = 0
         self.connect_failures = 0
         self.dropped = 0
-        # After the restart: why an attempt failed (the exception's class), and the close codes of drops.
+        # Why each reconnect attempt failed (failure_kind), and the close codes of the restart's drops.
         self.failure_kinds: Counter[str] = Counter()
         self.close_codes: Counter[str] = Counter()
         self.ready_at: list[float] = []  # monotonic times a socket became ready after the restart began
