@@ -194,6 +194,13 @@ def test_the_request_rules_are_the_servers(schema):
     assert (sync["limit"]["minimum"], sync["limit"]["maximum"]) == (1, 1000)
 
 
+def test_the_schema_states_the_contracts_version(schema):
+    """A client generated from the schema sees the version the guide describes (1.2), not an older one."""
+    guide = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert "This is version 1.2 of the contract" in guide
+    assert schema["info"]["version"] == "1.2"
+
+
 def test_the_objects_have_the_version_1_1_fields(schema):
     components = resolve(schema, schema["components"]["schemas"])
     for name, fields in (
