@@ -1,14 +1,12 @@
 import os
 
 import django
-from django.core.asgi import get_asgi_application
 
-from .middleware import run_middleware_in_sync_mode
+from .sync_chain import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
 django.setup(set_prefix=False)
-# Before the handler loads the middleware: one thread hop per request, not one per hook.
-run_middleware_in_sync_mode()
+# The middleware chain and the view in one hop into the request's thread (sync_chain.py).
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
