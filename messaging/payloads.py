@@ -5,7 +5,8 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from django.db import connection
-from django.db.models import Field, QuerySet
+from django.db.models import CharField, Field, QuerySet
+from django.db.models.functions import Cast
 
 from chat_project.common.timefmt import iso_utc
 
@@ -23,6 +24,11 @@ class MessageRow(NamedTuple):
     500-message ``sync`` page, ``Model.__init__``, ``from_db`` and the
     foreign keys' descriptors were a third of the request's time in the
     view (cProfile, docs/benchmarks.md, "Warm reads at 10 million messages").
+
+    The two times are already PROTOCOL.md's strings, cut from the columns'
+    text (``CAST(… AS CHAR)``): parsing each into an aware datetime and
+    formatting it back was a quarter of a ``sync`` page's busy time in daphne
+    (py-spy, docs/benchmarks.md, "Fewer hops per REST request").
     """
 
     msg_id: int
@@ -32,10 +38,10 @@ class MessageRow(NamedTuple):
     recipient_id: int
     content: str
     client_msg_id: str | None
-    created_at: datetime
+    created_at: str
     record_status: int
     recalled_by: str
-    edited_at: datetime | None
+    edited_at: str | None
     reply_to_msg_id: int | None
     reactions: list | None
     attachment_count: int
@@ -44,9 +50,32 @@ class MessageRow(NamedTuple):
 MessageFields = MessageRecord | MessageRow
 
 
+# The time columns of MessageRow, read as text; their positions in a row.
+_TIME_FIELDS = ("created_at", "edited_at")
+_CREATED, _EDITED = (MessageRow._fields.index(name) for name in _TIME_FIELDS)
+
+
+def column_time(text: str) -> str:
+    """PROTOCOL.md's time from a DATETIME column's text (UTC, as Django stores it): ``iso_utc`` without a datetime.
+
+    ``2026-05-01 12:00:00.123456`` becomes ``2026-05-01T12:00:00.123Z``:
+    milliseconds, cut rather than rounded, as ``isoformat`` cuts them.
+    """
+    return f"{text[:10]}T{text[11:19]}.{(text[20:23] + '000')[:3]}Z"
+
+
+def _with_times(values: list) -> MessageRow:
+    values[_CREATED] = column_time(values[_CREATED])
+    if values[_EDITED] is not None:
+        values[_EDITED] = column_time(values[_EDITED])
+    return MessageRow._make(values)
+
+
 def message_rows(rows: QuerySet[MessageRecord]) -> list[MessageRow]:
-    """The queryset's messages as rows, with the values Django's fields give (aware datetimes, decoded JSON)."""
-    return [MessageRow._make(row) for row in rows.values_list(*MessageRow._fields)]
+    """The queryset's messages as rows, with the values Django's fields give (decoded JSON) and the times as text."""
+    texts = {f"{name}_text": Cast(name, CharField()) for name in _TIME_FIELDS}
+    names = [f"{name}_text" if name in _TIME_FIELDS else name for name in MessageRow._fields]
+    return [_with_times(list(row)) for row in rows.annotate(**texts).values_list(*names)]
 
 
 def _row_fields() -> list[Field]:
@@ -54,14 +83,20 @@ def _row_fields() -> list[Field]:
 
 
 def message_columns(alias: str) -> str:
-    """``MessageRow``'s columns of the message table under ``alias``, for a statement written out."""
-    return ", ".join(f"{alias}.`{field.column}`" for field in _row_fields())
+    """``MessageRow``'s columns of the message table under ``alias``, for a statement written out (times as text)."""
+    columns = []
+    for field in _row_fields():
+        column = f"{alias}.`{field.column}`"
+        columns.append(f"CAST({column} AS CHAR)" if field.name in _TIME_FIELDS else column)
+    return ", ".join(columns)
 
 
 def _converters() -> list[tuple[int, list, Any]]:
-    """(position, Django's converters, column) of each ``MessageRow`` field that has converters."""
+    """(position, Django's converters, column) of each ``MessageRow`` field that has converters, but the times."""
     found = []
     for position, field in enumerate(_row_fields()):
+        if field.name in _TIME_FIELDS:
+            continue
         col = field.get_col(MessageRecord._meta.db_table)
         converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         if converters:
@@ -70,7 +105,7 @@ def _converters() -> list[tuple[int, list, Any]]:
 
 
 def rows_from(fetched: Iterable[Sequence[Any]]) -> list[MessageRow]:
-    """Rows of ``message_columns`` fetched by a cursor, through the same converters as ``message_rows``."""
+    """Rows of ``message_columns`` fetched by a cursor, as ``message_rows`` gives them."""
     converters = _converters()
     rows = []
     for raw in fetched:
@@ -78,8 +113,13 @@ def rows_from(fetched: Iterable[Sequence[Any]]) -> list[MessageRow]:
         for position, each, col in converters:
             for convert in each:
                 values[position] = convert(values[position], col, connection)
-        rows.append(MessageRow._make(values))
+        rows.append(_with_times(values))
     return rows
+
+
+def _time(value: datetime | str) -> str:
+    """A MessageRow's time is PROTOCOL.md's string already; a MessageRecord's is a datetime."""
+    return value if isinstance(value, str) else iso_utc(value)
 
 
 def message_dict(
@@ -102,13 +142,13 @@ def message_dict(
         "recipient_id": record.recipient_id,
         "content": "" if recalled else record.content,
         "client_msg_id": record.client_msg_id,
-        "created_at": iso_utc(record.created_at),
+        "created_at": _time(record.created_at),
         "status": "recalled" if recalled else "normal",
         # Version 1.1; null for a normal message, and for one recalled before
         # the column existed.
         "recalled_by": (record.recalled_by or None) if recalled else None,
         # Version 1.2.
-        "edited_at": iso_utc(record.edited_at) if record.edited_at is not None else None,
+        "edited_at": _time(record.edited_at) if record.edited_at is not None else None,
         "reply_to": _reply_to(record, quoted or {}),
         # [] once recalled: the recall removes them (a row recalled by an older version may hold some).
         "reactions": [] if recalled else (record.reactions or []),

@@ -173,3 +173,31 @@ def test_sync_pages_follow_rev_across_changes(alice, bob, carol):
     assert revs == sorted(revs) and len(revs) == len(sent)
     order = [m["msg_id"] for m in alice.get("sync", {"since": 0}).json()["results"]]
     assert order == [sent[2]["msg_id"], sent[3]["msg_id"], sent[4]["msg_id"], sent[1]["msg_id"], sent[0]["msg_id"]]
+
+
+def test_sync_history_and_offline_give_the_times_as_the_message_itself_does(alice, bob):
+    """The pages cut the times from the columns' text; the ack and pushes format a datetime: the same strings."""
+    from datetime import UTC, datetime
+
+    from messaging.models import MessageRecord
+
+    sent = bob.send(alice, "what time is it?")
+    edited = bob.send(alice, "this one was edited")
+    # Microseconds past the last millisecond: cut, not rounded (as isoformat cuts them).
+    MessageRecord.objects.filter(msg_id=sent["msg_id"]).update(created_at=datetime(2026, 3, 4, 5, 6, 7, 999999, UTC))
+    MessageRecord.objects.filter(msg_id=edited["msg_id"]).update(
+        created_at=datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC), edited_at=datetime(2026, 12, 31, 23, 59, 59, 500, UTC)
+    )
+    expected = {
+        sent["msg_id"]: ("2026-03-04T05:06:07.999Z", None),
+        edited["msg_id"]: ("2026-03-04T05:06:08.000Z", "2026-12-31T23:59:59.000Z"),
+    }
+
+    def times(messages: list[dict]) -> dict:
+        return {m["msg_id"]: (m["created_at"], m["edited_at"]) for m in messages}
+
+    assert times(alice.get("sync", {"since": 0}).json()["results"]) == expected
+    history = alice.get(f"conversations/{sent['conversation_id']}/messages").json()["results"]
+    assert times(history) == expected
+    offline = alice.get("offline").json()["results"]
+    assert times([m for group in offline for m in group["messages"]]) == expected
