@@ -406,6 +406,9 @@ def main() -> int:
             report["launcher"] = command
             say(f"[system] starting `{command}`")
             service = system.Service("system", command, port, system.bench_env())
+            # The workers load Django on the same cores for a few seconds after /healthz answers: a
+            # phase that started then measured that, and its first sends were refused as overload.
+            say(f"[system] every process idle after {service.wait_until_idle()} s")
         try:
             if "load" not in cfg.skip:
                 report["product"] = product_phase(cfg, service, run_id)
