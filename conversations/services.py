@@ -178,7 +178,9 @@ def update_conversation(user_id: int, conversation_id: int, changes: Conversatio
 def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int], settings: dict[int, store.Setting]) -> list[dict]:
     reads = Reads()
     peers_and_lasts = reads.add(store.queue_peer_and_last_reads, user_id, ids)
-    unread_counts = reads.add(unread_store.queue_reads, user_id)
+    # Only the page's counters: a user with thousands of conversations read and
+    # parsed every one of them on every page (docs/benchmarks.md, "The heavy list").
+    unread_counts = reads.add(unread_store.queue_page_reads, user_id, ids)
     peer_reads = reads.add(store.queue_peer_read_reads, user_id, ids)
     block_reads = reads.add(profile_store.queue_block_reads, user_id)
     list_size = reads.add(store.queue_list_size, user_id)
@@ -192,7 +194,7 @@ def _assemble(user_id: int, ids: list[int], last_ids: dict[int, int], settings: 
     stale = [cid for cid, last in lasts.items() if last is None or last["msg_id"] < last_ids[cid]]
     if stale:
         lasts.update(_load_last_messages({cid: last_ids[cid] for cid in stale}))
-    unread = unread_store.parse_reads(reads[unread_counts])
+    unread = unread_store.parse_page_reads(ids, reads[unread_counts])
     peer_read = store.parse_peer_read_reads(ids, reads[peer_reads])
     if unread is None or peer_read is None:
         unread, peer_read = _cold_counts(user_id, ids, unread, peer_read, store.parse_list_size(reads[list_size]))

@@ -70,13 +70,28 @@ def parse_reads(replies: list) -> dict[int, int] | None:
     return parse_counts(raw) if ready else None
 
 
+def queue_page_reads(pipe, user_id: int, conversation_ids: list[int]) -> None:
+    """``queue_reads`` for some of the user's conversations only (a page of the conversation list)."""
+    pipe.exists(ready_key(user_id))
+    pipe.hmget(unread_key(user_id), conversation_ids)
+
+
+def parse_page_reads(conversation_ids: list[int], replies: list) -> dict[int, int] | None:
+    """The replies of ``queue_page_reads``: {conversation_id: unread} of those with a counter, or None (rebuild)."""
+    ready, values = replies
+    if not ready:
+        return None
+    return {cid: _unread(value) for cid, value in zip(conversation_ids, values, strict=True) if value is not None}
+
+
 def parse_counts(raw: dict[str, str]) -> dict[int, int]:
     """Hash contents -> {conversation_id: unread}."""
-    counts = {}
-    for field, value in raw.items():
-        received, read, _ = value.split(":")
-        counts[int(field)] = max(0, int(received) - int(read))
-    return counts
+    return {int(field): _unread(value) for field, value in raw.items()}
+
+
+def _unread(value: str) -> int:
+    received, read, _ = value.split(":")
+    return max(0, int(received) - int(read))
 
 
 def write_all(user_id: int, counters: list[CounterCopy]) -> None:
