@@ -18,7 +18,7 @@ from django.db import connection
 from chat_project.common import push
 from chat_project.common.redis_client import Reads
 from profiles.services import queue_profiles
-from unread.services import counter_copies, queue_unread_counts, unread_frame
+from unread.services import counter_copies, queue_unread_frames
 from webpush.services import Notification
 from webpush.tasks import notify_offline
 
@@ -39,19 +39,19 @@ def fan_out_batch(msg_ids: list[int], projected: bool = False) -> int:
         project_messages(records, counter_copies({(r.session_id, r.recipient_id) for r in records}))
     # One round trip reads all the pushes need: which messages were pushed
     # already (a re-run), the senders' profiles, the recipients' unread
-    # counts (read at push time, so a late fan-out still tells the current
+    # frames (read at push time, so a late fan-out still tells the current
     # count). For a re-run's pushed messages these reads are wasted.
     msg_ids = [r.msg_id for r in records]
     reads = Reads()
     pushed_reads = reads.add(store.queue_pushed_reads, msg_ids)
     profiles = queue_profiles(reads, (r.sender_id for r in records))
-    unread_counts = queue_unread_counts(reads, (r.recipient_id for r in records))
+    unread_frames = queue_unread_frames(reads, ((r.recipient_id, r.session_id) for r in records))
     reads.execute()
     pushed = store.parse_pushed_reads(msg_ids, reads[pushed_reads])
     to_push = [r for r in records if not pushed[r.msg_id]]
     if to_push:
         senders = profiles()
-        frames = _frames(to_push, senders, unread_counts())
+        frames = _frames(to_push, senders, unread_frames())
         seqs = store.next_push_seqs(list(frames))
         push.send(push.to_user(user_id, user_frames, seqs[user_id]) for user_id, user_frames in frames.items())
         # Recipients with no socket when the message arrived: Web Push, on its own queue.
@@ -88,7 +88,7 @@ def _mark_done(msg_ids: list[int]) -> None:
 
 
 def _frames(
-    records: list[MessageRecord], senders: dict[int, dict], unread: dict[int, dict[int, int]]
+    records: list[MessageRecord], senders: dict[int, dict], unread: dict[tuple[int, int], dict]
 ) -> dict[int, list[dict]]:
     """Per user, in msg_id order: each message (to both users), then the recipients' unread counts."""
     frames: dict[int, list[dict]] = defaultdict(list)
@@ -99,7 +99,7 @@ def _frames(
         frames[record.recipient_id].append(frame)
         frames[record.sender_id].append(frame)
     for recipient_id, conversation_id in dict.fromkeys((r.recipient_id, r.session_id) for r in records):
-        frames[recipient_id].append(unread_frame(recipient_id, conversation_id, unread[recipient_id]))
+        frames[recipient_id].append(unread[recipient_id, conversation_id])
     return frames
 
 

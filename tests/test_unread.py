@@ -177,3 +177,41 @@ def test_counter_copies_are_the_pairs_asked_for_and_no_others(alice, bob, carol)
         alice.id: [(ac, 1)],
     }
     assert counter_copies([]) == {}
+
+
+def test_the_unread_frames_total_follows_every_change_without_reading_every_counter(alice, bob, carol):
+    """The frame's total is a maintained sum (unread/store.py): it moves with each counter and is rebuilt when lost."""
+    from chat_project.common.redis_client import get_redis
+    from messaging.rebuild import drop_structures
+    from unread import store
+    from unread.services import rebuild_unread, unread_frame
+
+    sent = [alice.send(bob, f"a{n}") for n in range(3)]
+    with_alice = sent[0]["conversation_id"]
+    with_carol = carol.send(bob, "c1")["conversation_id"]
+    carol.send(bob, "c2")
+
+    def frame(conversation_id: int) -> tuple[int, int]:
+        f = unread_frame(bob.id, conversation_id)
+        return f["unread"], f["total"]
+
+    assert frame(with_alice) == (3, 5) and frame(with_carol) == (2, 5)
+    # A hash written before the total existed (or the key lost): made again from the hash.
+    get_redis().delete(store.total_key(bob.id))
+    assert frame(with_carol) == (2, 5)
+    assert get_redis().get(store.total_key(bob.id)) == "5"
+    # Reads, a recall and new sends move it by each counter's change.
+    read(bob, with_alice, sent[1]["msg_id"])
+    assert frame(with_alice) == (1, 3)
+    recall(carol, carol.send(bob, "c3"))
+    alice.send(bob, "a3")
+    assert frame(with_alice) == (2, 4) == (unread(bob)["conversations"][str(with_alice)], unread(bob)["total"])
+    # Copies applied again (a re-run, a rebuild over a warm hash) count nothing twice.
+    rebuild_unread(bob.id)
+    rebuild_unread(bob.id)
+    assert frame(with_carol) == (2, 4)
+    # Dropped with the hash by rebuild_redis, and right after the rebuild.
+    drop_structures()
+    assert get_redis().get(store.total_key(bob.id)) is None
+    assert frame(with_alice) == (2, 4)
+    assert_unread_matches_database(bob)

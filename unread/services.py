@@ -166,18 +166,44 @@ def unread_summary(user_id: int) -> dict:
     return {"total": sum(counts.values()), "conversations": {str(cid): n for cid, n in sorted(counts.items())}}
 
 
-def unread_frame(user_id: int, conversation_id: int, counts: dict[int, int] | None = None) -> dict:
-    """The ``unread`` frame as things stand now: one read of the Redis copy for both numbers.
+def unread_frame(user_id: int, conversation_id: int) -> dict:
+    """The ``unread`` frame as things stand now: one round trip to the Redis copy for both numbers.
 
     Read at push time rather than carried from the operation, so a frame pushed
     late (a delayed fan-out) still tells the current count, not an old one.
-    ``counts`` is the user's ``unread_counts`` when the caller read it already.
     """
-    if counts is None:
-        counts = unread_counts(user_id)
-    return {
-        "type": "unread",
-        "conversation_id": conversation_id,
-        "unread": counts.get(conversation_id, 0),
-        "total": sum(counts.values()),
-    }
+    reads = Reads()
+    frames = queue_unread_frames(reads, [(user_id, conversation_id)])
+    reads.execute()
+    return frames()[user_id, conversation_id]
+
+
+def queue_unread_frames(reads: Reads, wanted: Iterable[tuple[int, int]]) -> Callable[[], dict[tuple[int, int], dict]]:
+    """``unread_frame`` of each (user, conversation) on a shared pipeline (the fan-out's): call after ``execute``.
+
+    Reads each conversation's counter and the user's maintained total
+    (unread/store.py), not every counter of the user.
+    """
+    by_user: dict[int, list[int]] = {}
+    for user_id, conversation_id in dict.fromkeys(wanted):
+        by_user.setdefault(user_id, []).append(conversation_id)
+    slots = {user_id: reads.add(store.queue_frame_reads, user_id, ids) for user_id, ids in by_user.items()}
+
+    def frames() -> dict[tuple[int, int], dict]:
+        found = {}
+        for user_id, ids in by_user.items():
+            parsed = store.parse_frame_reads(ids, reads[slots[user_id]])
+            if parsed is None:
+                every = rebuild_unread(user_id)
+                parsed = (every, sum(every.values()))
+            counts, total = parsed
+            for conversation_id in ids:
+                found[user_id, conversation_id] = {
+                    "type": "unread",
+                    "conversation_id": conversation_id,
+                    "unread": counts.get(conversation_id, 0),
+                    "total": total,
+                }
+        return found
+
+    return frames

@@ -6,6 +6,15 @@ its copy. Writes carry the row's version and a script keeps whichever is
 newer, so two writers finishing in the wrong order, or a task re-run, can
 never move a count backwards. ``{u:<id>}:unread:ready`` marks a hash that
 holds every conversation of the user (set by a rebuild from the database).
+
+``{u:<id>}:unread:total`` is the sum of the hash's unread counts, for the
+``total`` of each ``unread`` frame: reading it is one GET, where summing
+the hash read every conversation of the user on every push (thousands for a
+heavy user). Whenever it exists it equals that sum: it is only ever made
+from the hash by a script (``_TOTAL``), and the one script that writes the
+hash (``_SET_NEWER``) moves it by the same difference, atomically. Dropping
+the hash drops it too (``DERIVED_KEY_PATTERNS``); a hash written before the
+total existed gets one at its first read.
 """
 
 from collections.abc import Iterable
@@ -13,18 +22,41 @@ from typing import NamedTuple
 
 from chat_project.common.redis_client import get_redis, key, queue_script, user_tag
 
+# KEYS: the hash, its total. ARGV: (conversation id, received, read, version) per counter.
 _SET_NEWER = """
+local moved = 0
 for i = 1, #ARGV, 4 do
   local current = redis.call('HGET', KEYS[1], ARGV[i])
-  local version = 0
+  local version, before = 0, 0
   if current then
-    version = tonumber(string.match(current, '[^:]+:[^:]+:(%d+)'))
+    local received, read, v = string.match(current, '(%d+):(%d+):(%d+)')
+    version = tonumber(v)
+    before = math.max(0, tonumber(received) - tonumber(read))
   end
   if tonumber(ARGV[i + 3]) > version then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. ':' .. ARGV[i + 2] .. ':' .. ARGV[i + 3])
+    moved = moved + math.max(0, tonumber(ARGV[i + 1]) - tonumber(ARGV[i + 2])) - before
   end
 end
+if moved ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('INCRBY', KEYS[2], moved)
+end
 return 1
+"""
+
+# KEYS: the hash, its total. The total, made from the hash when it is missing.
+_TOTAL = """
+local total = redis.call('GET', KEYS[2])
+if total then
+  return tonumber(total)
+end
+local sum = 0
+for _, value in ipairs(redis.call('HVALS', KEYS[1])) do
+  local received, read = string.match(value, '(%d+):(%d+):')
+  sum = sum + math.max(0, tonumber(received) - tonumber(read))
+end
+redis.call('SET', KEYS[2], sum)
+return sum
 """
 
 
@@ -34,6 +66,10 @@ def unread_key(user_id: int) -> str:
 
 def ready_key(user_id: int) -> str:
     return key(user_tag(user_id), "unread", "ready")
+
+
+def total_key(user_id: int) -> str:
+    return key(user_tag(user_id), "unread", "total")
 
 
 class CounterCopy(NamedTuple):
@@ -56,7 +92,7 @@ def queue_counter_writes(pipe, user_id: int, counters: Iterable[CounterCopy]) ->
         args += [counter.conversation_id, counter.received, counter.read, counter.version]
     if not args:
         return
-    queue_script(pipe, _SET_NEWER, [unread_key(user_id)], args)
+    queue_script(pipe, _SET_NEWER, [unread_key(user_id), total_key(user_id)], args)
 
 
 def queue_reads(pipe, user_id: int) -> None:
@@ -84,6 +120,18 @@ def parse_page_reads(conversation_ids: list[int], replies: list) -> dict[int, in
     return {cid: _unread(value) for cid, value in zip(conversation_ids, values, strict=True) if value is not None}
 
 
+def queue_frame_reads(pipe, user_id: int, conversation_ids: list[int]) -> None:
+    """What ``unread`` frames of these conversations tell: their counts and the user's total."""
+    queue_page_reads(pipe, user_id, conversation_ids)
+    queue_script(pipe, _TOTAL, [unread_key(user_id), total_key(user_id)], [])
+
+
+def parse_frame_reads(conversation_ids: list[int], replies: list) -> tuple[dict[int, int], int] | None:
+    """The replies of ``queue_frame_reads``: ({conversation_id: unread}, total), or None (rebuild first)."""
+    counts = parse_page_reads(conversation_ids, replies[:2])
+    return None if counts is None else (counts, int(replies[2]))
+
+
 def parse_counts(raw: dict[str, str]) -> dict[int, int]:
     """Hash contents -> {conversation_id: unread}."""
     return {int(field): _unread(value) for field, value in raw.items()}
@@ -108,4 +156,4 @@ def write_many(counters_by_user: dict[int, list[CounterCopy]]) -> None:
 
 
 # What ``rebuild_redis`` drops: everything here is derived from the database.
-DERIVED_KEY_PATTERNS = ("{u:*}:unread", "{u:*}:unread:ready")
+DERIVED_KEY_PATTERNS = ("{u:*}:unread", "{u:*}:unread:ready", "{u:*}:unread:total")
