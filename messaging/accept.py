@@ -39,6 +39,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from chat_project.common import dbretry
 from chat_project.common.errors import ChatError, Forbidden, InvalidInput, NotFound, RateLimited, Unavailable
 from chat_project.common.ratelimit import count_events
+from chat_project.common.sql import marks
 from conversations.models import Conversation
 from profiles import store as profile_store
 from profiles.blocks import send_checks
@@ -525,9 +526,9 @@ def _claim(inserted: list[_Row]) -> dict[int, list[dict]]:
 
 def _split_skipped(cursor, rows: list[_Row]) -> tuple[list[_Row], dict[int, MessageRecord]]:
     """Some rows were skipped by INSERT IGNORE: find the messages they repeat and uncount them."""
-    marks = ",".join(["%s"] * len(rows))
     cursor.execute(
-        f"SELECT msgId, sender_id, client_msg_id, content FROM {MessageRecord._meta.db_table} WHERE msgId IN ({marks})",
+        f"SELECT msgId, sender_id, client_msg_id, content FROM {MessageRecord._meta.db_table}"
+        f" WHERE msgId IN ({marks(rows)})",
         [r.msg_id for r in rows],
     )
     # A row with our id is ours only if it says what we wrote (a duplicate id

@@ -17,6 +17,7 @@ from django.db import connection
 
 from chat_project.common import push
 from chat_project.common.redis_client import Reads
+from chat_project.common.sql import marks
 from profiles.services import queue_profiles
 from unread.services import counter_copies, queue_unread_frames
 from webpush.services import Notification
@@ -76,15 +77,13 @@ _TABLE = MessageRecord._meta.db_table
 
 
 def _unfinished(msg_ids: list[int]) -> list[MessageRecord]:
-    marks = ",".join(["%s"] * len(msg_ids))
-    sql = f"SELECT * FROM {_TABLE} WHERE msgId IN ({marks}) AND fan_out_done = 0 ORDER BY msgId"
+    sql = f"SELECT * FROM {_TABLE} WHERE msgId IN ({marks(msg_ids)}) AND fan_out_done = 0 ORDER BY msgId"
     return list(MessageRecord.objects.raw(sql, msg_ids))
 
 
 def _mark_done(msg_ids: list[int]) -> None:
-    marks = ",".join(["%s"] * len(msg_ids))
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {_TABLE} SET fan_out_done = 1 WHERE msgId IN ({marks})", msg_ids)
+        cursor.execute(f"UPDATE {_TABLE} SET fan_out_done = 1 WHERE msgId IN ({marks(msg_ids)})", msg_ids)
 
 
 def _frames(

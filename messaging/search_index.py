@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 
 from django.db import connection
 
+from chat_project.common.sql import marks
+
 from .backfill import TABLE as MESSAGES
 from .backfill import id_batches
 from .models import SearchGram
@@ -155,10 +157,9 @@ def reindex_message(msg_id: int, sender_id: int, recipient_id: int, old_text: st
 def _delete(msg_id: int, users: tuple[int, int], grams: set[str]) -> None:
     if not grams:
         return
-    marks = ",".join(["%s"] * len(grams))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {TABLE} WHERE user_id IN (%s, %s) AND gram IN ({marks}) AND msg_id = %s",
+            f"DELETE FROM {TABLE} WHERE user_id IN (%s, %s) AND gram IN ({marks(grams)}) AND msg_id = %s",
             [*users, *sorted(grams), msg_id],
         )
 

@@ -16,6 +16,8 @@ message rows, then conversation rows.
 
 import threading
 
+from chat_project.common.sql import marks
+
 from .ids import next_message_id
 from .models import MessageStream
 
@@ -41,9 +43,8 @@ def ensure_streams(user_ids: set[int]) -> None:
 def lock_streams(cursor, user_ids: list[int]) -> dict[int, int]:
     """Lock the users' stream rows (sorted: no cycle between two lockers); their last ids."""
     users = sorted(set(user_ids))
-    marks = ",".join(["%s"] * len(users))
     cursor.execute(
-        f"SELECT user_id, last_msg_id FROM t_msg_stream WHERE user_id IN ({marks}) ORDER BY user_id FOR UPDATE",
+        f"SELECT user_id, last_msg_id FROM t_msg_stream WHERE user_id IN ({marks(users)}) ORDER BY user_id FOR UPDATE",
         users,
     )
     last = dict(cursor.fetchall())

@@ -18,6 +18,7 @@ from chat_project.common import push
 from chat_project.common.errors import InvalidInput
 from chat_project.common.ratelimit import check_rate
 from chat_project.common.redis_client import get_redis
+from chat_project.common.sql import marks
 
 from . import store
 from .models import Block, User
@@ -100,7 +101,7 @@ def send_checks(recipients: set[int], pairs: set[tuple[int, int]]) -> tuple[set[
     wanted = sorted(recipients)
     if not wanted:
         return set(), set()
-    user_marks, wanted_marks = ",".join(["%s"] * len(users)), ",".join(["%s"] * len(wanted))
+    user_marks, wanted_marks = marks(users), marks(wanted)
     with connection.cursor() as cursor:
         # An active recipient comes as (id, 0); a block as (blocker, blocked), never 0.
         cursor.execute(
