@@ -14,7 +14,10 @@ heavy user). Whenever it exists it equals that sum: it is only ever made
 from the hash by a script (``_TOTAL``), and the one script that writes the
 hash (``_SET_NEWER``) moves it by the same difference, atomically. Dropping
 the hash drops it too (``DERIVED_KEY_PATTERNS``); a hash written before the
-total existed gets one at its first read.
+total existed gets one at its first read. It also lives only
+TOTAL_TTL_SECONDS and is summed again after: a writer that does not know
+of it (a process of the previous version during a rolling upgrade) can
+leave it wrong for at most that long.
 """
 
 from collections.abc import Iterable
@@ -44,7 +47,10 @@ end
 return 1
 """
 
-# KEYS: the hash, its total. The total, made from the hash when it is missing.
+# See the module's docstring: how long a total may be wrong if something bypasses _SET_NEWER.
+TOTAL_TTL_SECONDS = 600
+
+# KEYS: the hash, its total. ARGV: the total's time to live. The total, made from the hash when it is missing.
 _TOTAL = """
 local total = redis.call('GET', KEYS[2])
 if total then
@@ -55,7 +61,7 @@ for _, value in ipairs(redis.call('HVALS', KEYS[1])) do
   local received, read = string.match(value, '(%d+):(%d+):')
   sum = sum + math.max(0, tonumber(received) - tonumber(read))
 end
-redis.call('SET', KEYS[2], sum)
+redis.call('SET', KEYS[2], sum, 'EX', ARGV[1])
 return sum
 """
 
@@ -123,7 +129,7 @@ def parse_page_reads(conversation_ids: list[int], replies: list) -> dict[int, in
 def queue_frame_reads(pipe, user_id: int, conversation_ids: list[int]) -> None:
     """What ``unread`` frames of these conversations tell: their counts and the user's total."""
     queue_page_reads(pipe, user_id, conversation_ids)
-    queue_script(pipe, _TOTAL, [unread_key(user_id), total_key(user_id)], [])
+    queue_script(pipe, _TOTAL, [unread_key(user_id), total_key(user_id)], [TOTAL_TTL_SECONDS])
 
 
 def parse_frame_reads(conversation_ids: list[int], replies: list) -> tuple[dict[int, int], int] | None:
