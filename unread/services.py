@@ -135,30 +135,13 @@ def rebuild_unread_many(user_ids: list[int]) -> None:
 
 
 def unread_counts(user_id: int) -> dict[int, int]:
-    """{conversation_id: unread} for every conversation with unread messages."""
-    return unread_counts_many([user_id])[user_id]
-
-
-def unread_counts_many(user_ids: list[int]) -> dict[int, dict[int, int]]:
-    """``unread_counts`` of several users in one round trip."""
-    reads = Reads()
-    counts = queue_unread_counts(reads, user_ids)
-    reads.execute()
-    return counts()
-
-
-def queue_unread_counts(reads: Reads, user_ids: Iterable[int]) -> Callable[[], dict[int, dict[int, int]]]:
-    """``unread_counts_many`` on a shared pipeline (the fan-out's): call the result after ``reads.execute()``."""
-    slots = {user_id: reads.add(store.queue_reads, user_id) for user_id in dict.fromkeys(user_ids)}
-
-    def counts() -> dict[int, dict[int, int]]:
-        found = {}
-        for user_id, slot in slots.items():
-            parsed = store.parse_reads(reads[slot])
-            found[user_id] = rebuild_unread(user_id) if parsed is None else {c: n for c, n in parsed.items() if n > 0}
-        return found
-
-    return counts
+    """{conversation_id: unread} for every conversation with unread messages (``GET unread``)."""
+    pipe = get_redis().pipeline(transaction=False)
+    store.queue_reads(pipe, user_id)
+    parsed = store.parse_reads(pipe.execute())
+    if parsed is None:
+        return rebuild_unread(user_id)
+    return {c: n for c, n in parsed.items() if n > 0}
 
 
 def unread_summary(user_id: int) -> dict:
