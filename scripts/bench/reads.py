@@ -16,11 +16,9 @@ request, and times as text").
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from . import dataset, scale, system, users
-from .load import percentiles
 
 CALLS = int(os.environ.get("BENCH_READS_CALLS") or 300)
 
@@ -28,8 +26,7 @@ CALLS = int(os.environ.get("BENCH_READS_CALLS") or 300)
 def main(paths: list[str]) -> int:
     meta = json.loads((Path(dataset.default_workdir()) / "dataset.json").read_text())
     heavy = meta["landmarks"]["heavy_user"]
-    half_year = dataset.msg_id_at(meta["size"]["end_ms"] - 182 * dataset.DAY_MS)
-    paths = paths or [f"sync?since={half_year}", "offline", "sync/position"]
+    paths = paths or [f"sync?since={scale.half_year_cursor(meta['size'])}", "offline", "sync/position"]
     token = scale.token_for(scale.Db(), heavy)
     port = system.free_port()
     service = system.Service("reads", system.launcher_command(port), port, system.bench_env())
@@ -37,14 +34,9 @@ def main(paths: list[str]) -> int:
         scale.say(f"every process idle after {service.wait_until_idle()} s")
         api = users.Api(port, token)
         for path in paths:
-            for _ in range(10):
-                api.fetch("GET", path)
-            seconds, size = [], 0
-            for _ in range(CALLS):
-                started = time.perf_counter()
-                size = len(api.fetch("GET", path))
-                seconds.append(time.perf_counter() - started)
-            print(json.dumps({"path": path, "bytes": size, "calls": CALLS, **percentiles(seconds)}), flush=True)
+            timing = scale.time_calls(api, "GET", path, calls=CALLS)
+            size = len(api.fetch("GET", path))
+            print(json.dumps({"path": path, "bytes": size, "calls": CALLS, **timing}), flush=True)
         api.close()
     finally:
         service.stop()

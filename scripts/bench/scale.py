@@ -95,6 +95,11 @@ def typical_user(db: Db, users_count: int) -> tuple[int, int]:
     return user, found
 
 
+def half_year_cursor(size: dict) -> int:
+    """The ``sync`` cursor the phase reads from: a msg_id half a year before the data set's end."""
+    return dataset.msg_id_at(size["end_ms"] - 182 * dataset.DAY_MS)
+
+
 def time_calls(api: users.Api, method: str, path: str, body=None, calls: int = CALLS) -> dict:
     """Percentiles of the time to each answer's last byte (not its decoding, which is the client's work)."""
     for _ in range(min(10, calls)):
@@ -269,7 +274,7 @@ def measure(meta: dict) -> dict:
         "SELECT msgId FROM t_msg_record_list WHERE sessionId = %s ORDER BY msgId LIMIT 1 OFFSET %s",
         [big, max(0, marks["largest_conversation_messages"] // 20)],
     )[0]
-    half_year = dataset.msg_id_at(size["end_ms"] - 182 * dataset.DAY_MS)
+    half_year = half_year_cursor(size)
     report: dict = {
         "data": {
             **{k: size[k] for k in ("users", "conversations", "messages")},
