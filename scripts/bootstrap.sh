@@ -120,6 +120,16 @@ start_services() {
     /etc/init.d/rabbitmq-server start >/dev/null || true
     wait_until_answers RabbitMQ 127.0.0.1 5672 || true
   fi
+  migrate_accept_queues
+}
+
+# Each daphne listens on a socket of its own (scripts/web_process.py); with
+# this, connections waiting in the accept queue of one that stops are handed
+# to another instead of reset. Best effort: kernels before 5.14, or a
+# container that may not write it, keep resetting them.
+migrate_accept_queues() {
+  is_root && [ -w /proc/sys/net/ipv4/tcp_migrate_req ] || return 0
+  echo 1 > /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null || true
 }
 
 # A fresh Debian MariaDB lets root in through the Unix socket only; the

@@ -319,6 +319,8 @@ def create_network(cluster: Cluster) -> None:
         sh("ip", "-n", host.name, "addr", "add", f"{host.ip}/{SUBNET.prefixlen}", "dev", "eth0")
         sh("ip", "-n", host.name, "link", "set", "eth0", "up")
         sh("ip", "-n", host.name, "link", "set", "lo", "up")
+        # A stopping daphne's accept queue goes to another (scripts/web_process.py); per namespace, best effort.
+        sh("ip", "netns", "exec", host.name, "sysctl", "-qw", "net.ipv4.tcp_migrate_req=1", check=False)
         # `ip netns exec` bind-mounts these over /etc: the hosts know each other by name.
         etc = Path("/etc/netns") / host.name
         etc.mkdir(parents=True, exist_ok=True)

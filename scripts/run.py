@@ -35,7 +35,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 SUPERVISORD_STOP_TIMEOUT = 60
 ROLES = ("web", "realtime", "delayed", "retry", "webpush")
 # The supervisord section of each role.
-ROLE_SECTIONS = {"web": "fcgi-program:web", "realtime": "program:realtime", "delayed": "program:delayed",
+ROLE_SECTIONS = {"web": "program:web", "realtime": "program:realtime", "delayed": "program:delayed",
                  "retry": "program:retry", "webpush": "program:webpush"}  # fmt: skip
 
 

@@ -7,6 +7,7 @@ does: Ctrl-C in a terminal (SIGINT to the whole foreground process group),
 SIGTERM to make, or the death of the process that started make.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -230,6 +231,41 @@ def login(server: MakeRun, username: str) -> tuple[int, str]:
     status, body = http("POST", f"{server.url}/api/v1/auth/token", {"username": username, "password": DEMO_PASSWORD})
     assert status == 200, body
     return body["user_id"], body["token"]
+
+
+def established_by_pid(pids: list[int], port: int) -> dict[int, int]:
+    """How many established connections to ``port`` (the server's side) each of ``pids`` holds."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+            inodes.add(fields[9])
+    counts = {}
+    for pid in pids:
+        links = []
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                links.append(os.readlink(fd))
+        counts[pid] = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
+    return counts
+
+
+def test_connections_are_spread_over_the_web_processes(make_run):
+    """Each daphne listens on its own socket (SO_REUSEPORT): a burst of connects reaches both evenly."""
+    server = make_run()
+    web = server.web_pids()
+    assert len(web) == 2
+    clients = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(100)]
+    try:
+        wait_for(lambda: sum(established_by_pid(web, server.port).values()) == 100, timeout=30)
+        counts = established_by_pid(web, server.port)
+        # An even split hashed over the clients' ports: fewer than 25 of 100 on one has odds below 1e-6.
+        assert min(counts.values()) >= 25, counts
+    finally:
+        for client in clients:
+            client.close()
+    server.stop(lambda: os.kill(server.make_pid, signal.SIGTERM))
 
 
 def test_crashed_processes_restart_and_sigterm_to_make_stops_everything(make_run):

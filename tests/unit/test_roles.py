@@ -26,7 +26,7 @@ def test_a_worker_host_runs_no_web_and_only_its_workers(monkeypatch, tmp_path):
     chosen = run.roles()
     assert chosen == ["realtime", "delayed"]
     config = sections(run.render_config(chosen, str(tmp_path)))
-    assert "fcgi-program:web" not in config
+    assert "program:web" not in config
     assert "program:retry" not in config
     assert "program:webpush" not in config
     assert config["group:workers"]["programs"] == "realtime,delayed"
@@ -39,7 +39,7 @@ def test_a_worker_host_runs_no_web_and_only_its_workers(monkeypatch, tmp_path):
 def test_a_web_only_host_has_no_worker_group(monkeypatch, tmp_path):
     monkeypatch.setenv("CHAT_ROLES", "web")
     config = sections(run.render_config(run.roles(), str(tmp_path)))
-    assert "fcgi-program:web" in config
+    assert "program:web" in config
     assert "group:workers" not in config
     assert "program:delayed" not in config
 
