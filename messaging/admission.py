@@ -205,11 +205,18 @@ class StandingQueue:
 
     A frame that waited longer than the target says little alone: a burst
     of frames read at once waits that long and clears. The queue is standing
-    when every frame has waited longer than the target for a whole interval;
-    it stops standing at the first frame that waited less. Only then are
-    sends refused: a closed loop at capacity, whose waits cross the target
-    now and then, was refused a third of its sends by a per-frame bound, and
-    delivered 14 % less (docs/benchmarks.md, "Overload").
+    when every frame has waited longer than the target for a whole interval.
+    Only then are sends refused: a closed loop at capacity, whose waits cross
+    the target now and then, was refused a third of its sends by a per-frame
+    bound, and delivered 14 % less (docs/benchmarks.md, "Overload").
+
+    Once it stood, the process stays in control, as CoDel stays in its
+    dropping state: each send that waited longer than the target is refused,
+    each that waited less is taken, until a whole interval passes without a
+    frame over the target. Leaving control at the first short wait (as a
+    first version did) let the queue stand again for a whole interval before
+    the next refusal: under three times capacity, sends were taken in waves
+    and acked 0.5 s late at the median.
 
     One per process: the wait is the event loop's, shared by its sockets.
     Touched only from the loop's thread.
@@ -217,14 +224,25 @@ class StandingQueue:
 
     def __init__(self) -> None:
         self.above_since: float | None = None
+        # While in control: when the last frame over the target was seen.
+        self.last_above: float | None = None
 
     def standing(self, wait_ms: float, target_ms: float, interval_ms: float, now: float) -> bool:
+        if self.last_above is not None and (now - self.last_above) * 1000 >= interval_ms:
+            self.last_above = None  # a whole interval under the target: out of control
         if wait_ms <= target_ms:
             self.above_since = None
             return False
+        if self.last_above is not None:
+            self.last_above = now
+            return True
         if self.above_since is None:
             self.above_since = now
-        return (now - self.above_since) * 1000 >= interval_ms
+        if (now - self.above_since) * 1000 < interval_ms:
+            return False
+        self.above_since = None
+        self.last_above = now
+        return True
 
 
 frame_waits = StandingQueue()
