@@ -15,6 +15,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
+from .autobahn_logs import defer_autobahn_log_arguments  # noqa: E402
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
 from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
 from .common.frozen_heap import freeze_startup  # noqa: E402
@@ -40,6 +41,8 @@ cap_daphne_request_bodies(body_limited_app.largest, body_limited_app.limit_for)
 allow_registered_close_codes()
 # An open socket keeps neither its upgrade request nor an asyncio.Queue (daphne_sockets.py).
 slim_daphne_sockets()
+# autobahn's debug lines build their arguments only when written (autobahn_logs.py).
+defer_autobahn_log_arguments()
 http_app = TrustedProxyMiddleware(body_limited_app)
 
 application = ProtocolTypeRouter(
