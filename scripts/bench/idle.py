@@ -255,12 +255,16 @@ async def _generate(urls: list[str], first_index: int, concurrency: int, conn) -
     commands: asyncio.Queue = asyncio.Queue()
 
     def listen() -> None:
-        with contextlib.suppress(EOFError, OSError):
+        try:
             while True:
                 message = conn.recv()
                 loop.call_soon_threadsafe(commands.put_nowait, message)
                 if message[0] == "stop":
                     return
+        except (EOFError, OSError):
+            # The phase's process is gone (killed, it never says stop): leave at once, and the
+            # kernel closes the sockets. Before, a generator went on holding them and a core.
+            os._exit(1)
 
     threading.Thread(target=listen, daemon=True).start()
     report(("started", os.getpid()))
