@@ -34,10 +34,10 @@ CHAT_ADMISSION_POLL_MS from Redis:
   holds work, so the workers never idle between the two (goodput).
   Batches re-driven by the sweeper or retried are old by nature and say
   nothing about the queue; they are not reported.
-- the realtime queue's depth, with a Redis broker: more than
+- the realtime queue's depth, on either broker (chat_project/common/queue_depth.py:
+  Redis' lists, RabbitMQ's passive declare): more than
   CHAT_FAN_OUT_QUEUE_MAX tasks waiting means the workers are stopped or
-  stuck, which the lag (written by a running worker) cannot tell. With
-  RabbitMQ only the lag applies.
+  stuck, which the lag (written by a running worker) cannot tell.
 
 The other bounds of the send path: the committer's queue (messaging/committer.py)
 and the in-flight sends of one socket (messaging/consumers.py).
@@ -48,14 +48,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from functools import lru_cache
 
-import redis
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from chat_project.common.errors import Unavailable
-from chat_project.common.redis_client import TIMEOUTS, get_redis, key
+from chat_project.common.queue_depth import QueueDepth
+from chat_project.common.redis_client import get_redis, key
 from chat_project.common.slim_queue import SlimQueue
 
 from .ids import id_time_seconds
@@ -116,15 +115,10 @@ def report_fan_out_lag(msg_ids: list[int]) -> None:
     _reporter.report(msg_ids)
 
 
-@lru_cache(maxsize=1)
-def _broker() -> tuple["redis.Redis | None", list[str]]:
-    """A client of a Redis broker and the realtime queue's lists (kombu: one per priority step), or None."""
-    url = settings.CELERY_BROKER_URL
-    if url.split("://", 1)[0] not in ("redis", "rediss"):
-        return None, []
+def realtime_queue_depth() -> QueueDepth:
+    """A reader of the realtime queue's depth on this process's broker."""
     prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
-    names = [prefix + "realtime"] + [f"{prefix}realtime\x06\x16{p}" for p in (3, 6, 9)]
-    return redis.Redis.from_url(url, **TIMEOUTS), names
+    return QueueDepth(settings.CELERY_BROKER_URL, "realtime", prefix)
 
 
 class Admission:
@@ -135,6 +129,8 @@ class Admission:
         self._pid = 0
         self.behind = False
         self._warned = -float(WARN_EVERY_SECONDS)
+        self._failed_warned = -float(WARN_EVERY_SECONDS)
+        self._depth: QueueDepth | None = None
 
     def check(self) -> None:
         """Raise ``Overloaded`` while the fan-out is behind; a no-op when the bound is off."""
@@ -149,28 +145,30 @@ class Admission:
         with self._lock:
             if self._pid != os.getpid():
                 self.behind = False
+                self._depth = None  # a forked child's copy shares its parent's broker connection: its own
                 threading.Thread(target=self._run, name="send-admission", daemon=True).start()
                 self._pid = os.getpid()
 
     def _run(self) -> None:
         while True:
-            try:
-                self.poll()
-            except RedisError:
-                # Fail open: without Redis the send path reports its own outage.
-                self.behind = False
-                logger.warning("could not read the fan-out's backlog", exc_info=True)
+            self.poll()
             time.sleep(settings.CHAT_ADMISSION_POLL_MS / 1000)
 
     def poll(self) -> None:
-        lag = get_redis().get(lag_key())
-        depth = 0
-        broker, names = _broker()
-        if broker is not None:
-            with broker.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.llen(name)
-                depth = sum(pipe.execute())
+        """Read both signals and set ``behind``. Fails open: an unreadable signal counts as not behind
+        (without Redis the send path reports its own outage; without the broker its enqueue does)."""
+        try:
+            lag = get_redis().get(lag_key())
+        except RedisError as error:
+            lag = None
+            self._say_failed("the fan-out's lag", error)
+        try:
+            if self._depth is None:
+                self._depth = realtime_queue_depth()
+            depth = self._depth.read()
+        except Exception as error:  # redis' or kombu's, whichever the broker: the thread must live on
+            depth = 0
+            self._say_failed("the realtime queue's depth", error)
         behind_now = lag is not None or depth > settings.CHAT_FAN_OUT_QUEUE_MAX
         now = time.monotonic()
         if behind_now and not self.behind and now - self._warned > WARN_EVERY_SECONDS:
@@ -178,6 +176,13 @@ class Admission:
             self._warned = now
             logger.warning("refusing sends: the fan-out is behind (lag %s ms, realtime queue %d task(s))", lag, depth)
         self.behind = behind_now
+
+    def _say_failed(self, what: str, error: Exception) -> None:
+        # Polled ten times a second: an outage is said now and then, not in every poll.
+        now = time.monotonic()
+        if now - self._failed_warned > WARN_EVERY_SECONDS:
+            self._failed_warned = now
+            logger.warning("could not read %s; admitting sends meanwhile", what, exc_info=error)
 
 
 def stamp_arrivals(inbox: SlimQueue | None, busy: Callable[[], float]) -> None:

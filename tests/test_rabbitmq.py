@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,3 +182,68 @@ def test_a_failed_fan_out_is_retried_with_back_off_through_the_retry_queue(broke
         text = log.read_text()
     assert "Retry in 1s" in text and "Retry in 2s" in text
     assert "ETA:" not in text  # held by RabbitMQ's delayed queues, not by the worker
+
+
+def test_the_queue_depth_is_read_by_a_passive_declare_through_the_failover_list(broker_url):
+    from kombu import Connection, Exchange, Producer, Queue
+
+    from chat_project.common.queue_depth import QueueDepth
+
+    _, url = broker_url
+    dead_first = ";".join(reversed(url.split(";")))  # the first broker of the list does not answer
+    reader = QueueDepth(dead_first, "depth-probe")
+    queue = Queue("depth-probe", Exchange("depth-probe", type="direct"), routing_key="depth-probe",
+                  queue_arguments={"x-queue-type": "quorum"})  # fmt: skip
+    try:
+        assert reader.read() == 0  # not declared yet: the broker answers 404, which is an empty queue
+        with Connection(url.split(";")[0]) as connection:
+            producer = Producer(connection.default_channel)
+            for n in range(3):
+                producer.publish({"n": n}, exchange=queue.exchange, routing_key="depth-probe", declare=[queue])
+            wait_for(lambda: reader.read() == 3, timeout=10)  # the same connection, after its channel was closed
+            queue.bind(connection.default_channel).get(no_ack=True)  # a basic.get: one task taken
+            wait_for(lambda: reader.read() == 2, timeout=10)
+            queue.bind(connection.default_channel).delete()
+    finally:
+        reader.close()
+
+
+@pytest.mark.timeout(120)
+def test_sends_are_refused_while_rabbitmq_holds_more_fan_out_tasks_than_the_bound(
+    broker_url, start_daphne, alice, bob, request
+):
+    """The cluster's broker: its realtime queue's depth bounds the sends as the single machine's Redis does."""
+    _, url = broker_url
+    server = start_daphne(
+        CELERY_BROKER_URL=url, CHAT_FAN_OUT_LAG_MAX_MS="300", CHAT_FAN_OUT_QUEUE_MAX="1", CHAT_ADMISSION_POLL_MS="50"
+    )
+    for i in range(2):  # no worker runs: each fan-out task waits in the realtime queue
+        rest_send(server, alice, bob, "queued", f"rq-queued-{i}")
+    attempts = iter(range(1000))
+
+    def refused() -> dict | None:
+        client_msg_id = f"rq-probe-{next(attempts)}"
+        try:
+            rest_send(server, alice, bob, "probe", client_msg_id)
+        except urllib.error.HTTPError as error:
+            body = json.loads(error.read())
+            return {"status": error.code, "retry_after": error.headers["Retry-After"], "id": client_msg_id, **body}
+        return None
+
+    answer = wait_for(refused, timeout=15)
+    assert answer["status"] == 503 and answer["code"] == "unavailable" and answer["retry_after"] == "1"
+    assert not MessageRecord.objects.filter(client_msg_id=answer["id"]).exists()
+
+    request.getfixturevalue("rabbit_worker")  # the workers are back: the queue drains and sends are taken
+
+    def taken() -> dict | None:
+        try:
+            return rest_send(server, alice, bob, "after", "rq-after")
+        except urllib.error.HTTPError as error:
+            if error.code != 503:  # refused while the queue drains; anything else is a failure
+                raise
+            return None
+
+    sent = wait_for(taken, timeout=60)
+    assert sent["content"] == "after"
+    assert MessageRecord.objects.filter(client_msg_id="rq-after").count() == 1

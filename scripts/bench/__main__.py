@@ -29,7 +29,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import MySQLdb
-import redis.asyncio
+
+from chat_project.common.queue_depth import QueueDepth
 
 from . import cluster, footprint, idle, overload, system, users
 from . import load as loadgen
@@ -121,17 +122,14 @@ def cpu_figures(before: dict, after: dict, delivered: int) -> dict:
 
 
 def realtime_queue_depth(service: system.Service) -> Callable[[], Awaitable[int]]:
-    """An async callable: messages waiting in the broker's realtime queue (the fan-out backlog)."""
+    """An async callable: tasks waiting in the broker's realtime queue (the fan-out backlog), Redis or RabbitMQ."""
     if isinstance(service, ClusterService):
-        return service.queue_depth()
-    broker = redis.asyncio.Redis.from_url(system.BROKER_URL)
-    keys = system.realtime_queue_keys()
+        reader = QueueDepth(service.app["CELERY_BROKER_URL"], "realtime")
+    else:
+        reader = QueueDepth(system.BROKER_URL, "realtime", system.BROKER_PREFIX)
 
     async def depth() -> int:
-        async with broker.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.llen(key)
-            return sum(await pipe.execute())
+        return await asyncio.to_thread(reader.read)
 
     return depth
 

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from . import system
 
@@ -134,24 +133,6 @@ class ClusterService(system.Service):
             subprocess.run([sys.executable, SCRIPT, "down", "--force"], env=cluster_env(), cwd=system.ROOT, check=False)
 
     # --- the cluster's equivalents of the single machine's direct reads ---------------------
-
-    def queue_depth(self):
-        """An async callable: ready messages in RabbitMQ's ``realtime`` queue (a passive declare)."""
-        import asyncio
-
-        import kombu
-
-        url = self.app["CELERY_BROKER_URL"].split(";")[0]
-        connection = kombu.Connection(url, connect_timeout=5)
-
-        def depth() -> int:
-            channel: Any = connection.default_channel
-            return int(channel.queue_declare(queue="realtime", passive=True).message_count)
-
-        async def sample() -> int:
-            return await asyncio.to_thread(depth)
-
-        return sample
 
     def redis(self):
         from redis.cluster import ClusterNode, RedisCluster

@@ -104,11 +104,6 @@ def clear_redis() -> None:
         client.close()
 
 
-def realtime_queue_keys() -> list[str]:
-    """kombu's Redis transport: the queue is a list named like it (plus one list per priority step)."""
-    return [BROKER_PREFIX + "realtime"] + [f"{BROKER_PREFIX}realtime\x06\x16{p}" for p in (3, 6, 9)]
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
