@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 from chat_project.common import push
 from chat_project.common.connect_gate import Opening
 from chat_project.common.errors import ChatError, InvalidInput, RateLimited, outage_error
+from chat_project.common.json_renderer import frame_text
 from chat_project.common.limits import CLOSE_SERVICE_RESTART, CLOSE_UNAUTHENTICATED
 from chat_project.common.pubsub_layer import SlimPubSubChannelLayer
 from chat_project.common.push import user_group, watch_group
@@ -490,7 +491,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=event["code"])
 
     async def _send_frame(self, frame: dict) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        await self.send(text_data=frame_text(frame))
 
     async def _send_error(self, exc: ChatError, frame: dict, code: str | None = None) -> None:
         body = {"type": "error", **exc.as_dict()}

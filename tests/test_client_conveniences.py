@@ -146,3 +146,14 @@ def test_sync_position_needs_credentials(anonymous):
     response = anonymous.get("/api/v1/sync/position")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_a_send_whose_client_msg_id_is_a_lone_surrogate_is_answered_and_the_socket_stays_open(connect, alice, bob):
+    """The error echoes the id the client sent; a lone surrogate is written escaped, as the client sent it."""
+    sock = ready(connect(alice), alice)
+    sock.send({"type": "send", "to": bob.id, "content": "half", "client_msg_id": "half-\ud800"})
+    error = sock.expect("error")
+    assert error["code"] == "validation_error" and "client_msg_id" in error["errors"]
+    assert error["client_msg_id"] == "half-\ud800"
+    sock.send({"type": "ping", "ref": "still-open"})
+    assert sock.expect("pong")["ref"] == "still-open"
