@@ -61,7 +61,7 @@ application = ProtocolTypeRouter(
 
 
 def _close_request_connections(**kwargs) -> None:
-    """Each HTTP request runs in a thread of its own under ASGI: its connection dies with it.
+    """Each HTTP request runs in a thread of its own while it lasts (sync_chain.py): its connection goes back.
 
     CONN_MAX_AGE keeps the connections of the long-lived threads (the send
     committer, the socket pool, Celery); a request thread's is parked for the

@@ -1,13 +1,16 @@
 """MariaDB/MySQL backend whose HTTP request threads hand their connection on instead of closing it.
 
-Under ASGI each HTTP request runs its sync code in a thread of its own, so
-Django's persistent connections (CONN_MAX_AGE) die with the request, and
-every request that touches the database paid for a new connection: TCP,
-authentication, ``init_command`` and the session set-up queries
-(docs/benchmarks.md, the history page). At the end of a request
-chat_project/asgi.py parks the thread's connection here (``park``); the
-next connection any thread of this process opens takes a parked one,
-pinged first, with its session already set up.
+Under ASGI each HTTP request runs its sync code in a thread of its own (a
+new one per request in Django's handler, a kept one handed to one request at
+a time in chat_project/sync_chain.py), so Django's persistent connections
+(CONN_MAX_AGE) died with the request, and every request that touched the
+database paid for a new connection: TCP, authentication, ``init_command``
+and the session set-up queries (docs/benchmarks.md, the history page). At
+the end of a request chat_project/asgi.py parks the thread's connection here
+(``park``); the next connection any thread of this process opens takes a
+parked one, pinged first, with its session already set up. Parked rather
+than kept by its thread: a process holds at most PARKED_MAX idle
+connections, however many request threads a burst left behind.
 
 Only a connection in autocommit with no error, outside any atomic block,
 younger than CONN_MAX_AGE, is parked; anything else is closed as before.

@@ -63,3 +63,84 @@ def test_the_middleware_and_the_view_run_in_the_requests_thread_without_a_hop_ba
     assert hops_back == []
     # The settings keep Django's own paths (check --deploy and the admin look for them).
     assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
+
+
+@pytest.fixture
+def recorded_steps(monkeypatch):
+    """(step, thread id) of each request's sync steps: request_started, the view's chain, request_finished."""
+    from django.core.signals import request_finished, request_started
+
+    import chat_project.asgi as asgi
+
+    handler = getattr(asgi.django_asgi_app, "application", asgi.django_asgi_app)
+    seen: list[tuple[str, int]] = []
+    original = type(handler).get_response
+
+    def get_response(self, request):
+        seen.append(("view", threading.get_ident()))
+        return original(self, request)
+
+    def started(**kwargs):
+        seen.append(("started", threading.get_ident()))
+
+    def finished(**kwargs):
+        seen.append(("finished", threading.get_ident()))
+
+    monkeypatch.setattr(type(handler), "get_response", get_response)
+    request_started.connect(started, weak=False, dispatch_uid="test-started")
+    request_finished.connect(finished, weak=False, dispatch_uid="test-finished")
+    try:
+        yield handler, seen
+    finally:
+        request_started.disconnect(dispatch_uid="test-started")
+        request_finished.disconnect(dispatch_uid="test-finished")
+
+
+def test_a_requests_sync_steps_share_one_thread_and_later_requests_start_no_thread(recorded_steps):
+    handler, seen = recorded_steps
+    for _ in range(5):
+        request(handler, "/no-such-page")
+    threads_before = {t.ident for t in threading.enumerate()}
+    seen.clear()
+    for _ in range(20):
+        request(handler, "/no-such-page")
+    steps = [seen[i : i + 3] for i in range(0, len(seen), 3)]
+    assert len(steps) == 20
+    for started, view, finished in steps:
+        assert (started[0], view[0], finished[0]) == ("started", "view", "finished")
+        assert started[1] == view[1] == finished[1] != threading.get_ident()  # one thread, not the loop's
+    # Kept threads served them all: none was started for a request (Django's handler started two each).
+    assert {ident for _, ident in seen} <= threads_before
+    assert {t.ident for t in threading.enumerate()} <= threads_before
+
+
+def test_requests_at_once_each_get_a_thread_of_their_own():
+    import chat_project.asgi as asgi
+
+    handler = getattr(asgi.django_asgi_app, "application", asgi.django_asgi_app)
+    threads = handler.request_threads
+    both_in = threading.Barrier(2, timeout=10)  # only two requests in two threads get past it
+    a, b = threads.acquire(), threads.acquire()
+    assert a is not b
+    found = [a.submit(both_in.wait), b.submit(both_in.wait)]
+    assert sorted(f.result(timeout=15) for f in found) == [0, 1]  # both got past: two threads at once
+    threads.release(a)
+    threads.release(b)
+    assert {threads.acquire(), threads.acquire()} == {a, b}  # kept, and handed out again
+    threads.release(a)
+    threads.release(b)
+
+
+def test_past_the_kept_number_a_released_thread_finishes_its_work_and_ends():
+    from chat_project.sync_chain import RequestThreads
+
+    threads = RequestThreads(idle_max=1)
+    kept, surplus = threads.acquire(), threads.acquire()
+    slow = surplus.submit(threading.Event().wait, 0.2)  # still running when released
+    threads.release(kept)
+    threads.release(surplus)
+    assert slow.result(timeout=5) is False  # what it held ran to its end
+    [worker] = surplus._threads
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert threads.acquire() is kept
