@@ -19,7 +19,7 @@ from .autobahn_logs import defer_autobahn_log_arguments  # noqa: E402
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
 from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
 from .common.frozen_heap import freeze_startup  # noqa: E402
-from .daphne_close import allow_registered_close_codes  # noqa: E402
+from .daphne_close import allow_registered_close_codes, close_sockets_on_shutdown  # noqa: E402
 from .daphne_sockets import slim_daphne_sockets  # noqa: E402
 from .dbpool import base as dbpool  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
@@ -39,6 +39,8 @@ cap_daphne_request_bodies(body_limited_app.largest, body_limited_app.limit_for)
 # A drained host closes its sockets with 1012 (messaging/drain.py), a process behind
 # with the sockets it is opening refuses new ones with 1013 (common/connect_gate.py).
 allow_registered_close_codes()
+# A stopping daphne closes its sockets with 1012 first (daphne_close.py).
+close_sockets_on_shutdown()
 # An open socket keeps neither its upgrade request nor an asyncio.Queue (daphne_sockets.py).
 slim_daphne_sockets()
 # autobahn's debug lines build their arguments only when written (autobahn_logs.py).

@@ -1,4 +1,4 @@
-"""Let daphne send the close codes 1012 (a drained host) and 1013 (a process opening too many sockets).
+"""Let daphne send the close codes 1012 (a drained host, a stopping server) and 1013 (too many sockets opening).
 
 RFC 6455 lets a server close with 1012 (IANA's registry: "Service Restart"),
 the code clients read as "reconnect, the service restarts", and 1013 ("Try
@@ -7,9 +7,25 @@ lets an application send only 1000 and 3000-4999 and raises on anything else,
 so the close never reaches the client. For these two alone this sends the
 same close frame ``sendClose`` would have sent (``sendCloseFrame``, not as a
 reply), without the check.
+
+A stopping daphne (SIGTERM: supervisord stopping or restarting it, `make
+run`'s Ctrl-C) cancelled its consumers and dropped the connections: clients
+saw 1006, the code of a network failure, and backed off as after one
+(docs/websocket.md), and the sockets' presence stayed until its time to live.
+``close_sockets_on_shutdown`` sends every open socket 1012 first and gives
+the closing handshakes up to CHAT_SHUTDOWN_CLOSE_MS, during which each
+consumer runs its disconnect as for any close; then daphne cancels what is
+left, as before.
 """
 
+import time
+
+from django.conf import settings
+
 from .common.limits import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
+
+# How often a stopping daphne looks whether its sockets have closed.
+_SHUTDOWN_POLL_SECONDS = 0.05
 
 # The codes of RFC 6455's registry this server closes with, which autobahn would refuse.
 REGISTERED_CODES = frozenset({CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER})
@@ -30,3 +46,43 @@ def allow_registered_close_codes() -> None:
 
     WebSocketProtocol._chat_original_server_close = original
     WebSocketProtocol.serverClose = serverClose
+
+
+def close_sockets_on_shutdown() -> None:
+    try:
+        from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
+        from daphne.server import Server
+        from twisted.internet import defer, task
+    except ImportError:  # another ASGI server: its own shutdown
+        return
+    original = getattr(Server, "_chat_original_kill_all_applications", Server.kill_all_applications)
+
+    def kill_all_applications(self):
+        open_sockets = [p for p in self.connections if getattr(p, "state", None) == Autobahn.STATE_OPEN]
+        for protocol in open_sockets:
+            protocol.serverClose(CLOSE_SERVICE_RESTART)
+        if not open_sockets:
+            return original(self)
+        from twisted.internet import reactor
+
+        deadline = time.monotonic() + settings.CHAT_SHUTDOWN_CLOSE_MS / 1000
+
+        def closed_or_late() -> bool:
+            # daphne forgets a connection once its close handshake is done and the consumer told.
+            return time.monotonic() > deadline or not any(p in self.connections for p in open_sockets)
+
+        waited: defer.Deferred[None] = defer.Deferred()
+
+        def check() -> None:
+            if closed_or_late():
+                loop.stop()
+                waited.callback(None)
+
+        loop = task.LoopingCall(check)
+        loop.clock = reactor
+        loop.start(_SHUTDOWN_POLL_SECONDS, now=False)
+        waited.addCallback(lambda _: original(self))
+        return waited
+
+    Server._chat_original_kill_all_applications = original
+    Server.kill_all_applications = kill_all_applications

@@ -86,3 +86,20 @@ def test_drain_closes_this_hosts_sockets_in_batches_with_1012_and_no_other_hosts
     again.expect("ready")
     for sock in [*on_b, again]:
         sock.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_stopping_daphne_closes_its_sockets_with_1012_and_its_users_go_offline(start_daphne, make_user):
+    """SIGTERM (supervisord stopping or restarting it, `make run`'s Ctrl-C): clients are told "service restart"
+    (docs/websocket.md) instead of losing the connection (1006), and the sockets' presence is cleaned up."""
+    server = start_daphne()
+    users = [make_user(f"stopping{i}") for i in range(3)]
+    sockets = [server.socket(u.token) for u in users]
+    for sock in sockets:
+        sock.expect("ready")
+    assert all(users[0].get(f"users/{u.id}").json()["online"] for u in users)
+    watch = CloseWatch(sockets)
+    server.proc.terminate()
+    assert [code for code, _ in watch.result()] == [CLOSE_SERVICE_RESTART] * len(sockets)
+    assert server.proc.wait(15) == 0
+    assert not any(users[0].get(f"users/{u.id}").json()["online"] for u in users)
