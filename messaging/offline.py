@@ -5,14 +5,19 @@ per-user index in Redis, rebuilt from the flag when its marker is missing.
 """
 
 from django.conf import settings
+from django.db import connection
 
-from profiles.blocks import block_relations, profile_for
-from profiles.services import get_profiles
+from chat_project.common.redis_client import Reads
+from chat_project.common.sql import marks
+from profiles.blocks import profile_for, queue_block_relations
+from profiles.services import queue_profiles
 
 from . import store
 from .inputs import OfflineAck
 from .models import MessageRecord
-from .payloads import attachments_by_message, message_dict, message_rows, quoted_messages
+from .payloads import MessageRow, attachments_by_message, message_columns, message_dict, quoted_messages, rows_from
+
+_TABLE = MessageRecord._meta.db_table
 
 
 def rebuild_offline(user_id: int) -> None:
@@ -37,24 +42,34 @@ def rebuild_offline_many(user_ids: list[int]) -> None:
 
 
 def offline_messages(user_id: int) -> dict:
-    """Messages that arrived while the user had no socket, grouped by sender, oldest group first."""
-    ready, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
+    """Messages that arrived while the user had no socket, grouped by sender, oldest group first.
+
+    Two Redis round trips: the pending index with the user's blocks, then the
+    groups with their senders' profiles (and presence).
+    """
+    limit = settings.CHAT_OFFLINE_PAGE
+    first = Reads()
+    index = first.add(store.queue_pending_index_reads, user_id)
+    relations = queue_block_relations(first, user_id)
+    first.execute()
+    ready, senders = store.parse_pending_index(first[index])
     if not ready:
         rebuild_offline(user_id)
-        _, groups = store.read_pending(user_id, settings.CHAT_OFFLINE_PAGE)
-    wanted = set([msg_id for _, ids in groups for msg_id in ids][: settings.CHAT_OFFLINE_PAGE])
+        _, senders = store.parse_pending_index(_read(store.queue_pending_index_reads, user_id))
+    if not senders:
+        return {"results": []}
+    second = Reads()
+    pending = second.add(store.queue_pending_group_reads, user_id, senders, limit)
+    sender_profiles = queue_profiles(second, senders)
+    second.execute()
+    groups = store.parse_pending_groups(senders, second[pending])
+    wanted = set([msg_id for _, ids in groups for msg_id in ids][:limit])
     if not wanted:
         return {"results": []}
     # The database decides: an entry acked meanwhile (or a stale copy) is dropped.
-    records = {
-        r.msg_id: r
-        for r in message_rows(MessageRecord.objects.filter(msg_id__in=wanted, recipient_id=user_id, offline=True))
-    }
-    relations = block_relations(user_id)
-    profiles = {
-        sender_id: profile_for(user_id, profile, relations)
-        for sender_id, profile in get_profiles([sender for sender, _ in groups]).items()
-    }
+    records = {r.msg_id: r for r in _pending_rows(user_id, sorted(wanted))}
+    blocks = relations()
+    profiles = {sender_id: profile_for(user_id, profile, blocks) for sender_id, profile in sender_profiles().items()}
     quoted = quoted_messages(list(records.values()))
     attached = attachments_by_message(list(records.values()))
     results = []
@@ -66,6 +81,24 @@ def offline_messages(user_id: int) -> dict:
         if messages and sender_id in profiles:
             results.append({"sender": profiles[sender_id], "messages": messages})
     return {"results": results}
+
+
+def _read(queue, *args) -> list:
+    reads = Reads()
+    slot = reads.add(queue, *args)
+    reads.execute()
+    return reads[slot]
+
+
+def _pending_rows(user_id: int, msg_ids: list[int]) -> list[MessageRow]:
+    """The messages still owed to the user among ``msg_ids``, in SQL written out as ``sync``'s (no ORM to build)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {message_columns('m')} FROM {_TABLE} m"
+            f" WHERE m.msgId IN ({marks(msg_ids)}) AND m.recipient_id = %s AND m.offline = 1",
+            [*msg_ids, user_id],
+        )
+        return rows_from(cursor.fetchall())
 
 
 def ack_offline(user_id: int, ack: OfflineAck) -> None:

@@ -19,7 +19,7 @@ every event carries its number, so a socket can tell it missed one
 
 from typing import cast
 
-from chat_project.common.redis_client import get_redis, key, user_tag
+from chat_project.common.redis_client import Reads, get_redis, key, user_tag
 
 PUSH_MARKER_SECONDS = 24 * 3600
 # Once the database has marked the fan-out done (docs/scaling.md, "Keys that grow with traffic").
@@ -75,18 +75,38 @@ def remove(recipient_id: int, sender_id: int, msg_ids: list[int]) -> None:
 
 def read_pending(recipient_id: int, limit: int) -> tuple[bool, list[tuple[int, list[int]]]]:
     """(ready, [(sender_id, [msg_id, ...]) ordered by oldest message])."""
-    client = get_redis()
-    pipe = client.pipeline(transaction=False)
+    first = Reads()
+    index = first.add(queue_pending_index_reads, recipient_id)
+    first.execute()
+    ready, senders = parse_pending_index(first[index])
+    if not senders:
+        return ready, []
+    second = Reads()
+    groups = second.add(queue_pending_group_reads, recipient_id, senders, limit)
+    second.execute()
+    return ready, parse_pending_groups(senders, second[groups])
+
+
+def queue_pending_index_reads(pipe, recipient_id: int) -> None:
+    """The first of ``read_pending``'s two round trips, on a shared pipeline (``Reads``)."""
     pipe.exists(ready_key(recipient_id))
     pipe.zrange(index_key(recipient_id), 0, -1)
-    ready, senders = pipe.execute()
-    if not senders:
-        return bool(ready), []
-    pipe = client.pipeline(transaction=False)
+
+
+def parse_pending_index(replies: list) -> tuple[bool, list[int]]:
+    """(ready, the senders with messages pending, oldest group first)."""
+    ready, senders = replies
+    return bool(ready), [int(sender) for sender in senders]
+
+
+def queue_pending_group_reads(pipe, recipient_id: int, senders: list[int], limit: int) -> None:
+    """The second round trip: up to ``limit`` pending ids of each sender's group."""
     for sender in senders:
-        pipe.zrange(sender_key(recipient_id, int(sender)), 0, limit - 1)
-    groups = [(int(sender), [int(m) for m in ids]) for sender, ids in zip(senders, pipe.execute(), strict=True)]
-    return bool(ready), groups
+        pipe.zrange(sender_key(recipient_id, sender), 0, limit - 1)
+
+
+def parse_pending_groups(senders: list[int], replies: list) -> list[tuple[int, list[int]]]:
+    return [(sender, [int(m) for m in ids]) for sender, ids in zip(senders, replies, strict=True)]
 
 
 def write_all(recipient_id: int, pending: dict[int, list[int]]) -> None:

@@ -9,6 +9,7 @@ Redis (profiles/store.py) so the conversation page stays free of SQL.
 """
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -17,7 +18,7 @@ from django.db.models import Q
 from chat_project.common import push
 from chat_project.common.errors import InvalidInput
 from chat_project.common.ratelimit import check_rate
-from chat_project.common.redis_client import get_redis
+from chat_project.common.redis_client import Reads
 from chat_project.common.sql import marks
 
 from . import store
@@ -61,12 +62,21 @@ def _forget(*user_ids: int) -> None:
 
 def block_relations(user_id: int) -> tuple[set[int], set[int]]:
     """(users this user blocks, users who block this user), from the cache or rebuilt."""
-    pipe = get_redis().pipeline(transaction=False)
-    store.queue_block_reads(pipe, user_id)
-    version, relations = store.parse_block_reads(pipe.execute())
-    if relations is not None:
-        return relations
-    return rebuild_blocks(user_id, version)
+    reads = Reads()
+    relations = queue_block_relations(reads, user_id)
+    reads.execute()
+    return relations()
+
+
+def queue_block_relations(reads: Reads, user_id: int) -> Callable[[], tuple[set[int], set[int]]]:
+    """``block_relations`` on a shared pipeline: queue its reads now, call the result after ``reads.execute()``."""
+    slot = reads.add(store.queue_block_reads, user_id)
+
+    def relations() -> tuple[set[int], set[int]]:
+        version, cached = store.parse_block_reads(reads[slot])
+        return cached if cached is not None else rebuild_blocks(user_id, version)
+
+    return relations
 
 
 def rebuild_blocks(user_id: int, version: str) -> tuple[set[int], set[int]]:

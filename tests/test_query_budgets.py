@@ -102,3 +102,28 @@ def test_search_is_four_queries_whatever_the_user_holds(alice, bob, carol):
             assert count(lambda q=q, limit=limit: alice.get("search", {"q": q, "limit": limit})) <= 4, q
     # One letter: the grams that start with it, their walks in one statement, the messages in flight, the page.
     assert count(lambda: alice.get("search", {"q": "n", "limit": 50})) == 4
+
+
+def test_offline_reads_redis_in_two_round_trips_whatever_the_senders(alice, bob, carol, make_user, monkeypatch):
+    import redis
+
+    from messaging.offline import offline_messages
+
+    dave = make_user("dave")
+    for i in range(12):
+        (alice, carol, dave)[i % 3].send(bob, f"r{i}")
+    offline_messages(bob.id)  # warm: the index is ready, the profiles and blocks are cached
+    trips: list[str] = []
+    pipeline_execute, command = redis.client.Pipeline.execute, redis.Redis.execute_command
+    monkeypatch.setattr(
+        redis.client.Pipeline,
+        "execute",
+        lambda self, *a, **k: trips.append("pipeline") or pipeline_execute(self, *a, **k),
+    )
+    monkeypatch.setattr(
+        redis.Redis, "execute_command", lambda self, *a, **k: trips.append(a[0]) or command(self, *a, **k)
+    )
+    result = offline_messages(bob.id)
+    assert sorted(group["sender"]["user_id"] for group in result["results"]) == sorted([alice.id, carol.id, dave.id])
+    assert sum(len(group["messages"]) for group in result["results"]) == 12
+    assert trips == ["pipeline", "pipeline"]  # the index and the blocks; the groups and the senders' profiles
