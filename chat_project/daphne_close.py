@@ -67,9 +67,16 @@ def close_sockets_on_shutdown() -> None:
 
         deadline = time.monotonic() + settings.CHAT_SHUTDOWN_CLOSE_MS / 1000
 
+        def settled(protocol) -> bool:
+            # Its closing handshake done (daphne marks it disconnected) and its consumer finished the disconnect.
+            details = self.connections.get(protocol)
+            if details is None:
+                return True
+            application = details.get("application_instance")
+            return "disconnected" in details and (application is None or application.done())
+
         def closed_or_late() -> bool:
-            # daphne forgets a connection once its close handshake is done and the consumer told.
-            return time.monotonic() > deadline or not any(p in self.connections for p in open_sockets)
+            return time.monotonic() > deadline or all(settled(p) for p in open_sockets)
 
         waited: defer.Deferred[None] = defer.Deferred()
 

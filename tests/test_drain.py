@@ -103,3 +103,32 @@ def test_a_stopping_daphne_closes_its_sockets_with_1012_and_its_users_go_offline
     assert [code for code, _ in watch.result()] == [CLOSE_SERVICE_RESTART] * len(sockets)
     assert server.proc.wait(15) == 0
     assert not any(users[0].get(f"users/{u.id}").json()["online"] for u in users)
+
+
+@pytest.mark.timeout(60)
+def test_a_client_that_never_answers_the_close_does_not_hold_the_stop(start_daphne, make_user):
+    """Its closing handshake times out (autobahn's, 1 s) within the grace (CHAT_SHUTDOWN_CLOSE_MS, which also
+    bounds slow disconnects): the process ends on its own, well before supervisord's stopwaitsecs would kill it."""
+    import base64
+    import secrets
+    import socket
+
+    server = start_daphne()
+    user = make_user("silent")
+    host, port = server.address.rsplit(":", 1)
+    silent = socket.create_connection((host, int(port)), timeout=10)
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    silent.sendall(
+        f"GET /ws/chat/?token={user.token} HTTP/1.1\r\nHost: {server.address}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += silent.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 101"), answer
+    time.sleep(1)  # its consumer is open (the "ready" frame waits, unread, in the kernel's buffers)
+    try:
+        server.proc.terminate()
+        assert server.proc.wait(8) == 0
+    finally:
+        silent.close()
