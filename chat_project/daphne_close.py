@@ -12,13 +12,14 @@ A stopping daphne (SIGTERM: supervisord stopping or restarting it, `make
 run`'s Ctrl-C) cancelled its consumers and dropped the connections: clients
 saw 1006, the code of a network failure, and backed off as after one
 (docs/websocket.md), and the sockets' presence stayed until its time to live.
-``close_sockets_on_shutdown`` sends every open socket 1012 first and gives
+``close_sockets_on_shutdown`` stops listening, sends every open socket 1012 and gives
 the closing handshakes up to CHAT_SHUTDOWN_CLOSE_MS, during which each
 consumer runs its disconnect as for any close; then daphne cancels what is
 left, as before.
 """
 
 import time
+from typing import Any
 
 from django.conf import settings
 
@@ -58,6 +59,7 @@ def close_sockets_on_shutdown() -> None:
     original = getattr(Server, "_chat_original_kill_all_applications", Server.kill_all_applications)
 
     def kill_all_applications(self):
+        _stop_listening()
         open_sockets = [p for p in self.connections if getattr(p, "state", None) == Autobahn.STATE_OPEN]
         for protocol in open_sockets:
             protocol.serverClose(CLOSE_SERVICE_RESTART)
@@ -93,3 +95,15 @@ def close_sockets_on_shutdown() -> None:
 
     Server._chat_original_kill_all_applications = original
     Server.kill_all_applications = kill_all_applications
+
+
+def _stop_listening() -> None:
+    """Close the listening socket first: during the grace a new connection is not accepted only to be
+    dropped at exit. The kernel hands the connections still in its accept queue to the other processes
+    listening on the port (``tcp_migrate_req``, scripts/bootstrap.sh); with none, a client is refused at once."""
+    from twisted.internet import reactor, tcp
+
+    readers: Any = reactor
+    for reader in list(readers.getReaders()):
+        if isinstance(reader, tcp.Port):
+            reader.stopListening()

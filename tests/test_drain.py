@@ -108,7 +108,8 @@ def test_a_stopping_daphne_closes_its_sockets_with_1012_and_its_users_go_offline
 @pytest.mark.timeout(60)
 def test_a_client_that_never_answers_the_close_does_not_hold_the_stop(start_daphne, make_user):
     """Its closing handshake times out (autobahn's, 1 s) within the grace (CHAT_SHUTDOWN_CLOSE_MS, which also
-    bounds slow disconnects): the process ends on its own, well before supervisord's stopwaitsecs would kill it."""
+    bounds slow disconnects): the process ends on its own, well before supervisord's stopwaitsecs would kill it.
+    Meanwhile new connections are refused rather than accepted and dropped."""
     import base64
     import secrets
     import socket
@@ -127,8 +128,26 @@ def test_a_client_that_never_answers_the_close_does_not_hold_the_stop(start_daph
         answer += silent.recv(4096)
     assert answer.startswith(b"HTTP/1.1 101"), answer
     time.sleep(1)  # its consumer is open (the "ready" frame waits, unread, in the kernel's buffers)
+    refused_while_held = False
+    silent.setblocking(False)
     try:
         server.proc.terminate()
+        # While it waits for that close (the silent connection still open), it no longer listens: a new
+        # client is refused at once, not accepted only to be dropped when the process exits.
+        while server.proc.poll() is None:
+            try:
+                while silent.recv(65536):  # the 1012 close frame, unanswered; b"" once the server drops it
+                    pass
+                break  # dropped: the wait for its handshake is over
+            except BlockingIOError:
+                pass
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+            except ConnectionRefusedError:
+                refused_while_held = True
+                break
+            time.sleep(0.02)
         assert server.proc.wait(8) == 0
     finally:
         silent.close()
+    assert refused_while_held
