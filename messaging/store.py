@@ -19,7 +19,7 @@ every event carries its number, so a socket can tell it missed one
 
 from typing import cast
 
-from chat_project.common.redis_client import Reads, get_redis, key, user_tag
+from chat_project.common.redis_client import get_redis, key, user_tag
 
 PUSH_MARKER_SECONDS = 24 * 3600
 # Once the database has marked the fan-out done (docs/scaling.md, "Keys that grow with traffic").
@@ -73,22 +73,8 @@ def remove(recipient_id: int, sender_id: int, msg_ids: list[int]) -> None:
     get_redis().eval(_REMOVE, 2, index_key(recipient_id), sender_key(recipient_id, sender_id), sender_id, *msg_ids)
 
 
-def read_pending(recipient_id: int, limit: int) -> tuple[bool, list[tuple[int, list[int]]]]:
-    """(ready, [(sender_id, [msg_id, ...]) ordered by oldest message])."""
-    first = Reads()
-    index = first.add(queue_pending_index_reads, recipient_id)
-    first.execute()
-    ready, senders = parse_pending_index(first[index])
-    if not senders:
-        return ready, []
-    second = Reads()
-    groups = second.add(queue_pending_group_reads, recipient_id, senders, limit)
-    second.execute()
-    return ready, parse_pending_groups(senders, second[groups])
-
-
 def queue_pending_index_reads(pipe, recipient_id: int) -> None:
-    """The first of ``read_pending``'s two round trips, on a shared pipeline (``Reads``)."""
+    """Whether the offline index is ready, and its senders: the first of offline's two round trips (``Reads``)."""
     pipe.exists(ready_key(recipient_id))
     pipe.zrange(index_key(recipient_id), 0, -1)
 
