@@ -10,12 +10,11 @@ import socket
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from .conftest import wait_for
-from .live import ROOT
+from .live import ROOT, proc_stat
 
 pytestmark = pytest.mark.e2e
 
@@ -33,11 +32,8 @@ PHASE = textwrap.dedent(
 
 
 def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 @pytest.mark.timeout(120)

@@ -24,7 +24,7 @@ from django.conf import settings
 from websockets.sync.client import connect
 
 from .conftest import wait_for
-from .live import ROOT, Socket, free_port
+from .live import ROOT, Socket, free_port, proc_stat
 
 # A start may migrate a new database and a stop may wait for every process:
 # the test's own limit covers both with room, so a busy machine gives the
@@ -49,15 +49,9 @@ def process_table() -> dict[int, tuple[int, str, str]]:
     """pid -> (parent pid, state, start time) of every process."""
     table = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces; the fields after it do not.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        table[int(entry.name)] = (int(fields[1]), fields[0], fields[19])
+        fields = proc_stat(entry.name) if entry.name.isdigit() else None
+        if fields is not None:
+            table[int(entry.name)] = (int(fields[1]), fields[0], fields[19])
     return table
 
 
