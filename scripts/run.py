@@ -6,8 +6,9 @@ Celery worker per queue. supervisord restarts whichever crashes. On a cluster
 CHAT_ROLES (``web,realtime,delayed,retry``, all by default) names the programs
 this host runs; the others are left out of the configuration it is given.
 
-Stops everything (supervisord stops each program's whole process group) on
-SIGTERM, SIGINT or SIGHUP to this process. Under make that covers every way a
+Stops everything (supervisord stops each program's whole process group, and
+what outlives it in supervisord's session is stopped after it) on SIGTERM,
+SIGINT or SIGHUP to this process. Under make that covers every way a
 user stops it: Ctrl-C in a terminal signals the whole foreground process
 group (make and this launcher alike), and make forwards SIGTERM to its
 recipe. Make's own death is seen through PR_SET_PDEATHSIG, and the death of
@@ -17,6 +18,7 @@ make and stops nothing: no terminal sends one (README.md says so).
 """
 
 import argparse
+import contextlib
 import ctypes
 import os
 import shutil
@@ -33,6 +35,7 @@ CONFIG = ROOT / "scripts" / "supervisord.conf"
 PR_SET_PDEATHSIG = 1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 SUPERVISORD_STOP_TIMEOUT = 60
+LEFTOVER_GRACE = 5.0
 ROLES = ("web", "realtime", "delayed", "retry", "webpush")
 # The supervisord section of each role.
 ROLE_SECTIONS = {"web": "program:web", "realtime": "program:realtime", "delayed": "program:delayed",
@@ -46,14 +49,56 @@ def die_with_parent() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
 
-def parent_pid_of(pid: int) -> int | None:
-    """The parent pid of ``pid``, or None if it is gone."""
+def stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, parent pid, process group,
+    session, ...), or None once the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces; the fields after it do not.
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def parent_pid_of(pid: int) -> int | None:
+    """The parent pid of ``pid``, or None if it is gone."""
+    fields = stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def session_members(session: int) -> list[int]:
+    """The live processes of ``session``. A program's child stays in it when it is orphaned."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        fields = stat_fields(entry.name) if entry.name.isdigit() else None
+        if fields and fields[3] == str(session) and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def stop_leftovers(session: int, grace: float = LEFTOVER_GRACE) -> list[int]:
+    """Stop what outlived supervisord in its session: SIGTERM, then SIGKILL after ``grace`` seconds.
+
+    supervisord signals a program's process group and waits for the program
+    itself; a child forked after the signal, or one that survives it (a
+    Celery pool or beat process catches SIGTERM before it resets its
+    handlers), is orphaned and would keep running, with the port's database
+    connections and the broker's consumers, after `make run` returned.
+    Returns the pids it found.
+    """
+    found = session_members(session)
+    if not found:
+        return []
+    names = ", ".join(f"{pid} ({process_name(pid)})" for pid in found)
+    print(f"Stopping {len(found)} processes that outlived supervisord: {names}.", flush=True)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in session_members(session):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while session_members(session) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return found
 
 
 def process_name(pid: int) -> str:
@@ -201,6 +246,7 @@ def main() -> int:
                 print("supervisord did not stop in time; killing it.", flush=True)
                 os.killpg(supervisord.pid, signal.SIGKILL)
                 supervisord.wait()
+        stop_leftovers(supervisord.pid)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     if stop_requested or supervisord.returncode == 0:

@@ -16,21 +16,13 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
+from scripts.run import stat_fields as proc_stat  # noqa: F401 (the tests' /proc/<pid>/stat reader)
+
 ROOT = Path(__file__).resolve().parent.parent
 # As in the Procfile: frames up to 8 MiB reach the consumer (which refuses
 # those over CHAT_MAX_FRAME_BYTES with an error frame); daphne's default
 # 1 MiB would drop the connection instead.
 WEBSOCKET_LIMITS = ["--websocket-max-message-size", "8388608", "--websocket-max-frame-size", "8388608"]
-
-
-def proc_stat(pid: int | str) -> list[str] | None:
-    """The fields of ``/proc/<pid>/stat`` after the command name (the state first, then the parent pid, ...),
-    or None once the process is gone. The name (field 2) may hold spaces and parentheses; nothing after it does."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()
 
 
 def free_port() -> int:

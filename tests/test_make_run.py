@@ -23,6 +23,8 @@ import pytest
 from django.conf import settings
 from websockets.sync.client import connect
 
+from scripts import run
+
 from .conftest import wait_for
 from .live import ROOT, Socket, free_port, proc_stat
 
@@ -165,11 +167,19 @@ class MakeRun:
         return self.supervised(f"-Q {queue} ")
 
     def stop(self, send: Callable[[], None]) -> None:
-        """Stop it with ``send``; make and every process it started must go and free the port."""
+        """Stop it with ``send``; make and every process it started must go and free the port.
+
+        Besides the processes seen now, nothing may be left in make's session
+        or supervisord's: that catches a child forked later, or orphaned.
+        """
         started = self.processes()
         assert len(started) > 1
+        [launcher] = self.children(self.make_pid, process_table())
+        [supervisord] = self.children(launcher, process_table())
+        sessions = (self.started.pid, supervisord)
         send()
         wait_for(lambda: not [pid for pid, start in started.items() if is_running(pid, start)], timeout=STOP_TIMEOUT)
+        wait_for(lambda: not [pid for sid in sessions for pid in run.session_members(sid)], timeout=STOP_TIMEOUT)
         assert can_listen(self.port)
 
     def kill_all(self) -> None:
