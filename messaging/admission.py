@@ -66,6 +66,12 @@ logger = logging.getLogger(__name__)
 OVERLOAD_RETRY_AFTER = 1
 # The log says "refusing sends" at most this often.
 WARN_EVERY_SECONDS = 30
+# Seconds the poll may take to read the realtime queue's depth (each broker of a failover list: connect,
+# handshake, answer). The polls stop meanwhile.
+DEPTH_READ_TIMEOUT = 1.0
+# A "behind" older than this many polls (at least a second) no longer refuses: a poll stuck longer than
+# its timeouts (or a poll thread that died) fails open, as an unreadable signal does.
+STALE_AFTER_POLLS = 10
 # The key of (arrival time, the consumer's busy seconds then) in an ASGI event, set as daphne queues it.
 ARRIVED = "chat.arrived"
 
@@ -118,7 +124,11 @@ def report_fan_out_lag(msg_ids: list[int]) -> None:
 def realtime_queue_depth() -> QueueDepth:
     """A reader of the realtime queue's depth on this process's broker."""
     prefix = str(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", ""))
-    return QueueDepth(settings.CELERY_BROKER_URL, "realtime", prefix)
+    return QueueDepth(settings.CELERY_BROKER_URL, "realtime", prefix, timeout=DEPTH_READ_TIMEOUT)
+
+
+def stale_after_seconds() -> float:
+    return max(1.0, STALE_AFTER_POLLS * settings.CHAT_ADMISSION_POLL_MS / 1000)
 
 
 class Admission:
@@ -128,6 +138,7 @@ class Admission:
         self._lock = threading.Lock()
         self._pid = 0
         self.behind = False
+        self.polled_at = 0.0  # time.monotonic() of the poll that set ``behind``
         self._warned = -float(WARN_EVERY_SECONDS)
         self._failed_warned = -float(WARN_EVERY_SECONDS)
         self._depth: QueueDepth | None = None
@@ -138,7 +149,7 @@ class Admission:
             return
         if self._pid != os.getpid():
             self._start()
-        if self.behind:
+        if self.behind and time.monotonic() - self.polled_at < stale_after_seconds():
             raise Overloaded()
 
     def _start(self) -> None:
@@ -176,6 +187,7 @@ class Admission:
             self._warned = now
             logger.warning("refusing sends: the fan-out is behind (lag %s ms, realtime queue %d task(s))", lag, depth)
         self.behind = behind_now
+        self.polled_at = now
 
     def _say_failed(self, what: str, error: Exception) -> None:
         # Polled ten times a second: an outage is said now and then, not in every poll.

@@ -7,12 +7,15 @@ process consumes it. CELERY_BROKER_URL is a failover list whose second
 broker does not answer.
 """
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -206,6 +209,97 @@ def test_the_queue_depth_is_read_by_a_passive_declare_through_the_failover_list(
             queue.bind(connection.default_channel).delete()
     finally:
         reader.close()
+
+
+class FreezingProxy:
+    """A TCP relay to a broker that can stop relaying and keep its connections open:
+    a broker that stops answering (paused, partitioned) without closing anything."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                while self.frozen.is_set():
+                    time.sleep(0.05)  # hold the bytes: the broker "stopped answering"
+                sink.sendall(chunk)
+
+    def close(self) -> None:
+        self.listener.close()
+        for each in self.sockets:
+            with contextlib.suppress(OSError):
+                each.close()
+
+
+def overloaded(gate) -> bool:
+    from messaging.admission import Overloaded
+
+    try:
+        gate.check()
+    except Overloaded:
+        return True
+    return False
+
+
+@pytest.mark.timeout(120)
+def test_a_broker_that_stops_answering_neither_holds_the_depth_read_nor_keeps_sends_refused(broker_url, settings):
+    from kombu import Connection, Exchange, Queue
+
+    from chat_project.common.queue_depth import QueueDepth
+    from messaging import admission
+
+    _, url = broker_url
+    proxy = FreezingProxy(("127.0.0.1", 5672))
+    frozen_url = url.split(";")[0].replace("@127.0.0.1:5672/", f"@127.0.0.1:{proxy.port}/")
+    queue = Queue("depth-frozen", Exchange("depth-frozen", type="direct"), routing_key="depth-frozen")
+    reader = QueueDepth(frozen_url, "depth-frozen", timeout=0.5)
+    stuck = QueueDepth(frozen_url, "depth-frozen", timeout=30)
+    with Connection(url.split(";")[0]) as connection:
+        queue.bind(connection.default_channel).declare()
+        try:
+            # Both connected through the proxy, handshake done, the queue there: their connections stay open.
+            assert reader.read() == 0 and stuck.read() == 0
+            proxy.frozen.set()
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):  # the socket timeout
+                reader.read()
+            assert time.monotonic() - started < 3  # before: no read timeout, it waited as long as the socket stayed
+
+            # A poll stuck in a read leaves its last "behind" standing; past a second it no longer refuses.
+            settings.CHAT_FAN_OUT_LAG_MAX_MS = 1000
+            settings.CHAT_ADMISSION_POLL_MS = 50
+            gate = admission.Admission()
+            gate._pid = os.getpid()  # no polling thread of its own: the one below stands in for it
+            gate._depth = stuck
+            gate.behind, gate.polled_at = True, time.monotonic()
+            polling = threading.Thread(target=gate.poll, daemon=True)
+            polling.start()
+            time.sleep(0.3)
+            assert polling.is_alive() and overloaded(gate)  # stuck in the read, its verdict still fresh
+            wait_for(lambda: not overloaded(gate), timeout=3)
+            assert polling.is_alive() and gate.behind  # still stuck: the stale verdict no longer counts
+        finally:
+            proxy.close()
+            reader.close()
+            stuck.close()
+            queue.bind(connection.default_channel).delete()
 
 
 @pytest.mark.timeout(120)

@@ -16,7 +16,9 @@ read it here:
 
 Neither counts tasks a worker holds unacknowledged: those are being worked on.
 A ``QueueDepth`` keeps its connection between reads; it is not thread-safe
-(one per reading thread).
+(one per reading thread). Every step of a read (connecting, the AMQP
+handshake, the answer) is bounded by its ``timeout``: a broker that stops
+answering mid-connection raises, it does not hold the reader.
 """
 
 import contextlib
@@ -27,8 +29,8 @@ import redis
 # kombu's Redis transport: the priority steps of a queue (``PRIORITY_STEPS``) and the separator of their lists.
 REDIS_PRIORITY_STEPS = (3, 6, 9)
 REDIS_PRIORITY_SEP = "\x06\x16"
-# Seconds to connect to the broker or wait for its answer.
-TIMEOUT_SECONDS = 5
+# Seconds to connect to the broker or wait for its answer, by default.
+TIMEOUT_SECONDS = 5.0
 
 
 def redis_queue_lists(queue: str, prefix: str = "") -> list[str]:
@@ -43,16 +45,15 @@ def is_redis_url(url: str) -> bool:
 class QueueDepth:
     """Reads the number of tasks waiting in ``queue`` of the broker at ``url`` (a failover list for RabbitMQ)."""
 
-    def __init__(self, url: str, queue: str, prefix: str = "") -> None:
+    def __init__(self, url: str, queue: str, prefix: str = "", timeout: float = TIMEOUT_SECONDS) -> None:
         self.url = url
         self.queue = queue
+        self.timeout = timeout
         self._redis: redis.Redis | None = None
         self._lists: list[str] = []
         self._amqp: Any = None
         if is_redis_url(url):
-            self._redis = redis.Redis.from_url(
-                url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
-            )
+            self._redis = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
             self._lists = redis_queue_lists(queue, prefix)
 
     def read(self) -> int:
@@ -70,8 +71,16 @@ class QueueDepth:
 
         if self._amqp is None:
             # Each broker of the list once, then the error: a reader polls again soon, it must not hang.
-            retries = {"max_retries": self.url.count(";") + 1, "interval_start": 0, "interval_step": 0.2}
-            self._amqp = Connection(self.url, connect_timeout=TIMEOUT_SECONDS, transport_options=retries)
+            # The read and write timeouts are py-amqp's socket timeouts: without them a broker that stops
+            # answering after the handshake (a paused or partitioned node) holds the read forever.
+            options = {
+                "max_retries": self.url.count(";") + 1,
+                "interval_start": 0,
+                "interval_step": 0.2,
+                "read_timeout": self.timeout,
+                "write_timeout": self.timeout,
+            }
+            self._amqp = Connection(self.url, connect_timeout=self.timeout, transport_options=options)
         try:
             answer = self._amqp.default_channel.queue_declare(queue=self.queue, passive=True)
         except NotFound:
