@@ -15,6 +15,8 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 
+from messaging.heartbeat import stop_process_presence  # noqa: E402
+
 from .autobahn_logs import defer_autobahn_log_arguments  # noqa: E402
 from .body_limit import BodyLimitMiddleware, cap_daphne_request_bodies  # noqa: E402
 from .common.client_ip import TrustedProxyMiddleware  # noqa: E402
@@ -39,8 +41,8 @@ cap_daphne_request_bodies(body_limited_app.largest, body_limited_app.limit_for)
 # A drained host closes its sockets with 1012 (messaging/drain.py), a process behind
 # with the sockets it is opening refuses new ones with 1013 (common/connect_gate.py).
 allow_registered_close_codes()
-# A stopping daphne closes its sockets with 1012 first (daphne_close.py).
-close_sockets_on_shutdown()
+# A stopping daphne unregisters its sockets' presence at once, then closes them with 1012 (daphne_close.py).
+close_sockets_on_shutdown(before_close=stop_process_presence)
 # An open socket keeps neither its upgrade request nor an asyncio.Queue (daphne_sockets.py).
 slim_daphne_sockets()
 # autobahn's debug lines build their arguments only when written (autobahn_logs.py).

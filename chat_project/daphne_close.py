@@ -12,18 +12,24 @@ A stopping daphne (SIGTERM: supervisord stopping or restarting it, `make
 run`'s Ctrl-C) cancelled its consumers and dropped the connections: clients
 saw 1006, the code of a network failure, and backed off as after one
 (docs/websocket.md), and the sockets' presence stayed until its time to live.
-``close_sockets_on_shutdown`` stops listening, sends every open socket 1012 and gives
-the closing handshakes up to CHAT_SHUTDOWN_CLOSE_MS, during which each
-consumer runs its disconnect as for any close; then daphne cancels what is
-left, as before.
+``close_sockets_on_shutdown`` stops listening, runs its ``before_close`` (the
+sockets' presence unregistered all at once: messaging/heartbeat.py), sends
+every open socket 1012 and gives the closing handshakes up to
+CHAT_SHUTDOWN_CLOSE_MS, during which each consumer runs its disconnect as
+for any close; then daphne cancels what is left, as before.
 """
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
 
 from .common.limits import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
+
+logger = logging.getLogger(__name__)
 
 # How often a stopping daphne looks whether its sockets have closed.
 _SHUTDOWN_POLL_SECONDS = 0.05
@@ -49,7 +55,9 @@ def allow_registered_close_codes() -> None:
     WebSocketProtocol.serverClose = serverClose
 
 
-def close_sockets_on_shutdown() -> None:
+def close_sockets_on_shutdown(before_close: Callable[[], Awaitable[None]] | None = None) -> None:
+    """``before_close`` runs on daphne's event loop once the process stops listening, before the 1012s;
+    its time counts against CHAT_SHUTDOWN_CLOSE_MS, and its failure is logged, never holds the stop."""
     try:
         from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
         from daphne.server import Server
@@ -61,13 +69,24 @@ def close_sockets_on_shutdown() -> None:
     def kill_all_applications(self):
         _stop_listening()
         open_sockets = [p for p in self.connections if getattr(p, "state", None) == Autobahn.STATE_OPEN]
-        for protocol in open_sockets:
-            protocol.serverClose(CLOSE_SERVICE_RESTART)
         if not open_sockets:
             return original(self)
+        grace = settings.CHAT_SHUTDOWN_CLOSE_MS / 1000
+        deadline = time.monotonic() + grace
+        if before_close is None:
+            return close_and_wait(self, open_sockets, deadline)
+        # At most half of the grace: the other half is the closing handshakes'.
+        ready = defer.Deferred.fromFuture(asyncio.ensure_future(_bounded(before_close, grace / 2)))
+        ready.addCallback(lambda _: close_and_wait(self, open_sockets, deadline))
+        return ready
+
+    def close_and_wait(self, open_sockets, deadline):
         from twisted.internet import reactor
 
-        deadline = time.monotonic() + settings.CHAT_SHUTDOWN_CLOSE_MS / 1000
+        # Those whose clients left meanwhile are closed already.
+        open_sockets = [p for p in open_sockets if getattr(p, "state", None) == Autobahn.STATE_OPEN]
+        for protocol in open_sockets:
+            protocol.serverClose(CLOSE_SERVICE_RESTART)
 
         def settled(protocol) -> bool:
             # Its closing handshake done (daphne marks it disconnected) and its consumer finished the disconnect.
@@ -95,6 +114,13 @@ def close_sockets_on_shutdown() -> None:
 
     Server._chat_original_kill_all_applications = original
     Server.kill_all_applications = kill_all_applications
+
+
+async def _bounded(step: Callable[[], Awaitable[None]], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(step(), timeout=seconds)
+    except Exception:  # a timeout included: the sockets are closed all the same
+        logger.warning("the stop's step before closing the sockets failed", exc_info=True)
 
 
 def _stop_listening() -> None:

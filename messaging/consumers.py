@@ -110,6 +110,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     frame_arrived: tuple[float, float] | None = None
     busy = 0.0
 
+    # The stopping process unregistered this socket's presence with all the others (messaging/heartbeat.py),
+    # and the user's last_seen if the watchers are to hear from this socket that the user went offline.
+    process_unregistered = False
+    process_last_seen: str | None = None
+
     async def __call__(self, scope, receive, send) -> None:
         """Channels' consumer loop, with one waiting future per socket instead of two tasks and a wait.
 
@@ -275,21 +280,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # thread, could land after the unregistration below and keep the user
         # online for a TTL.
         process_drain().remove(self)
-        await process_heartbeat().remove(self)
+        heartbeat = process_heartbeat()
+        await heartbeat.remove(self)
         # Their sends are queued and will be stored; nobody is left to hear the ack.
         for task in self.sends:
             task.cancel()
+        # A stopping process's subscriptions end with its connection to the layer: nothing to leave one by one.
+        if not (heartbeat.stopping and isinstance(self.channel_layer, SlimPubSubChannelLayer)):
+            try:
+                await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+                await self._leave_watch_groups(list(self.watching))
+            except Exception:
+                logger.warning("could not leave the groups of a socket of user %s", self.user_id, exc_info=True)
         try:
-            await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
-            await self._leave_watch_groups(list(self.watching))
-        except Exception:
-            logger.warning("could not leave the groups of a socket of user %s", self.user_id, exc_info=True)
-        try:
-            last_seen = await with_db(presence.unregister_socket)(self.user_id, self.channel_name)
+            if self.process_unregistered:
+                last_seen = self.process_last_seen
+            else:
+                last_seen = await with_db(presence.unregister_socket)(self.user_id, self.channel_name)
             if last_seen is not None:
                 await self._tell_watchers(presence.presence_frame(self.user_id, False, last_seen))
         except Exception:
             logger.warning("could not unregister a socket of user %s", self.user_id, exc_info=True)
+
+    def unregistered(self, last_seen: str | None) -> None:
+        """Its process's heartbeat unregistered it (the process stops): the disconnect need not."""
+        self.process_unregistered = True
+        self.process_last_seen = last_seen
 
     # --- frames from the client ------------------------------------------------
 

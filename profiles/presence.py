@@ -28,6 +28,9 @@ from .services import get_profiles
 
 logger = logging.getLogger(__name__)
 
+# Users per statement when a stopping process records many last_seen at once.
+LAST_SEEN_CHUNK = 1000
+
 
 def presence_frame(user_id: int, online: bool, last_seen: str | None) -> dict:
     return {"type": "presence", "user_id": user_id, "online": online, "last_seen": None if online else last_seen}
@@ -40,18 +43,30 @@ def register_socket(user_id: int, channel_name: str) -> store.Registration:
 
 def unregister_socket(user_id: int, channel_name: str) -> str | None:
     """Unregister a closing socket; if it was the user's last, record last_seen and return it."""
-    if not store.unregister_socket(user_id, channel_name):
-        return None
-    return record_last_seen(user_id, datetime.now(UTC))
+    return unregister_sockets([(user_id, channel_name)]).get(user_id)
 
 
-def record_last_seen(user_id: int, moment: datetime) -> str:
-    """Store ``moment`` as the user's last_seen unless a later one is stored; the ISO time kept."""
-    User.objects.filter(pk=user_id).filter(Q(last_seen__isnull=True) | Q(last_seen__lt=moment)).update(last_seen=moment)
-    stored = User.objects.filter(pk=user_id).values_list("last_seen", flat=True).first() or moment
-    text = iso_utc(stored)
-    store.cache_last_seen(user_id, text)
-    return text
+def unregister_sockets(sockets: list[tuple[int, str]]) -> dict[int, str]:
+    """Unregister many closing sockets (a stopping process's) in a few round trips, whatever their number.
+
+    Returns the last_seen recorded for each user who had no socket left, by user id.
+    """
+    left = store.unregister_sockets(sockets)
+    offline = sorted({user_id for (user_id, _), gone in zip(sockets, left, strict=True) if gone})
+    return record_last_seen(offline, datetime.now(UTC)) if offline else {}
+
+
+def record_last_seen(user_ids: list[int], moment: datetime) -> dict[int, str]:
+    """Store ``moment`` as each user's last_seen unless a later one is stored; the ISO times kept, by user id."""
+    later_or_none = Q(last_seen__isnull=True) | Q(last_seen__lt=moment)
+    stored: dict[int, datetime | None] = {}
+    for start in range(0, len(user_ids), LAST_SEEN_CHUNK):
+        chunk = user_ids[start : start + LAST_SEEN_CHUNK]
+        User.objects.filter(pk__in=chunk).filter(later_or_none).update(last_seen=moment)
+        stored.update(User.objects.filter(pk__in=chunk).values_list("pk", "last_seen"))
+    times = {user_id: iso_utc(stored.get(user_id) or moment) for user_id in user_ids}
+    store.cache_last_seen(times)
+    return times
 
 
 def watch_snapshot(user_ids: list[int]) -> list[dict]:
@@ -79,7 +94,7 @@ def check_watched(known: dict[int, bool]) -> list[dict]:
             frames.append(presence_frame(user_id, True, None))
             continue
         if lapsed_at is not None:
-            last_seen = record_last_seen(user_id, datetime.fromtimestamp(lapsed_at, UTC))
+            last_seen = record_last_seen([user_id], datetime.fromtimestamp(lapsed_at, UTC))[user_id]
         else:
             last_seen = get_profiles([user_id]).get(user_id, {}).get("last_seen")
         frames.append(presence_frame(user_id, False, last_seen))

@@ -128,8 +128,23 @@ def register_sockets(sockets: list[tuple[int, str]]) -> list[Registration]:
 
 def unregister_socket(user_id: int, channel_name: str) -> bool:
     """Drop one socket of the user; True when no live socket of theirs is left (they went offline)."""
-    # The script answers a count; redis-py types every EVAL reply as a string.
-    return cast(int, get_redis().eval(_UNREGISTER, 1, sockets_key(user_id), channel_name, repr(time.time()))) == 0
+    return unregister_sockets([(user_id, channel_name)])[0]
+
+
+def unregister_sockets(sockets: list[tuple[int, str]]) -> list[bool]:
+    """``unregister_socket`` for many (user_id, channel_name), in one round trip (a stopping process's sockets).
+
+    Each answer counts the sockets left after its own removal, in order: of
+    two sockets of one user, only the last removed can answer True.
+    """
+    if not sockets:
+        return []
+    now = repr(time.time())
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id, channel_name in sockets:
+        queue_script(pipe, _UNREGISTER, [sockets_key(user_id)], [channel_name, now])
+    # The script answers a count.
+    return [int(left) == 0 for left in pipe.execute()]
 
 
 def presence_states(user_ids: list[int]) -> dict[int, tuple[bool, float | None]]:
@@ -158,8 +173,12 @@ return 0
 """
 
 
-def cache_last_seen(user_id: int, iso_time: str) -> None:
-    get_redis().eval(_SET_IF_CACHED, 1, profile_key(user_id), "last_seen", iso_time)
+def cache_last_seen(times: dict[int, str]) -> None:
+    """Each user's last_seen (ISO time) into their cached profile, where it is cached; one round trip."""
+    pipe = get_redis().pipeline(transaction=False)
+    for user_id, iso_time in times.items():
+        queue_script(pipe, _SET_IF_CACHED, [profile_key(user_id)], ["last_seen", iso_time])
+    pipe.execute()
 
 
 # --- API tokens ---------------------------------------------------------------

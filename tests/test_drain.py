@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +104,39 @@ def test_a_stopping_daphne_closes_its_sockets_with_1012_and_its_users_go_offline
     assert [code for code, _ in watch.result()] == [CLOSE_SERVICE_RESTART] * len(sockets)
     assert server.proc.wait(15) == 0
     assert not any(users[0].get(f"users/{u.id}").json()["online"] for u in users)
+
+
+def test_a_stopping_daphne_unregisters_its_sockets_at_once_and_watchers_elsewhere_hear_each_user_once(
+    start_daphne, make_user
+):
+    """The stopping process unregisters all its sockets' presence in one go (messaging/heartbeat.py), not one
+    disconnect at a time: a watcher on another process hears each user go offline once, with the last_seen
+    that the user's profile then shows, even for a user who had two sockets there."""
+    stopping, staying = start_daphne(), start_daphne()
+    users = [make_user(f"leaving{i}") for i in range(12)]
+    sockets = [stopping.socket(u.token) for u in users] + [stopping.socket(users[0].token)]
+    for sock in sockets:
+        sock.expect("ready")
+    watcher_user = make_user("watcher")
+    watcher = staying.socket(watcher_user.token)
+    watcher.expect("ready")
+    watcher.send({"type": "watch", "user_ids": [u.id for u in users]})
+    for user in users:
+        watcher.expect("presence", user_id=user.id, online=True)
+    watch = CloseWatch(sockets)
+    stopping.proc.terminate()
+    assert [code for code, _ in watch.result()] == [CLOSE_SERVICE_RESTART] * len(sockets)
+    assert stopping.proc.wait(15) == 0
+    frames = watcher.drain(1.0)
+    offline = {f["user_id"]: f["last_seen"] for f in frames if f["type"] == "presence" and not f["online"]}
+    assert sorted(f["user_id"] for f in frames if f["type"] == "presence") == sorted(u.id for u in users)
+    for user in users:
+        profile = watcher_user.get(f"users/{user.id}").json()
+        assert not profile["online"]
+        assert profile["last_seen"] is not None and profile["last_seen"] == offline[user.id]
+    stopping.log.flush()
+    log = Path(stopping.log.name).read_text()
+    assert f"stopping: {len(sockets)} socket(s) unregistered at once, {len(users)} user(s) offline" in log
 
 
 @pytest.mark.timeout(60)
