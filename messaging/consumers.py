@@ -15,6 +15,7 @@ missed a numbered push, re-joins its groups and sends ``resync``
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -58,6 +59,13 @@ from .sending import sent, submit_send
 from .validation import check_frame_ref
 
 logger = logging.getLogger(__name__)
+
+try:  # daphne's WebSocket implementation raises this on a send to a connection that closed meanwhile
+    from autobahn.exception import Disconnected as ClientGone
+except ImportError:  # another ASGI server
+
+    class ClientGone(Exception):  # type: ignore[no-redef]
+        pass
 
 
 # Typing frames forwarded per conversation per socket at most this often.
@@ -507,7 +515,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=event["code"])
 
     async def _send_frame(self, frame: dict) -> None:
-        await self.send(text_data=frame_text(frame))
+        # The client may have closed while this was on its way (in a reconnect storm it gives up waiting for
+        # "ready"): its disconnect is queued behind this handler and cleans up; the frame has nobody to read it.
+        with contextlib.suppress(ClientGone):
+            await self.send(text_data=frame_text(frame))
 
     async def _send_error(self, exc: ChatError, frame: dict, code: str | None = None) -> None:
         body = {"type": "error", **exc.as_dict()}
