@@ -106,13 +106,16 @@ def test_a_stopping_daphne_closes_its_sockets_with_1012_and_its_users_go_offline
     assert not any(users[0].get(f"users/{u.id}").json()["online"] for u in users)
 
 
+@pytest.mark.parametrize("layer", ["pubsub", "core"])
 def test_a_stopping_daphne_unregisters_its_sockets_at_once_and_watchers_elsewhere_hear_each_user_once(
-    start_daphne, make_user
+    start_daphne, make_user, layer
 ):
     """The stopping process unregisters all its sockets' presence in one go (messaging/heartbeat.py), not one
     disconnect at a time: a watcher on another process hears each user go offline once, with the last_seen
-    that the user's profile then shows, even for a user who had two sockets there."""
-    stopping, staying = start_daphne(), start_daphne()
+    that the user's profile then shows, even for a user who had two sockets there. With either channel layer
+    (pub/sub: the stopping process leaves no group one by one; core: it does)."""
+    stopping = start_daphne(CHAT_CHANNEL_LAYER_BACKEND=layer)
+    staying = start_daphne(CHAT_CHANNEL_LAYER_BACKEND=layer)
     users = [make_user(f"leaving{i}") for i in range(12)]
     sockets = [stopping.socket(u.token) for u in users] + [stopping.socket(users[0].token)]
     for sock in sockets:
