@@ -82,6 +82,8 @@ class ProcessHeartbeat:
                 logger.warning("heartbeat of %d socket(s) failed", len(self.sockets), exc_info=True)
 
     async def beat(self) -> None:
+        if self.stopping:
+            return
         sockets = list(self.sockets)
         if sockets:
             await self._beat(sockets)
@@ -112,9 +114,11 @@ class ProcessHeartbeat:
     async def stop(self) -> None:
         """No beat from now on, and every socket's presence unregistered at once; each socket is told."""
         self.stopping = True
+        # A beat in flight finishes writing its registrations first (cancelled, its thread would still write
+        # them, after the unregistration below); then the beats end.
+        await self._idle.wait()
         if self._task is not None:
             self._task.cancel()
-        await self._idle.wait()  # a beat in flight must not re-register what is unregistered below
         sockets = list(self.sockets)
         if not sockets:
             return
