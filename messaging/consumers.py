@@ -122,6 +122,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # and the user's last_seen if the watchers are to hear from this socket that the user went offline.
     process_unregistered = False
     process_last_seen: str | None = None
+    # Its disconnect left its groups (``_leave_groups``).
+    groups_left = False
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' consumer loop, with one waiting future per socket instead of two tasks and a wait.
@@ -142,7 +144,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         stamp_arrivals(frames, lambda: self.busy)
         layer = get_channel_layer(self.channel_layer_alias)
         if not isinstance(layer, SlimPubSubChannelLayer) or frames is None:
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                await self._leave_groups_left_joined()
             return
         self.scope, self.channel_layer, self.base_send = scope, layer, send
         self.channel_name = await layer.new_channel()
@@ -154,7 +159,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
+            await self._leave_groups_left_joined()
             await layer.forget_channel(self.channel_name)
+
+    async def _leave_groups_left_joined(self) -> None:
+        """Leave the groups a disconnect did not: daphne cancels a consumer still connecting or
+        disconnecting ``application_close_timeout`` (10 s) after its client left (a reconnect storm).
+        The layer kept such a socket's memberships for the process's life, and its subscriptions."""
+        if self.user is None or self.groups_left or process_heartbeat().stopping:
+            return
+        try:
+            await self._leave_groups()
+        except Exception:
+            logger.warning("could not leave the groups of a socket of user %s", self.user_id, exc_info=True)
 
     async def _dispatch_from(self, layer: SlimPubSubChannelLayer, frames: SlimQueue, events: SlimQueue) -> None:
         events_next = False
@@ -278,6 +295,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _join_watch_groups(self, user_ids: list[int]) -> None:
         await asyncio.gather(*(self.channel_layer.group_add(watch_group(u), self.channel_name) for u in user_ids))
 
+    async def _leave_groups(self) -> None:
+        await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
+        await self._leave_watch_groups(list(getattr(self, "watching", ())))
+        self.groups_left = True
+
     async def _leave_watch_groups(self, user_ids: list[int]) -> None:
         await asyncio.gather(*(self.channel_layer.group_discard(watch_group(u), self.channel_name) for u in user_ids))
 
@@ -296,8 +318,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # A stopping process's subscriptions end with its connection to the layer: nothing to leave one by one.
         if not (heartbeat.stopping and isinstance(self.channel_layer, SlimPubSubChannelLayer)):
             try:
-                await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
-                await self._leave_watch_groups(list(self.watching))
+                await self._leave_groups()
             except Exception:
                 logger.warning("could not leave the groups of a socket of user %s", self.user_id, exc_info=True)
         try:

@@ -188,8 +188,8 @@ def start_daphne(django_db_setup):
 
     servers = []
 
-    def start(port: int | None = None, **env: str) -> Daphne:
-        server = Daphne(env, port=port)
+    def start(port: int | None = None, args: tuple[str, ...] = (), **env: str) -> Daphne:
+        server = Daphne(env, port=port, args=args)
         servers.append(server)
         return server
 

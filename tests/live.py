@@ -4,12 +4,14 @@ Each daphne runs the project's ASGI application against the test database
 (test_chat) and the test Redis databases, exactly as `make run` starts it.
 """
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -32,8 +34,11 @@ def free_port() -> int:
 
 
 class Daphne:
-    def __init__(self, extra_env: dict[str, str] | None = None, port: int | None = None) -> None:
-        """``port``: the port of a server stopped before, to start it again where its clients reconnect."""
+    def __init__(
+        self, extra_env: dict[str, str] | None = None, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
+        """``port``: the port of a server stopped before, to start it again where its clients reconnect.
+        ``args``: more of daphne's options."""
         from django.conf import settings
 
         self.port = port or free_port()
@@ -48,7 +53,7 @@ class Daphne:
             **(extra_env or {}),
         }
         self.log = open(ROOT / f".pytest-daphne-{self.port}.log", "w")  # noqa: SIM115 - closed in stop()
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *WEBSOCKET_LIMITS]
+        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *WEBSOCKET_LIMITS, *args]
         self.proc = subprocess.Popen(
             [*daphne, "chat_project.asgi:application"],
             cwd=ROOT,
@@ -158,3 +163,40 @@ class Socket:
 
     def close(self) -> None:
         self.ws.close()
+
+
+class FreezingProxy:
+    """A TCP relay to a server (RabbitMQ, Redis) that can stop relaying and keep its connections open:
+    a server that stops answering (paused, partitioned) without closing anything."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                while self.frozen.is_set():
+                    time.sleep(0.05)  # hold the bytes: the broker "stopped answering"
+                sink.sendall(chunk)
+
+    def close(self) -> None:
+        self.listener.close()
+        for each in self.sockets:
+            with contextlib.suppress(OSError):
+                each.close()

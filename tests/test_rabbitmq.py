@@ -7,12 +7,10 @@ process consumes it. CELERY_BROKER_URL is a failover list whose second
 broker does not answer.
 """
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +28,7 @@ from messaging import accept, store
 from messaging.models import MessageRecord
 
 from .conftest import wait_for
-from .live import ROOT, free_port
+from .live import ROOT, FreezingProxy, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -209,43 +207,6 @@ def test_the_queue_depth_is_read_by_a_passive_declare_through_the_failover_list(
             queue.bind(connection.default_channel).delete()
     finally:
         reader.close()
-
-
-class FreezingProxy:
-    """A TCP relay to a broker that can stop relaying and keep its connections open:
-    a broker that stops answering (paused, partitioned) without closing anything."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.frozen = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            self.sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := source.recv(65536):
-                while self.frozen.is_set():
-                    time.sleep(0.05)  # hold the bytes: the broker "stopped answering"
-                sink.sendall(chunk)
-
-    def close(self) -> None:
-        self.listener.close()
-        for each in self.sockets:
-            with contextlib.suppress(OSError):
-                each.close()
 
 
 def overloaded(gate) -> bool:
