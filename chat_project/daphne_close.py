@@ -55,7 +55,7 @@ def allow_registered_close_codes() -> None:
     WebSocketProtocol.serverClose = serverClose
 
 
-def close_sockets_on_shutdown(before_close: Callable[[], Awaitable[None]] | None = None) -> None:
+def close_sockets_on_shutdown(before_close: Callable[[], Awaitable[None]]) -> None:
     """``before_close`` runs on daphne's event loop once the process stops listening, before the 1012s;
     its time counts against CHAT_SHUTDOWN_CLOSE_MS, and its failure is logged, never holds the stop."""
     try:
@@ -73,8 +73,6 @@ def close_sockets_on_shutdown(before_close: Callable[[], Awaitable[None]] | None
             return original(self)
         grace = settings.CHAT_SHUTDOWN_CLOSE_MS / 1000
         deadline = time.monotonic() + grace
-        if before_close is None:
-            return close_and_wait(self, open_sockets, deadline)
         # At most half of the grace: the other half is the closing handshakes'.
         ready = defer.Deferred.fromFuture(asyncio.ensure_future(_bounded(before_close, grace / 2)))
         ready.addCallback(lambda _: close_and_wait(self, open_sockets, deadline))

@@ -166,7 +166,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Leave the groups a disconnect did not: daphne cancels a consumer still connecting or
         disconnecting ``application_close_timeout`` (10 s) after its client left (a reconnect storm).
         The layer kept such a socket's memberships for the process's life, and its subscriptions."""
-        if self.user is None or self.groups_left or process_heartbeat().stopping:
+        if self.user is None or self.groups_left or self._groups_end_with_process():
             return
         try:
             await self._leave_groups()
@@ -295,6 +295,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _join_watch_groups(self, user_ids: list[int]) -> None:
         await asyncio.gather(*(self.channel_layer.group_add(watch_group(u), self.channel_name) for u in user_ids))
 
+    def _groups_end_with_process(self) -> bool:
+        """A stopping process's pub/sub subscriptions end with its connection to the layer: none to leave."""
+        return process_heartbeat().stopping and isinstance(self.channel_layer, SlimPubSubChannelLayer)
+
     async def _leave_groups(self) -> None:
         await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         await self._leave_watch_groups(list(getattr(self, "watching", ())))
@@ -310,13 +314,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # thread, could land after the unregistration below and keep the user
         # online for a TTL.
         process_drain().remove(self)
-        heartbeat = process_heartbeat()
-        await heartbeat.remove(self)
+        await process_heartbeat().remove(self)
         # Their sends are queued and will be stored; nobody is left to hear the ack.
         for task in self.sends:
             task.cancel()
-        # A stopping process's subscriptions end with its connection to the layer: nothing to leave one by one.
-        if not (heartbeat.stopping and isinstance(self.channel_layer, SlimPubSubChannelLayer)):
+        if not self._groups_end_with_process():
             try:
                 await self._leave_groups()
             except Exception:

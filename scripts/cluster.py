@@ -41,7 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from run import ParentWatch, die_with_parent
+from run import ParentWatch, die_with_parent, stat_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -168,12 +168,8 @@ def app_env(host: Host, state: dict) -> dict[str, str]:
 
 
 def start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else fields[19]
+    fields = stat_fields(pid)
+    return None if fields is None or fields[0] == "Z" else fields[19]
 
 
 class Cluster:
