@@ -383,7 +383,7 @@ def main() -> int:
     }
     if TARGET == "single":
         report.update(database=system.DB_NAME, redis_prefix=system.PREFIX)
-        system.prepare_database()
+        system.prepare_database(empty=True)
         system.clear_redis()
     else:
         # A new cluster each run: its database (Galera's `chat`), Redis Cluster, layer and queues start empty.

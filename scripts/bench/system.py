@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import MySQLdb
 import redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,8 +84,25 @@ def database_args() -> dict:
     }
 
 
-def prepare_database() -> None:
-    """Create the bench database (utf8mb4) and migrate it, as `make database` does for the dev one."""
+def prepare_database(*, empty: bool = False) -> None:
+    """Create the bench database (utf8mb4) and migrate it, as `make database` does for the dev one.
+
+    With ``empty``, drop it first: `make bench` starts every run from an empty database, as
+    from empty Redis prefixes (`clear_redis`), since the messages an earlier run left (its
+    overload minute adds a few hundred thousand) would make one run's figures drift from
+    the last's. The data set of the `scale` phase is resumable and is not dropped. The
+    server's own database (CHAT_DB_NAME, `chat` by default) is never dropped.
+    """
+    if empty:
+        if os.environ.get("CHAT_DB_NAME", "chat") == DB_NAME:
+            raise SystemExit(f"BENCH_DB_NAME={DB_NAME!r} is the server's own database, which the bench never drops")
+        args = database_args()
+        del args["db"]
+        conn = MySQLdb.connect(**args)
+        try:
+            conn.cursor().execute(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
+        finally:
+            conn.close()
     env = bench_env()
     for argv in (["scripts/check_services.py", "--create-db"], ["manage.py", "migrate", "--noinput", "-v", "0"]):
         subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, check=True)
