@@ -6,10 +6,12 @@ each frame it writes at debug level, and builds the line's arguments first:
 colour it with click, on every call, whether debug is on or not. Under the
 bench's overload minute that was 4-8 % of a daphne's samples (py-spy:
 ``hl`` 4.1-4.7 %, ``hltype`` 3.7 %; docs/benchmarks.md, "Overload"), for log
-lines nobody writes. The two functions, as autobahn's modules imported
-them, are replaced by ones that keep their arguments and build the same text
-only when the logger formats it (as autobahn's own ``_LazyHexFormatter``
-does for data).
+lines nobody writes. Likewise each new connection pretty-prints its 29
+options (``pformat``, 0.25 ms on the event loop) for a debug line: in a
+reconnect storm, every attempt pays it. The functions, as autobahn's modules
+imported them, are replaced by ones that keep their arguments and build the
+same text only when the logger formats it (as autobahn's own
+``_LazyHexFormatter`` does for data).
 
 The autobahn version comes with daphne (pinned in requirements.txt); a
 version without these names is left as it is.
@@ -19,8 +21,11 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-# autobahn's modules on daphne's path that import hltype and hlval by name.
-MODULES = ("autobahn.websocket.protocol", "autobahn.twisted.websocket")
+# autobahn's modules on daphne's path, and the helpers each imported by name whose text only debug lines use.
+HELPERS = {
+    "autobahn.websocket.protocol": ("hltype", "hlval", "pformat"),
+    "autobahn.twisted.websocket": ("hltype", "hlval"),
+}
 
 
 class Lazy:
@@ -48,12 +53,24 @@ def lazy(function: Callable[..., str]) -> Callable[..., Lazy]:
 
 
 def defer_autobahn_log_arguments() -> None:
-    for name in MODULES:
+    for name, helpers in HELPERS.items():
         try:
             module = importlib.import_module(name)
         except ImportError:
             continue
-        for helper in ("hltype", "hlval"):
+        for helper in helpers:
             current = getattr(module, helper, None)
             if callable(current) and not hasattr(current, "original"):
                 setattr(module, helper, lazy(current))
+        timings = getattr(module, "Timings", None)
+        pformat = getattr(getattr(module, "pformat", None), "original", None)
+        if timings is not None and pformat is not None:
+            # The one use of pformat that is not a log argument: str() must return a str.
+            timings.__str__ = _timings_text(pformat)
+
+
+def _timings_text(pformat: Callable[[Any], str]) -> Callable[[Any], str]:
+    def text(timings: Any) -> str:
+        return pformat(timings._timings)
+
+    return text

@@ -16,6 +16,16 @@ had not yet accepted are reset (unless the kernel migrates them,
 ``net.ipv4.tcp_migrate_req``, which scripts/bootstrap.sh turns on where it
 may). Clients reconnect, as after any restart.
 
+daphne's access log (a line per HTTP request and three per WebSocket:
+connecting, connected, disconnected) is written by the event loop, one
+unbuffered write to supervisord's pipe a line, which blocks while supervisord
+is behind. In a reconnect storm it was 10-15 % of a daphne's event loop
+(py-spy, docs/benchmarks.md "The reconnect storm's log lines"). It is
+written when ``CHAT_ACCESS_LOG`` is on, by default when ``CHAT_LOG_LEVEL``
+is ``INFO`` or ``DEBUG`` (`make run`'s default, INFO, keeps it); at
+``WARNING`` and above, as `make bench` runs, daphne gets ``-v 0`` and
+writes none.
+
 Usage (scripts/supervisord.conf): ``python scripts/web_process.py
 [daphne's options]``; daphne is started in this process's place with
 ``--fd 0``.
@@ -24,6 +34,7 @@ Usage (scripts/supervisord.conf): ``python scripts/web_process.py
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 DAPHNE = Path(sys.executable).parent / "daphne"
@@ -38,6 +49,14 @@ def listening_socket(bind: str, port: int) -> socket.socket:
     return sock
 
 
+def access_log_on(env: Mapping[str, str]) -> bool:
+    """Whether daphne writes its access log: ``CHAT_ACCESS_LOG``, else whether ``CHAT_LOG_LEVEL`` shows INFO."""
+    value = env.get("CHAT_ACCESS_LOG", "").strip().lower()
+    if value:
+        return value in ("1", "true", "yes", "on")
+    return env.get("CHAT_LOG_LEVEL", "INFO").strip().upper() in ("DEBUG", "INFO")
+
+
 def main() -> None:
     bind, port = os.environ.get("BIND", "127.0.0.1"), int(os.environ.get("PORT", "8000"))
     if ":" in bind:
@@ -47,7 +66,8 @@ def main() -> None:
     # daphne adopts fd 0; dup2 makes the copy inheritable.
     os.dup2(sock.fileno(), 0)
     sock.close()
-    os.execv(DAPHNE, [str(DAPHNE), "--fd", "0", *sys.argv[1:]])  # noqa: S606 (our own daphne, no shell)
+    quiet = [] if access_log_on(os.environ) else ["-v", "0"]
+    os.execv(DAPHNE, [str(DAPHNE), "--fd", "0", *quiet, *sys.argv[1:]])  # noqa: S606 (our own daphne, no shell)
 
 
 if __name__ == "__main__":

@@ -188,8 +188,8 @@ def start_daphne(django_db_setup):
 
     servers = []
 
-    def start(port: int | None = None, args: tuple[str, ...] = (), **env: str) -> Daphne:
-        server = Daphne(env, port=port, args=args)
+    def start(port: int | None = None, args: tuple[str, ...] = (), web_process: bool = False, **env: str) -> Daphne:
+        server = Daphne(env, port=port, args=args, web_process=web_process)
         servers.append(server)
         return server
 

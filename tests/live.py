@@ -35,10 +35,16 @@ def free_port() -> int:
 
 class Daphne:
     def __init__(
-        self, extra_env: dict[str, str] | None = None, port: int | None = None, args: tuple[str, ...] = ()
+        self,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        *,
+        web_process: bool = False,
     ) -> None:
         """``port``: the port of a server stopped before, to start it again where its clients reconnect.
-        ``args``: more of daphne's options."""
+        ``args``: more of daphne's options. ``web_process``: started as supervisord starts it under
+        `make run` (scripts/web_process.py), not with daphne's own listening options."""
         from django.conf import settings
 
         self.port = port or free_port()
@@ -53,7 +59,11 @@ class Daphne:
             **(extra_env or {}),
         }
         self.log = open(ROOT / f".pytest-daphne-{self.port}.log", "w")  # noqa: SIM115 - closed in stop()
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *WEBSOCKET_LIMITS, *args]
+        if web_process:
+            env.update(BIND="127.0.0.1", PORT=str(self.port))
+            daphne = [sys.executable, str(ROOT / "scripts" / "web_process.py"), *WEBSOCKET_LIMITS, *args]
+        else:
+            daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *WEBSOCKET_LIMITS, *args]
         self.proc = subprocess.Popen(
             [*daphne, "chat_project.asgi:application"],
             cwd=ROOT,
