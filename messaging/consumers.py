@@ -48,7 +48,6 @@ from profiles import blocks, presence
 
 # Channel-layer events (chat_project/common/push.py): "chat.event" -> chat_event,
 # "chat.watched" -> chat_watched, "chat.close" -> chat_close, "chat.blocks" -> chat_blocks.
-from . import store as messaging_store
 from .admission import ARRIVED, check_frame_wait, stamp_arrivals
 from .drain import process_drain
 from .heartbeat import process_heartbeat
@@ -56,6 +55,7 @@ from .inputs import READ_FRAME, SEND, TYPING_FRAME, WATCH_FRAME
 from .push_sequence import PushSequence
 from .reads import mark_read
 from .sending import sent, submit_send
+from .socket_batches import close_socket, open_socket
 from .validation import check_frame_ref
 
 logger = logging.getLogger(__name__)
@@ -232,11 +232,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Sends waiting for their batch (each a task, so the next frame is read meanwhile).
         self.sends: set[asyncio.Task] = set()
         await self.channel_layer.group_add(user_group(self.user_id), self.channel_name)
-        # Users this one blocks or is blocked by (PROTOCOL.md 1.2): no typing,
-        # presence or profile frames between them; reloaded on ``chat.blocks``.
-        self.blocked: set[int] = await with_db(blocks.blocked_with)(self.user_id)
-        self.push_sequence = PushSequence(await in_thread(messaging_store.push_seq)(self.user_id))
-        registration = await in_thread(presence.register_socket)(self.user_id, self.channel_name)
+        # One thread hop with the other sockets opening meanwhile (socket_batches.py): the users this one
+        # blocks or is blocked by (PROTOCOL.md 1.2: no typing, presence or profile frames between them;
+        # reloaded on ``chat.blocks``), the number of its latest push, its presence's registration.
+        self.blocked, push_seq, registration = await open_socket((self.user_id, self.channel_name))
+        self.push_sequence = PushSequence(push_seq)
         await self._after_register(registration)
         process_heartbeat().add(self)
         process_drain().add(self)
@@ -327,7 +327,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.process_unregistered:
                 last_seen = self.process_last_seen
             else:
-                last_seen = await with_db(presence.unregister_socket)(self.user_id, self.channel_name)
+                last_seen = await close_socket((self.user_id, self.channel_name))
             if last_seen is not None:
                 await self._tell_watchers(presence.presence_frame(self.user_id, False, last_seen))
         except Exception:

@@ -129,12 +129,12 @@ class ProcessHeartbeat:
         logger.info(
             "stopping: %d socket(s) unregistered at once, %d user(s) offline, in %.0f ms",
             len(sockets),
-            len(last_seen),
+            sum(seen is not None for seen in last_seen),
             (time.monotonic() - started) * 1000,
         )
-        for socket in sockets:
-            # The user's watchers hear "offline" once: from the first of their sockets here.
-            socket.unregistered(last_seen.pop(socket.user_id, None))
+        for socket, seen in zip(sockets, last_seen, strict=True):
+            # The user's watchers hear "offline" once: from the last of their sockets here.
+            socket.unregistered(seen)
 
 
 _heartbeats: dict[int, ProcessHeartbeat] = {}

@@ -43,17 +43,21 @@ def register_socket(user_id: int, channel_name: str) -> store.Registration:
 
 def unregister_socket(user_id: int, channel_name: str) -> str | None:
     """Unregister a closing socket; if it was the user's last, record last_seen and return it."""
-    return unregister_sockets([(user_id, channel_name)]).get(user_id)
+    return unregister_sockets([(user_id, channel_name)])[0]
 
 
-def unregister_sockets(sockets: list[tuple[int, str]]) -> dict[int, str]:
-    """Unregister many closing sockets (a stopping process's) in a few round trips, whatever their number.
+def unregister_sockets(sockets: list[tuple[int, str]]) -> list[str | None]:
+    """Unregister many closing sockets (a stopping process's, or those closing at once) in a few round
+    trips, whatever their number.
 
-    Returns the last_seen recorded for each user who had no socket left, by user id.
+    Returns, for each socket in order, the last_seen recorded if its user went
+    offline with it, else None: of several sockets of one user, only the last
+    one removed, so that the user's watchers hear "offline" once.
     """
     left = store.unregister_sockets(sockets)
     offline = sorted({user_id for (user_id, _), gone in zip(sockets, left, strict=True) if gone})
-    return record_last_seen(offline, datetime.now(UTC)) if offline else {}
+    times = record_last_seen(offline, datetime.now(UTC)) if offline else {}
+    return [times[user_id] if gone else None for (user_id, _), gone in zip(sockets, left, strict=True)]
 
 
 def record_last_seen(user_ids: list[int], moment: datetime) -> dict[int, str]:
