@@ -482,6 +482,9 @@ CHAT_FRAME_WAIT_INTERVAL_MS = env_int("CHAT_FRAME_WAIT_INTERVAL_MS", 500)
 # A new socket is closed with 1013 while the oldest socket its process is still opening
 # has waited longer than this (chat_project/common/connect_gate.py); 0: never.
 CHAT_CONNECT_WAIT_MAX_MS = env_int("CHAT_CONNECT_WAIT_MAX_MS", 3000)
+# On such a refusal the process stops accepting connections until the gate would let one in,
+# at most this long at a time (chat_project/accept_pause.py); 0: never.
+CHAT_CONNECT_PAUSE_MAX_MS = env_int("CHAT_CONNECT_PAUSE_MAX_MS", 1000)
 # A stopping daphne closes its sockets with 1012 and waits up to this long for their closing
 # handshakes (and consumers' disconnects) before it cancels what is left (chat_project/daphne_close.py).
 # Keep it well under the process manager's stop timeout (supervisord's stopwaitsecs, 10).

@@ -7,7 +7,8 @@ as for the browser UI. The consumer accepts every socket and closes an
 unauthenticated one with 4401 (PROTOCOL.md), and it also checks the origin
 of session sockets. Refused here, before the authentication's database read:
 a socket that arrives while the process is far behind with those it is
-opening, with 1013 (common/connect_gate.py). A token is looked up in Redis
+opening, with 1013 (common/connect_gate.py), and the process then stops
+accepting connections for a while (accept_pause.py). A token is looked up in Redis
 first, as for REST (profiles/auth.py): a reconnect storm's sockets cost no
 query. Either way the socket holds an id-only ``TokenUser``, not a model row.
 
@@ -31,6 +32,7 @@ from rest_framework.authtoken.models import Token
 
 from profiles.auth import TokenUser, remember_token_user, remembered_token_user
 
+from .accept_pause import accept_pause
 from .common.connect_gate import connect_gate
 from .common.limits import CLOSE_TRY_AGAIN_LATER
 
@@ -91,6 +93,7 @@ class SocketAuthMiddleware:
     async def __call__(self, scope, receive, send):
         opening = connect_gate.enter(settings.CHAT_CONNECT_WAIT_MAX_MS)
         if opening is None:
+            accept_pause.refused()
             return await refuse_for_now(receive, send)
         try:
             key = token_from_query(scope)

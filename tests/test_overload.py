@@ -10,6 +10,7 @@ times its capacity is `make bench`'s overload phase (docs/benchmarks.md).
 import contextlib
 import threading
 import time
+import urllib.request
 
 import MySQLdb
 import pytest
@@ -270,10 +271,46 @@ def test_a_socket_arriving_while_its_process_is_behind_opening_others_is_closed_
         refused = connect(bob, server=server)
         assert refused.close_code() == 1013
         assert time.monotonic() - started < 1  # at once, with the table still locked
+        # And the process stopped accepting (chat_project/accept_pause.py): a request waits in the kernel's
+        # queue instead of being read, for at most CHAT_CONNECT_PAUSE_MAX_MS (1 s) while the first still waits.
+        started = time.monotonic()
+        with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=5) as response:
+            assert response.status == 200
+        assert 0.5 < time.monotonic() - started < 2.5
     first.join(timeout=20)
     opened[0].expect("ready")
     after = connect(carol, server=server)
     assert after.expect("ready")["user_id"] == carol.id
+
+
+@pytest.mark.timeout(60)
+def test_a_process_behind_opening_sockets_accepts_again_as_soon_as_it_caught_up(
+    start_daphne, connect, alice, bob, settings
+):
+    server = start_daphne(CHAT_CONNECT_WAIT_MAX_MS="300", CHAT_CONNECT_PAUSE_MAX_MS="30000")
+    opened = []
+    profile_store.forget_tokens([alice.token])
+    with table_locked(settings, "authtoken_token WRITE"):
+        first = threading.Thread(target=lambda: opened.append(connect(alice, server=server)))
+        first.start()
+        time.sleep(1)
+        assert connect(bob, server=server).close_code() == 1013  # and the process stops accepting
+        waiting = threading.Thread(target=lambda: opened.append(timed_health(server)))
+        waiting.start()
+        time.sleep(1.5)
+        assert waiting.is_alive()  # not accepted while the first socket still opens
+    first.join(timeout=20)
+    waiting.join(timeout=5)
+    assert not waiting.is_alive()
+    # Answered once the first socket opened, well before the 30 s bound.
+    assert any(isinstance(o, float) and 1.5 < o < 10 for o in opened), opened
+
+
+def timed_health(server) -> float:
+    started = time.monotonic()
+    with urllib.request.urlopen(f"http://{server.address}/healthz", timeout=20) as response:
+        assert response.status == 200
+    return time.monotonic() - started
 
 
 @pytest.mark.timeout(60)

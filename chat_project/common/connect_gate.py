@@ -43,15 +43,19 @@ class ConnectGate:
         # Sockets opening -> when each arrived; dicts keep their order, so the first is the oldest.
         self.opening: dict[Opening, float] = {}
 
+    def behind(self, max_wait_ms: int) -> bool:
+        """Whether the oldest socket still opening has waited past ``max_wait_ms`` (never when it is 0)."""
+        if max_wait_ms <= 0 or not self.opening:
+            return False
+        oldest = next(iter(self.opening.values()))
+        return (self.clock() - oldest) * 1000 > max_wait_ms
+
     def enter(self, max_wait_ms: int) -> Opening | None:
-        """A place for one more socket; None when the oldest opening one has waited past ``max_wait_ms``."""
-        now = self.clock()
-        if max_wait_ms > 0 and self.opening:
-            oldest = next(iter(self.opening.values()))
-            if (now - oldest) * 1000 > max_wait_ms:
-                return None
+        """A place for one more socket; None when the process is ``behind``."""
+        if self.behind(max_wait_ms):
+            return None
         opening = Opening(self)
-        self.opening[opening] = now
+        self.opening[opening] = self.clock()
         return opening
 
 
