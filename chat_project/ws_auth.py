@@ -8,9 +8,11 @@ unauthenticated one with 4401 (PROTOCOL.md), and it also checks the origin
 of session sockets. Refused here, before the authentication's database read:
 a socket that arrives while the process is far behind with those it is
 opening, with 1013 (common/connect_gate.py), and the process then stops
-accepting connections for a while (accept_pause.py). A token is looked up in Redis
-first, as for REST (profiles/auth.py): a reconnect storm's sockets cost no
-query. Either way the socket holds an id-only ``TokenUser``, not a model row.
+accepting connections for a while (accept_pause.py). A token is looked up
+in Redis first, as for REST (profiles/auth.py), and the tokens of the
+sockets opening at once are looked up together (one round trip, one query
+for those not remembered). Either way the socket holds an id-only
+``TokenUser``, not a model row.
 
 One layer, in place of Channels' ``AuthMiddlewareStack`` (cookies, then the
 session, then the user) and a token layer inside it. Every ASGI layer's
@@ -21,6 +23,7 @@ less with one (tracemalloc, docs/benchmarks.md "A hundred thousand sockets").
 
 from importlib import import_module
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -30,9 +33,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 from rest_framework.authtoken.models import Token
 
-from profiles.auth import TokenUser, remember_token_user, remembered_token_user
+from profiles.auth import TokenUser, remember_token_users, remembered_token_users
 
 from .accept_pause import accept_pause
+from .common.batcher import Batcher
 from .common.connect_gate import connect_gate
 from .common.limits import CLOSE_TRY_AGAIN_LATER
 
@@ -55,26 +59,33 @@ def session_key_from_cookie(scope) -> str | None:
     return None
 
 
-def _user_for_token(key: str):
-    """From Redis when REST or an earlier socket remembered the token (profiles/auth.py), else the database.
+def users_for_tokens(keys: list[str]) -> list:
+    """The user of each token: from Redis when REST or an earlier socket remembered it (profiles/auth.py), else
+    from the database (an unknown token: AnonymousUser; an inactive user's: that user, closed with 4401 by the
+    consumer; an active user's is remembered).
 
-    Off the one thread Django's sync code shares: in a reconnect storm every
-    socket of a process asks this at once.
+    For every socket opening meanwhile at once (common/batcher.py): a reconnect storm's sockets read the
+    token table in one query a batch, not one each. The socket keeps its user as long as it lives: an
+    active user is a ``TokenUser``, the id all it needs of the row.
     """
-    remembered = remembered_token_user(key)
-    if remembered is not None:
-        return remembered
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None:
-        return AnonymousUser()
-    if not token.user.is_active:
-        return token.user  # the consumer closes it with 4401
-    remember_token_user(key, token.user)
-    # The socket keeps its user as long as it lives: the id is all it needs of the row.
-    return TokenUser(token.user.pk)
+    remembered = remembered_token_users(keys)
+    missing = [key for key in dict.fromkeys(keys) if key not in remembered]
+    found = {token.key: token.user for token in Token.objects.select_related("user").filter(key__in=missing)}
+    active = {key: user for key, user in found.items() if user.is_active}
+    if active:
+        remember_token_users(active)
+    users: list = []
+    for key in keys:
+        if key in remembered:
+            users.append(remembered[key])
+        elif key in active:
+            users.append(TokenUser(active[key].pk))
+        else:
+            users.append(found.get(key) or AnonymousUser())
+    return users
 
 
-user_for_token = database_sync_to_async(_user_for_token, thread_sensitive=False)
+user_for_token: Batcher[str, Any] = Batcher(users_for_tokens)
 
 
 @database_sync_to_async

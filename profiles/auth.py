@@ -70,6 +70,23 @@ def remember_token_user(key: str, user: User) -> None:
         logger.warning("could not remember a token of user %s", user.pk)
 
 
+def remembered_token_users(keys: list[str]) -> dict[str, TokenUser]:
+    """``remembered_token_user`` of several tokens in one round trip: the remembered ones (none if Redis is down)."""
+    try:
+        user_ids = store.cached_token_users(keys)
+    except RedisError:
+        return {}
+    return {key: TokenUser(user_id) for key, user_id in user_ids.items()}
+
+
+def remember_token_users(users: dict[str, User]) -> None:
+    """``remember_token_user`` of several tokens in one round trip."""
+    try:
+        store.cache_token_users({key: user.pk for key, user in users.items()})
+    except RedisError:
+        logger.warning("could not remember the tokens of %d user(s)", len(users))
+
+
 class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key: str):
         remembered = remembered_token_user(key)

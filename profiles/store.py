@@ -204,6 +204,22 @@ def cache_token_user(token: str, user_id: int) -> None:
     get_redis().set(token_cache_key(token), user_id, ex=TOKEN_CACHE_SECONDS)
 
 
+def cached_token_users(tokens: list[str]) -> dict[str, int]:
+    """``cached_token_user`` of several tokens in one round trip: the remembered ones' user ids."""
+    pipe = get_redis().pipeline(transaction=False)
+    for token in tokens:
+        pipe.get(token_cache_key(token))
+    return {token: int(value) for token, value in zip(tokens, pipe.execute(), strict=True) if value is not None}
+
+
+def cache_token_users(users: dict[str, int]) -> None:
+    """``cache_token_user`` of several tokens in one round trip."""
+    pipe = get_redis().pipeline(transaction=False)
+    for token, user_id in users.items():
+        pipe.set(token_cache_key(token), user_id, ex=TOKEN_CACHE_SECONDS)
+    pipe.execute()
+
+
 def forget_tokens(tokens: list[str]) -> None:
     if tokens:
         get_redis().delete(*[token_cache_key(t) for t in tokens])

@@ -20,7 +20,7 @@ daphne's access log (a line per HTTP request and three per WebSocket:
 connecting, connected, disconnected) is written by the event loop, one
 unbuffered write to supervisord's pipe a line, which blocks while supervisord
 is behind. In a reconnect storm it was 10-15 % of a daphne's event loop
-(py-spy, docs/benchmarks.md "The reconnect storm's log lines"). It is
+(py-spy, docs/benchmarks.md "The reconnect storm's queue"). It is
 written when ``CHAT_ACCESS_LOG`` is on, by default when ``CHAT_LOG_LEVEL``
 is ``INFO`` or ``DEBUG`` (`make run`'s default, INFO, keeps it); at
 ``WARNING`` and above, as `make bench` runs, daphne gets ``-v 0`` and
