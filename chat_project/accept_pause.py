@@ -2,7 +2,7 @@
 
 The connect gate (common/connect_gate.py) refuses a new socket with 1013
 once the oldest socket the process is still opening has waited past
-``CHAT_CONNECT_WAIT_MAX_MS``. But each refusal costs a whole WebSocket
+``CHAT_CONNECT_WAIT_MAX_MS`` (or too many are opening). But each refusal costs a whole WebSocket
 handshake on the event loop: in the bench's restart of 10,000 sockets the
 returning clients' attempts kept each daphne's loop so busy refusing (about
 450 a second) that a turn of it took two to four seconds, and the 520
@@ -28,6 +28,8 @@ from .common.connect_gate import ConnectGate, connect_gate
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 0.05
+# Connections a listening port accepts in one turn of the loop once it reads again (Twisted's first value).
+ACCEPTS_PER_TURN = 100
 
 
 class AcceptPause:
@@ -59,12 +61,16 @@ class AcceptPause:
 
         clock: Any = reactor
         waited_ms = (self.gate.clock() - self.since) * 1000
-        if self.gate.behind(settings.CHAT_CONNECT_WAIT_MAX_MS) and waited_ms < settings.CHAT_CONNECT_PAUSE_MAX_MS:
+        behind = self.gate.behind(settings.CHAT_CONNECT_WAIT_MAX_MS, settings.CHAT_CONNECT_OPENING_MAX)
+        if behind and waited_ms < settings.CHAT_CONNECT_PAUSE_MAX_MS:
             clock.callLater(CHECK_SECONDS, self._check)
             return
         ports, self.paused, self.pausing = self.paused, [], False
         for port in ports:
             if port.connected:  # not closed meanwhile (a stopping process stops listening)
+                # Twisted accepts as many connections a turn as were waiting the last time: after a
+                # pause, the whole accept queue in one turn of the loop. Back to its first pace.
+                port.numberAccepts = min(port.numberAccepts, ACCEPTS_PER_TURN)
                 port.startReading()
 
 

@@ -482,6 +482,8 @@ CHAT_FRAME_WAIT_INTERVAL_MS = env_int("CHAT_FRAME_WAIT_INTERVAL_MS", 500)
 # A new socket is closed with 1013 while the oldest socket its process is still opening
 # has waited longer than this (chat_project/common/connect_gate.py); 0: never.
 CHAT_CONNECT_WAIT_MAX_MS = env_int("CHAT_CONNECT_WAIT_MAX_MS", 3000)
+# ... or while this many sockets are opening at once in the process; 0: no bound.
+CHAT_CONNECT_OPENING_MAX = env_int("CHAT_CONNECT_OPENING_MAX", 1000)
 # On such a refusal the process stops accepting connections until the gate would let one in,
 # at most this long at a time (chat_project/accept_pause.py); 0: never.
 CHAT_CONNECT_PAUSE_MAX_MS = env_int("CHAT_CONNECT_PAUSE_MAX_MS", 1000)

@@ -102,7 +102,7 @@ class SocketAuthMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        opening = connect_gate.enter(settings.CHAT_CONNECT_WAIT_MAX_MS)
+        opening = connect_gate.enter(settings.CHAT_CONNECT_WAIT_MAX_MS, settings.CHAT_CONNECT_OPENING_MAX)
         if opening is None:
             accept_pause.refused()
             return await refuse_for_now(receive, send)

@@ -11,11 +11,14 @@ fewer than a tenth of the clients were back after five minutes
 (docs/benchmarks.md, "A hundred thousand sockets").
 
 So once the oldest socket still opening has waited longer than
-``CHAT_CONNECT_WAIT_MAX_MS``, a new one is closed at once with 1013 (Try
-Again Later, RFC 6455's registry), before any of that work: its client backs
-off (both SDKs do, for every close but 4401 and 1012) and comes back when
-the process has caught up. A burst that the process opens within the bound
-is never refused. All of it runs on the event loop's thread: no lock.
+``CHAT_CONNECT_WAIT_MAX_MS``, or ``CHAT_CONNECT_OPENING_MAX`` sockets are
+opening at once, a new one is closed at once with 1013 (Try Again Later,
+RFC 6455's registry), before any of that work: its client backs off (both
+SDKs do, for every close but 4401 and 1012) and comes back when the process
+has caught up. A burst of fewer sockets that the process opens within the
+bound is never refused. The count bounds the burst a process lets in when
+it accepts again after a pause (chat_project/accept_pause.py): the clients
+that waited in the kernel's accept queue arrive all at once. All of it runs on the event loop's thread: no lock.
 """
 
 import time
@@ -43,16 +46,21 @@ class ConnectGate:
         # Sockets opening -> when each arrived; dicts keep their order, so the first is the oldest.
         self.opening: dict[Opening, float] = {}
 
-    def behind(self, max_wait_ms: int) -> bool:
-        """Whether the oldest socket still opening has waited past ``max_wait_ms`` (never when it is 0)."""
-        if max_wait_ms <= 0 or not self.opening:
+    def behind(self, max_wait_ms: int, max_opening: int = 0) -> bool:
+        """Whether the oldest socket still opening has waited past ``max_wait_ms`` (never when it is 0), or
+        ``max_opening`` sockets are opening (never when it is 0)."""
+        if not self.opening:
+            return False
+        if 0 < max_opening <= len(self.opening):
+            return True
+        if max_wait_ms <= 0:
             return False
         oldest = next(iter(self.opening.values()))
         return (self.clock() - oldest) * 1000 > max_wait_ms
 
-    def enter(self, max_wait_ms: int) -> Opening | None:
+    def enter(self, max_wait_ms: int, max_opening: int = 0) -> Opening | None:
         """A place for one more socket; None when the process is ``behind``."""
-        if self.behind(max_wait_ms):
+        if self.behind(max_wait_ms, max_opening):
             return None
         opening = Opening(self)
         self.opening[opening] = self.clock()

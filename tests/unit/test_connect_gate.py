@@ -48,3 +48,15 @@ def test_a_bound_of_zero_never_refuses():
     gate.enter(0)
     clock.now += 3600
     assert gate.enter(0) is not None
+
+
+def test_at_most_max_opening_sockets_open_at_once_and_the_next_is_admitted_when_one_is_done():
+    clock = Clock()
+    gate = ConnectGate(clock)
+    openings = [gate.enter(BOUND_MS, 3) for _ in range(3)]
+    assert all(openings)
+    assert gate.enter(BOUND_MS, 3) is None  # young, but as many as the bound
+    assert gate.behind(BOUND_MS, 3) and not gate.behind(BOUND_MS)
+    openings[1].done()
+    assert gate.enter(BOUND_MS, 3) is not None
+    assert gate.enter(BOUND_MS, 0) is not None  # 0: no bound on the count
