@@ -2,30 +2,30 @@
 
 The connect gate (common/connect_gate.py) refuses a new socket with 1013
 once the oldest socket the process is still opening has waited past
-``CHAT_CONNECT_WAIT_MAX_MS`` (or too many are opening). But each refusal costs a whole WebSocket
-handshake on the event loop: in the bench's restart of 10,000 sockets the
-returning clients' attempts kept each daphne's loop so busy refusing (about
-450 a second) that a turn of it took two to four seconds, and the 520
-sockets it had let in opened none in twenty seconds, each step of their
-opening waiting a turn (docs/benchmarks.md, "The reconnect storm's queue").
+``CHAT_CONNECT_WAIT_MAX_MS``, or too many are opening. But each refusal
+costs a whole WebSocket handshake on the event loop: in the bench's restart
+of 10,000 sockets the returning clients' attempts kept each daphne's loop so
+busy refusing (about 450 a second) that a turn of it took two to four
+seconds, and the 520 sockets it had let in opened none in twenty seconds,
+each step of their opening waiting a turn (docs/benchmarks.md, "The
+reconnect storm's queue").
 
 So on a refusal the process also stops reading its listening sockets:
 connections wait in the kernel's accept queue, which costs it nothing,
 while the loop finishes the sockets it let in. Every 50 ms it checks the
 gate and accepts again as soon as the gate would let a socket in, or after
-``CHAT_CONNECT_PAUSE_MAX_MS`` at the latest, so that no request (a REST
-call, a load balancer's health check) waits longer than that whatever holds
-the sockets opening; the next refusal pauses it again. 0 turns this off.
+``CHAT_CONNECT_PAUSE_MAX_MS`` at the latest, whatever holds the sockets
+opening; the next refusal pauses it again. A request (a REST call, a load
+balancer's health check) arriving meanwhile waits its turn in the queue, as
+it waited behind the refusals' handshakes in the loop before. 0 turns this
+off.
 """
 
-import logging
 from typing import Any
 
 from django.conf import settings
 
 from .common.connect_gate import ConnectGate, connect_gate
-
-logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 0.05
 # Connections a listening port accepts in one turn of the loop once it reads again (Twisted's first value).

@@ -76,8 +76,8 @@ def users_for_tokens(keys: list[str]) -> list:
         remember_token_users(active)
     users: list = []
     for key in keys:
-        if key in remembered:
-            users.append(remembered[key])
+        if key in remembered:  # each socket its own TokenUser (it caches the row it may load)
+            users.append(TokenUser(remembered[key].pk))
         elif key in active:
             users.append(TokenUser(active[key].pk))
         else:

@@ -170,13 +170,8 @@ def next_push_seqs(user_ids: list[int]) -> dict[int, int]:
     return {user_id: int(replies[2 * i]) for i, user_id in enumerate(user_ids)}
 
 
-def push_seq(user_id: int) -> int:
-    """The number of the user's latest fan-out event (0 before the first)."""
-    return push_seqs([user_id])[user_id]
-
-
 def push_seqs(user_ids: list[int]) -> dict[int, int]:
-    """``push_seq`` of several users in one round trip."""
+    """The number of each user's latest fan-out event (0 before the first), in one round trip."""
     pipe = get_redis().pipeline(transaction=False)
     for user_id in user_ids:
         pipe.get(push_seq_key(user_id))

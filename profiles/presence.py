@@ -36,16 +36,6 @@ def presence_frame(user_id: int, online: bool, last_seen: str | None) -> dict:
     return {"type": "presence", "user_id": user_id, "online": online, "last_seen": None if online else last_seen}
 
 
-def register_socket(user_id: int, channel_name: str) -> store.Registration:
-    """Register (or refresh) a socket; the caller tells the watchers when the user came online."""
-    return store.register_socket(user_id, channel_name)
-
-
-def unregister_socket(user_id: int, channel_name: str) -> str | None:
-    """Unregister a closing socket; if it was the user's last, record last_seen and return it."""
-    return unregister_sockets([(user_id, channel_name)])[0]
-
-
 def unregister_sockets(sockets: list[tuple[int, str]]) -> list[str | None]:
     """Unregister many closing sockets (a stopping process's, or those closing at once) in a few round
     trips, whatever their number.

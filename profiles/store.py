@@ -112,13 +112,9 @@ class Registration:
     came_online: bool  # no other socket of the user was live
 
 
-def register_socket(user_id: int, channel_name: str) -> Registration:
-    """Mark one socket of the user as live."""
-    return register_sockets([(user_id, channel_name)])[0]
-
-
 def register_sockets(sockets: list[tuple[int, str]]) -> list[Registration]:
-    """``register_socket`` for every (user_id, channel_name) of a process, in one round trip."""
+    """Mark each (user_id, channel_name) as a live socket of its user (a process's, or those opening at once),
+    in one round trip."""
     now, ttl = repr(time.time()), settings.CHAT_ONLINE_TTL_SECONDS
     pipe = get_redis().pipeline(transaction=False)
     for user_id, channel_name in sockets:
@@ -126,13 +122,9 @@ def register_sockets(sockets: list[tuple[int, str]]) -> list[Registration]:
     return [Registration(was_lost=bool(added), came_online=before == 0) for added, before in pipe.execute()]
 
 
-def unregister_socket(user_id: int, channel_name: str) -> bool:
-    """Drop one socket of the user; True when no live socket of theirs is left (they went offline)."""
-    return unregister_sockets([(user_id, channel_name)])[0]
-
-
 def unregister_sockets(sockets: list[tuple[int, str]]) -> list[bool]:
-    """``unregister_socket`` for many (user_id, channel_name), in one round trip (a stopping process's sockets).
+    """Drop each (user_id, channel_name) in one round trip (a stopping process's sockets, or those closing at
+    once); True for a socket when no live socket of its user is left (they went offline).
 
     Each answer counts the sockets left after its own removal, in order: of
     two sockets of one user, only the last removed can answer True.
