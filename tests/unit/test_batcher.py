@@ -34,14 +34,19 @@ async def started(batcher: Batcher, item: int) -> asyncio.Task:
     return task
 
 
+async def asked_while_the_first_runs(batcher: Batcher, recorder: Recorder, items) -> tuple[asyncio.Task, list]:
+    """Item 1 alone in a batch that runs until ``recorder.release``; ``items`` asked for meanwhile."""
+    first = await started(batcher, 1)
+    assert await asyncio.to_thread(recorder.entered.wait, 5)
+    return first, [await started(batcher, n) for n in items]
+
+
 def test_calls_made_while_a_batch_runs_go_together_in_the_next_in_order():
     recorder = Recorder()
     batcher = Batcher(recorder)
 
     async def scenario():
-        first = await started(batcher, 1)
-        assert await asyncio.to_thread(recorder.entered.wait, 5)
-        later = [await started(batcher, n) for n in range(2, 52)]
+        first, later = await asked_while_the_first_runs(batcher, recorder, range(2, 52))
         recorder.release.set()
         assert await first == 10
         assert await asyncio.gather(*later) == [n * 10 for n in range(2, 52)]
@@ -67,9 +72,7 @@ def test_a_failed_batch_fails_each_of_its_callers_and_the_next_batch_runs():
     batcher = Batcher(recorder)
 
     async def scenario():
-        first = await started(batcher, 1)
-        assert await asyncio.to_thread(recorder.entered.wait, 5)
-        doomed = [await started(batcher, n) for n in (2, -3, 4)]
+        first, doomed = await asked_while_the_first_runs(batcher, recorder, (2, -3, 4))
         recorder.release.set()
         assert await first == 10
         results = await asyncio.gather(*doomed, return_exceptions=True)
@@ -85,9 +88,7 @@ def test_a_caller_that_gives_up_leaves_its_item_in_the_batch_and_the_others_get_
     batcher = Batcher(recorder)
 
     async def scenario():
-        first = await started(batcher, 1)
-        assert await asyncio.to_thread(recorder.entered.wait, 5)
-        later = [await started(batcher, n) for n in (2, 3, 4)]
+        first, later = await asked_while_the_first_runs(batcher, recorder, (2, 3, 4))
         later[1].cancel()
         recorder.release.set()
         assert await first == 10
